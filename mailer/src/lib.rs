@@ -1,0 +1,1 @@
+//! The Vigia mailer: the daily CCTV audit digest and urgent alerts, by email.

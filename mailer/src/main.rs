@@ -1,0 +1,3 @@
+//! `vigia-mailer`: the digest and alert sender.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The Vigia site probe: walks recorder folders and reports their health to the collector.

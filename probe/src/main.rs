@@ -1,0 +1,3 @@
+//! `vigia-probe`: the site daemon.
+
+fn main() {}

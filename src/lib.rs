@@ -1,0 +1,11 @@
+//! Vigia's shared ground: the wire contract ([`pb`]) and what the probe, the collector and the
+//! mailer must agree on without depending on each other — configuration conventions, TLS
+//! material and peer identity, the verdict rules and calendar-day arithmetic.
+
+pub mod config;
+pub mod days;
+pub mod pb;
+pub mod rules;
+pub mod tls;
+
+pub use chrono_tz::Tz;

@@ -1,0 +1,10 @@
+//! The generated protobuf messages and gRPC services of `proto/vigia/v1`, the only contract
+//! between Vigia's processes.
+
+#![allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used)]
+
+tonic::include_proto!("vigia.v1");
+
+/// Encoded descriptor set of the contract, for gRPC server reflection (grpcurl without .proto files).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/vigia_descriptor.bin"));
