@@ -3,3 +3,4 @@
 //! the verdicts of the root crate's rules.
 
 pub mod ca;
+pub mod testkit;
