@@ -1,3 +1,84 @@
-//! `vigia-probe`: the site daemon.
+//! `vigia-probe`: scans a site's recorder folders and reports them to the collector.
 
-fn main() {}
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use vigia_probe::config::ProbeConfig;
+
+/// The Vigia probe: audits the recording folders of this site's recorders.
+#[derive(Parser, Debug)]
+#[command(name = "vigia-probe", version, about, long_about = None)]
+struct Cli {
+    /// The probe's configuration file.
+    #[arg(long, global = true, default_value = "probe.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How `scan` prints its result.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    /// One line per recorder, like the old email row, plus camera lines.
+    Table,
+    /// One JSON array of statuses (protobuf JSON form, RFC 3339 timestamps).
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Scan every configured recorder once and print the result; contacts no collector.
+    Scan {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Incremental scan cache file: reused and updated, so a rescan skips unchanged folders.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// Load and check the configuration, print what would be scanned, and exit.
+    CheckConfig,
+    /// Run the daemon: scan on schedule and stream statuses to the collector.
+    Run,
+    /// Scan once, send, wait for the acknowledgement; exit 0 when acknowledged, 1 when the
+    /// status stayed in the spool (for the operating system's task scheduler).
+    SendOnce {
+        /// How long to wait for the collector's acknowledgement.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    vigia::config::duration::parse(s)
+}
+
+fn main() -> ExitCode {
+    vigia::tls::install_crypto_provider();
+    let cli = Cli::parse();
+    vigia_probe::init_logging();
+    let config = match ProbeConfig::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Scan { format, cache } => {
+            let json = matches!(format, Format::Json);
+            vigia_probe::scan::cli::scan_command(&config, json, cache.as_deref())
+        }
+        Command::CheckConfig => vigia_probe::scan::cli::check_config_command(&config),
+        Command::Run => vigia_probe::daemon::run_command(config),
+        Command::SendOnce { timeout } => vigia_probe::daemon::send_once_command(config, timeout),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
