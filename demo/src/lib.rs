@@ -1,0 +1,4 @@
+//! The Vigia demo and end-to-end harness: sample recording trees, configurations for the three
+//! programs, and process orchestration on loopback.
+
+pub mod trees;

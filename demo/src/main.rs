@@ -1,0 +1,3 @@
+//! `vigia-demo`: runs the whole pipeline on loopback.
+
+fn main() {}
