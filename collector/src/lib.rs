@@ -1,6 +1,22 @@
 //! The Vigia collector: the one place that knows the whole fleet. It owns the fleet CA, accepts
 //! probe statuses over mutual-TLS gRPC, stores them in sled and answers readers' queries with
 //! the verdicts of the root crate's rules.
+//!
+//! Embedding (tests, the end-to-end test): build a [`CollectorConfig`] (or load one with
+//! [`CollectorConfig::load`]), bind a listener, and call [`serve`]; or use
+//! [`testkit::TestCollector`], which does that with a minted test fleet.
 
 pub mod ca;
+pub mod clock;
+pub mod config;
+pub mod metrics;
+pub mod report;
+pub mod server;
+mod service;
+pub mod store;
 pub mod testkit;
+pub mod validate;
+
+pub use clock::Clock;
+pub use config::CollectorConfig;
+pub use server::{serve, Collector, StartError};

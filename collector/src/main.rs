@@ -1,21 +1,40 @@
 //! `vigia-collector`: the central service and the fleet CA's command line.
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vigia_collector::ca;
+use vigia::config::ConfigSource;
+use vigia_collector::{ca, CollectorConfig};
+
+/// The file read when --config is not given; when it does not exist every default applies.
+const DEFAULT_CONFIG: &str = "collector.toml";
 
 /// The Vigia collector: receives probe statuses over mutual TLS, stores them, serves verdicts.
+///
+/// Configuration comes from collector.toml (every key has a default, so the file may be absent),
+/// then VIGIA_* environment variables (VIGIA_RULES__LATE_AFTER=3h). Logs are filtered by
+/// VIGIA_LOG, or RUST_LOG, e.g. VIGIA_LOG=debug.
 #[derive(Parser, Debug)]
-#[command(name = "vigia-collector", version, about, long_about = None)]
+#[command(name = "vigia-collector", version, about, long_about)]
 struct Cli {
+    /// Configuration file [default: collector.toml, optional: missing means all defaults].
+    /// A file named here explicitly must exist.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the collector: serve Ingest, Query, Admin, health and reflection until SIGTERM or
+    /// Ctrl-C (a second one exits at once).
+    Run,
+    /// Load and check the configuration and the certificate files, print the effective
+    /// configuration, and exit (0 when valid, 2 for a configuration error, 1 for certificates).
+    CheckConfig,
     /// Manage the fleet certificate authority (create it, issue certificates).
     #[command(subcommand)]
     Ca(CaCommand),
@@ -89,6 +108,46 @@ fn main() -> ExitCode {
     vigia::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
+        Command::Run => {
+            init_logging();
+            let config = match load_config(cli.config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            if let Some(msg) = vigia_collector::server::missing_certificates(&config) {
+                eprintln!("error: {msg}");
+                return ExitCode::from(1);
+            }
+            match run(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::CheckConfig => {
+            let config = match load_config(cli.config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match toml::to_string(&config) {
+                Ok(text) => println!("{text}"),
+                Err(e) => eprintln!("(cannot print the configuration: {e})"),
+            }
+            if let Some(msg) = vigia_collector::server::missing_certificates(&config) {
+                eprintln!("error: {msg}");
+                return ExitCode::from(1);
+            }
+            if let Err(e) =
+                vigia::tls::TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key)
+            {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+            eprintln!("configuration and certificates are valid");
+            ExitCode::SUCCESS
+        }
         Command::Ca(cmd) => match run_ca(cmd) {
             Ok(files) => {
                 for f in files {
@@ -121,5 +180,73 @@ fn run_ca(cmd: CaCommand) -> Result<Vec<PathBuf>, ca::CaError> {
             let out = args.out.unwrap_or_else(|| args.dir.clone());
             ca::issue(&args.dir, &out, &subject, args.days, args.force)
         }
+    }
+}
+
+fn init_logging() {
+    let filter = std::env::var("VIGIA_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
+        eprintln!("warning: log filter {filter:?} not understood ({e}); using \"info\"");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Loads the configuration, or prints `invalid configuration: ...` and returns exit status 2.
+fn load_config(path: Option<PathBuf>) -> Result<CollectorConfig, ExitCode> {
+    let source = match path {
+        Some(p) => ConfigSource::file(p),
+        None => ConfigSource::file(DEFAULT_CONFIG).optional(),
+    };
+    CollectorConfig::load(&source).map_err(|e| {
+        eprintln!("invalid configuration: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn run(config: CollectorConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listen on {}", config.listen))?;
+        vigia_collector::serve(config, listener, shutdown_signal()).await
+    })
+}
+
+/// Resolves on the first SIGTERM or Ctrl-C; a second one exits at once with status 130.
+async fn shutdown_signal() {
+    wait_signal().await;
+    tokio::spawn(async {
+        wait_signal().await;
+        eprintln!("second signal: exiting without waiting");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

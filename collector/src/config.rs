@@ -1,0 +1,246 @@
+//! `collector.toml`: every key has a default, so a first run with no file at all works, and
+//! every check happens here, before a port is bound, so a typo never becomes a half-started
+//! service.
+
+use crate::clock::Clock;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use vigia::config::{duration, validate_name, ByteSize, ConfigError, ConfigSource};
+use vigia::rules::{RuleOverrides, Rules};
+
+/// Smallest accepted `max_message_bytes`: a status with a few cameras must fit.
+pub const MIN_MESSAGE_BYTES: usize = 16 * 1024;
+/// Largest accepted `max_message_bytes`.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The collector's configuration (`collector.toml`, then `VIGIA_*` environment overrides).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// Address the gRPC server listens on (default `127.0.0.1:50051`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Folder of the sled store (default `./vigia-data`); only one collector may open it.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The fleet CA and the collector's own certificate.
+    #[serde(default)]
+    pub tls: TlsPaths,
+    /// Verdict thresholds for every site.
+    #[serde(default)]
+    pub rules: Rules,
+    /// Per-site exceptions to `[rules]`, keyed by site name.
+    #[serde(default)]
+    pub sites: BTreeMap<String, RuleOverrides>,
+    /// Sites that must report; one that never did shows as NEVER_REPORTED.
+    #[serde(default)]
+    pub expected_sites: Vec<String>,
+    /// How long past statuses are kept.
+    #[serde(default)]
+    pub history: HistoryConfig,
+    /// The optional Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Largest status accepted, in bytes (default 1 MiB); bigger ones get INVALID_ARGUMENT.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Store tuning.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// How long a shutdown waits for open streams to drain before closing them (default 10s).
+    #[serde(default = "default_shutdown_grace", with = "duration")]
+    pub shutdown_grace: Duration,
+    /// The time source for verdicts and arrival times; the system clock except in tests.
+    #[serde(skip)]
+    pub clock: Clock,
+}
+
+/// `[tls]`: paths are relative to the working directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPaths {
+    /// The fleet CA certificate; clients must present a certificate it issued.
+    #[serde(default = "default_ca")]
+    pub ca: PathBuf,
+    /// The collector's server certificate (`vigia-collector ca issue server`).
+    #[serde(default = "default_cert")]
+    pub cert: PathBuf,
+    /// The server certificate's private key.
+    #[serde(default = "default_key")]
+    pub key: PathBuf,
+}
+
+/// `[history]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Statuses older than this are pruned (default 90 days).
+    #[serde(default = "default_keep", with = "duration")]
+    pub keep: Duration,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where to serve Prometheus text at `/metrics` (plain HTTP); off when unset.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// sled's page cache (default 64 MiB); sled's own default is 1 GiB, too much beside 10,000 streams.
+    #[serde(default = "default_cache")]
+    pub cache_capacity: ByteSize,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("vigia-data")
+}
+fn default_ca() -> PathBuf {
+    PathBuf::from("certs/ca.pem")
+}
+fn default_cert() -> PathBuf {
+    PathBuf::from("certs/server.pem")
+}
+fn default_key() -> PathBuf {
+    PathBuf::from("certs/server.key")
+}
+fn default_keep() -> Duration {
+    Duration::from_secs(90 * 86_400)
+}
+fn default_max_message_bytes() -> usize {
+    1024 * 1024
+}
+fn default_cache() -> ByteSize {
+    ByteSize::Bytes(64 * 1024 * 1024)
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for TlsPaths {
+    fn default() -> Self {
+        TlsPaths {
+            ca: default_ca(),
+            cert: default_cert(),
+            key: default_key(),
+        }
+    }
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            keep: default_keep(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            cache_capacity: default_cache(),
+        }
+    }
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            tls: TlsPaths::default(),
+            rules: Rules::default(),
+            sites: BTreeMap::new(),
+            expected_sites: Vec::new(),
+            history: HistoryConfig::default(),
+            metrics: MetricsConfig::default(),
+            max_message_bytes: default_max_message_bytes(),
+            store: StoreConfig::default(),
+            shutdown_grace: default_shutdown_grace(),
+            clock: Clock::system(),
+        }
+    }
+}
+
+impl CollectorConfig {
+    /// Loads and checks a configuration; `expected_sites` may be a comma list in the environment.
+    pub fn load(source: &ConfigSource) -> Result<Self, ConfigError> {
+        let mut source = source.clone();
+        if source.list_keys.is_empty() {
+            source.list_keys = vec!["expected_sites".to_string()];
+        }
+        let config: CollectorConfig = source.load()?;
+        config
+            .validate()
+            .map_err(|m| ConfigError::invalid(&source.file, m))?;
+        Ok(config)
+    }
+
+    /// The checks serde cannot express; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        for site in &self.expected_sites {
+            validate_name("site", site).map_err(|e| format!("key `expected_sites`: {e}"))?;
+        }
+        for site in self.sites.keys() {
+            validate_name("site", site).map_err(|e| format!("key `sites.{site}`: {e}"))?;
+        }
+        if self.history.keep < Duration::from_secs(3600) {
+            return Err(format!(
+                "key `history.keep`: {} is too short; keep at least \"1h\" of history",
+                duration::format(&self.history.keep)
+            ));
+        }
+        if !(MIN_MESSAGE_BYTES..=MAX_MESSAGE_BYTES).contains(&self.max_message_bytes) {
+            return Err(format!(
+                "key `max_message_bytes`: {} is out of range; expected {MIN_MESSAGE_BYTES} to {MAX_MESSAGE_BYTES}",
+                self.max_message_bytes
+            ));
+        }
+        match self.store.cache_capacity {
+            ByteSize::Percent(_) => return Err(
+                "key `store.cache_capacity`: expected a size such as \"64MiB\", not a percentage"
+                    .into(),
+            ),
+            ByteSize::Bytes(b) if b < 1024 * 1024 => {
+                return Err(format!(
+                    "key `store.cache_capacity`: {b} bytes is too small; expected at least \"1MiB\""
+                ))
+            }
+            ByteSize::Bytes(_) => {}
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err("key `data_dir`: empty path".into());
+        }
+        if self.shutdown_grace > Duration::from_secs(600) {
+            return Err("key `shutdown_grace`: at most \"10m\"".into());
+        }
+        Ok(())
+    }
+
+    /// The rules that apply to one site, after its `[sites.<id>]` overrides.
+    pub fn rules_for(&self, site: &str) -> Rules {
+        match self.sites.get(site) {
+            Some(o) => self.rules.with_overrides(o),
+            None => self.rules.clone(),
+        }
+    }
+
+    /// sled's cache size in bytes.
+    pub fn cache_bytes(&self) -> u64 {
+        match self.store.cache_capacity {
+            ByteSize::Bytes(b) => b,
+            ByteSize::Percent(_) => default_cache().of_total(0),
+        }
+    }
+}

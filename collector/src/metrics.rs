@@ -1,0 +1,218 @@
+//! Prometheus text on `[metrics] listen` (off by default), for fleets that already watch
+//! Grafana: per-site verdicts, recording and contact ages, ingest and rejection counters. The
+//! verdicts come from the same code as Query, so a dashboard and the email never disagree.
+//! Plain HTTP/1.1 with one route; the endpoint holds no secrets beyond site names, so bind it
+//! to a trusted interface.
+
+use chrono::{DateTime, Utc};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use vigia::days::from_timestamp;
+use vigia::pb::{SiteState, VerdictKind};
+
+use crate::config::CollectorConfig;
+use crate::store::Store;
+
+/// A monotonically increasing count.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The collector's counters, shared by the writer and the gRPC handlers.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Statuses stored.
+    pub ingested: Counter,
+    /// Re-sent statuses acknowledged again without storing.
+    pub duplicates: Counter,
+    /// Statuses refused with INVALID_ARGUMENT.
+    pub rejected_invalid: Counter,
+    /// Calls refused with PERMISSION_DENIED.
+    pub rejected_permission: Counter,
+    /// Store flushes (one per group commit).
+    pub flushes: Counter,
+    /// Ingest streams currently open.
+    pub open_streams: AtomicU64,
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn age_secs(now: DateTime<Utc>, t: Option<DateTime<Utc>>) -> Option<f64> {
+    t.map(|t| (now - t).num_milliseconds() as f64 / 1000.0)
+}
+
+/// Renders the whole exposition.
+pub fn render(config: &CollectorConfig, store: &Store, metrics: &Metrics) -> String {
+    let now = config.clock.now();
+    let mut out = String::with_capacity(4096);
+    let counters = [
+        (
+            "vigia_statuses_ingested_total",
+            "Statuses stored.",
+            metrics.ingested.get(),
+        ),
+        (
+            "vigia_statuses_duplicate_total",
+            "Re-sent statuses acknowledged again without storing.",
+            metrics.duplicates.get(),
+        ),
+        (
+            "vigia_store_flushes_total",
+            "Store flushes (one per group commit).",
+            metrics.flushes.get(),
+        ),
+    ];
+    for (name, help, v) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP vigia_rejections_total Statuses or calls refused, by reason.\n# TYPE vigia_rejections_total counter\nvigia_rejections_total{{reason=\"invalid_argument\"}} {}\nvigia_rejections_total{{reason=\"permission_denied\"}} {}",
+        metrics.rejected_invalid.get(),
+        metrics.rejected_permission.get()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP vigia_ingest_streams Ingest streams open now.\n# TYPE vigia_ingest_streams gauge\nvigia_ingest_streams {}",
+        metrics.open_streams.load(Ordering::Relaxed)
+    );
+    let reports = match crate::report::all_reports(config, store, now, false) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(out, "# store error: {}", e.to_string().replace('\n', " "));
+            return out;
+        }
+    };
+    out.push_str("# HELP vigia_site_verdict 1 for each verdict a site has now (OK when nothing is wrong).\n# TYPE vigia_site_verdict gauge\n");
+    for r in &reports {
+        let mut kinds: Vec<VerdictKind> = r.verdicts.iter().map(|v| v.kind()).collect();
+        kinds.sort_by_key(|k| *k as i32);
+        kinds.dedup();
+        for k in kinds {
+            let _ = writeln!(
+                out,
+                "vigia_site_verdict{{site=\"{}\",verdict=\"{}\"}} 1",
+                escape(&r.site),
+                k.as_str_name().trim_start_matches("VERDICT_KIND_")
+            );
+        }
+    }
+    out.push_str("# HELP vigia_site_worst_severity Severity of the site's worst verdict (1 = OK, 10 = never reported).\n# TYPE vigia_site_worst_severity gauge\n");
+    for r in &reports {
+        let _ = writeln!(
+            out,
+            "vigia_site_worst_severity{{site=\"{}\"}} {}",
+            escape(&r.site),
+            vigia::rules::severity(vigia::rules::worst(&r.verdicts))
+        );
+    }
+    out.push_str("# HELP vigia_site_last_contact_age_seconds Seconds since the site's latest status arrived.\n# TYPE vigia_site_last_contact_age_seconds gauge\n");
+    for r in &reports {
+        if r.state() == SiteState::Expected {
+            continue;
+        }
+        if let Some(a) = age_secs(now, r.last_contact.as_ref().and_then(from_timestamp)) {
+            let _ = writeln!(
+                out,
+                "vigia_site_last_contact_age_seconds{{site=\"{}\"}} {a:.3}",
+                escape(&r.site)
+            );
+        }
+    }
+    out.push_str("# HELP vigia_recorder_newest_recording_age_seconds Age of the recorder's newest recording, now.\n# TYPE vigia_recorder_newest_recording_age_seconds gauge\n");
+    for r in &reports {
+        for rec in &r.recorders {
+            let Some(s) = &rec.status else { continue };
+            if let Some(a) = age_secs(now, s.newest_recording.as_ref().and_then(from_timestamp)) {
+                let _ = writeln!(
+                    out,
+                    "vigia_recorder_newest_recording_age_seconds{{site=\"{}\",recorder=\"{}\"}} {a:.3}",
+                    escape(&r.site),
+                    escape(&s.recorder)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Serves `/metrics` on `listener` until `stop` fires.
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<CollectorConfig>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = crate::server::stopped(&mut stop) => return,
+        };
+        let Ok((mut sock, _)) = accepted else {
+            continue;
+        };
+        let (config, store, metrics) = (config.clone(), store.clone(), metrics.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            let mut n = 0;
+            // Read the request head (bounded in size and time), answer, close.
+            let head = tokio::time::timeout(Duration::from_secs(5), async {
+                while n < buf.len() {
+                    let r = sock.read(&mut buf[n..]).await.ok()?;
+                    if r == 0 {
+                        return None;
+                    }
+                    n += r;
+                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                        return Some(());
+                    }
+                }
+                Some(())
+            })
+            .await;
+            if !matches!(head, Ok(Some(()))) {
+                return;
+            }
+            let line = String::from_utf8_lossy(&buf[..n]);
+            let path = line.split_whitespace().nth(1).unwrap_or("");
+            let (code, ctype, body) = if path == "/metrics" || path.starts_with("/metrics?") {
+                let body = tokio::task::spawn_blocking(move || render(&config, &store, &metrics))
+                    .await
+                    .unwrap_or_default();
+                ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body)
+            } else {
+                ("404 Not Found", "text/plain", "try /metrics\n".to_string())
+            };
+            let resp = format!(
+                "HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}

@@ -1,0 +1,307 @@
+//! Starting and stopping the collector: certificates and store checked before anything is
+//! served, health and reflection beside the three services, and a shutdown that stops
+//! accepting, lets streams deliver the acks they earned, flushes, and returns within a bound
+//! even when probes keep their streams open.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use vigia::pb;
+use vigia::tls::{TlsError, TlsMaterial};
+
+use crate::config::CollectorConfig;
+use crate::metrics::{self, Metrics};
+use crate::service::{AdminService, IngestService, QueryService, Shared};
+use crate::store::{Store, StoreError, Writer};
+
+/// How often history is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Extra time, beyond `shutdown_grace`, for the final flush before giving up.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
+
+/// Why the collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Certificate files are missing; the message lists them and the commands that make them.
+    #[error("{0}")]
+    MissingCertificates(String),
+    /// The certificate files exist but are unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// The store cannot be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The server refused its TLS configuration.
+    #[error("TLS configuration: {0}")]
+    Transport(String),
+}
+
+/// The `vigia-collector ca` commands that create missing certificate files.
+pub fn missing_certificates(config: &CollectorConfig) -> Option<String> {
+    let tls = &config.tls;
+    let missing: Vec<&PathBuf> = [&tls.ca, &tls.cert, &tls.key]
+        .into_iter()
+        .filter(|p| !p.exists())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let dir_of = |p: &Path| {
+        p.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| ".".to_string(), |d| d.display().to_string())
+    };
+    let ca_dir = dir_of(&tls.ca);
+    let out_dir = dir_of(&tls.cert);
+    let mut msg = format!(
+        "missing certificate file(s): {}\ncreate them with:\n",
+        missing
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !tls.ca.exists() {
+        msg.push_str(&format!("  vigia-collector ca init --dir {ca_dir}\n"));
+    }
+    let mut names = String::from("--dns localhost --ip 127.0.0.1");
+    let ip = config.listen.ip();
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        names.push_str(&format!(" --ip {ip}"));
+    }
+    let out = if out_dir == ca_dir {
+        String::new()
+    } else {
+        format!(" --out {out_dir}")
+    };
+    msg.push_str(&format!(
+        "  vigia-collector ca issue --dir {ca_dir}{out} server {names}\n"
+    ));
+    msg.push_str("(add a --dns or --ip for every name probes use to reach this machine)");
+    let expected_names = [
+        (&tls.ca, "ca.pem"),
+        (&tls.cert, "server.pem"),
+        (&tls.key, "server.key"),
+    ];
+    for (path, made) in expected_names {
+        if path.file_name().and_then(|n| n.to_str()) != Some(made) {
+            msg.push_str(&format!(
+                "\nnote: those commands write {made}; [tls] names {}",
+                path.display()
+            ));
+        }
+    }
+    Some(msg)
+}
+
+/// A collector whose certificates are loaded and whose store is open, ready to serve.
+pub struct Collector {
+    config: Arc<CollectorConfig>,
+    tls: TlsMaterial,
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+impl Collector {
+    /// Loads the certificates and opens the store; nothing is bound yet.
+    pub fn open(config: CollectorConfig) -> Result<Collector, StartError> {
+        if let Some(msg) = missing_certificates(&config) {
+            return Err(StartError::MissingCertificates(msg));
+        }
+        let tls = TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+        let store = Store::open(&config.data_dir, config.cache_bytes())?;
+        Ok(Collector {
+            config: Arc::new(config),
+            tls,
+            store,
+            metrics: Arc::new(Metrics::default()),
+        })
+    }
+
+    /// The open store (read access for tests and tools).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains within `shutdown_grace`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Collector {
+            config,
+            tls,
+            store,
+            metrics,
+        } = self;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let writer = Writer::start(store.clone(), config.clock.clone(), metrics.clone());
+        let shared = Shared {
+            config: config.clone(),
+            store: store.clone(),
+            writer: writer.clone(),
+            metrics: metrics.clone(),
+            stopping: stop_rx.clone(),
+        };
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<pb::ingest_server::IngestServer<IngestService>>()
+            .await;
+        health
+            .set_serving::<pb::query_server::QueryServer<QueryService>>()
+            .await;
+        health
+            .set_serving::<pb::admin_server::AdminServer<AdminService>>()
+            .await;
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        // Decoding stops at twice the configured size; between the two the status is decoded
+        // and refused with INVALID_ARGUMENT naming max_message_bytes.
+        let decode_limit = config.max_message_bytes.saturating_mul(2);
+        let ingest = pb::ingest_server::IngestServer::new(IngestService(shared.clone()))
+            .max_decoding_message_size(decode_limit);
+        let query = pb::query_server::QueryServer::new(QueryService(shared.clone()))
+            .max_decoding_message_size(64 * 1024);
+        let admin = pb::admin_server::AdminServer::new(AdminService(shared.clone()))
+            .max_decoding_message_size(64 * 1024);
+
+        let tls_config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
+            .client_ca_root(Certificate::from_pem(&tls.ca_pem))
+            .timeout(Duration::from_secs(10));
+        let incoming = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(Duration::from_secs(60)));
+
+        let mut metrics_task = None;
+        if let Some(maddr) = config.metrics.listen {
+            let ml = TcpListener::bind(maddr)
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics listener {maddr}: {e}"))?;
+            tracing::info!(addr = %ml.local_addr()?, "serving /metrics");
+            metrics_task = Some(tokio::spawn(metrics::serve(
+                ml,
+                config.clone(),
+                store.clone(),
+                metrics.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        let pruner = tokio::spawn(prune_loop(store.clone(), config.clone(), stop_rx.clone()));
+
+        let mut stop_signal = stop_rx.clone();
+        let server = Server::builder()
+            .tls_config(tls_config)
+            .map_err(|e| StartError::Transport(e.to_string()))?
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+            .max_concurrent_streams(Some(64))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(ingest)
+            .add_service(query)
+            .add_service(admin)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stop_signal.wait_for(|s| *s).await;
+            });
+        tracing::info!(%addr, data_dir = %config.data_dir.display(), "collector serving");
+
+        let grace = config.shutdown_grace;
+        let health_on_stop = health.clone();
+        let watcher = tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing open streams");
+            health_on_stop
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            let _ = stop_tx.send(true);
+            stop_tx
+        });
+
+        let mut stop_seen = stop_rx.clone();
+        tokio::pin!(server);
+        let result = tokio::select! {
+            r = &mut server => r.map_err(anyhow::Error::from),
+            _ = async {
+                let _ = stop_seen.wait_for(|s| *s).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_s = grace.as_secs_f64(), "connections still open after the grace period; closing them");
+                Ok(())
+            }
+        };
+        // Streams have been told to stop; whatever they queued is flushed before we return.
+        if tokio::time::timeout(FINAL_FLUSH, writer.stop())
+            .await
+            .is_err()
+        {
+            tracing::error!("the store writer did not stop in time");
+        }
+        let flushed = tokio::task::spawn_blocking({
+            let store = store.clone();
+            move || store.flush()
+        })
+        .await;
+        if let Ok(Err(e)) = &flushed {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        watcher.abort();
+        pruner.abort();
+        if let Some(t) = metrics_task {
+            t.abort();
+        }
+        tracing::info!("collector stopped");
+        result
+    }
+}
+
+async fn prune_loop(store: Store, config: Arc<CollectorConfig>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let before = chrono::Duration::from_std(config.history.keep)
+            .ok()
+            .and_then(|keep| config.clock.now().checked_sub_signed(keep));
+        if let Some(before) = before {
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.prune(before)).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "pruned old history"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "history pruning failed"),
+                _ => {}
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = crate::server::stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves, then drains within a bounded
+/// time (`shutdown_grace` plus a final flush).
+pub async fn serve(
+    config: CollectorConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let collector = tokio::task::spawn_blocking(move || Collector::open(config)).await??;
+    collector.serve(listener, shutdown).await
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}

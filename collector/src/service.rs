@@ -1,0 +1,420 @@
+//! The gRPC edge: who may call what (from the client certificate alone), validation with a
+//! status code naming the field, and the Ingest stream's flow from status to durable ack.
+
+use futures::stream::FuturesOrdered;
+use futures::StreamExt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use vigia::config::validate_name;
+use vigia::days::{from_timestamp, to_timestamp};
+use vigia::pb::{self, RecordingStatus, ReportAck};
+use vigia::tls::{PeerIdentity, Role};
+
+use crate::config::CollectorConfig;
+use crate::metrics::Metrics;
+use crate::report;
+use crate::store::{HistoryError, SiteChange, Store, Writer};
+use crate::validate;
+
+/// Statuses of one stream waiting for their flush; a probe sending faster waits (backpressure).
+const STREAM_WINDOW: usize = 256;
+/// Acks buffered toward one probe.
+const ACK_BUFFER: usize = 256;
+/// Default and largest History page.
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+/// Longest ExpectSite note, in bytes.
+const MAX_NOTE: usize = 256;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub config: Arc<CollectorConfig>,
+    pub store: Store,
+    pub writer: Writer,
+    pub metrics: Arc<Metrics>,
+    /// Turns true when the collector shuts down: streams finish their acks and close.
+    pub stopping: watch::Receiver<bool>,
+}
+
+fn identity<T>(req: &Request<T>) -> Result<PeerIdentity, Status> {
+    let certs = req.peer_certs().ok_or_else(|| {
+        Status::unauthenticated("a client certificate from the fleet CA is required")
+    })?;
+    let leaf = certs.first().ok_or_else(|| {
+        Status::unauthenticated("a client certificate from the fleet CA is required")
+    })?;
+    PeerIdentity::from_der(leaf.as_ref())
+        .map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))
+}
+
+impl Shared {
+    fn require_reader<T>(&self, req: &Request<T>, service: &str) -> Result<PeerIdentity, Status> {
+        let id = identity(req)?;
+        if id.role != Role::Reader {
+            self.metrics.rejected_permission.inc();
+            return Err(Status::permission_denied(format!(
+                "{service} is for reader certificates; this certificate is {id}"
+            )));
+        }
+        Ok(id)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Shared) -> Result<T, Status> + Send + 'static,
+    ) -> Result<T, Status> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| Status::internal(format!("query task failed: {e}")))?
+    }
+}
+
+fn store_status(e: impl std::fmt::Display) -> Status {
+    Status::internal(format!("store: {e}"))
+}
+
+fn site_name(field: &str, site: &str) -> Result<(), Status> {
+    if site.is_empty() {
+        return Err(Status::invalid_argument(format!("{field}: empty")));
+    }
+    validate_name("site", site).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+}
+
+/// The Ingest service.
+#[derive(Clone)]
+pub(crate) struct IngestService(pub Shared);
+
+/// The Query service.
+#[derive(Clone)]
+pub(crate) struct QueryService(pub Shared);
+
+/// The Admin service.
+#[derive(Clone)]
+pub(crate) struct AdminService(pub Shared);
+
+#[tonic::async_trait]
+impl pb::ingest_server::Ingest for IngestService {
+    type ReportStream = ReceiverStream<Result<ReportAck, Status>>;
+
+    async fn report(
+        &self,
+        request: Request<Streaming<RecordingStatus>>,
+    ) -> Result<Response<Self::ReportStream>, Status> {
+        let id = identity(&request)?;
+        if id.role != Role::Probe {
+            self.0.metrics.rejected_permission.inc();
+            return Err(Status::permission_denied(format!(
+                "Ingest is for probe certificates; this certificate is {id}"
+            )));
+        }
+        let (tx, rx) = mpsc::channel(ACK_BUFFER);
+        let shared = self.0.clone();
+        let inbound = request.into_inner();
+        tokio::spawn(async move {
+            shared.metrics.open_streams.fetch_add(1, Ordering::Relaxed);
+            run_stream(&shared, id, inbound, tx).await;
+            shared.metrics.open_streams.fetch_sub(1, Ordering::Relaxed);
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// One probe's stream: read, validate, queue for the writer, send acks in order as batches
+/// become durable. A bad status ends this stream only (after the acks already earned).
+async fn run_stream(
+    shared: &Shared,
+    id: PeerIdentity,
+    mut inbound: Streaming<RecordingStatus>,
+    tx: mpsc::Sender<Result<ReportAck, Status>>,
+) {
+    let mut inflight = FuturesOrdered::new();
+    let mut stopping = shared.stopping.clone();
+    let max_bytes = shared.config.max_message_bytes;
+    let mut ending: Option<Status> = None;
+    loop {
+        tokio::select! {
+            biased;
+            _ = crate::server::stopped(&mut stopping) => {
+                ending = Some(Status::unavailable("the collector is shutting down; reconnect and re-send unacknowledged statuses"));
+                break;
+            }
+            Some(done) = inflight.next(), if !inflight.is_empty() => {
+                if !send_ack(&tx, done).await {
+                    return;
+                }
+            }
+            msg = inbound.message(), if inflight.len() < STREAM_WINDOW => match msg {
+                Ok(Some(status)) => {
+                    if let Err(e) = check(&id, &status, max_bytes, &shared.metrics) {
+                        ending = Some(e);
+                        break;
+                    }
+                    let sequence = status.sequence;
+                    match shared.writer.submit(status).await {
+                        Ok(pending) => inflight.push_back(async move { (sequence, pending.await) }),
+                        Err(e) => {
+                            ending = Some(Status::unavailable(e.to_string()));
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(site = %id.name, error = %e, "ingest stream ended");
+                    ending = Some(e);
+                    break;
+                }
+            },
+        }
+    }
+    // Deliver the acks already earned before closing, bounded: the writer answers within a flush.
+    let drain = async {
+        while let Some(done) = inflight.next().await {
+            if !send_ack(&tx, done).await {
+                return;
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!(site = %id.name, "gave up waiting for the store to acknowledge");
+    }
+    if let Some(status) = ending {
+        let _ = tx.send(Err(status)).await;
+    }
+}
+
+type Done = (
+    u64,
+    Result<Result<crate::store::Stored, String>, tokio::sync::oneshot::error::RecvError>,
+);
+
+async fn send_ack(tx: &mpsc::Sender<Result<ReportAck, Status>>, (sequence, done): Done) -> bool {
+    let msg = match done {
+        Ok(Ok(stored)) => Ok(ReportAck {
+            sequence,
+            duplicate: stored.duplicate,
+        }),
+        Ok(Err(e)) => Err(Status::unavailable(format!("store: {e}"))),
+        Err(_) => Err(Status::unavailable("the collector is shutting down")),
+    };
+    let fatal = msg.is_err();
+    tx.send(msg).await.is_ok() && !fatal
+}
+
+fn check(
+    id: &PeerIdentity,
+    status: &RecordingStatus,
+    max_bytes: usize,
+    metrics: &Metrics,
+) -> Result<(), Status> {
+    if let Err(e) = validate::status(status, max_bytes) {
+        metrics.rejected_invalid.inc();
+        tracing::info!(site = %id.name, sequence = status.sequence, reason = %e, "status refused");
+        return Err(Status::invalid_argument(format!(
+            "{e} (sequence {})",
+            status.sequence
+        )));
+    }
+    if status.site != id.name {
+        metrics.rejected_permission.inc();
+        tracing::warn!(certificate = %id.name, site = %status.site, "probe reported for another site");
+        return Err(Status::permission_denied(format!(
+            "site: this probe certificate is for site {:?} and may not report for {:?}",
+            id.name, status.site
+        )));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl pb::query_server::Query for QueryService {
+    async fn list_sites(
+        &self,
+        request: Request<pb::ListSitesRequest>,
+    ) -> Result<Response<pb::ListSitesResponse>, Status> {
+        self.0.require_reader(&request, "Query")?;
+        let include_retired = request.get_ref().include_retired;
+        let resp = self
+            .0
+            .blocking(move |s| {
+                let now = s.config.clock.now();
+                let sites = report::all_reports(&s.config, &s.store, now, include_retired)
+                    .map_err(store_status)?;
+                Ok(pb::ListSitesResponse {
+                    sites,
+                    evaluated_at: Some(to_timestamp(now)),
+                })
+            })
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn get_site(
+        &self,
+        request: Request<pb::GetSiteRequest>,
+    ) -> Result<Response<pb::SiteReport>, Status> {
+        self.0.require_reader(&request, "Query")?;
+        let site = request.into_inner().site;
+        site_name("site", &site)?;
+        let report = self
+            .0
+            .blocking(move |s| {
+                report::site_report(&s.config, &s.store, &site, s.config.clock.now())
+                    .map_err(store_status)?
+                    .ok_or_else(|| {
+                        Status::not_found(format!("site: {site:?} is neither known nor expected"))
+                    })
+            })
+            .await?;
+        Ok(Response::new(report))
+    }
+
+    async fn history(
+        &self,
+        request: Request<pb::HistoryRequest>,
+    ) -> Result<Response<pb::HistoryResponse>, Status> {
+        self.0.require_reader(&request, "Query")?;
+        let req = request.into_inner();
+        site_name("site", &req.site)?;
+        if !req.recorder.is_empty() {
+            validate_name("recorder", &req.recorder)
+                .map_err(|e| Status::invalid_argument(format!("recorder: {e}")))?;
+        }
+        let time = |field: &str, t: &Option<prost_types::Timestamp>| match t {
+            None => Ok(None),
+            Some(ts) => from_timestamp(ts)
+                .map(Some)
+                .ok_or_else(|| Status::invalid_argument(format!("{field}: not a valid time"))),
+        };
+        let from = time("from", &req.from)?;
+        let to = time("to", &req.to)?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                return Err(Status::invalid_argument("from: later than to"));
+            }
+        }
+        let page_size = match req.page_size {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        } as usize;
+        let resp = self
+            .0
+            .blocking(move |s| {
+                let recorder = (!req.recorder.is_empty()).then_some(req.recorder.as_str());
+                let token = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
+                let page = s
+                    .store
+                    .history(&req.site, recorder, from, to, page_size, token)
+                    .map_err(|e| match e {
+                        HistoryError::BadToken => Status::invalid_argument(e.to_string()),
+                        HistoryError::Store(e) => store_status(e),
+                    })?;
+                Ok(pb::HistoryResponse {
+                    entries: page.entries,
+                    next_page_token: page.next_token.unwrap_or_default(),
+                })
+            })
+            .await?;
+        Ok(Response::new(resp))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::admin_server::Admin for AdminService {
+    async fn expect_site(
+        &self,
+        request: Request<pb::ExpectSiteRequest>,
+    ) -> Result<Response<pb::ExpectSiteResponse>, Status> {
+        let who = self.0.require_reader(&request, "Admin")?;
+        let req = request.into_inner();
+        site_name("site", &req.site)?;
+        if req.note.len() > MAX_NOTE {
+            return Err(Status::invalid_argument(format!(
+                "note: {} bytes, at most {MAX_NOTE}",
+                req.note.len()
+            )));
+        }
+        let interval = match req.report_interval {
+            None => report::DEFAULT_REPORT_INTERVAL,
+            Some(d) => {
+                let d = Duration::try_from(d).map_err(|_| {
+                    Status::invalid_argument("report_interval: negative or malformed")
+                })?;
+                if d.is_zero() || d > validate::MAX_REPORT_INTERVAL {
+                    return Err(Status::invalid_argument(format!(
+                        "report_interval: must be between 1s and {}s",
+                        validate::MAX_REPORT_INTERVAL.as_secs()
+                    )));
+                }
+                d
+            }
+        };
+        self.0
+            .writer
+            .change_site(
+                &req.site,
+                SiteChange::Expect {
+                    note: req.note.clone(),
+                    interval,
+                },
+            )
+            .await
+            .map_err(Status::unavailable)?;
+        tracing::info!(site = %req.site, by = %who.name, "site expected");
+        let site = req.site;
+        let report = self
+            .0
+            .blocking(move |s| {
+                report::site_report(&s.config, &s.store, &site, s.config.clock.now())
+                    .map_err(store_status)
+            })
+            .await?;
+        Ok(Response::new(pb::ExpectSiteResponse { site: report }))
+    }
+
+    async fn retire_site(
+        &self,
+        request: Request<pb::RetireSiteRequest>,
+    ) -> Result<Response<pb::RetireSiteResponse>, Status> {
+        let who = self.0.require_reader(&request, "Admin")?;
+        let site = request.into_inner().site;
+        site_name("site", &site)?;
+        let known = {
+            let s = site.clone();
+            self.0
+                .blocking(move |sh| {
+                    Ok(sh.store.site(&s).map_err(store_status)?.is_some()
+                        || sh.config.expected_sites.contains(&s))
+                })
+                .await?
+        };
+        if !known {
+            return Err(Status::not_found(format!(
+                "site: {site:?} is neither known nor expected"
+            )));
+        }
+        self.0
+            .writer
+            .change_site(&site, SiteChange::Retire)
+            .await
+            .map_err(Status::unavailable)?;
+        tracing::info!(site = %site, by = %who.name, "site retired");
+        let report = self
+            .0
+            .blocking(move |s| {
+                report::site_report(&s.config, &s.store, &site, s.config.clock.now())
+                    .map_err(store_status)
+            })
+            .await?;
+        Ok(Response::new(pb::RetireSiteResponse { site: report }))
+    }
+}

@@ -1,0 +1,362 @@
+//! What a status must look like before it is stored. Every limit here bounds what one probe can
+//! make the collector hold, and every refusal names the field, so the person reading a probe's
+//! log knows what to fix.
+
+use prost::Message;
+use std::time::Duration;
+use vigia::config::{validate_name, MAX_NAME_LEN};
+use vigia::pb::{RecordingStatus, ScanOutcome, Technology};
+
+/// Most entries in `recorded_days`: ten years of days.
+pub const MAX_RECORDED_DAYS: usize = 3660;
+/// Most cameras in one status.
+pub const MAX_CAMERAS: usize = 1024;
+/// Most scan errors listed in one status.
+pub const MAX_ERRORS: usize = 20;
+/// Longest path (root path, error path), in bytes.
+pub const MAX_PATH_LEN: usize = 4096;
+/// Longest free-text field (error reason, camera, version...), in bytes.
+pub const MAX_TEXT_LEN: usize = 256;
+/// Longest report interval a probe may announce.
+pub const MAX_REPORT_INTERVAL: Duration = Duration::from_secs(31 * 86_400);
+/// Latest plausible timestamp (2200-01-01): anything later is a broken clock or a bad encoder.
+const MAX_UNIX: i64 = 7_258_118_400;
+
+/// A refusal: the field path and what is wrong, as "field: problem".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn bad(field: impl std::fmt::Display, what: impl std::fmt::Display) -> Invalid {
+    Invalid(format!("{field}: {what}"))
+}
+
+fn name(field: &str, value: &str) -> Result<(), Invalid> {
+    if value.is_empty() {
+        return Err(bad(field, "empty"));
+    }
+    validate_name("", value).map_err(|e| {
+        let msg = e.to_string();
+        // NameError starts with the kind of name; the field says it better.
+        let msg = msg.trim_start().trim_start_matches("name ").to_string();
+        bad(field, msg)
+    })
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+    if value.len() > max {
+        return Err(bad(field, format!("{} bytes, at most {max}", value.len())));
+    }
+    if value.chars().any(|c| c == '\0') {
+        return Err(bad(field, "contains a NUL character"));
+    }
+    Ok(())
+}
+
+fn timestamp(
+    field: &str,
+    t: &Option<prost_types::Timestamp>,
+    required: bool,
+) -> Result<(), Invalid> {
+    match t {
+        None if required => Err(bad(field, "missing")),
+        None => Ok(()),
+        Some(t) => {
+            if !(0..1_000_000_000).contains(&t.nanos) {
+                Err(bad(field, format!("nanos {} out of range", t.nanos)))
+            } else if !(0..MAX_UNIX).contains(&t.seconds) {
+                Err(bad(
+                    field,
+                    format!("{} seconds since 1970 is outside 1970..2200", t.seconds),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn duration(field: &str, d: &Option<prost_types::Duration>, max: Duration) -> Result<(), Invalid> {
+    let Some(d) = d else { return Ok(()) };
+    let std = Duration::try_from(*d).map_err(|_| bad(field, "negative or malformed duration"))?;
+    if std > max {
+        return Err(bad(
+            field,
+            format!("{}s, at most {}s", std.as_secs(), max.as_secs()),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a status against the collector's limits; `max_bytes` is the configured message size.
+pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), Invalid> {
+    let len = s.encoded_len();
+    if len > max_bytes {
+        return Err(bad(
+            "status",
+            format!("{len} bytes, at most {max_bytes} (max_message_bytes)"),
+        ));
+    }
+    name("site", &s.site)?;
+    name("recorder", &s.recorder)?;
+    if s.spool_id.is_empty() {
+        return Err(bad("spool_id", "empty"));
+    }
+    text("spool_id", &s.spool_id, MAX_NAME_LEN)?;
+    if Technology::try_from(s.technology).is_err() || s.technology == 0 {
+        return Err(bad(
+            "technology",
+            format!("{} is not a known technology", s.technology),
+        ));
+    }
+    if ScanOutcome::try_from(s.outcome).is_err() || s.outcome == 0 {
+        return Err(bad(
+            "outcome",
+            format!("{} is not a known scan outcome", s.outcome),
+        ));
+    }
+    timestamp("observed_at", &s.observed_at, true)?;
+    timestamp("oldest_recording", &s.oldest_recording, false)?;
+    timestamp("newest_recording", &s.newest_recording, false)?;
+    if let Some(d) = &s.report_interval {
+        if d.seconds <= 0 && d.nanos <= 0 {
+            return Err(bad("report_interval", "must be positive"));
+        }
+    }
+    duration("report_interval", &s.report_interval, MAX_REPORT_INTERVAL)?;
+    duration(
+        "scan_duration",
+        &s.scan_duration,
+        Duration::from_secs(366 * 86_400),
+    )?;
+    if s.recorded_days.len() > MAX_RECORDED_DAYS {
+        return Err(bad(
+            "recorded_days",
+            format!(
+                "{} entries, at most {MAX_RECORDED_DAYS}",
+                s.recorded_days.len()
+            ),
+        ));
+    }
+    for (i, d) in s.recorded_days.iter().enumerate() {
+        if d.len() != 10 || vigia::days::parse_day(d).is_none() {
+            return Err(bad(
+                format!("recorded_days[{i}]"),
+                format!("{:?} is not a YYYY-MM-DD day", truncate(d)),
+            ));
+        }
+    }
+    if s.cameras.len() > MAX_CAMERAS {
+        return Err(bad(
+            "cameras",
+            format!("{} entries, at most {MAX_CAMERAS}", s.cameras.len()),
+        ));
+    }
+    for (i, c) in s.cameras.iter().enumerate() {
+        if c.camera.is_empty() {
+            return Err(bad(format!("cameras[{i}].camera"), "empty"));
+        }
+        text(&format!("cameras[{i}].camera"), &c.camera, MAX_TEXT_LEN)?;
+        timestamp(
+            &format!("cameras[{i}].oldest_recording"),
+            &c.oldest_recording,
+            false,
+        )?;
+        timestamp(
+            &format!("cameras[{i}].newest_recording"),
+            &c.newest_recording,
+            false,
+        )?;
+    }
+    if s.errors.len() > MAX_ERRORS {
+        return Err(bad(
+            "errors",
+            format!("{} entries, at most {MAX_ERRORS}", s.errors.len()),
+        ));
+    }
+    for (i, e) in s.errors.iter().enumerate() {
+        text(&format!("errors[{i}].path"), &e.path, MAX_PATH_LEN)?;
+        text(&format!("errors[{i}].reason"), &e.reason, MAX_TEXT_LEN * 4)?;
+    }
+    text("probe_version", &s.probe_version, MAX_TEXT_LEN)?;
+    text("hostname", &s.hostname, MAX_TEXT_LEN)?;
+    text("root_path", &s.root_path, MAX_PATH_LEN)?;
+    text("time_zone", &s.time_zone, 64)?;
+    if !s.time_zone.is_empty() && vigia::days::parse_tz(&s.time_zone).is_err() {
+        return Err(bad(
+            "time_zone",
+            format!("{:?} is not an IANA time zone", s.time_zone),
+        ));
+    }
+    if s.disk_free_bytes > s.disk_total_bytes && s.disk_total_bytes > 0 {
+        return Err(bad(
+            "disk_free_bytes",
+            format!(
+                "{} is more than disk_total_bytes {}",
+                s.disk_free_bytes, s.disk_total_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(32) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> RecordingStatus {
+        RecordingStatus {
+            site: "loja-1".into(),
+            recorder: "nvr".into(),
+            technology: Technology::Intelbras as i32,
+            sequence: 1,
+            spool_id: "abc".into(),
+            observed_at: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            outcome: ScanOutcome::Ok as i32,
+            ..Default::default()
+        }
+    }
+
+    #[track_caller]
+    fn refused(s: RecordingStatus, says: &str) {
+        let e = status(&s, 1 << 20).expect_err("must refuse");
+        assert!(e.0.starts_with(says), "expected {says:?}, got {e}");
+    }
+
+    #[test]
+    fn each_field_is_named() {
+        status(&good(), 1 << 20).expect("good status");
+        refused(
+            RecordingStatus {
+                site: String::new(),
+                ..good()
+            },
+            "site: ",
+        );
+        refused(
+            RecordingStatus {
+                recorder: String::new(),
+                ..good()
+            },
+            "recorder: ",
+        );
+        refused(
+            RecordingStatus {
+                recorder: "a/b".into(),
+                ..good()
+            },
+            "recorder: ",
+        );
+        refused(
+            RecordingStatus {
+                spool_id: String::new(),
+                ..good()
+            },
+            "spool_id: empty",
+        );
+        refused(
+            RecordingStatus {
+                technology: 0,
+                ..good()
+            },
+            "technology: ",
+        );
+        refused(
+            RecordingStatus {
+                technology: 99,
+                ..good()
+            },
+            "technology: ",
+        );
+        refused(
+            RecordingStatus {
+                outcome: 0,
+                ..good()
+            },
+            "outcome: ",
+        );
+        refused(
+            RecordingStatus {
+                observed_at: None,
+                ..good()
+            },
+            "observed_at: missing",
+        );
+        refused(
+            RecordingStatus {
+                newest_recording: Some(prost_types::Timestamp {
+                    seconds: -5,
+                    nanos: 0,
+                }),
+                ..good()
+            },
+            "newest_recording: ",
+        );
+        refused(
+            RecordingStatus {
+                recorded_days: vec!["2024-01-01".into(); 5000],
+                ..good()
+            },
+            "recorded_days: 5000 entries, at most 3660",
+        );
+        refused(
+            RecordingStatus {
+                recorded_days: vec!["yesterday".into()],
+                ..good()
+            },
+            "recorded_days[0]: ",
+        );
+        refused(
+            RecordingStatus {
+                time_zone: "Mars/Base".into(),
+                ..good()
+            },
+            "time_zone: ",
+        );
+        refused(
+            RecordingStatus {
+                report_interval: Some(prost_types::Duration {
+                    seconds: 0,
+                    nanos: 0,
+                }),
+                ..good()
+            },
+            "report_interval: ",
+        );
+        refused(
+            RecordingStatus {
+                hostname: "h".repeat(300),
+                ..good()
+            },
+            "hostname: 300 bytes",
+        );
+    }
+
+    #[test]
+    fn the_message_size_limit_names_the_setting() {
+        let e = status(
+            &RecordingStatus {
+                root_path: "x".repeat(4000),
+                ..good()
+            },
+            1000,
+        )
+        .expect_err("too big");
+        assert!(e.0.contains("max_message_bytes"), "{e}");
+    }
+}
