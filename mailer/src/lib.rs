@@ -1,1 +1,20 @@
 //! The Vigia mailer: the daily CCTV audit digest and urgent alerts, by email.
+//!
+//! It reads the fleet through the collector's Query service (never its store), renders with
+//! maud, and sends with lettre. Its own sled store remembers which digest slot went out and
+//! which alerts are open, so a restart neither repeats nor forgets. A digest goes out every
+//! day, also when all is well and also when the collector is unreachable: a quiet inbox must
+//! mean a broken mailer, never a healthy fleet.
+
+pub mod config;
+pub mod fleet;
+pub mod i18n;
+pub mod render;
+pub mod schedule;
+pub mod service;
+pub mod smtp;
+pub mod state;
+
+pub use config::{Language, Settings};
+pub use render::{render_alert, render_digest, FleetView, RenderOptions, Rendered};
+pub use service::{AlertOutcome, Fleet, Mailer, SlotOutcome};

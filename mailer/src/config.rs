@@ -1,0 +1,413 @@
+//! The mailer's configuration (`mailer.toml`): where the collector is, how to reach the mail
+//! relay, when to send, in which language and time zone. Loaded with the shared conventions
+//! (`vigia::config::ConfigSource`), then *resolved*: schedules parsed, addresses parsed, the
+//! zone looked up, so that `check-config` catches every mistake before the first 07:00.
+
+use crate::schedule::Schedule;
+use lettre::message::Mailbox;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vigia::config::{duration, ConfigError, ConfigSource};
+use vigia::Tz;
+
+/// Keys whose `VIGIA_*` environment value is a comma-separated list.
+pub const LIST_KEYS: &[&str] = &["smtp.to", "smtp.cc", "smtp.bcc", "alerts.to"];
+
+/// The file as written (every field documented in `examples/mailer.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailerConfig {
+    /// The mailer's own sled store: which digest slot went out, which alerts are open.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// IANA zone of the schedules and of every date in the email; the system's when unset.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Language of the email.
+    #[serde(default)]
+    pub language: Language,
+    /// chrono format of a date with time; default per language (`28/11/2026 07h00` in pt-BR).
+    #[serde(default)]
+    pub date_format: Option<String>,
+    /// chrono format of a date alone (the subject); default `%d/%m/%Y`.
+    #[serde(default)]
+    pub day_format: Option<String>,
+    /// The collector's Query service.
+    pub collector: CollectorConfig,
+    /// The mail relay and the recipients.
+    pub smtp: SmtpConfig,
+    /// The daily digest.
+    #[serde(default)]
+    pub digest: DigestConfig,
+    /// Urgent alerts (off unless a schedule is given).
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("./vigia-mailer-state")
+}
+
+/// Language of the email's labels, sentences and default date formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+pub enum Language {
+    /// English.
+    #[default]
+    #[serde(rename = "en")]
+    En,
+    /// Brazilian Portuguese, as the old tool's email.
+    #[serde(rename = "pt-BR")]
+    PtBr,
+}
+
+impl Language {
+    /// The BCP 47 tag (the HTML `lang` attribute).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::PtBr => "pt-BR",
+        }
+    }
+
+    /// Default format of a date with time.
+    pub fn default_date_format(self) -> &'static str {
+        match self {
+            Language::En => "%d/%m/%Y %H:%M",
+            Language::PtBr => "%d/%m/%Y %Hh%M",
+        }
+    }
+}
+
+/// Where the collector is and the reader certificate to show it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// `https://host:port` of the collector.
+    pub url: String,
+    /// The fleet CA certificate.
+    pub ca: PathBuf,
+    /// The mailer's reader certificate (`vigia-collector ca issue reader --name mailer`).
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// Bound on connecting and on each query.
+    #[serde(default = "default_collector_timeout", with = "duration")]
+    pub timeout: Duration,
+}
+
+fn default_collector_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// How the connection to the relay is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Plain connection upgraded with STARTTLS (port 587); credentials never go out in clear.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: a relay on the same machine or network only.
+    None,
+}
+
+impl Security {
+    /// The usual port for this mode.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Security::Starttls => 587,
+            Security::Tls => 465,
+            Security::None => 25,
+        }
+    }
+}
+
+/// SMTP authentication mechanism (Office 365 offers only LOGIN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AuthMechanism {
+    /// AUTH PLAIN.
+    Plain,
+    /// AUTH LOGIN.
+    Login,
+}
+
+/// The relay, the credentials (by reference only) and the recipients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The relay's host name (also the name its certificate must carry).
+    pub host: String,
+    /// The relay's port; 587, 465 or 25 by `security` when unset.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `starttls`, `tls` or `none`.
+    #[serde(default)]
+    pub security: Security,
+    /// User name for AUTH; no authentication when unset.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password (first line).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Mechanisms to offer, in order of preference (`["PLAIN", "LOGIN"]` by default).
+    #[serde(default = "default_auth")]
+    pub auth: Vec<AuthMechanism>,
+    /// A private CA certificate (PEM) to trust besides the public roots, for an in-house relay.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The sender, e.g. `"Vigia <vigia@example.com>"`.
+    pub from: String,
+    /// Recipients of the digest.
+    pub to: Vec<String>,
+    /// Copy recipients of the digest.
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// Blind-copy recipients of the digest.
+    #[serde(default)]
+    pub bcc: Vec<String>,
+    /// Bound on one SMTP conversation.
+    #[serde(default = "default_smtp_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// First wait after a transient failure; doubled each time.
+    #[serde(default = "default_retry_initial", with = "duration")]
+    pub retry_initial: Duration,
+    /// Longest wait between two attempts.
+    #[serde(default = "default_retry_max", with = "duration")]
+    pub retry_max: Duration,
+}
+
+fn default_auth() -> Vec<AuthMechanism> {
+    vec![AuthMechanism::Plain, AuthMechanism::Login]
+}
+fn default_smtp_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_retry_initial() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_retry_max() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// The daily digest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestConfig {
+    /// Six-field cron (seconds first) in `timezone`.
+    #[serde(default = "default_digest_schedule")]
+    pub schedule: String,
+    /// Title at the start of the subject; "CCTV audit" / "Auditoria CFTV" by language.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        DigestConfig {
+            schedule: default_digest_schedule(),
+            title: None,
+        }
+    }
+}
+
+fn default_digest_schedule() -> String {
+    "0 0 7 * * *".into()
+}
+
+/// Urgent alerts on a site entering LATE, SILENT, SCAN_ERROR or CAMERA_LATE.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Six-field cron of the checks, e.g. `"0 */10 * * * *"`; no alerts when unset.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Recipients of alerts; the digest's `to` when empty.
+    #[serde(default)]
+    pub to: Vec<String>,
+}
+
+/// The configuration after every check, ready to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file it came from (for messages).
+    pub file: PathBuf,
+    /// The configuration as written.
+    pub raw: MailerConfig,
+    /// The zone of schedules and dates.
+    pub tz: Tz,
+    /// Format of a date with time.
+    pub date_format: String,
+    /// Format of a date alone.
+    pub day_format: String,
+    /// When digests go out.
+    pub digest_schedule: Schedule,
+    /// When alert checks run, if at all.
+    pub alerts_schedule: Option<Schedule>,
+    /// Sender.
+    pub from: Mailbox,
+    /// Digest recipients.
+    pub to: Vec<Mailbox>,
+    /// Digest copy recipients.
+    pub cc: Vec<Mailbox>,
+    /// Digest blind-copy recipients.
+    pub bcc: Vec<Mailbox>,
+    /// Alert recipients.
+    pub alerts_to: Vec<Mailbox>,
+}
+
+impl Settings {
+    /// Loads and resolves a configuration, with every error naming the file and the key.
+    pub fn load(source: &ConfigSource) -> Result<Settings, ConfigError> {
+        let source = source.clone().with_list_keys(LIST_KEYS);
+        let raw: MailerConfig = source.load()?;
+        Settings::resolve(raw, &source.file)
+    }
+
+    /// Checks a configuration already deserialized (tests build one in code).
+    pub fn resolve(raw: MailerConfig, file: &Path) -> Result<Settings, ConfigError> {
+        let bad = |m: String| ConfigError::invalid(file, m);
+        let tz = match &raw.timezone {
+            Some(name) => {
+                vigia::days::parse_tz(name).map_err(|e| bad(format!("key `timezone`: {e}")))?
+            }
+            None => vigia::days::system_tz(),
+        };
+        let date_format = raw
+            .date_format
+            .clone()
+            .unwrap_or_else(|| raw.language.default_date_format().to_string());
+        check_format(&date_format).map_err(|e| bad(format!("key `date_format`: {e}")))?;
+        let day_format = raw.day_format.clone().unwrap_or_else(|| "%d/%m/%Y".into());
+        check_format(&day_format).map_err(|e| bad(format!("key `day_format`: {e}")))?;
+        let digest_schedule = Schedule::parse(&raw.digest.schedule)
+            .map_err(|e| bad(format!("key `digest.schedule`: {e}")))?;
+        let alerts_schedule = match &raw.alerts.schedule {
+            Some(s) => {
+                Some(Schedule::parse(s).map_err(|e| bad(format!("key `alerts.schedule`: {e}")))?)
+            }
+            None => None,
+        };
+        if raw.smtp.host.trim().is_empty() {
+            return Err(bad("key `smtp.host`: empty; name the mail relay".into()));
+        }
+        let from = mailbox("smtp.from", &raw.smtp.from).map_err(bad)?;
+        let to = mailboxes("smtp.to", &raw.smtp.to).map_err(bad)?;
+        if to.is_empty() {
+            return Err(bad(
+                "key `smtp.to`: no recipient; the digest must go to someone".into(),
+            ));
+        }
+        let cc = mailboxes("smtp.cc", &raw.smtp.cc).map_err(bad)?;
+        let bcc = mailboxes("smtp.bcc", &raw.smtp.bcc).map_err(bad)?;
+        let alerts_to = if raw.alerts.to.is_empty() {
+            to.clone()
+        } else {
+            mailboxes("alerts.to", &raw.alerts.to).map_err(bad)?
+        };
+        if raw.smtp.password_env.is_some() && raw.smtp.password_file.is_some() {
+            return Err(bad(
+                "keys `smtp.password_env` and `smtp.password_file`: set one, not both".into(),
+            ));
+        }
+        if raw.smtp.username.is_none()
+            && (raw.smtp.password_env.is_some() || raw.smtp.password_file.is_some())
+        {
+            return Err(bad(
+                "key `smtp.username`: a password is configured but no username".into(),
+            ));
+        }
+        if raw.smtp.username.is_some()
+            && raw.smtp.password_env.is_none()
+            && raw.smtp.password_file.is_none()
+        {
+            return Err(bad(
+                "key `smtp.username` is set but the password is not: set `smtp.password_env` or `smtp.password_file` (never the password itself)".into(),
+            ));
+        }
+        if raw.smtp.username.is_some() && raw.smtp.auth.is_empty() {
+            return Err(bad("key `smtp.auth`: empty; list PLAIN and/or LOGIN".into()));
+        }
+        if raw.smtp.retry_initial.is_zero() || raw.smtp.retry_max < raw.smtp.retry_initial {
+            return Err(bad(
+                "keys `smtp.retry_initial`/`smtp.retry_max`: need 0 < retry_initial <= retry_max"
+                    .into(),
+            ));
+        }
+        if !(raw.collector.url.starts_with("https://")) {
+            return Err(bad(format!(
+                "key `collector.url`: {:?} must start with https:// (the collector speaks mutual TLS only)",
+                raw.collector.url
+            )));
+        }
+        Ok(Settings {
+            file: file.to_path_buf(),
+            tz,
+            date_format,
+            day_format,
+            digest_schedule,
+            alerts_schedule,
+            from,
+            to,
+            cc,
+            bcc,
+            alerts_to,
+            raw,
+        })
+    }
+
+    /// The relay's port.
+    pub fn smtp_port(&self) -> u16 {
+        self.raw
+            .smtp
+            .port
+            .unwrap_or_else(|| self.raw.smtp.security.default_port())
+    }
+
+    /// The subject's title.
+    pub fn title(&self) -> String {
+        self.raw
+            .digest
+            .title
+            .clone()
+            .unwrap_or_else(|| crate::i18n::labels(self.raw.language).title.to_string())
+    }
+
+    /// What the renderer needs from the configuration.
+    pub fn render_options(&self) -> crate::render::RenderOptions {
+        crate::render::RenderOptions::new(
+            self.raw.language,
+            self.tz,
+            &self.date_format,
+            &self.day_format,
+        )
+        .with_title(self.title())
+        .with_collector(self.raw.collector.url.clone())
+    }
+}
+
+/// Refuses chrono formats with unknown specifiers, which would otherwise panic at send time.
+fn check_format(fmt: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(fmt).any(|i| matches!(i, Item::Error)) {
+        return Err(format!(
+            "{fmt:?} is not a valid date format (chrono strftime, e.g. \"%d/%m/%Y %Hh%M\")"
+        ));
+    }
+    Ok(())
+}
+
+fn mailbox(key: &str, s: &str) -> Result<Mailbox, String> {
+    s.trim()
+        .parse::<Mailbox>()
+        .map_err(|e| format!("key `{key}`: {s:?} is not an email address ({e})"))
+}
+
+fn mailboxes(key: &str, list: &[String]) -> Result<Vec<Mailbox>, String> {
+    list.iter().map(|s| mailbox(key, s)).collect()
+}

@@ -1,0 +1,102 @@
+//! Reading the fleet from the collector's Query service with the mailer's reader certificate.
+
+use crate::config::CollectorConfig;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use vigia::pb::query_client::QueryClient;
+use vigia::pb::{ListSitesRequest, ListSitesResponse};
+use vigia::tls::TlsMaterial;
+
+/// Largest answer accepted: 10,000 sites with their recorded days fit well under this.
+const MAX_ANSWER: usize = 256 << 20;
+
+/// Why the fleet could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The certificate files are missing or wrong.
+    #[error("collector certificates: {0}")]
+    Tls(#[from] vigia::tls::TlsError),
+    /// The URL or TLS settings were refused by the client library.
+    #[error("collector {url}: {reason}")]
+    Setup {
+        /// The collector's URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// No connection could be made.
+    #[error("collector {url} unreachable: {reason}")]
+    Connect {
+        /// The collector's URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The collector answered with an error.
+    #[error("collector {url} refused ListSites: {status}")]
+    Rpc {
+        /// The collector's URL.
+        url: String,
+        /// The gRPC status.
+        status: Box<tonic::Status>,
+    },
+}
+
+/// Opens a channel to the collector (mutual TLS with the reader certificate).
+pub async fn connect(cfg: &CollectorConfig) -> Result<QueryClient<Channel>, FleetError> {
+    let tls = TlsMaterial::load(&cfg.ca, &cfg.cert, &cfg.key)?;
+    let setup = |reason: String| FleetError::Setup {
+        url: cfg.url.clone(),
+        reason,
+    };
+    let endpoint = Endpoint::from_shared(cfg.url.clone())
+        .map_err(|e| setup(e.to_string()))?
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&tls.ca_pem))
+                .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem)),
+        )
+        .map_err(|e| setup(e.to_string()))?
+        .connect_timeout(cfg.timeout)
+        .timeout(cfg.timeout);
+    let channel = endpoint.connect().await.map_err(|e| FleetError::Connect {
+        url: cfg.url.clone(),
+        reason: error_chain(&e),
+    })?;
+    Ok(QueryClient::new(channel).max_decoding_message_size(MAX_ANSWER))
+}
+
+/// The whole fleet (retired sites left out), evaluated now by the collector.
+pub async fn list_sites(cfg: &CollectorConfig) -> Result<ListSitesResponse, FleetError> {
+    let mut client = connect(cfg).await?;
+    let answer = tokio::time::timeout(
+        cfg.timeout,
+        client.list_sites(ListSitesRequest {
+            include_retired: false,
+        }),
+    )
+    .await
+    .map_err(|_| FleetError::Connect {
+        url: cfg.url.clone(),
+        reason: format!("no answer within {:?}", cfg.timeout),
+    })?;
+    answer
+        .map(tonic::Response::into_inner)
+        .map_err(|status| FleetError::Rpc {
+            url: cfg.url.clone(),
+            status: Box::new(status),
+        })
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = inner.source();
+    }
+    s
+}

@@ -1,0 +1,157 @@
+//! When digests and alert checks are due, as pure functions of an instant and a zone.
+//!
+//! tokio-cron-scheduler's `_tz` jobs fix the zone's UTC offset when the job is created, so a
+//! 07:00 Europe/Berlin job created in winter fires at 08:00 after the spring change (see
+//! PITFALLS.md). We therefore parse the schedule with croner (the parser tokio-cron-scheduler
+//! itself uses, with the same options: seconds required, day-of-month AND day-of-week) and ask
+//! it for the next occurrence in the real zone each time, then sleep until that instant. The
+//! same functions answer "which slot was due last?" for catching up after a restart, and tests
+//! call them with any instant they like.
+
+use chrono::{DateTime, Utc};
+use croner::parser::{CronParser, Seconds};
+use croner::Cron;
+use std::fmt;
+use vigia::Tz;
+
+/// A parsed six-field cron expression.
+#[derive(Clone)]
+pub struct Schedule {
+    text: String,
+    cron: Cron,
+}
+
+impl fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Schedule({:?})", self.text)
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Schedule {
+    /// Parses `"sec min hour day-of-month month day-of-week"`; five fields are refused with a hint.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let fields = text.split_whitespace().count();
+        if fields == 5 {
+            return Err(format!(
+                "{text:?} has five fields; schedules have six, seconds first (e.g. \"0 {text}\", or \"0 0 7 * * *\" for 07:00 every day)"
+            ));
+        }
+        if fields != 6 {
+            return Err(format!(
+                "{text:?} has {fields} field(s); expected six, seconds first: \"sec min hour day-of-month month day-of-week\", e.g. \"0 0 7 * * *\""
+            ));
+        }
+        let cron = CronParser::builder()
+            .seconds(Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(text)
+            .map_err(|e| format!("{text:?} is not a valid cron schedule: {e}"))?;
+        Ok(Schedule {
+            text: text.trim().to_string(),
+            cron,
+        })
+    }
+
+    /// The schedule as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The first slot strictly after `t`, in zone `tz`.
+    pub fn next_after(&self, t: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        self.cron
+            .find_next_occurrence(&t.with_timezone(&tz), false)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    }
+
+    /// The latest slot at or before `t`, in zone `tz` (what should have gone out by now).
+    pub fn latest_at_or_before(&self, t: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        self.cron
+            .find_previous_occurrence(&t.with_timezone(&tz), true)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("test time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn five_fields_are_refused_with_a_hint() {
+        let e = Schedule::parse("0 7 * * *").expect_err("five fields");
+        assert!(e.contains("five fields"), "{e}");
+        assert!(e.contains("seconds first"), "{e}");
+        let e = Schedule::parse("0 0 7 * *  * * *").expect_err("eight fields");
+        assert!(e.contains("8 field"), "{e}");
+        let e = Schedule::parse("0 0 25 * * *").expect_err("hour 25");
+        assert!(e.contains("not a valid cron"), "{e}");
+    }
+
+    #[test]
+    fn berlin_07_00_stays_07_00_across_both_dst_changes() {
+        let tz: Tz = "Europe/Berlin".parse().expect("zone");
+        let s = Schedule::parse("0 0 7 * * *").expect("schedule");
+        // Spring: CET (UTC+1) until 2026-03-29 02:00, then CEST (UTC+2).
+        let sat = s.next_after(utc("2026-03-28T00:00:00Z"), tz).expect("slot");
+        assert_eq!(sat, utc("2026-03-28T06:00:00Z"));
+        let sun = s.next_after(sat, tz).expect("slot");
+        assert_eq!(sun, utc("2026-03-29T05:00:00Z"), "07:00 CEST, not 08:00");
+        let mon = s.next_after(sun, tz).expect("slot");
+        assert_eq!(mon, utc("2026-03-30T05:00:00Z"));
+        // Autumn: back to CET on 2026-10-25.
+        let sat = s.next_after(utc("2026-10-24T00:00:00Z"), tz).expect("slot");
+        assert_eq!(sat, utc("2026-10-24T05:00:00Z"));
+        let sun = s.next_after(sat, tz).expect("slot");
+        assert_eq!(sun, utc("2026-10-25T06:00:00Z"), "07:00 CET, not 06:00");
+        // Catch-up asks the same question backwards.
+        assert_eq!(
+            s.latest_at_or_before(utc("2026-03-29T12:00:00Z"), tz),
+            Some(utc("2026-03-29T05:00:00Z"))
+        );
+        assert_eq!(
+            s.latest_at_or_before(utc("2026-03-29T04:59:59Z"), tz),
+            Some(utc("2026-03-28T06:00:00Z"))
+        );
+        assert_eq!(
+            s.latest_at_or_before(utc("2026-03-29T05:00:00Z"), tz),
+            Some(utc("2026-03-29T05:00:00Z")),
+            "a slot is due at its own instant"
+        );
+    }
+
+    #[test]
+    fn a_slot_inside_the_spring_gap_still_fires_once() {
+        // 02:30 does not exist in Berlin on 2026-03-29; the job must not vanish that day.
+        let tz: Tz = "Europe/Berlin".parse().expect("zone");
+        let s = Schedule::parse("0 30 2 * * *").expect("schedule");
+        let next = s.next_after(utc("2026-03-28T12:00:00Z"), tz).expect("slot");
+        assert!(next < utc("2026-03-29T12:00:00Z"), "{next}");
+        let after = s.next_after(next, tz).expect("slot");
+        assert_eq!(after, utc("2026-03-30T00:30:00Z"));
+    }
+
+    #[test]
+    fn every_ten_minutes() {
+        let s = Schedule::parse("0 */10 * * * *").expect("schedule");
+        let tz: Tz = "America/Sao_Paulo".parse().expect("zone");
+        assert_eq!(
+            s.next_after(utc("2026-11-28T10:03:00Z"), tz),
+            Some(utc("2026-11-28T10:10:00Z"))
+        );
+    }
+}

@@ -1,0 +1,483 @@
+//! The mailer at work: fetch, render, send, remember. Each step takes the instant it is about
+//! (`now`, `slot`) as a parameter, so tests drive "the 07:00 digest of 28/11" without waiting
+//! for 07:00; only [`Mailer::run`] reads the wall clock.
+//!
+//! A digest slot is marked sent only after the relay accepted the message; transient failures
+//! are retried with capped exponential backoff and jitter until the next slot is due, and a
+//! restart catches up the latest slot that did not go out.
+
+use crate::config::Settings;
+use crate::render::{self, AlertChange, FleetView, Rendered};
+use crate::schedule::Schedule;
+use crate::smtp::{self, Recipients, SendError};
+use crate::state::{AlertStates, State, StateError};
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+use vigia::days::from_timestamp;
+use vigia::pb::{ListSitesResponse, SiteState, VerdictKind};
+
+/// The conditions that warrant an urgent email on entry (and a recovery email on exit).
+pub const ALERTABLE: [VerdictKind; 4] = [
+    VerdictKind::Late,
+    VerdictKind::Silent,
+    VerdictKind::ScanError,
+    VerdictKind::CameraLate,
+];
+
+/// Longest single sleep, so a changed wall clock (suspend, NTP step) is noticed within a minute.
+const MAX_NAP: Duration = Duration::from_secs(60);
+
+/// What went wrong beyond retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum MailerError {
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The message could not be sent.
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+/// The fleet as fetched, owning its data.
+#[derive(Debug, Clone)]
+pub enum Fleet {
+    /// The collector answered.
+    Reachable(ListSitesResponse),
+    /// It did not: since when, the last good read, and the error.
+    Unreachable {
+        /// First failure of the current outage.
+        since: DateTime<Utc>,
+        /// Last successful read.
+        last_ok: Option<DateTime<Utc>>,
+        /// The latest error.
+        error: String,
+    },
+}
+
+impl Fleet {
+    /// The borrowed view the renderer takes.
+    pub fn view(&self) -> FleetView<'_> {
+        match self {
+            Fleet::Reachable(r) => FleetView::Reachable(r),
+            Fleet::Unreachable {
+                since,
+                last_ok,
+                error,
+            } => FleetView::Unreachable {
+                since: *since,
+                last_ok: *last_ok,
+                error,
+            },
+        }
+    }
+}
+
+/// How a digest slot ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotOutcome {
+    /// The relay accepted it now.
+    Sent,
+    /// It had gone out before (e.g. before a restart): nothing sent.
+    AlreadySent,
+    /// Not sent: a permanent failure, or still failing when the next slot came.
+    GaveUp(String),
+    /// Shutdown was asked for while retrying.
+    Cancelled,
+}
+
+/// What an alert check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertOutcome {
+    /// The collector could not be read (the digest reports it).
+    CollectorUnreachable,
+    /// No site entered or left an alertable condition.
+    NoChange,
+    /// One email listing these changes went out.
+    Sent(Vec<AlertChange>),
+}
+
+/// Reads the fleet without any state: for `preview` and `send-now`, which must work while
+/// `run` holds the store.
+pub async fn fetch_stateless(settings: &Settings, now: DateTime<Utc>) -> Fleet {
+    match crate::fleet::list_sites(&settings.raw.collector).await {
+        Ok(r) => Fleet::Reachable(r),
+        Err(e) => Fleet::Unreachable {
+            since: now,
+            last_ok: None,
+            error: e.to_string(),
+        },
+    }
+}
+
+/// The mailer: its settings and its store.
+#[derive(Clone)]
+pub struct Mailer {
+    settings: Arc<Settings>,
+    state: State,
+}
+
+impl Mailer {
+    /// Opens the state store named by the settings.
+    pub fn open(settings: Settings) -> Result<Mailer, StateError> {
+        let state = State::open(&settings.raw.state_dir)?;
+        Ok(Mailer {
+            settings: Arc::new(settings),
+            state,
+        })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The store.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Reads the fleet and keeps track of collector outages.
+    pub async fn fetch(&self, now: DateTime<Utc>) -> Result<Fleet, StateError> {
+        match crate::fleet::list_sites(&self.settings.raw.collector).await {
+            Ok(r) => {
+                self.state.collector_ok(now)?;
+                Ok(Fleet::Reachable(r))
+            }
+            Err(e) => {
+                let since = self.state.collector_failed(now)?;
+                warn!(error = %e, since = %since, "collector unreachable");
+                Ok(Fleet::Unreachable {
+                    since,
+                    last_ok: self.state.collector_last_ok()?,
+                    error: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// The digest's recipients.
+    pub fn digest_recipients(&self) -> Recipients {
+        Recipients {
+            to: self.settings.to.clone(),
+            cc: self.settings.cc.clone(),
+            bcc: self.settings.bcc.clone(),
+        }
+    }
+
+    /// Renders the digest about `slot` from a fetched fleet.
+    pub fn render(&self, fleet: &Fleet, slot: DateTime<Utc>) -> Rendered {
+        render::render_digest(&fleet.view(), slot, &self.settings.render_options())
+    }
+
+    /// Sends the digest of `slot` unless it went out already; retries transient failures until
+    /// `deadline` (normally the next slot). Marks the slot only once the relay accepted it.
+    pub async fn send_digest_for_slot(
+        &self,
+        slot: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<SlotOutcome, MailerError> {
+        if self.state.digest_sent(slot)? {
+            info!(slot = %slot, "digest of this slot already sent");
+            return Ok(SlotOutcome::AlreadySent);
+        }
+        let smtp = &self.settings.raw.smtp;
+        let mut attempt: u32 = 0;
+        loop {
+            let now = Utc::now();
+            let fleet = self.fetch(now).await?;
+            let mail = self.render(&fleet, slot);
+            let message =
+                smtp::build_message(&self.settings.from, &self.digest_recipients(), &mail, false)?;
+            match smtp::send(&self.settings, &message).await {
+                Ok(()) => {
+                    self.state.mark_digest_sent(slot)?;
+                    info!(slot = %slot, subject = %mail.subject, attempts = attempt + 1, "digest sent");
+                    return Ok(SlotOutcome::Sent);
+                }
+                Err(e) if e.is_transient() => {
+                    let wait = backoff(smtp.retry_initial, smtp.retry_max, attempt);
+                    attempt = attempt.saturating_add(1);
+                    let next_try = Utc::now()
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+                    if next_try >= deadline {
+                        error!(slot = %slot, error = %e, attempts = attempt, "digest not sent before the next slot; giving up on this one");
+                        return Ok(SlotOutcome::GaveUp(e.to_string()));
+                    }
+                    warn!(slot = %slot, error = %e, retry_in = ?wait, "digest not sent; will retry");
+                    if !nap(wait, shutdown).await {
+                        return Ok(SlotOutcome::Cancelled);
+                    }
+                }
+                Err(e) => {
+                    error!(slot = %slot, error = %e, "digest refused; not retrying this slot");
+                    return Ok(SlotOutcome::GaveUp(e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Sends the digest of the latest due slot if it has not gone out; returns the slot acted on.
+    /// Without any marker (first start) nothing was missed, so nothing is sent.
+    pub async fn catch_up(
+        &self,
+        now: DateTime<Utc>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Option<(DateTime<Utc>, SlotOutcome)>, MailerError> {
+        let sched = &self.settings.digest_schedule;
+        let tz = self.settings.tz;
+        let Some(due) = sched.latest_at_or_before(now, tz) else {
+            return Ok(None);
+        };
+        match self.state.last_digest_slot()? {
+            None => {
+                info!(next = ?sched.next_after(now, tz), "first start: no digest was missed");
+                Ok(None)
+            }
+            Some(last) if last >= due => Ok(None),
+            Some(last) => {
+                info!(missed = %due, last_sent = %last, "catching up a digest missed while down");
+                let deadline = deadline_after(sched, due, tz);
+                let outcome = self.send_digest_for_slot(due, deadline, shutdown).await?;
+                Ok(Some((due, outcome)))
+            }
+        }
+    }
+
+    /// One alert check at `now`: an email for sites entering or leaving an alertable condition.
+    /// The state moves only after the relay accepted the email, so a failure is retried at the
+    /// next check instead of being forgotten.
+    pub async fn check_alerts(&self, now: DateTime<Utc>) -> Result<AlertOutcome, MailerError> {
+        let fleet = match self.fetch(now).await? {
+            Fleet::Reachable(r) => r,
+            Fleet::Unreachable { .. } => return Ok(AlertOutcome::CollectorUnreachable),
+        };
+        let stored = self.state.alert_states()?;
+        let (changes, updates) = alert_changes(&fleet, &stored, &self.settings.render_options());
+        if changes.is_empty() {
+            if !updates.is_empty() {
+                self.state.set_alert_states(&updates)?;
+            }
+            return Ok(AlertOutcome::NoChange);
+        }
+        let mail = render::render_alert(&changes, now, &self.settings.render_options());
+        let rcpt = Recipients {
+            to: self.settings.alerts_to.clone(),
+            cc: Vec::new(),
+            bcc: Vec::new(),
+        };
+        let message = smtp::build_message(&self.settings.from, &rcpt, &mail, true)?;
+        smtp::send(&self.settings, &message).await?;
+        self.state.set_alert_states(&updates)?;
+        info!(subject = %mail.subject, changes = changes.len(), "alert sent");
+        Ok(AlertOutcome::Sent(changes))
+    }
+
+    /// Runs the digest (and alert) schedules until `shutdown` turns true.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> Result<(), MailerError> {
+        let digest = {
+            let me = self.clone();
+            let rx = shutdown.clone();
+            tokio::spawn(async move { me.digest_loop(rx).await })
+        };
+        let alerts = match self.settings.alerts_schedule.clone() {
+            Some(sched) => {
+                let me = self.clone();
+                let rx = shutdown.clone();
+                Some(tokio::spawn(async move { me.alert_loop(sched, rx).await }))
+            }
+            None => None,
+        };
+        let joined = digest.await;
+        if let Some(a) = alerts {
+            if let Ok(Err(e)) = a.await {
+                error!(error = %e, "alert loop failed");
+            }
+        }
+        match joined {
+            Ok(r) => r,
+            Err(e) => {
+                error!(error = %e, "digest loop panicked");
+                Ok(())
+            }
+        }
+    }
+
+    async fn digest_loop(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), MailerError> {
+        let sched = self.settings.digest_schedule.clone();
+        let tz = self.settings.tz;
+        info!(schedule = %sched, zone = %tz, next = ?sched.next_after(Utc::now(), tz), "digest schedule");
+        if let Some((_, SlotOutcome::Cancelled)) = self.catch_up(Utc::now(), &mut shutdown).await? {
+            return Ok(());
+        }
+        loop {
+            let Some(next) = sched.next_after(Utc::now(), tz) else {
+                error!(schedule = %sched, "the digest schedule has no future slot");
+                let _ = shutdown.wait_for(|s| *s).await;
+                return Ok(());
+            };
+            if !sleep_until(next, &mut shutdown).await {
+                return Ok(());
+            }
+            let deadline = deadline_after(&sched, next, tz);
+            if self
+                .send_digest_for_slot(next, deadline, &mut shutdown)
+                .await?
+                == SlotOutcome::Cancelled
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn alert_loop(
+        &self,
+        sched: Schedule,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), MailerError> {
+        let tz = self.settings.tz;
+        info!(schedule = %sched, "alert schedule");
+        loop {
+            let Some(next) = sched.next_after(Utc::now(), tz) else {
+                let _ = shutdown.wait_for(|s| *s).await;
+                return Ok(());
+            };
+            if !sleep_until(next, &mut shutdown).await {
+                return Ok(());
+            }
+            match self.check_alerts(next).await {
+                Ok(_) => {}
+                Err(MailerError::State(e)) => return Err(MailerError::State(e)),
+                Err(e) => warn!(error = %e, "alert not sent; the next check retries"),
+            }
+        }
+    }
+}
+
+/// Compares the fleet with the stored alert states: the changes to announce, and the new
+/// states of every site whose state moves (sites gone from the fleet are dropped silently).
+pub fn alert_changes(
+    fleet: &ListSitesResponse,
+    stored: &AlertStates,
+    opts: &render::RenderOptions,
+) -> (Vec<AlertChange>, AlertStates) {
+    let evaluated = fleet
+        .evaluated_at
+        .as_ref()
+        .and_then(from_timestamp)
+        .unwrap_or_else(Utc::now);
+    let mut changes = Vec::new();
+    let mut updates = AlertStates::new();
+    let mut seen = BTreeSet::new();
+    for site in &fleet.sites {
+        if site.state() == SiteState::Retired {
+            continue;
+        }
+        seen.insert(site.site.as_str());
+        let current: BTreeSet<i32> = site
+            .verdicts
+            .iter()
+            .map(|v| v.kind())
+            .filter(|k| ALERTABLE.contains(k))
+            .map(|k| k as i32)
+            .collect();
+        let before = stored.get(&site.site).cloned().unwrap_or_default();
+        if current == before {
+            continue;
+        }
+        for k in current.difference(&before) {
+            let kind = VerdictKind::try_from(*k).unwrap_or(VerdictKind::Unspecified);
+            let detail = site
+                .verdicts
+                .iter()
+                .find(|v| v.kind() == kind)
+                .map(|v| render::verdict_sentence(site, v, evaluated, opts))
+                .unwrap_or_default();
+            changes.push(AlertChange {
+                site: site.site.clone(),
+                kind,
+                entered: true,
+                detail,
+            });
+        }
+        for k in before.difference(&current) {
+            changes.push(AlertChange {
+                site: site.site.clone(),
+                kind: VerdictKind::try_from(*k).unwrap_or(VerdictKind::Unspecified),
+                entered: false,
+                detail: String::new(),
+            });
+        }
+        updates.insert(site.site.clone(), current);
+    }
+    for site in stored.keys() {
+        if !seen.contains(site.as_str()) {
+            updates.insert(site.clone(), BTreeSet::new());
+        }
+    }
+    (changes, updates)
+}
+
+/// The retry deadline of a slot: the next slot (or a day later if there is none).
+fn deadline_after(sched: &Schedule, slot: DateTime<Utc>, tz: vigia::Tz) -> DateTime<Utc> {
+    sched
+        .next_after(slot, tz)
+        .unwrap_or(slot + chrono::Duration::days(1))
+}
+
+/// `min(cap, base * 2^n)` with ±20 % jitter, so many mailers do not retry in step.
+pub fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(2u32.saturating_pow(attempt.min(20)));
+    let d = exp.min(cap);
+    let factor = rand::rng().random_range(0.8..=1.2);
+    d.mul_f64(factor).min(cap)
+}
+
+/// Sleeps `d` unless shutdown is asked for; false when it was.
+async fn nap(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    if *shutdown.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = shutdown.wait_for(|s| *s) => false,
+    }
+}
+
+/// Sleeps until the wall clock reaches `t`, in naps of at most a minute; false on shutdown.
+async fn sleep_until(t: DateTime<Utc>, shutdown: &mut watch::Receiver<bool>) -> bool {
+    loop {
+        let now = Utc::now();
+        if now >= t {
+            return true;
+        }
+        let left = (t - now).to_std().unwrap_or(Duration::ZERO);
+        if !nap(left.min(MAX_NAP), shutdown).await {
+            return false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_secs(30);
+        let cap = Duration::from_secs(600);
+        let first = backoff(base, cap, 0);
+        assert!(first >= Duration::from_secs(24) && first <= Duration::from_secs(36));
+        let third = backoff(base, cap, 2);
+        assert!(third >= Duration::from_secs(96) && third <= Duration::from_secs(144));
+        for n in [5, 10, 40, u32::MAX] {
+            assert!(backoff(base, cap, n) <= cap);
+            assert!(backoff(base, cap, n) >= Duration::from_secs(480));
+        }
+    }
+}

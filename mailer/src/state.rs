@@ -1,0 +1,209 @@
+//! The mailer's own memory, in sled (`state_dir`): the last digest slot the relay accepted,
+//! which alert conditions are open per site, and since when the collector is unreachable.
+//! Every write is flushed before the function returns, because each one stands for an email
+//! that went out (or must not go out twice).
+
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const LAST_SLOT: &[u8] = b"digest.last_slot";
+const UNREACHABLE_SINCE: &[u8] = b"collector.unreachable_since";
+const LAST_OK: &[u8] = b"collector.last_ok";
+
+/// Why the store failed; names the folder.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// sled could not open, read or write the folder.
+    #[error("mailer state {}: {source}", .dir.display())]
+    Sled {
+        /// The state folder.
+        dir: PathBuf,
+        /// sled's error (e.g. the folder is locked by another running mailer).
+        source: sled::Error,
+    },
+}
+
+/// Open alert conditions per site: site name → verdict kinds (as their wire numbers).
+pub type AlertStates = BTreeMap<String, BTreeSet<i32>>;
+
+/// The opened store; cheap to clone, shared by the digest and alert loops.
+#[derive(Clone)]
+pub struct State {
+    dir: PathBuf,
+    meta: sled::Tree,
+    alerts: sled::Tree,
+    db: sled::Db,
+}
+
+impl State {
+    /// Opens (or creates) the store. Fails when another process holds it.
+    pub fn open(dir: &Path) -> Result<State, StateError> {
+        let err = |source| StateError::Sled {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(8 << 20)
+            .open()
+            .map_err(err)?;
+        let meta = db.open_tree("meta").map_err(err)?;
+        let alerts = db.open_tree("alerts").map_err(err)?;
+        Ok(State {
+            dir: dir.to_path_buf(),
+            meta,
+            alerts,
+            db,
+        })
+    }
+
+    fn err(&self, source: sled::Error) -> StateError {
+        StateError::Sled {
+            dir: self.dir.clone(),
+            source,
+        }
+    }
+
+    fn get_time(&self, key: &[u8]) -> Result<Option<DateTime<Utc>>, StateError> {
+        let v = self.meta.get(key).map_err(|e| self.err(e))?;
+        Ok(v.and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .and_then(|b| DateTime::<Utc>::from_timestamp(i64::from_be_bytes(b), 0)))
+    }
+
+    fn set_time(&self, key: &[u8], t: Option<DateTime<Utc>>) -> Result<(), StateError> {
+        match t {
+            Some(t) => self
+                .meta
+                .insert(key, &t.timestamp().to_be_bytes())
+                .map_err(|e| self.err(e))?,
+            None => self.meta.remove(key).map_err(|e| self.err(e))?,
+        };
+        self.db.flush().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The latest digest slot the relay accepted.
+    pub fn last_digest_slot(&self) -> Result<Option<DateTime<Utc>>, StateError> {
+        self.get_time(LAST_SLOT)
+    }
+
+    /// Records that the relay accepted the digest of `slot` (never moves backwards).
+    pub fn mark_digest_sent(&self, slot: DateTime<Utc>) -> Result<(), StateError> {
+        if self.last_digest_slot()?.is_some_and(|last| last >= slot) {
+            return Ok(());
+        }
+        self.set_time(LAST_SLOT, Some(slot))
+    }
+
+    /// Whether the digest of `slot` (or a later one) already went out.
+    pub fn digest_sent(&self, slot: DateTime<Utc>) -> Result<bool, StateError> {
+        Ok(self.last_digest_slot()?.is_some_and(|last| last >= slot))
+    }
+
+    /// Notes a failed read of the collector; returns since when it has been failing.
+    pub fn collector_failed(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, StateError> {
+        match self.get_time(UNREACHABLE_SINCE)? {
+            Some(since) => Ok(since),
+            None => {
+                self.set_time(UNREACHABLE_SINCE, Some(now))?;
+                Ok(now)
+            }
+        }
+    }
+
+    /// Notes a successful read of the collector (ends an outage).
+    pub fn collector_ok(&self, now: DateTime<Utc>) -> Result<(), StateError> {
+        self.meta
+            .remove(UNREACHABLE_SINCE)
+            .map_err(|e| self.err(e))?;
+        self.set_time(LAST_OK, Some(now))
+    }
+
+    /// The last successful read of the collector.
+    pub fn collector_last_ok(&self) -> Result<Option<DateTime<Utc>>, StateError> {
+        self.get_time(LAST_OK)
+    }
+
+    /// The open alert conditions of every site.
+    pub fn alert_states(&self) -> Result<AlertStates, StateError> {
+        let mut out = AlertStates::new();
+        for item in self.alerts.iter() {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let site = String::from_utf8_lossy(&k).into_owned();
+            let kinds = v
+                .chunks_exact(4)
+                .filter_map(|c| <[u8; 4]>::try_from(c).ok())
+                .map(i32::from_be_bytes)
+                .collect();
+            out.insert(site, kinds);
+        }
+        Ok(out)
+    }
+
+    /// Replaces the open conditions of the named sites (an empty set removes the site).
+    pub fn set_alert_states(&self, changes: &AlertStates) -> Result<(), StateError> {
+        let mut batch = sled::Batch::default();
+        for (site, kinds) in changes {
+            if kinds.is_empty() {
+                batch.remove(site.as_bytes());
+            } else {
+                let v: Vec<u8> = kinds.iter().flat_map(|k| k.to_be_bytes()).collect();
+                batch.insert(site.as_bytes(), v);
+            }
+        }
+        self.alerts.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.db.flush().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_and_alerts_survive_reopening() {
+        let dir = tempfile::tempdir().expect("dir");
+        let t = DateTime::<Utc>::from_timestamp(1_795_000_000, 0).expect("time");
+        {
+            let s = State::open(dir.path()).expect("open");
+            assert!(!s.digest_sent(t).expect("read"));
+            s.mark_digest_sent(t).expect("mark");
+            s.mark_digest_sent(t - chrono::Duration::days(1))
+                .expect("older mark");
+            let mut a = AlertStates::new();
+            a.insert("loja-1".into(), [2, 8].into_iter().collect());
+            s.set_alert_states(&a).expect("alerts");
+            assert_eq!(s.collector_failed(t).expect("fail"), t);
+            assert_eq!(
+                s.collector_failed(t + chrono::Duration::hours(1))
+                    .expect("fail"),
+                t,
+                "an outage keeps its start"
+            );
+        }
+        let s = State::open(dir.path()).expect("reopen");
+        assert_eq!(s.last_digest_slot().expect("read"), Some(t));
+        assert!(s.digest_sent(t).expect("read"));
+        assert_eq!(
+            s.alert_states().expect("alerts").get("loja-1"),
+            Some(&[2, 8].into_iter().collect())
+        );
+        s.collector_ok(t).expect("ok");
+        let later = t + chrono::Duration::hours(2);
+        assert_eq!(s.collector_failed(later).expect("fail"), later);
+        let mut clear = AlertStates::new();
+        clear.insert("loja-1".into(), BTreeSet::new());
+        s.set_alert_states(&clear).expect("clear");
+        assert!(s.alert_states().expect("alerts").is_empty());
+    }
+
+    #[test]
+    fn a_second_open_is_refused_and_names_the_folder() {
+        let dir = tempfile::tempdir().expect("dir");
+        let _s = State::open(dir.path()).expect("open");
+        let e = State::open(dir.path()).err().expect("locked");
+        assert!(e.to_string().contains(&dir.path().display().to_string()));
+    }
+}
