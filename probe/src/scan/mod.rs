@@ -1,7 +1,76 @@
-//! Walking recorder folders (owned by the scanner work; see issue 3).
+//! Walking recorder folders: what a probe measures of each recorder.
+//!
+//! Each `[[recorder]]` names a root folder and a technology whose folder layout decides which
+//! files count (see DESIGN.md, "Recording layouts"). The figures keep the old tool's semantics
+//! exactly: the modification times of the counted files, their oldest and newest, and the
+//! number of distinct calendar days among them in the probe's time zone. Vigia adds per-camera
+//! figures, file counts and bytes, the volume's free space and a scan outcome with bounded errors.
+//!
+//! Aggregation streams (min, max, counts and a set of day numbers; never a list of every
+//! timestamp), folders are walked on a small thread pool, and a [`Scanner`] keeps a per-folder
+//! cache so that a rescan of an unchanged tree re-stats only the folders themselves and the
+//! files written recently (see [`walk`] for the exact rule).
 
+pub mod agg;
+pub mod cache;
+pub mod cli;
+pub mod json;
+pub mod walk;
+
+use crate::config::ProbeConfig;
 use serde::Deserialize;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+use vigia::pb::{self, RecordingStatus};
+
+pub use walk::{scan_recorder, RecorderCache, RecorderScan};
+
+/// The recording software of a recorder, which decides the folder layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Technology {
+    /// `<year>/<month>/<day>/<file>`: every regular file at exactly that depth; no camera.
+    Intelbras,
+    /// `<camera>/Dados/<file>.dar`: `.dar` files in any letter case; camera = first folder.
+    Digifort,
+    /// `<date>/<camera>/<file>`: every regular file at exactly that depth; camera = second folder.
+    Ivms,
+    /// Any depth; files by `extensions`; camera = the folder at `camera_depth`, if set.
+    Generic,
+}
+
+impl Technology {
+    /// The name used in the configuration and the table output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Technology::Intelbras => "intelbras",
+            Technology::Digifort => "digifort",
+            Technology::Ivms => "ivms",
+            Technology::Generic => "generic",
+        }
+    }
+
+    /// The wire enum.
+    pub fn to_pb(self) -> pb::Technology {
+        match self {
+            Technology::Intelbras => pb::Technology::Intelbras,
+            Technology::Digifort => pb::Technology::Digifort,
+            Technology::Ivms => pb::Technology::Ivms,
+            Technology::Generic => pb::Technology::Generic,
+        }
+    }
+
+    /// One line describing the layout, for `check-config`.
+    pub fn layout(self) -> &'static str {
+        match self {
+            Technology::Intelbras => "<year>/<month>/<day>/<file>",
+            Technology::Digifort => "<camera>/Dados/<file>.dar",
+            Technology::Ivms => "<date>/<camera>/<file>",
+            Technology::Generic => "any depth below the root",
+        }
+    }
+}
 
 /// One `[[recorder]]` table.
 #[derive(Debug, Clone, Deserialize)]
@@ -10,23 +79,332 @@ pub struct RecorderConfig {
     /// Unique id within the site.
     pub id: String,
     /// `intelbras | digifort | ivms | generic`.
-    pub technology: String,
+    pub technology: Technology,
     /// Root folder of the recordings.
     pub path: PathBuf,
+    /// Only files with one of these extensions count (any letter case, with or without the dot).
+    /// Default: every file, except Digifort where it is `["dar"]`.
+    #[serde(default)]
+    pub extensions: Option<Vec<String>>,
+    /// Generic layout only: which folder level names the camera (1 = the first folder under the
+    /// root). Without it a generic recorder has no per-camera figures.
+    #[serde(default)]
+    pub camera_depth: Option<u32>,
+    /// Follow symbolic links (and junctions) below the root; loops are detected and reported.
+    /// The root itself is always followed.
+    #[serde(default)]
+    pub follow_links: bool,
+}
+
+impl RecorderConfig {
+    /// The extension filter in effect, lower-case without dots; `None` counts every file.
+    pub fn effective_extensions(&self) -> Option<Vec<String>> {
+        match (&self.extensions, self.technology) {
+            (Some(list), _) => Some(list.iter().map(|e| normalize_extension(e)).collect()),
+            (None, Technology::Digifort) => Some(vec!["dar".to_string()]),
+            (None, _) => None,
+        }
+    }
+}
+
+fn normalize_extension(e: &str) -> String {
+    e.trim().trim_start_matches('.').to_ascii_lowercase()
 }
 
 /// `[scan]`: settings for all recorders.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScanSettings {
     /// Where the incremental scan cache persists.
     #[serde(default)]
     pub cache: Option<PathBuf>,
+    /// Files modified within this window (and folders changed within it) are re-read on every
+    /// scan, because a file being recorded changes its mtime without changing its folder's.
+    #[serde(default = "default_hot_window", with = "vigia::config::duration")]
+    pub hot_window: Duration,
+    /// Threads walking folders in parallel (default: the number of cores, at most 4).
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+impl Default for ScanSettings {
+    fn default() -> Self {
+        ScanSettings {
+            cache: None,
+            hot_window: default_hot_window(),
+            threads: None,
+        }
+    }
+}
+
+fn default_hot_window() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+
+/// Shortest `hot_window` accepted: it must exceed the coarsest file time granularity by far.
+pub const MIN_HOT_WINDOW: Duration = Duration::from_secs(60);
+
+impl ScanSettings {
+    /// Threads to use.
+    pub fn thread_count(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .min(4)
+        })
+    }
+
+    /// Checks the `[scan]` table; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.hot_window < MIN_HOT_WINDOW {
+            return Err(format!(
+                "key `scan.hot_window`: {} is too short, at least 1m",
+                vigia::config::duration::format(&self.hot_window)
+            ));
+        }
+        if let Some(t) = self.threads {
+            if !(1..=64).contains(&t) {
+                return Err(format!("key `scan.threads`: {t}, expected 1 to 64"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks the recorder list; the message names the key.
 pub fn validate_recorders(recorders: &[RecorderConfig]) -> Result<(), String> {
-    let _ = recorders;
+    let mut seen = HashSet::new();
+    for (i, r) in recorders.iter().enumerate() {
+        let key = |k: &str| format!("key `recorder[{i}].{k}`");
+        vigia::config::validate_name("recorder id", &r.id)
+            .map_err(|e| format!("{}: {e}", key("id")))?;
+        if !seen.insert(r.id.as_str()) {
+            return Err(format!(
+                "{}: duplicate recorder id {:?}; each recorder needs its own id",
+                key("id"),
+                r.id
+            ));
+        }
+        if r.path.as_os_str().is_empty() {
+            return Err(format!(
+                "{}: empty; the recordings' root folder",
+                key("path")
+            ));
+        }
+        if let Some(exts) = &r.extensions {
+            if exts.is_empty() {
+                return Err(format!(
+                    "{}: empty list; omit the key to count every file",
+                    key("extensions")
+                ));
+            }
+            for e in exts {
+                let n = normalize_extension(e);
+                if n.is_empty() || n.contains(['/', '\\', '.']) {
+                    return Err(format!(
+                        "{}: {e:?} is not an extension such as \"dav\" or \".mp4\"",
+                        key("extensions")
+                    ));
+                }
+            }
+        }
+        match (r.technology, r.camera_depth) {
+            (Technology::Generic, Some(0)) => {
+                return Err(format!(
+                    "{}: 0; 1 is the first folder under the root",
+                    key("camera_depth")
+                ))
+            }
+            (Technology::Generic, Some(d)) if d > walk::MAX_DEPTH => {
+                return Err(format!(
+                    "{}: {d}, at most {}",
+                    key("camera_depth"),
+                    walk::MAX_DEPTH
+                ))
+            }
+            (Technology::Generic, _) | (_, None) => {}
+            (t, Some(_)) => {
+                return Err(format!(
+                    "{}: only for technology \"generic\"; {} has its camera at a fixed place",
+                    key("camera_depth"),
+                    t.name()
+                ))
+            }
+        }
+    }
     Ok(())
 }
-pub mod cli;
+
+/// How many recorded days a status lists at most (the newest are kept; the collector's limit).
+pub const MAX_RECORDED_DAYS: usize = 3660;
+/// How many cameras a status lists at most (the collector's limit).
+pub const MAX_CAMERAS: usize = 1024;
+/// How many errors a status lists; the rest are counted in `errors_omitted`.
+pub const MAX_ERRORS: usize = 20;
+
+/// Scans a site's recorders, keeping per-recorder incremental caches between scans.
+///
+/// The daemon keeps one `Scanner` for its lifetime and calls [`Scanner::scan_all`] from
+/// `spawn_blocking` on each tick, then [`Scanner::save_cache`]; `vigia-probe scan` uses one for a
+/// single pass. A rescan re-reads only folders whose own mtime changed and files modified within
+/// `scan.hot_window`; its result equals a full scan's (see [`walk`] for the one assumption).
+pub struct Scanner {
+    site: String,
+    tz: vigia::Tz,
+    recorders: Vec<RecorderConfig>,
+    settings: ScanSettings,
+    hostname: String,
+    cache_file: Option<PathBuf>,
+    caches: HashMap<String, RecorderCache>,
+}
+
+impl Scanner {
+    /// A scanner with an in-memory cache only (the first scan is a full one).
+    pub fn new(config: &ProbeConfig) -> Scanner {
+        Scanner {
+            site: config.site.clone(),
+            tz: config.tz(),
+            recorders: config.recorders.clone(),
+            settings: config.scan.clone(),
+            hostname: hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            cache_file: None,
+            caches: HashMap::new(),
+        }
+    }
+
+    /// A scanner whose cache persists in `path`: loaded now (a missing file is a cold start; a
+    /// corrupt, foreign or outdated one is discarded with a warning) and written by
+    /// [`Scanner::save_cache`].
+    pub fn with_cache_file(config: &ProbeConfig, path: &Path) -> Scanner {
+        let mut s = Scanner::new(config);
+        s.cache_file = Some(path.to_path_buf());
+        match cache::load(path) {
+            Ok(Some(caches)) => s.caches = caches,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                error = %e,
+                "scan cache discarded; the next scan is a full one"
+            ),
+        }
+        s
+    }
+
+    /// Scans every configured recorder once (blocking) and returns one status per recorder,
+    /// in configuration order, with every scan field filled. The caller fills `sequence`,
+    /// `spool_id`, `report_interval` and `dropped_statuses`.
+    pub fn scan_all(&mut self) -> Vec<RecordingStatus> {
+        let mut out = Vec::with_capacity(self.recorders.len());
+        let threads = self.settings.thread_count();
+        for rec in &self.recorders {
+            let started = Instant::now();
+            let now = SystemTime::now();
+            let key = walk::CacheKey::new(rec, self.tz, self.settings.hot_window);
+            let old = self.caches.remove(&rec.id).filter(|c| c.key == key);
+            let result = scan_recorder(
+                rec,
+                self.tz,
+                self.settings.hot_window,
+                threads,
+                now,
+                old.as_ref(),
+            );
+            drop(old);
+            let status = self.to_status(rec, &result, started.elapsed());
+            tracing::debug!(
+                site = %self.site,
+                recorder = %rec.id,
+                outcome = ?result.outcome,
+                files = result.total.files,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "scan done"
+            );
+            self.caches.insert(rec.id.clone(), result.cache);
+            out.push(status);
+        }
+        let ids: HashSet<&str> = self.recorders.iter().map(|r| r.id.as_str()).collect();
+        self.caches.retain(|id, _| ids.contains(id.as_str()));
+        out
+    }
+
+    /// Writes the cache file, if one was set (atomically: a temporary file renamed over it).
+    pub fn save_cache(&self) -> std::io::Result<()> {
+        match &self.cache_file {
+            Some(path) => cache::save(path, &self.caches),
+            None => Ok(()),
+        }
+    }
+
+    /// The zone days are counted in.
+    pub fn tz(&self) -> vigia::Tz {
+        self.tz
+    }
+
+    fn to_status(
+        &self,
+        rec: &RecorderConfig,
+        scan: &RecorderScan,
+        elapsed: Duration,
+    ) -> RecordingStatus {
+        let (disk_total_bytes, disk_free_bytes) = disk_space(&rec.path);
+        let mut days = scan.total.days.to_dates();
+        if days.len() > MAX_RECORDED_DAYS {
+            days.drain(..days.len() - MAX_RECORDED_DAYS);
+        }
+        let mut cameras: Vec<pb::CameraStatus> = scan
+            .cameras
+            .iter()
+            .map(|(name, a)| pb::CameraStatus {
+                camera: name.clone(),
+                oldest_recording: a.oldest.map(agg::FileTime::to_timestamp),
+                newest_recording: a.newest.map(agg::FileTime::to_timestamp),
+                days_recorded: a.days.len() as u32,
+                file_count: a.files,
+                total_bytes: a.bytes,
+            })
+            .collect();
+        cameras.truncate(MAX_CAMERAS);
+        RecordingStatus {
+            site: self.site.clone(),
+            recorder: rec.id.clone(),
+            technology: rec.technology.to_pb() as i32,
+            observed_at: Some(vigia::days::to_timestamp(chrono::Utc::now())),
+            outcome: scan.outcome as i32,
+            oldest_recording: scan.total.oldest.map(agg::FileTime::to_timestamp),
+            newest_recording: scan.total.newest.map(agg::FileTime::to_timestamp),
+            days_recorded: scan.total.days.len() as u32,
+            recorded_days: days.into_iter().map(vigia::days::format_day).collect(),
+            file_count: scan.total.files,
+            total_bytes: scan.total.bytes,
+            cameras,
+            disk_total_bytes,
+            disk_free_bytes,
+            errors: scan
+                .errors
+                .iter()
+                .map(|e| pb::ScanError {
+                    path: e.path.clone(),
+                    reason: e.reason.clone(),
+                })
+                .collect(),
+            errors_omitted: scan.errors_omitted,
+            probe_version: env!("CARGO_PKG_VERSION").to_string(),
+            hostname: self.hostname.clone(),
+            time_zone: self.tz.name().to_string(),
+            scan_duration: prost_types::Duration::try_from(elapsed).ok(),
+            root_path: rec.path.display().to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Total and available bytes of the volume holding `path`; zeros when unknown (missing root).
+pub fn disk_space(path: &Path) -> (u64, u64) {
+    match fs4::statvfs(path) {
+        Ok(s) => (s.total_space(), s.available_space()),
+        Err(_) => (0, 0),
+    }
+}

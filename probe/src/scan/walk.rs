@@ -1,0 +1,795 @@
+//! The walk of one recorder's tree: layout rules, the thread pool, and the per-folder cache.
+//!
+//! Every folder is a task. A task stats its folder (one `lstat`), then either reuses its cached
+//! listing or reads it with walkdir (one level), stats the files that count, and queues the
+//! subfolders the layout descends into. Workers keep their own aggregates (per camera), merged
+//! at the end, so nothing is shared while walking but the task queue.
+//!
+//! ## Incremental rescans
+//!
+//! A folder's listing (its subfolders and files) changes only when its own mtime changes, so a
+//! folder whose identity and mtime are those cached, and whose mtime was already in the past when
+//! the listing was read (not "racy", as git says), is not read again: its cached aggregate
+//! stands. File contents, though, change without touching the folder: the file being recorded
+//! grows and its mtime moves. So files modified within `hot_window` of the scan are kept by name
+//! in the cache and re-stat'ed on every scan; once older, they join the folder's aggregate.
+//!
+//! When a recently-written folder's mtime changes (a new file, a deleted one), its listing is
+//! read again but only new names are stat'ed: the cache keeps a hash of each older file's name
+//! for such folders. A missing name means a deletion, and the folder is read in full. Folders not
+//! written recently keep aggregates only, so memory stays flat on a deep archive.
+//!
+//! The one assumption: a file not modified for `hot_window` is not modified again in place
+//! without its folder changing (recorders append to the current file; they delete old files,
+//! they do not rewrite them). Under it a rescan equals a full scan, which a property test checks.
+
+use super::agg::{Agg, DayCalc, FileTime};
+use super::{RecorderConfig, Technology, MAX_ERRORS};
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime};
+use vigia::pb::ScanOutcome;
+
+/// Deepest folder level walked under a generic root (a guard against runaway trees).
+pub const MAX_DEPTH: u32 = 64;
+
+/// A folder whose mtime is this close to the moment its listing was read may have changed within
+/// the same timestamp tick (FAT keeps 2 s); such a listing is read again next time.
+const RACY_SECS: i64 = 5;
+
+/// What makes a recorder's cache valid: anything that changes which files count or their days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    pub(crate) technology: Technology,
+    pub(crate) root: PathBuf,
+    pub(crate) extensions: Option<Vec<String>>,
+    pub(crate) camera_depth: Option<u32>,
+    pub(crate) follow_links: bool,
+    pub(crate) tz: String,
+    pub(crate) hot_window_secs: u64,
+}
+
+impl CacheKey {
+    /// The key of a recorder's configuration in a zone with a hot window.
+    pub fn new(rec: &RecorderConfig, tz: vigia::Tz, hot_window: Duration) -> CacheKey {
+        CacheKey {
+            technology: rec.technology,
+            root: rec.path.clone(),
+            extensions: rec.effective_extensions(),
+            camera_depth: rec.camera_depth,
+            follow_links: rec.follow_links,
+            tz: tz.name().to_string(),
+            hot_window_secs: hot_window.as_secs(),
+        }
+    }
+}
+
+/// The incremental state of one recorder: one entry per folder, keyed by its path under the root.
+#[derive(Debug, Clone)]
+pub struct RecorderCache {
+    pub(crate) key: CacheKey,
+    pub(crate) dirs: HashMap<PathBuf, DirCache>,
+}
+
+impl RecorderCache {
+    /// Number of folders cached.
+    pub fn folder_count(&self) -> usize {
+        self.dirs.len()
+    }
+
+    /// Number of file names kept (hashes and recently-written files): what memory grows with.
+    pub fn file_entries(&self) -> usize {
+        self.dirs
+            .values()
+            .map(|d| d.hot.len() + d.cold_hashes.as_ref().map_or(0, Vec::len))
+            .sum()
+    }
+}
+
+/// What is remembered of one folder.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DirCache {
+    /// Device and inode (Unix), so a folder replaced by another is not mistaken for it.
+    pub(crate) id: (u64, u64),
+    /// The folder's own mtime when its listing was read.
+    pub(crate) mtime: FileTime,
+    /// When the listing was read (seconds since 1970).
+    pub(crate) listed_at: i64,
+    /// Subfolders the layout descends into.
+    pub(crate) subdirs: Vec<OsString>,
+    /// Counted files older than the hot window, as one aggregate.
+    pub(crate) cold: Agg,
+    /// Sorted name hashes of those files, kept for recently-written folders only.
+    pub(crate) cold_hashes: Option<Vec<u64>>,
+    /// Counted files within the hot window, by name.
+    pub(crate) hot: Vec<HotFile>,
+}
+
+/// A recently-modified file, re-stat'ed on every scan.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HotFile {
+    pub(crate) name: OsString,
+    pub(crate) mtime: FileTime,
+    pub(crate) size: u64,
+}
+
+/// One problem met during a walk.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WalkError {
+    /// The path (lossy UTF-8).
+    pub path: String,
+    /// Why it failed.
+    pub reason: String,
+}
+
+/// What a walk cost: lets tests (and logs) tell a full scan from an incremental one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalkStats {
+    /// Folders whose listing was read.
+    pub dirs_listed: u64,
+    /// Folders whose cached listing was reused.
+    pub dirs_reused: u64,
+    /// Files stat'ed.
+    pub files_stated: u64,
+}
+
+/// The result of scanning one recorder.
+#[derive(Debug, Clone)]
+pub struct RecorderScan {
+    /// How the walk went.
+    pub outcome: ScanOutcome,
+    /// All counted files.
+    pub total: Agg,
+    /// Per camera, sorted by name (empty for layouts without cameras).
+    pub cameras: Vec<(String, Agg)>,
+    /// The first errors by path (at most 20).
+    pub errors: Vec<WalkError>,
+    /// How many errors beyond those.
+    pub errors_omitted: u64,
+    /// What the walk cost.
+    pub stats: WalkStats,
+    /// The cache to hand to the next scan.
+    pub cache: RecorderCache,
+}
+
+/// Where files count and cameras sit, for one recorder.
+struct Layout {
+    technology: Technology,
+    extensions: Option<Vec<String>>,
+    camera_level: Option<u32>,
+    follow: bool,
+}
+
+impl Layout {
+    fn new(rec: &RecorderConfig) -> Layout {
+        Layout {
+            technology: rec.technology,
+            extensions: rec.effective_extensions(),
+            camera_level: match rec.technology {
+                Technology::Intelbras => None,
+                Technology::Digifort => Some(1),
+                Technology::Ivms => Some(2),
+                Technology::Generic => rec.camera_depth,
+            },
+            follow: rec.follow_links,
+        }
+    }
+
+    /// Whether a subfolder at `depth` (root = 0) is walked.
+    fn descends(&self, depth: u32, name: &OsStr) -> bool {
+        match self.technology {
+            Technology::Intelbras => depth <= 3,
+            Technology::Digifort => {
+                depth == 1 || (depth == 2 && name.as_encoded_bytes().eq_ignore_ascii_case(b"dados"))
+            }
+            Technology::Ivms => depth <= 2,
+            Technology::Generic => true,
+        }
+    }
+
+    /// Whether files at `depth` count.
+    fn counts_files_at(&self, depth: u32) -> bool {
+        match self.technology {
+            Technology::Intelbras => depth == 4,
+            Technology::Digifort | Technology::Ivms => depth == 3,
+            Technology::Generic => depth >= 1,
+        }
+    }
+
+    fn name_matches(&self, name: &OsStr) -> bool {
+        let Some(exts) = &self.extensions else {
+            return true;
+        };
+        let bytes = name.as_encoded_bytes();
+        let Some(dot) = bytes.iter().rposition(|&b| b == b'.') else {
+            return false;
+        };
+        let ext = &bytes[dot + 1..];
+        exts.iter().any(|e| e.as_bytes().eq_ignore_ascii_case(ext))
+    }
+}
+
+/// A stable 64-bit hash of a file name (FNV-1a), persisted in the cache file.
+pub(crate) fn name_hash(name: &OsStr) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name.as_encoded_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        meta.created()
+            .ok()
+            .map(FileTime::from_system)
+            .map_or((0, 0), |t| (t.secs as u64, u64::from(t.nanos)))
+    }
+}
+
+fn reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        io::ErrorKind::NotFound => "not found".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+fn walk_reason(e: &walkdir::Error) -> String {
+    if let Some(anc) = e.loop_ancestor() {
+        return format!("symbolic link loop back to {}", anc.display());
+    }
+    match e.io_error() {
+        Some(io) => reason(io),
+        None => e.to_string(),
+    }
+}
+
+/// Chain of folder identities from the root, for loop detection when links are followed.
+struct Ancestors {
+    id: (u64, u64),
+    parent: Option<Arc<Ancestors>>,
+}
+
+impl Ancestors {
+    fn contains(self: &Arc<Self>, id: (u64, u64)) -> bool {
+        let mut cur = Some(self);
+        while let Some(a) = cur {
+            if a.id == id {
+                return true;
+            }
+            cur = a.parent.as_ref();
+        }
+        false
+    }
+}
+
+struct Task {
+    rel: PathBuf,
+    depth: u32,
+    camera: Option<Arc<str>>,
+    ancestors: Option<Arc<Ancestors>>,
+}
+
+/// One worker's share of the result.
+struct Acc {
+    calc: DayCalc,
+    loose: Agg,
+    cameras: HashMap<Arc<str>, Agg>,
+    errors: Vec<WalkError>,
+    error_count: u64,
+    root_unreadable: Option<String>,
+    dirs: Vec<(PathBuf, DirCache)>,
+    stats: WalkStats,
+}
+
+impl Acc {
+    fn new(tz: vigia::Tz) -> Acc {
+        Acc {
+            calc: DayCalc::new(tz),
+            loose: Agg::default(),
+            cameras: HashMap::new(),
+            errors: Vec::new(),
+            error_count: 0,
+            root_unreadable: None,
+            dirs: Vec::new(),
+            stats: WalkStats::default(),
+        }
+    }
+
+    fn error(&mut self, path: &Path, reason: String) {
+        self.error_count += 1;
+        self.errors.push(WalkError {
+            path: path.to_string_lossy().into_owned(),
+            reason,
+        });
+        // Keep the first errors by path, so the list does not depend on thread timing.
+        if self.errors.len() > 4 * MAX_ERRORS {
+            self.errors.sort();
+            self.errors.truncate(MAX_ERRORS);
+        }
+    }
+}
+
+/// Everything a worker reads but never changes.
+struct Ctx<'a> {
+    root: &'a Path,
+    layout: Layout,
+    old: Option<&'a RecorderCache>,
+    cutoff: FileTime,
+    now_secs: i64,
+}
+
+/// Scans one recorder. `old` is the previous scan's cache (same [`CacheKey`]), if any; `now` is
+/// the scan's start, which decides which files are "recent".
+pub fn scan_recorder(
+    rec: &RecorderConfig,
+    tz: vigia::Tz,
+    hot_window: Duration,
+    threads: usize,
+    now: SystemTime,
+    old: Option<&RecorderCache>,
+) -> RecorderScan {
+    let key = CacheKey::new(rec, tz, hot_window);
+    let old = old.filter(|c| c.key == key);
+    let now_ft = FileTime::from_system(now);
+    let cutoff = FileTime::from_system(now.checked_sub(hot_window).unwrap_or(now));
+    let empty_cache = RecorderCache {
+        key,
+        dirs: HashMap::new(),
+    };
+    let fail = |outcome: ScanOutcome, why: String, cache: RecorderCache| RecorderScan {
+        outcome,
+        total: Agg::default(),
+        cameras: Vec::new(),
+        errors: vec![WalkError {
+            path: rec.path.to_string_lossy().into_owned(),
+            reason: why,
+        }],
+        errors_omitted: 0,
+        stats: WalkStats::default(),
+        cache,
+    };
+    match std::fs::metadata(&rec.path) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return fail(
+                ScanOutcome::PathMissing,
+                "not a folder".to_string(),
+                empty_cache,
+            )
+        }
+        Err(e) => {
+            let outcome = match e.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => ScanOutcome::PathMissing,
+                _ => ScanOutcome::PermissionDenied,
+            };
+            return fail(outcome, reason(&e), empty_cache);
+        }
+    }
+
+    let ctx = Ctx {
+        root: &rec.path,
+        layout: Layout::new(rec),
+        old,
+        cutoff,
+        now_secs: now_ft.secs,
+    };
+    let accs = run_pool(&ctx, threads.max(1), tz);
+
+    let mut total = Agg::default();
+    let mut cameras: HashMap<Arc<str>, Agg> = HashMap::new();
+    let mut errors = Vec::new();
+    let mut error_count = 0;
+    let mut root_unreadable = None;
+    let mut dirs = HashMap::new();
+    let mut stats = WalkStats::default();
+    for acc in accs {
+        total.merge(&acc.loose);
+        for (cam, a) in acc.cameras {
+            total.merge(&a);
+            cameras.entry(cam).or_default().merge(&a);
+        }
+        errors.extend(acc.errors);
+        error_count += acc.error_count;
+        root_unreadable = root_unreadable.or(acc.root_unreadable);
+        dirs.extend(acc.dirs);
+        stats.dirs_listed += acc.stats.dirs_listed;
+        stats.dirs_reused += acc.stats.dirs_reused;
+        stats.files_stated += acc.stats.files_stated;
+    }
+    let cache = RecorderCache {
+        key: CacheKey::new(rec, tz, hot_window),
+        dirs,
+    };
+    if let Some(why) = root_unreadable {
+        return fail(ScanOutcome::PermissionDenied, why, cache);
+    }
+    errors.sort();
+    errors.truncate(MAX_ERRORS);
+    let mut cameras: Vec<(String, Agg)> = cameras
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    cameras.sort_by(|a, b| a.0.cmp(&b.0));
+    let outcome = if error_count > 0 {
+        ScanOutcome::Partial
+    } else if total.files == 0 {
+        ScanOutcome::Empty
+    } else {
+        ScanOutcome::Ok
+    };
+    RecorderScan {
+        outcome,
+        total,
+        cameras,
+        errors_omitted: error_count.saturating_sub(errors.len() as u64),
+        errors,
+        stats,
+        cache,
+    }
+}
+
+struct Queue {
+    tasks: Vec<Task>,
+    active: usize,
+}
+
+fn run_pool(ctx: &Ctx<'_>, threads: usize, tz: vigia::Tz) -> Vec<Acc> {
+    let shared = (
+        Mutex::new(Queue {
+            tasks: vec![Task {
+                rel: PathBuf::new(),
+                depth: 0,
+                camera: None,
+                ancestors: None,
+            }],
+            active: 0,
+        }),
+        Condvar::new(),
+    );
+    let worker = || {
+        let mut acc = Acc::new(tz);
+        let (lock, cv) = &shared;
+        loop {
+            let task = {
+                let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if let Some(t) = q.tasks.pop() {
+                        q.active += 1;
+                        break Some(t);
+                    }
+                    if q.active == 0 {
+                        break None;
+                    }
+                    q = cv.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            let Some(task) = task else {
+                cv.notify_all();
+                break;
+            };
+            let children = scan_folder(ctx, &task, &mut acc);
+            let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+            q.active -= 1;
+            let woke = !children.is_empty() || q.active == 0;
+            q.tasks.extend(children);
+            drop(q);
+            if woke {
+                cv.notify_all();
+            }
+        }
+        acc
+    };
+    if threads == 1 {
+        return vec![worker()];
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (1..threads).map(|_| s.spawn(worker)).collect();
+        let mut accs = vec![worker()];
+        for h in handles {
+            match h.join() {
+                Ok(a) => accs.push(a),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        accs
+    })
+}
+
+/// Scans one folder: its counted files into `acc`, its cache entry, and its subfolders as tasks.
+fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task> {
+    let abs = ctx.root.join(&task.rel);
+    let follow = ctx.layout.follow || task.depth == 0;
+    let meta = if follow {
+        std::fs::metadata(&abs)
+    } else {
+        std::fs::symlink_metadata(&abs)
+    };
+    let meta = match meta {
+        Ok(m) if m.is_dir() => m,
+        // Replaced by something else, or gone since its parent was listed.
+        Ok(_) => return Vec::new(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            if task.depth == 0 {
+                acc.root_unreadable = Some(reason(&e));
+            } else {
+                acc.error(&abs, reason(&e));
+            }
+            return Vec::new();
+        }
+    };
+    let id = identity(&meta);
+    let ancestors = if ctx.layout.follow {
+        if let Some(a) = &task.ancestors {
+            if id != (0, 0) && a.contains(id) {
+                acc.error(
+                    &abs,
+                    "symbolic link loop: leads back to a folder above it".to_string(),
+                );
+                return Vec::new();
+            }
+        }
+        Some(Arc::new(Ancestors {
+            id,
+            parent: task.ancestors.clone(),
+        }))
+    } else {
+        None
+    };
+    let Some(mtime) = FileTime::of(&meta) else {
+        acc.error(&abs, "no modification time".to_string());
+        return Vec::new();
+    };
+    if let Some(cam) = &task.camera {
+        if Some(task.depth) == ctx.layout.camera_level {
+            acc.cameras.entry(cam.clone()).or_default();
+        }
+    }
+
+    let old = ctx
+        .old
+        .and_then(|c| c.dirs.get(&task.rel))
+        .filter(|d| d.id == id);
+    let reusable = old.filter(|d| d.mtime == mtime && mtime.secs < d.listed_at - RACY_SECS);
+    let errors_before = acc.error_count;
+    let reused = reusable.and_then(|d| reuse_listing(ctx, &abs, d, acc));
+    let entry = match reused {
+        Some(d) => {
+            acc.stats.dirs_reused += 1;
+            Some(d)
+        }
+        None => {
+            acc.stats.dirs_listed += 1;
+            let mut e = read_listing(ctx, task, &abs, old, acc);
+            if e.as_ref().is_some_and(|e| e.is_none()) {
+                // A file known to the cache is gone: the aggregate cannot be corrected, read in full.
+                e = read_listing(ctx, task, &abs, None, acc);
+            }
+            e.flatten()
+        }
+    };
+    let Some(mut entry) = entry else {
+        return Vec::new();
+    };
+    entry.id = id;
+    entry.mtime = mtime;
+
+    let mut here = entry.cold.clone();
+    for f in &entry.hot {
+        here.add(f.mtime, f.size, &mut acc.calc);
+    }
+    match &task.camera {
+        Some(cam) if here.files > 0 => acc.cameras.entry(cam.clone()).or_default().merge(&here),
+        Some(_) => {}
+        None => acc.loose.merge(&here),
+    }
+
+    // Only recently-written folders keep their files' name hashes.
+    if entry.hot.is_empty() && mtime < ctx.cutoff && mtime.secs < entry.listed_at - RACY_SECS {
+        entry.cold_hashes = None;
+    }
+    let children = entry
+        .subdirs
+        .iter()
+        .map(|name| {
+            let depth = task.depth + 1;
+            let camera = if Some(depth) == ctx.layout.camera_level {
+                Some(Arc::from(name.to_string_lossy().as_ref()))
+            } else {
+                task.camera.clone()
+            };
+            Task {
+                rel: task.rel.join(name),
+                depth,
+                camera,
+                ancestors: ancestors.clone(),
+            }
+        })
+        .collect();
+    // A folder with errors is not cached, so the next scan tries it afresh.
+    if acc.error_count == errors_before {
+        acc.dirs.push((task.rel.clone(), entry));
+    }
+    children
+}
+
+/// The folder is unchanged: its listing stands, only its recent files are stat'ed again.
+/// `None` when the cache cannot be brought up to date this way (the caller reads the listing).
+fn reuse_listing(ctx: &Ctx<'_>, abs: &Path, old: &DirCache, acc: &mut Acc) -> Option<DirCache> {
+    let mut entry = DirCache {
+        id: old.id,
+        mtime: old.mtime,
+        listed_at: old.listed_at,
+        subdirs: old.subdirs.clone(),
+        cold: old.cold.clone(),
+        cold_hashes: old.cold_hashes.clone(),
+        hot: Vec::new(),
+    };
+    let mut new_cold = Vec::new();
+    for f in &old.hot {
+        let path = abs.join(&f.name);
+        acc.stats.files_stated += 1;
+        let meta = if ctx.layout.follow {
+            std::fs::metadata(&path)
+        } else {
+            std::fs::symlink_metadata(&path)
+        };
+        match meta {
+            Ok(m) if m.is_file() => {
+                let Some(t) = FileTime::of(&m) else { continue };
+                if t >= ctx.cutoff {
+                    entry.hot.push(HotFile {
+                        name: f.name.clone(),
+                        mtime: t,
+                        size: m.len(),
+                    });
+                } else {
+                    entry.cold.add(t, m.len(), &mut acc.calc);
+                    new_cold.push(name_hash(&f.name));
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => acc.error(&path, reason(&e)),
+        }
+    }
+    if !new_cold.is_empty() {
+        match &mut entry.cold_hashes {
+            Some(h) => {
+                h.extend(new_cold);
+                h.sort_unstable();
+            }
+            // Cannot happen (folders with recent files keep their hashes); read it again.
+            None => return None,
+        }
+    }
+    Some(entry)
+}
+
+/// Reads a folder's listing. With `old` (same folder, changed), names whose hashes are cached as
+/// older files are not stat'ed again. Returns `Some(None)` when such a file has disappeared (the
+/// caller then reads in full), `None` when the folder could not be read.
+fn read_listing(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    abs: &Path,
+    old: Option<&DirCache>,
+    acc: &mut Acc,
+) -> Option<Option<DirCache>> {
+    let depth = task.depth;
+    let files_here = ctx.layout.counts_files_at(depth + 1);
+    let old_hashes = old.and_then(|d| d.cold_hashes.as_deref());
+    let mut seen_cold = 0usize;
+    let mut subdirs = Vec::new();
+    let mut cold = Agg::default();
+    let mut hashes = Vec::new();
+    let mut hot = Vec::new();
+    let listed_at = ctx.now_secs;
+    let walker = walkdir::WalkDir::new(abs)
+        .min_depth(1)
+        .max_depth(1)
+        .follow_links(ctx.layout.follow);
+    for item in walker {
+        let e = match item {
+            Ok(e) => e,
+            Err(err) => {
+                if err.depth() == 0 {
+                    // The folder itself could not be read.
+                    if task.depth == 0 {
+                        acc.root_unreadable = Some(walk_reason(&err));
+                    } else {
+                        acc.error(abs, walk_reason(&err));
+                    }
+                    return None;
+                }
+                if err.io_error().map(io::Error::kind) == Some(io::ErrorKind::NotFound) {
+                    continue;
+                }
+                let path = err.path().unwrap_or(abs).to_path_buf();
+                acc.error(&path, walk_reason(&err));
+                continue;
+            }
+        };
+        let ft = e.file_type();
+        let name = e.file_name();
+        if ft.is_dir() {
+            if depth + 1 > MAX_DEPTH {
+                acc.error(
+                    e.path(),
+                    format!("deeper than {MAX_DEPTH} levels; not walked"),
+                );
+            } else if ctx.layout.descends(depth + 1, name) {
+                subdirs.push(name.to_os_string());
+            }
+            continue;
+        }
+        if !ft.is_file() || !files_here || !ctx.layout.name_matches(name) {
+            // FIFOs, sockets, devices, links not followed, files at other depths: never opened.
+            continue;
+        }
+        let h = name_hash(name);
+        if let Some(oh) = old_hashes {
+            if oh.binary_search(&h).is_ok() {
+                seen_cold += 1;
+                continue;
+            }
+        }
+        acc.stats.files_stated += 1;
+        let meta = match e.metadata() {
+            Ok(m) => m,
+            Err(err) => {
+                if err.io_error().map(io::Error::kind) != Some(io::ErrorKind::NotFound) {
+                    acc.error(e.path(), walk_reason(&err));
+                }
+                continue;
+            }
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let Some(t) = FileTime::of(&meta) else {
+            acc.error(e.path(), "no modification time".to_string());
+            continue;
+        };
+        if t >= ctx.cutoff {
+            hot.push(HotFile {
+                name: name.to_os_string(),
+                mtime: t,
+                size: meta.len(),
+            });
+        } else {
+            cold.add(t, meta.len(), &mut acc.calc);
+            hashes.push(h);
+        }
+    }
+    if let (Some(old), Some(oh)) = (old, old_hashes) {
+        if seen_cold != oh.len() {
+            return Some(None);
+        }
+        cold.merge(&old.cold);
+        hashes.extend_from_slice(oh);
+    }
+    hashes.sort_unstable();
+    subdirs.sort();
+    Some(Some(DirCache {
+        id: (0, 0),
+        mtime: FileTime { secs: 0, nanos: 0 },
+        listed_at,
+        subdirs,
+        cold,
+        cold_hashes: Some(hashes),
+        hot,
+    }))
+}
