@@ -137,9 +137,6 @@ impl ProbeConfig {
         }
         crate::scan::validate_recorders(&self.recorders)
             .map_err(|msg| ConfigError::invalid(file, msg))?;
-        self.scan
-            .validate()
-            .map_err(|msg| ConfigError::invalid(file, msg))?;
         if self.schedule.every.is_some() && self.schedule.cron.is_some() {
             return Err(ConfigError::invalid(
                 file,
@@ -151,6 +148,33 @@ impl ProbeConfig {
                 file,
                 "key `schedule.every`: must be longer than zero",
             ));
+        }
+        if let Some(expr) = &self.schedule.cron {
+            crate::schedule::parse_cron(expr)
+                .map_err(|e| ConfigError::invalid(file, format!("key `schedule.cron`: {e}")))?;
+        }
+        if let Some(c) = &self.collector {
+            if !c.url.trim().starts_with("https://") {
+                return Err(ConfigError::invalid(
+                    file,
+                    format!(
+                        "key `collector.url`: {:?} must start with https:// (the collector speaks only TLS)",
+                        c.url
+                    ),
+                ));
+            }
+            if c.backoff_max.is_zero() {
+                return Err(ConfigError::invalid(
+                    file,
+                    "key `collector.backoff_max`: must be longer than zero",
+                ));
+            }
+            if c.connect_timeout.is_zero() {
+                return Err(ConfigError::invalid(
+                    file,
+                    "key `collector.connect_timeout`: must be longer than zero",
+                ));
+            }
         }
         if self.spool.max_entries == 0 {
             return Err(ConfigError::invalid(

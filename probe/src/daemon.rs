@@ -1,17 +1,707 @@
-//! The long-running probe: schedule, stream, spool (owned by the daemon work; see issue 5).
+//! The long-running probe: scan on schedule, spool every status to disk, and stream the spool to
+//! the collector over one long-lived mTLS gRPC stream, removing a status only when its
+//! acknowledgement arrives. This is what makes a collector restart or a WAN outage cost the
+//! fleet nothing: the spool holds the statuses, the reconnection loop (exponential backoff with
+//! full jitter) brings the stream back, and the unacknowledged ones go again, in order.
+//!
+//! Two tasks share the spool: the *scanner* (the blocking walk runs on a blocking thread, then
+//! writes its statuses to the spool and wakes the sender) and the *sender* (connects, feeds the
+//! stream from the spool, removes what is acknowledged; acknowledgements may come in any order).
+//! One stop signal reaches both: scanning stops at once, the sender keeps going for a bounded
+//! time to collect acknowledgements, and whatever is left stays in the spool for next time.
 
-use crate::config::ProbeConfig;
+use crate::backoff::{self, Backoff};
+use crate::client::{explain_status, Connector};
+use crate::config::{CollectorSection, ProbeConfig};
+use crate::schedule::{Schedule, Ticker};
+use crate::spool::{Spool, SpoolError};
+use std::future::Future;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio_stream::wrappers::ReceiverStream;
+use tracing::{debug, error, info, warn};
+use vigia::pb::RecordingStatus;
+
+/// How long a stopping daemon waits for acknowledgements of what it already sent.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Statuses queued on the stream ahead of their acknowledgements.
+const IN_FLIGHT: usize = 64;
+
+/// Where the daemon's statuses come from: normally the scanner; tests may pass a closure.
+pub trait StatusSource: Send + 'static {
+    /// Scans every recorder once and returns one status per recorder (blocking; runs on a
+    /// blocking thread). The daemon fills in sequence, spool id, report interval and drops.
+    fn scan(&mut self) -> Vec<RecordingStatus>;
+
+    /// Called after each scan's statuses are spooled: persist what speeds up the next scan.
+    fn after_scan(&mut self) {}
+}
+
+impl StatusSource for Box<dyn StatusSource> {
+    fn scan(&mut self) -> Vec<RecordingStatus> {
+        (**self).scan()
+    }
+    fn after_scan(&mut self) {
+        (**self).after_scan()
+    }
+}
+
+impl<F> StatusSource for F
+where
+    F: FnMut() -> Vec<RecordingStatus> + Send + 'static,
+{
+    fn scan(&mut self) -> Vec<RecordingStatus> {
+        self()
+    }
+}
+
+/// Why the daemon could not start or went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// `[collector]` is absent.
+    #[error("section `[collector]` is required by `run` and `send-once` (url, ca, cert, key)")]
+    NoCollector,
+    /// The connection settings are unusable.
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    /// The schedule is unusable.
+    #[error("key `schedule.cron`: {0}")]
+    Schedule(#[from] crate::schedule::CronError),
+    /// The spool cannot be opened or written.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// A task of the daemon died.
+    #[error("daemon task failed: {0}")]
+    Task(String),
+}
+
+impl DaemonError {
+    /// True for mistakes in `probe.toml` or the files it names (exit status 2).
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            DaemonError::NoCollector | DaemonError::Client(_) | DaemonError::Schedule(_)
+        )
+    }
+}
+
+/// Counters the daemon keeps about itself (for logs and for tests that check it does not spin).
+#[derive(Debug, Default)]
+pub struct Stats {
+    connect_attempts: AtomicU64,
+    streams_opened: AtomicU64,
+    acknowledged: AtomicU64,
+    scans: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Stats {
+    /// Connection attempts so far (successful or not).
+    pub fn connect_attempts(&self) -> u64 {
+        self.connect_attempts.load(Ordering::Relaxed)
+    }
+    /// Report streams the collector accepted.
+    pub fn streams_opened(&self) -> u64 {
+        self.streams_opened.load(Ordering::Relaxed)
+    }
+    /// Statuses acknowledged and removed from the spool.
+    pub fn acknowledged(&self) -> u64 {
+        self.acknowledged.load(Ordering::Relaxed)
+    }
+    /// Scans completed.
+    pub fn scans(&self) -> u64 {
+        self.scans.load(Ordering::Relaxed)
+    }
+    /// The latest connection or stream failure, as logged.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    fn set_error(&self, e: &str) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    }
+}
+
+/// What the scanner and the sender share.
+struct Shared {
+    spool: Mutex<Spool>,
+    /// Wakes the sender when statuses were spooled.
+    spooled: Notify,
+    /// Counts acknowledgements, so `send-once` can wait for its own.
+    acked: watch::Sender<u64>,
+    stats: Arc<Stats>,
+    site: String,
+    tz_name: String,
+}
+
+impl Shared {
+    fn spool(&self) -> MutexGuard<'_, Spool> {
+        // A panic while holding the lock leaves the spool's files consistent (each write is
+        // atomic), so carrying on with the inner value is safe.
+        self.spool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A configured probe daemon, ready to run.
+pub struct Daemon {
+    shared: Arc<Shared>,
+    connector: Connector,
+    collector: CollectorSection,
+    schedule: Schedule,
+    drain_timeout: Duration,
+    backoff_initial: Duration,
+}
+
+impl Daemon {
+    /// Checks the collector settings and TLS files, parses the schedule, opens the spool.
+    pub fn new(config: &ProbeConfig) -> Result<Daemon, DaemonError> {
+        let collector = config.collector.clone().ok_or(DaemonError::NoCollector)?;
+        let connector = Connector::new(&collector)?;
+        if let Err(problem) = connector.check_identity(&config.site) {
+            // Not fatal: the collector is the judge, and the daemon keeps spooling meanwhile.
+            error!(cert = %collector.cert.display(), "{problem}");
+        }
+        let tz = config.tz();
+        let schedule = Schedule::from_config(&config.schedule, tz)?;
+        let spool = Spool::open(&config.spool.dir, config.spool.max_entries)?;
+        info!(
+            spool = %config.spool.dir.display(),
+            spool_id = spool.spool_id(),
+            waiting = spool.len(),
+            next_sequence = spool.next_sequence(),
+            "spool opened"
+        );
+        Ok(Daemon {
+            shared: Arc::new(Shared {
+                spool: Mutex::new(spool),
+                spooled: Notify::new(),
+                acked: watch::channel(0).0,
+                stats: Arc::new(Stats::default()),
+                site: config.site.clone(),
+                tz_name: tz.name().to_string(),
+            }),
+            connector,
+            collector,
+            schedule,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            backoff_initial: backoff::INITIAL,
+        })
+    }
+
+    /// The daemon's counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.shared.stats.clone()
+    }
+
+    /// How long to wait for acknowledgements when stopping (default 5 s).
+    pub fn with_drain_timeout(mut self, d: Duration) -> Daemon {
+        self.drain_timeout = d;
+        self
+    }
+
+    /// The first reconnection delay ceiling (default 1 s; tests shorten it).
+    pub fn with_backoff_initial(mut self, d: Duration) -> Daemon {
+        self.backoff_initial = d;
+        self
+    }
+
+    /// Statuses waiting in the spool.
+    pub fn spool_depth(&self) -> usize {
+        self.shared.spool().len()
+    }
+
+    fn sender(&self, stop: watch::Receiver<bool>) -> Sender {
+        Sender {
+            shared: self.shared.clone(),
+            connector: self.connector.clone(),
+            backoff: Backoff::new(self.backoff_initial, self.collector.backoff_max),
+            drain_timeout: self.drain_timeout,
+            stop,
+        }
+    }
+
+    /// Scans on schedule and streams until `shutdown` completes; then stops scanning, waits
+    /// up to the drain timeout for acknowledgements and returns, leaving the rest spooled.
+    pub async fn run<S: StatusSource>(
+        self,
+        source: S,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), DaemonError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let sender = tokio::spawn(self.sender(stop_rx.clone()).run());
+        let scanner = tokio::spawn(scan_loop(
+            self.shared.clone(),
+            source,
+            self.schedule.ticker(),
+            stop_rx,
+        ));
+        shutdown.await;
+        info!(
+            drain = %vigia::config::duration::format(&self.drain_timeout),
+            "stopping: no more scans; waiting for the collector's last acknowledgements"
+        );
+        let _ = stop_tx.send(true);
+        let scan_result = scanner.await;
+        let send_result = sender.await;
+        let left = self.shared.spool().len();
+        info!(left_in_spool = left, "stopped");
+        scan_result.map_err(|e| DaemonError::Task(e.to_string()))?;
+        send_result.map_err(|e| DaemonError::Task(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Scans once, spools the statuses, sends everything waiting and waits (at most `timeout`)
+    /// for the new statuses' acknowledgements. True when they were all acknowledged.
+    pub async fn send_once<S: StatusSource>(
+        self,
+        source: S,
+        timeout: Duration,
+    ) -> Result<bool, DaemonError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let interval = self.schedule.interval_after(chrono::Utc::now());
+        let shared = self.shared.clone();
+        let mut acked = shared.acked.subscribe();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        // Connect (and send older statuses) while the walk runs.
+        let sender = tokio::spawn(
+            self.with_drain_timeout(Duration::ZERO)
+                .sender(stop_rx)
+                .run(),
+        );
+        let sh = shared.clone();
+        let (_, new) = tokio::task::spawn_blocking(move || scan_and_spool(&sh, source, interval))
+            .await
+            .map_err(|e| DaemonError::Task(e.to_string()))?;
+        let done = |shared: &Shared| {
+            let spool = shared.spool();
+            if new.is_empty() {
+                spool.is_empty()
+            } else {
+                new.iter().all(|s| !spool.contains(*s))
+            }
+        };
+        let ok = tokio::time::timeout_at(deadline, async {
+            loop {
+                if done(&shared) {
+                    return;
+                }
+                if acked.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_ok()
+            && done(&shared);
+        let _ = stop_tx.send(true);
+        sender.await.map_err(|e| DaemonError::Task(e.to_string()))?;
+        let left = shared.spool().len();
+        if ok {
+            info!(left_in_spool = left, "acknowledged");
+        } else {
+            warn!(
+                left_in_spool = left,
+                timeout = %vigia::config::duration::format(&timeout),
+                "not acknowledged in time; the status stays in the spool for the next run"
+            );
+        }
+        Ok(ok)
+    }
+}
+
+/// Scans once and writes the statuses to the spool; returns the source and the new sequences.
+fn scan_and_spool<S: StatusSource>(
+    shared: &Shared,
+    mut source: S,
+    interval: Duration,
+) -> (S, Vec<u64>) {
+    let started = Instant::now();
+    let statuses = source.scan();
+    let mut new = Vec::with_capacity(statuses.len());
+    for mut status in statuses {
+        if status.site.is_empty() {
+            status.site = shared.site.clone();
+        }
+        if status.probe_version.is_empty() {
+            status.probe_version = env!("CARGO_PKG_VERSION").to_string();
+        }
+        if status.time_zone.is_empty() {
+            status.time_zone = shared.tz_name.clone();
+        }
+        if status.observed_at.is_none() {
+            status.observed_at = Some(vigia::days::to_timestamp(chrono::Utc::now()));
+        }
+        status.report_interval = prost_types::Duration::try_from(interval).ok();
+        let elapsed = status
+            .scan_duration
+            .and_then(|d| Duration::try_from(d).ok())
+            .unwrap_or_else(|| started.elapsed());
+        let newest = status
+            .newest_recording
+            .as_ref()
+            .and_then(vigia::days::from_timestamp)
+            .map_or_else(|| "none".to_string(), |t| t.to_rfc3339());
+        let (recorder, outcome, files, days) = (
+            status.recorder.clone(),
+            status.outcome().as_str_name(),
+            status.file_count,
+            status.days_recorded,
+        );
+        let pushed = shared.spool().push(status);
+        match pushed {
+            Ok(p) => {
+                info!(
+                    recorder = %recorder,
+                    outcome,
+                    files,
+                    days,
+                    newest = %newest,
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    sequence = p.sequence,
+                    "scan done"
+                );
+                if p.dropped > 0 {
+                    warn!(
+                        dropped = p.dropped,
+                        "spool full: dropped the oldest statuses (the next one sent reports how many)"
+                    );
+                }
+                new.push(p.sequence);
+            }
+            Err(e) => {
+                error!(recorder = %recorder, error = %e, "status lost: cannot write it to the spool")
+            }
+        }
+    }
+    source.after_scan();
+    shared.stats.scans.fetch_add(1, Ordering::Relaxed);
+    shared.spooled.notify_one();
+    (source, new)
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // An error means the daemon object is gone: stop as well.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Scans at every slot until stopped; a scan in progress is never started twice.
+async fn scan_loop<S: StatusSource>(
+    shared: Arc<Shared>,
+    source: S,
+    mut ticker: Ticker,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut source = Some(source);
+    loop {
+        let interval = tokio::select! {
+            i = ticker.tick() => i,
+            _ = stopped(&mut stop) => return,
+        };
+        let Some(src) = source.take() else { return };
+        let sh = shared.clone();
+        let scan = tokio::task::spawn_blocking(move || scan_and_spool(&sh, src, interval));
+        tokio::select! {
+            r = scan => match r {
+                Ok((src, _)) => source = Some(src),
+                Err(e) => {
+                    error!(error = %e, "the scan crashed; scanning stops");
+                    return;
+                }
+            },
+            // The walk cannot be interrupted; it finishes on its own and its statuses are spooled.
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// How one connection ended.
+enum Ended {
+    /// Stopped on request.
+    Stopped,
+    /// Failed; `acked` tells whether the collector acknowledged anything on it first.
+    Failed { error: String, acked: bool },
+}
+
+/// The reconnecting stream from the spool to the collector.
+struct Sender {
+    shared: Arc<Shared>,
+    connector: Connector,
+    backoff: Backoff,
+    drain_timeout: Duration,
+    stop: watch::Receiver<bool>,
+}
+
+impl Sender {
+    async fn run(mut self) {
+        loop {
+            if *self.stop.borrow() {
+                return;
+            }
+            let ended = self.connection().await;
+            self.shared.spool().clear_sent();
+            let (error, acked) = match ended {
+                Ended::Stopped => return,
+                Ended::Failed { error, acked } => (error, acked),
+            };
+            if acked {
+                self.backoff.reset();
+            }
+            let delay = self.backoff.next_delay();
+            self.shared.stats.set_error(&error);
+            warn!(
+                attempt = self.backoff.failures(),
+                retry_in_ms = delay.as_millis() as u64,
+                waiting = self.shared.spool().len(),
+                "collector connection failed: {error}"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stopped(&mut self.stop) => return,
+            }
+        }
+    }
+
+    /// Sends what waits and is not yet on this connection, as far as the stream has room.
+    fn fill(&self, tx: &mpsc::Sender<RecordingStatus>, last_sent: &mut Option<u64>) -> bool {
+        let room = tx.capacity();
+        if room == 0 {
+            return false;
+        }
+        let batch = match self.shared.spool().read_after(*last_sent, room) {
+            Ok(b) => b,
+            Err(e) => {
+                error!(error = %e, "cannot read the spool");
+                return false;
+            }
+        };
+        let mut sent_any = false;
+        for status in batch {
+            let seq = status.sequence;
+            if tx.try_send(status).is_err() {
+                break;
+            }
+            *last_sent = Some(seq);
+            self.shared.spool().mark_sent(seq);
+            sent_any = true;
+        }
+        sent_any
+    }
+
+    fn has_unsent(&self, last_sent: Option<u64>) -> bool {
+        let last = self.shared.spool().sequences().last();
+        match (last, last_sent) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(last), Some(sent)) => last > sent,
+        }
+    }
+
+    fn in_flight(&self, last_sent: Option<u64>) -> bool {
+        let first = self.shared.spool().sequences().next();
+        match (first, last_sent) {
+            (Some(first), Some(sent)) => first <= sent,
+            _ => false,
+        }
+    }
+
+    /// One connection: connect, open the stream, feed it and collect acknowledgements until it
+    /// fails or a stop has drained.
+    async fn connection(&mut self) -> Ended {
+        let stats = self.shared.stats.clone();
+        stats.connect_attempts.fetch_add(1, Ordering::Relaxed);
+        let mut client = tokio::select! {
+            c = self.connector.connect() => match c {
+                Ok(c) => c,
+                Err(error) => return Ended::Failed { error, acked: false },
+            },
+            _ = stopped(&mut self.stop) => return Ended::Stopped,
+        };
+        debug!("connected to the collector");
+        let (tx, rx) = mpsc::channel::<RecordingStatus>(IN_FLIGHT);
+        let mut last_sent = None;
+        // The collector may wait for the first status before answering the call, so the
+        // stream is fed while the call is being set up.
+        self.fill(&tx, &mut last_sent);
+        let mut inbound = {
+            let call = client.report(ReceiverStream::new(rx));
+            tokio::pin!(call);
+            loop {
+                tokio::select! {
+                    r = &mut call => match r {
+                        Ok(resp) => break resp.into_inner(),
+                        Err(status) => return Ended::Failed { error: explain_status(&status), acked: false },
+                    },
+                    _ = self.shared.spooled.notified() => { self.fill(&tx, &mut last_sent); }
+                    _ = stopped(&mut self.stop) => return Ended::Stopped,
+                }
+            }
+        };
+        stats.streams_opened.fetch_add(1, Ordering::Relaxed);
+        let mut acked_any = false;
+        let mut delivered: Option<(u64, u64)> = None;
+        let mut drain_until: Option<tokio::time::Instant> = None;
+        loop {
+            self.fill(&tx, &mut last_sent);
+            if drain_until.is_some() && !self.in_flight(last_sent) && !self.has_unsent(last_sent) {
+                return Ended::Stopped;
+            }
+            // Wait for room on the stream only when it is full and more waits to go.
+            let unsent = tx.capacity() == 0 && self.has_unsent(last_sent);
+            let draining = drain_until.is_some();
+            let deadline = drain_until.unwrap_or_else(tokio::time::Instant::now);
+            tokio::select! {
+                msg = inbound.message() => match msg {
+                    Ok(Some(ack)) => {
+                        let seq = ack.sequence;
+                        let was_sent = last_sent.is_some_and(|s| seq <= s);
+                        let removed = was_sent && match self.shared.spool().ack(seq) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                error!(error = %e, sequence = seq, "cannot remove an acknowledged status from the spool");
+                                false
+                            }
+                        };
+                        if !was_sent {
+                            warn!(sequence = seq, "acknowledgement for a status not sent on this stream; ignored");
+                            continue;
+                        }
+                        if !acked_any {
+                            acked_any = true;
+                            if self.backoff.failures() > 0 {
+                                info!(after_failures = self.backoff.failures(), "collector reachable again");
+                            }
+                            self.backoff.reset();
+                        }
+                        if ack.duplicate {
+                            debug!(sequence = seq, "collector already had this status");
+                        }
+                        if removed {
+                            stats.acknowledged.fetch_add(1, Ordering::Relaxed);
+                            delivered = Some(delivered.map_or((seq, seq), |(a, b)| (a.min(seq), b.max(seq))));
+                            self.shared.acked.send_modify(|n| *n += 1);
+                        }
+                        if !self.in_flight(last_sent) {
+                            if let Some((from, to)) = delivered.take() {
+                                info!(from, to, spool_depth = self.shared.spool().len(), "delivered");
+                            }
+                        }
+                    }
+                    Ok(None) => return Ended::Failed {
+                        error: "the collector closed the stream".into(),
+                        acked: acked_any,
+                    },
+                    Err(status) => return Ended::Failed {
+                        error: explain_status(&status),
+                        acked: acked_any,
+                    },
+                },
+                _ = self.shared.spooled.notified(), if !draining => {}
+                permit = tx.reserve(), if unsent => {
+                    // Room again on the stream: the loop's fill uses it.
+                    drop(permit);
+                }
+                _ = stopped(&mut self.stop), if !draining => {
+                    drain_until = Some(tokio::time::Instant::now() + self.drain_timeout);
+                }
+                _ = tokio::time::sleep_until(deadline), if draining => {
+                    let left = self.shared.spool().len();
+                    warn!(left_in_spool = left, "stopped before every acknowledgement arrived; the rest stays in the spool");
+                    return Ended::Stopped;
+                }
+            }
+        }
+    }
+}
+
+/// The stop signal of the process: Ctrl-C everywhere, SIGTERM on Unix.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the probe");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The status source of the real commands.
+fn scanner_source(config: &ProbeConfig) -> anyhow::Result<Box<dyn StatusSource>> {
+    let _ = config;
+    anyhow::bail!("the scanner is not available yet")
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn start(config: &ProbeConfig) -> Result<Daemon, ExitCode> {
+    Daemon::new(config).map_err(|e| {
+        if e.is_configuration() {
+            eprintln!("invalid configuration: {e}");
+            ExitCode::from(2)
+        } else {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    })
+}
 
 /// `vigia-probe run`: scans on schedule and streams statuses until SIGTERM / Ctrl-C.
 pub fn run_command(config: ProbeConfig) -> anyhow::Result<ExitCode> {
-    let _ = config;
-    anyhow::bail!("run is not implemented yet")
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let daemon = match start(&config) {
+            Ok(d) => d,
+            Err(code) => return Ok(code),
+        };
+        let source = scanner_source(&config)?;
+        info!(site = %config.site, recorders = config.recorders.len(), "probe running");
+        daemon.run(source, shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    });
+    // A walk still running on a blocking thread is abandoned: its statuses would only be spooled.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 /// `vigia-probe send-once`: one scan, one delivery attempt bounded by `timeout`.
 pub fn send_once_command(config: ProbeConfig, timeout: Duration) -> anyhow::Result<ExitCode> {
-    let _ = (config, timeout);
-    anyhow::bail!("send-once is not implemented yet")
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let daemon = match start(&config) {
+            Ok(d) => d,
+            Err(code) => return Ok(code),
+        };
+        let source = scanner_source(&config)?;
+        let ok = daemon.send_once(source, timeout).await?;
+        Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
 }

@@ -1,8 +1,12 @@
 //! The Vigia site probe: walks the recording folders of one site's recorders and reports their
 //! health to the collector over mutual-TLS gRPC, spooling to disk while the collector is away.
 
+pub mod backoff;
+pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod schedule;
+pub mod spool;
 pub mod scan;
 
 /// Sets up logging to stderr, filtered by `VIGIA_LOG` (falling back to `RUST_LOG`, then `info`).

@@ -1,0 +1,334 @@
+//! When the daemon scans: a fixed interval, or a six-field cron expression read in the probe's
+//! time zone. Next fire times are computed with croner on zone-aware times at every step
+//! (rather than by tokio-cron-scheduler's `_tz` jobs, which keep the UTC offset of the day they
+//! were created and so fire an hour off after a DST change). The first scan happens at start,
+//! which also makes up for slots missed while the probe was down; scans never overlap, and a
+//! scan that outlasts its interval skips the slots it overran instead of running twice.
+
+use crate::config::{ScheduleSection, DEFAULT_EVERY};
+use chrono::{DateTime, Utc};
+use croner::parser::{CronParser, Seconds};
+use croner::Cron;
+use std::time::Duration;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use vigia::Tz;
+
+/// Why a cron expression was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CronError(String);
+
+/// Parses a six-field (seconds first) cron expression, with a hint for the common mistakes.
+pub fn parse_cron(expr: &str) -> Result<Cron, CronError> {
+    let fields = expr.split_whitespace().count();
+    if fields == 5 {
+        return Err(CronError(format!(
+            "{expr:?} has five fields; six are needed, seconds first (e.g. \"0 */5 * * * *\")"
+        )));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .build()
+        .parse(expr)
+        .map_err(|e| {
+            CronError(format!(
+                "{expr:?} is not a six-field cron expression (seconds first, e.g. \"0 */5 * * * *\"): {e}"
+            ))
+        })
+}
+
+/// The next slot of `cron` in zone `tz` strictly after `t`.
+///
+/// croner skips the second pass of the hour repeated when DST ends (a `*/5` schedule would go
+/// silent for 65 minutes). So the slot is also sought on the fixed UTC offsets in force around
+/// `t`, keeping a candidate only when the zone really shows that wall time at that instant;
+/// the earliest wins. Wall times that do not exist (DST start) are left to croner.
+fn next_cron(cron: &Cron, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use chrono::{Offset, TimeZone};
+    // In the repeated hour croner may answer with the first pass, before `t`: ignored.
+    let mut best = cron
+        .find_next_occurrence(&t.with_timezone(&tz), false)
+        .ok()
+        .map(|n| n.with_timezone(&Utc))
+        .filter(|n| *n > t);
+    let day = chrono::Duration::hours(26);
+    let offsets: std::collections::BTreeSet<i32> = [t - day, t, t + day]
+        .iter()
+        .map(|i| {
+            tz.offset_from_utc_datetime(&i.naive_utc())
+                .fix()
+                .local_minus_utc()
+        })
+        .collect();
+    for secs in offsets {
+        let Some(fixed) = chrono::FixedOffset::east_opt(secs) else {
+            continue;
+        };
+        let Ok(candidate) = cron.find_next_occurrence(&t.with_timezone(&fixed), false) else {
+            continue;
+        };
+        let instant = candidate.with_timezone(&Utc);
+        let real = tz.offset_from_utc_datetime(&instant.naive_utc()).fix();
+        if real.local_minus_utc() == secs && instant > t && best.is_none_or(|b| instant < b) {
+            best = Some(instant);
+        }
+    }
+    best
+}
+
+/// A checked schedule.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    /// Every this long, counted from the start.
+    Every(Duration),
+    /// At the times a cron expression names, in a time zone.
+    Cron {
+        /// The parsed expression.
+        cron: Box<Cron>,
+        /// The zone the expression is read in.
+        tz: Tz,
+    },
+}
+
+impl Schedule {
+    /// The schedule `[schedule]` describes, in zone `tz` (default: every five minutes).
+    pub fn from_config(section: &ScheduleSection, tz: Tz) -> Result<Schedule, CronError> {
+        match (&section.cron, section.every) {
+            (Some(expr), _) => Ok(Schedule::Cron {
+                cron: Box::new(parse_cron(expr)?),
+                tz,
+            }),
+            (None, every) => Ok(Schedule::Every(every.unwrap_or(DEFAULT_EVERY))),
+        }
+    }
+
+    /// The first slot strictly after `t` (None only for expressions that never fire again).
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Schedule::Every(d) => chrono::Duration::from_std(*d).ok().map(|d| t + d),
+            Schedule::Cron { cron, tz } => next_cron(cron, *tz, t),
+        }
+    }
+
+    /// How long until the status after one made at `t` (the report interval it announces).
+    pub fn interval_after(&self, t: DateTime<Utc>) -> Duration {
+        match self {
+            Schedule::Every(d) => *d,
+            Schedule::Cron { .. } => self
+                .next_after(t)
+                .and_then(|n| (n - t).to_std().ok())
+                .unwrap_or(DEFAULT_EVERY),
+        }
+    }
+
+    /// A ticker that fires now, then on every slot.
+    pub fn ticker(&self) -> Ticker {
+        Ticker {
+            schedule: self.clone(),
+            interval: None,
+            last_slot: None,
+        }
+    }
+}
+
+/// Waits for the schedule's slots, one at a time.
+#[derive(Debug)]
+pub struct Ticker {
+    schedule: Schedule,
+    interval: Option<Interval>,
+    last_slot: Option<DateTime<Utc>>,
+}
+
+impl Ticker {
+    /// Waits for the next slot (the first returns at once) and returns the report interval
+    /// the scan made now should announce. Slots that passed during a long scan are skipped.
+    pub async fn tick(&mut self) -> Duration {
+        match &self.schedule {
+            Schedule::Every(d) => {
+                let d = (*d).max(Duration::from_millis(1));
+                let interval = self.interval.get_or_insert_with(|| {
+                    let mut i = tokio::time::interval_at(Instant::now(), d);
+                    i.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                    i
+                });
+                interval.tick().await;
+                d
+            }
+            Schedule::Cron { .. } => {
+                let now = Utc::now();
+                let Some(last) = self.last_slot else {
+                    self.last_slot = Some(now);
+                    return self.schedule.interval_after(now);
+                };
+                // From the later of now and the last slot: never the same slot twice, and
+                // slots overrun by a long scan are skipped.
+                let from = now.max(last);
+                let Some(slot) = self.schedule.next_after(from) else {
+                    // An expression with no future slot: wait forever (shutdown still works).
+                    std::future::pending::<()>().await;
+                    return DEFAULT_EVERY;
+                };
+                // Sleep in bounded steps, so a wall clock set back or a suspended machine
+                // does not make us fire early or very late.
+                loop {
+                    let left = slot - Utc::now();
+                    match left.to_std() {
+                        Ok(d) if !d.is_zero() => {
+                            tokio::time::sleep(d.min(Duration::from_secs(60))).await;
+                        }
+                        _ => break,
+                    }
+                }
+                self.last_slot = Some(slot);
+                self.schedule.interval_after(slot)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn berlin() -> Tz {
+        vigia::days::parse_tz("Europe/Berlin").expect("zone")
+    }
+
+    fn cron(expr: &str, tz: Tz) -> Schedule {
+        Schedule::from_config(
+            &ScheduleSection {
+                every: None,
+                cron: Some(expr.into()),
+            },
+            tz,
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn five_fields_are_refused_with_a_hint() {
+        let e = parse_cron("*/5 * * * *").expect_err("five fields");
+        assert!(e.to_string().contains("six are needed"), "{e}");
+        let e = parse_cron("0 0 25 * * *").expect_err("hour 25");
+        assert!(e.to_string().contains("six-field"), "{e}");
+        assert!(parse_cron("0 */5 * * * *").is_ok());
+    }
+
+    #[test]
+    fn the_default_is_every_five_minutes() {
+        let s = Schedule::from_config(&ScheduleSection::default(), Tz::UTC).expect("ok");
+        assert!(matches!(s, Schedule::Every(d) if d == Duration::from_secs(300)));
+        assert_eq!(s.interval_after(Utc::now()), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn cron_reads_the_probe_zone() {
+        // 07:00 in Berlin in winter is 06:00 UTC.
+        let s = cron("0 0 7 * * *", berlin());
+        let t = Utc
+            .with_ymd_and_hms(2026, 1, 10, 12, 0, 0)
+            .single()
+            .expect("time");
+        let next = s.next_after(t).expect("next");
+        assert_eq!(
+            next,
+            Utc.with_ymd_and_hms(2026, 1, 11, 6, 0, 0)
+                .single()
+                .expect("t")
+        );
+        assert_eq!(s.interval_after(next), Duration::from_secs(24 * 3600));
+    }
+
+    #[test]
+    fn a_daily_cron_keeps_its_local_hour_across_both_dst_changes() {
+        let s = cron("0 0 7 * * *", berlin());
+        // Spring forward on 2026-03-29: 07:00 CET is 06:00 UTC before, 05:00 UTC after.
+        let before = Utc
+            .with_ymd_and_hms(2026, 3, 28, 6, 0, 0)
+            .single()
+            .expect("t");
+        let after = s.next_after(before).expect("next");
+        assert_eq!(
+            after,
+            Utc.with_ymd_and_hms(2026, 3, 29, 5, 0, 0)
+                .single()
+                .expect("t")
+        );
+        assert_eq!(s.interval_after(before), Duration::from_secs(23 * 3600));
+        // Fall back on 2026-10-25: back to 06:00 UTC, after a 25-hour day.
+        let before = Utc
+            .with_ymd_and_hms(2026, 10, 24, 5, 0, 0)
+            .single()
+            .expect("t");
+        let after = s.next_after(before).expect("next");
+        assert_eq!(
+            after,
+            Utc.with_ymd_and_hms(2026, 10, 25, 6, 0, 0)
+                .single()
+                .expect("t")
+        );
+        assert_eq!(s.interval_after(before), Duration::from_secs(25 * 3600));
+    }
+
+    #[test]
+    fn an_every_five_minutes_cron_never_stalls_across_the_dst_changes() {
+        let s = cron("0 */5 * * * *", berlin());
+        for start in [
+            Utc.with_ymd_and_hms(2026, 3, 29, 0, 30, 0)
+                .single()
+                .expect("t"),
+            Utc.with_ymd_and_hms(2026, 10, 25, 0, 0, 0)
+                .single()
+                .expect("t"),
+        ] {
+            let mut t = start;
+            for _ in 0..48 {
+                let n = s.next_after(t).expect("next");
+                let gap = (n - t).num_seconds();
+                assert_eq!(gap, 300, "gap after {t}: every 5 minutes of real time");
+                t = n;
+            }
+            assert!(
+                t - start >= chrono::Duration::hours(3),
+                "went past the change"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interval_ticker_fires_at_once_then_on_every_slot_and_skips_overruns() {
+        let mut t = Schedule::Every(Duration::from_secs(10)).ticker();
+        let start = Instant::now();
+        assert_eq!(t.tick().await, Duration::from_secs(10));
+        assert_eq!(start.elapsed(), Duration::ZERO, "first scan at start");
+        t.tick().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        // A scan that takes 25 s: the slots at 20 s and 30 s pass during it. One scan
+        // follows at once (not two), then the schedule goes on from its own slots.
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        t.tick().await;
+        assert_eq!(start.elapsed(), Duration::from_secs(35));
+        t.tick().await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(40),
+            "no burst of missed ticks after an overrun"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cron_ticker_fires_at_once_then_waits_for_the_slot() {
+        let mut t = cron("* * * * * *", Tz::UTC).ticker();
+        let i = t.tick().await;
+        assert!(i <= Duration::from_secs(1));
+        let before = Utc::now();
+        t.tick().await;
+        let after = Utc::now();
+        assert!(
+            after.timestamp() > before.timestamp(),
+            "waited for the next second"
+        );
+        assert!(after - before <= chrono::Duration::milliseconds(1100));
+    }
+}

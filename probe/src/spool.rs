@@ -1,0 +1,620 @@
+//! The on-disk queue of statuses the collector has not yet acknowledged: the reason a collector
+//! restart or a dead WAN link no longer loses a site's reports.
+//!
+//! A folder with one file per status, named by its sequence (`00000000000000000042.status`, so
+//! names sort in sending order), each written atomically (temporary file, fsync, rename, and on
+//! Unix an fsync of the folder). A `state` file, written the same way, keeps the spool's random
+//! id and the next sequence, so sequences never repeat across restarts. A status is removed only
+//! when its acknowledgement arrives; a crash between writing and acknowledging leaves the file,
+//! and it is sent again (the collector deduplicates by spool id and sequence).
+//!
+//! The spool is bounded: when `max_entries` are waiting, the oldest go. Each status carries in
+//! `dropped_statuses` how many were dropped just before it: the count goes to the oldest status
+//! still waiting that has not been sent on the current connection (normally the one right after
+//! the dropped ones), or to the next status written when there is none. A status that is itself
+//! dropped hands its own count on, so every drop is reported exactly once.
+
+use prost::Message;
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use vigia::pb::RecordingStatus;
+
+const ENTRY_SUFFIX: &str = ".status";
+const STATE_FILE: &str = "state";
+const TMP_SUFFIX: &str = ".tmp";
+const CORRUPT_SUFFIX: &str = ".corrupt";
+
+/// Why the spool could not be read or written; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// A file or folder operation failed.
+    #[error("spool {}: {source}", .path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The state file is not ours or is damaged.
+    #[error("spool {}: damaged state file: {reason}", .path.display())]
+    BadState {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What [`Spool::push`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// The sequence given to the new status.
+    pub sequence: u64,
+    /// How many old statuses were dropped to make room for it.
+    pub dropped: u64,
+}
+
+/// The persistent part of the spool besides its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct State {
+    spool_id: String,
+    next_sequence: u64,
+    /// Drops not yet written into any status (no status was waiting to carry them).
+    pending_dropped: u64,
+}
+
+impl State {
+    fn render(&self) -> String {
+        format!(
+            "# vigia-probe spool state; do not edit\nspool_id = {}\nnext_sequence = {}\npending_dropped = {}\n",
+            self.spool_id, self.next_sequence, self.pending_dropped
+        )
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<State, SpoolError> {
+        let bad = |reason: String| SpoolError::BadState {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let (mut id, mut next, mut pending) = (None, None, 0);
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| bad(format!("line {line:?} is not KEY = VALUE")))?;
+            let value = value.trim();
+            let number = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| bad(format!("{} is not a number: {value:?}", key.trim())))
+            };
+            match key.trim() {
+                "spool_id" => {
+                    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(bad(format!("spool_id {value:?} is not hexadecimal")));
+                    }
+                    id = Some(value.to_string());
+                }
+                "next_sequence" => next = Some(number()?),
+                "pending_dropped" => pending = number()?,
+                other => return Err(bad(format!("unknown key {other:?}"))),
+            }
+        }
+        Ok(State {
+            spool_id: id.ok_or_else(|| bad("no spool_id".into()))?,
+            next_sequence: next.ok_or_else(|| bad("no next_sequence".into()))?,
+            pending_dropped: pending,
+        })
+    }
+}
+
+/// A new random spool id: 128 bits, hexadecimal.
+fn new_spool_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(TMP_SUFFIX);
+    let tmp = PathBuf::from(tmp);
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Makes a rename durable (Unix needs the folder synced; Windows cannot open folders so).
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// The spool folder, opened.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    max_entries: usize,
+    state: State,
+    entries: BTreeSet<u64>,
+    /// Highest sequence already sent on the current connection (sends go in order).
+    sent_through: Option<u64>,
+    dropped_since_open: u64,
+}
+
+impl Spool {
+    /// Opens (creating if needed) the spool in `dir`, keeping at most `max_entries` statuses.
+    pub fn open(dir: &Path, max_entries: usize) -> Result<Spool, SpoolError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let mut entries = BTreeSet::new();
+        for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+            let entry = entry.map_err(io_err(dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(TMP_SUFFIX) {
+                // A write that never reached its rename: the status was never acknowledged
+                // as spooled, so it is simply not there.
+                let _ = fs::remove_file(entry.path());
+                continue;
+            }
+            if let Some(seq) = name
+                .strip_suffix(ENTRY_SUFFIX)
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                entries.insert(seq);
+            }
+        }
+        let state_path = dir.join(STATE_FILE);
+        let mut state = match fs::read_to_string(&state_path) {
+            Ok(text) => State::parse(&text, &state_path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State {
+                spool_id: new_spool_id(),
+                next_sequence: 1,
+                pending_dropped: 0,
+            },
+            Err(e) => return Err(io_err(&state_path)(e)),
+        };
+        // A crash after writing an entry but before the state: never reuse its sequence.
+        if let Some(last) = entries.last() {
+            state.next_sequence = state.next_sequence.max(last + 1);
+        }
+        let spool = Spool {
+            dir: dir.to_path_buf(),
+            max_entries: max_entries.max(1),
+            state,
+            entries,
+            sent_through: None,
+            dropped_since_open: 0,
+        };
+        spool.save_state()?;
+        Ok(spool)
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// This spool's random id, sent in every status so the collector can deduplicate.
+    pub fn spool_id(&self) -> &str {
+        &self.state.spool_id
+    }
+
+    /// The sequence the next status will get.
+    pub fn next_sequence(&self) -> u64 {
+        self.state.next_sequence
+    }
+
+    /// Statuses waiting for their acknowledgement.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The waiting sequences, oldest first.
+    pub fn sequences(&self) -> impl Iterator<Item = u64> + '_ {
+        self.entries.iter().copied()
+    }
+
+    /// True while `sequence` waits for its acknowledgement.
+    pub fn contains(&self, sequence: u64) -> bool {
+        self.entries.contains(&sequence)
+    }
+
+    /// Statuses dropped (spool full) since this spool was opened.
+    pub fn dropped_since_open(&self) -> u64 {
+        self.dropped_since_open
+    }
+
+    fn entry_path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:020}{ENTRY_SUFFIX}"))
+    }
+
+    fn save_state(&self) -> Result<(), SpoolError> {
+        write_atomically(&self.dir.join(STATE_FILE), self.state.render().as_bytes())
+    }
+
+    fn read_entry(&self, seq: u64) -> Result<RecordingStatus, ReadError> {
+        let path = self.entry_path(seq);
+        let bytes = fs::read(&path).map_err(|e| ReadError::Io(io_err(&path)(e)))?;
+        RecordingStatus::decode(bytes.as_slice()).map_err(|e| ReadError::Corrupt(e.to_string()))
+    }
+
+    fn write_entry(&self, status: &RecordingStatus) -> Result<(), SpoolError> {
+        write_atomically(&self.entry_path(status.sequence), &status.encode_to_vec())
+    }
+
+    /// Gives `status` the next sequence and this spool's id, makes room by dropping the oldest
+    /// statuses when full, and writes it durably. Returns once it is safe from a crash.
+    pub fn push(&mut self, mut status: RecordingStatus) -> Result<Pushed, SpoolError> {
+        let seq = self.state.next_sequence;
+        status.sequence = seq;
+        status.spool_id = self.state.spool_id.clone();
+
+        let victims: Vec<u64> = self
+            .entries
+            .iter()
+            .copied()
+            .take((self.entries.len() + 1).saturating_sub(self.max_entries))
+            .collect();
+        let mut carry = self.state.pending_dropped;
+        for &v in &victims {
+            // A dropped status hands on the drops it was carrying.
+            let carried = self.read_entry(v).map_or(0, |s| s.dropped_statuses);
+            carry += 1 + carried;
+        }
+        let target = self
+            .entries
+            .iter()
+            .copied()
+            .filter(|s| !victims.contains(s))
+            .find(|&s| self.sent_through.is_none_or(|t| s > t));
+
+        // Order matters for crashes: the new status first, then the carried count, then the
+        // removals. A crash in between at worst sends a status that is also counted dropped.
+        if target.is_none() {
+            status.dropped_statuses += carry;
+        }
+        self.write_entry(&status)?;
+        self.entries.insert(seq);
+        self.state.next_sequence = seq + 1;
+        self.state.pending_dropped = 0;
+        if let Some(t) = target.filter(|_| carry > 0) {
+            match self.read_entry(t) {
+                Ok(mut old) => {
+                    old.dropped_statuses += carry;
+                    self.write_entry(&old)?;
+                }
+                Err(_) => {
+                    // The carrier is unreadable; keep the count for the next push.
+                    self.state.pending_dropped = carry;
+                }
+            }
+        }
+        self.save_state()?;
+        for v in &victims {
+            self.remove_file(*v)?;
+            self.entries.remove(v);
+        }
+        self.dropped_since_open += victims.len() as u64;
+        Ok(Pushed {
+            sequence: seq,
+            dropped: victims.len() as u64,
+        })
+    }
+
+    fn remove_file(&self, seq: u64) -> Result<(), SpoolError> {
+        let path = self.entry_path(seq);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Up to `limit` waiting statuses with a sequence above `after`, oldest first. A damaged
+    /// entry is set aside (renamed `.corrupt`), logged, and counted as dropped.
+    pub fn read_after(
+        &mut self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RecordingStatus>, SpoolError> {
+        let wanted: Vec<u64> = self
+            .entries
+            .iter()
+            .copied()
+            .filter(|&s| after.is_none_or(|a| s > a))
+            .take(limit)
+            .collect();
+        let mut out = Vec::with_capacity(wanted.len());
+        for seq in wanted {
+            match self.read_entry(seq) {
+                Ok(s) => out.push(s),
+                Err(ReadError::Io(e)) => return Err(e),
+                Err(ReadError::Corrupt(reason)) => {
+                    let path = self.entry_path(seq);
+                    tracing::error!(path = %path.display(), %reason, "damaged spool entry set aside");
+                    let mut aside = path.as_os_str().to_owned();
+                    aside.push(CORRUPT_SUFFIX);
+                    fs::rename(&path, PathBuf::from(aside)).map_err(io_err(&path))?;
+                    self.entries.remove(&seq);
+                    self.state.pending_dropped += 1;
+                    self.dropped_since_open += 1;
+                    self.save_state()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The collector made `sequence` durable: forget it. False when it was not waiting
+    /// (a second acknowledgement, or one for a status already dropped).
+    pub fn ack(&mut self, sequence: u64) -> Result<bool, SpoolError> {
+        if !self.entries.contains(&sequence) {
+            return Ok(false);
+        }
+        // No fsync: if the removal is lost in a crash, the status is sent again and the
+        // collector acknowledges it as a duplicate.
+        self.remove_file(sequence)?;
+        self.entries.remove(&sequence);
+        Ok(true)
+    }
+
+    /// Notes that every waiting status up to `sequence` went out on the current connection, so
+    /// drop counts are no longer written into them (a re-send would be deduplicated away).
+    pub fn mark_sent(&mut self, sequence: u64) {
+        self.sent_through = Some(self.sent_through.map_or(sequence, |t| t.max(sequence)));
+    }
+
+    /// The connection is gone: nothing is in flight any more.
+    pub fn clear_sent(&mut self) {
+        self.sent_through = None;
+    }
+}
+
+enum ReadError {
+    Io(SpoolError),
+    Corrupt(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(recorder: &str) -> RecordingStatus {
+        RecordingStatus {
+            site: "loja-1".into(),
+            recorder: recorder.into(),
+            file_count: 7,
+            ..Default::default()
+        }
+    }
+
+    fn seqs(spool: &Spool) -> Vec<u64> {
+        spool.sequences().collect()
+    }
+
+    #[test]
+    fn statuses_keep_their_order_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let id;
+        {
+            let mut spool = Spool::open(dir.path(), 100).expect("open");
+            id = spool.spool_id().to_string();
+            assert_eq!(id.len(), 32);
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+            for r in ["a", "b", "c"] {
+                spool.push(status(r)).expect("push");
+            }
+            assert!(spool.ack(2).expect("ack"));
+            assert!(!spool.ack(2).expect("second ack"), "already gone");
+        }
+        let mut spool = Spool::open(dir.path(), 100).expect("reopen");
+        assert_eq!(spool.spool_id(), id, "the id survives restarts");
+        assert_eq!(seqs(&spool), vec![1, 3]);
+        let read = spool.read_after(None, 10).expect("read");
+        assert_eq!(
+            read.iter()
+                .map(|s| (s.sequence, s.recorder.as_str(), s.spool_id.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(1, "a", id.as_str()), (3, "c", id.as_str())]
+        );
+        assert_eq!(read[0].file_count, 7);
+        let pushed = spool.push(status("d")).expect("push");
+        assert_eq!(pushed.sequence, 4, "sequences never repeat");
+        assert_eq!(
+            spool
+                .read_after(Some(1), 10)
+                .expect("read")
+                .iter()
+                .map(|s| s.sequence)
+                .collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        assert_eq!(spool.read_after(None, 1).expect("read").len(), 1);
+    }
+
+    #[test]
+    fn sequences_continue_after_everything_was_acknowledged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut spool = Spool::open(dir.path(), 10).expect("open");
+            for _ in 0..5 {
+                let p = spool.push(status("a")).expect("push");
+                spool.ack(p.sequence).expect("ack");
+            }
+            assert!(spool.is_empty());
+        }
+        let mut spool = Spool::open(dir.path(), 10).expect("reopen");
+        assert_eq!(spool.push(status("a")).expect("push").sequence, 6);
+    }
+
+    #[test]
+    fn a_lost_state_file_never_reuses_a_waiting_sequence() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut spool = Spool::open(dir.path(), 10).expect("open");
+            for _ in 0..3 {
+                spool.push(status("a")).expect("push");
+            }
+        }
+        fs::remove_file(dir.path().join(STATE_FILE)).expect("remove state");
+        let mut spool = Spool::open(dir.path(), 10).expect("reopen");
+        assert_eq!(spool.push(status("a")).expect("push").sequence, 4);
+    }
+
+    #[test]
+    fn leftover_temporary_files_are_ignored_and_cleaned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut spool = Spool::open(dir.path(), 10).expect("open");
+            spool.push(status("a")).expect("push");
+        }
+        let half = dir
+            .path()
+            .join(format!("{:020}{ENTRY_SUFFIX}{TMP_SUFFIX}", 2));
+        fs::write(&half, b"half a status").expect("write");
+        let spool = Spool::open(dir.path(), 10).expect("reopen");
+        assert_eq!(seqs(&spool), vec![1]);
+        assert!(!half.exists());
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join(STATE_FILE), "spool_id = xyz\n").expect("write");
+        let err = Spool::open(dir.path(), 10).expect_err("damaged");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("state") && msg.contains("hexadecimal"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_full_spool_drops_the_oldest_and_the_next_waiting_status_carries_the_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(dir.path(), 5).expect("open");
+        let mut dropped = 0;
+        for _ in 0..8 {
+            dropped += spool.push(status("a")).expect("push").dropped;
+        }
+        assert_eq!(dropped, 3);
+        assert_eq!(spool.dropped_since_open(), 3);
+        assert_eq!(seqs(&spool), vec![4, 5, 6, 7, 8]);
+        let read = spool.read_after(None, 10).expect("read");
+        let counts: Vec<u64> = read.iter().map(|s| s.dropped_statuses).collect();
+        assert_eq!(
+            counts,
+            vec![3, 0, 0, 0, 0],
+            "status 4 says 3 were lost before it"
+        );
+        // And it survives a restart.
+        drop(spool);
+        let mut spool = Spool::open(dir.path(), 5).expect("reopen");
+        let read = spool.read_after(None, 1).expect("read");
+        assert_eq!((read[0].sequence, read[0].dropped_statuses), (4, 3));
+    }
+
+    #[test]
+    fn a_sent_status_is_not_rewritten_the_count_goes_to_the_next_unsent_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(dir.path(), 3).expect("open");
+        for _ in 0..3 {
+            spool.push(status("a")).expect("push");
+        }
+        spool.mark_sent(2);
+        spool.push(status("a")).expect("push"); // drops 1
+        let counts: Vec<(u64, u64)> = spool
+            .read_after(None, 10)
+            .expect("read")
+            .iter()
+            .map(|s| (s.sequence, s.dropped_statuses))
+            .collect();
+        assert_eq!(counts, vec![(2, 0), (3, 1), (4, 0)]);
+        // Everything waiting was sent: the new status itself carries the count.
+        spool.mark_sent(4);
+        spool.push(status("a")).expect("push"); // drops 2
+        let counts: Vec<(u64, u64)> = spool
+            .read_after(None, 10)
+            .expect("read")
+            .iter()
+            .map(|s| (s.sequence, s.dropped_statuses))
+            .collect();
+        assert_eq!(counts, vec![(3, 1), (4, 0), (5, 1)]);
+        spool.clear_sent();
+        spool.push(status("a")).expect("push"); // drops 3, which carried 1
+        let counts: Vec<(u64, u64)> = spool
+            .read_after(None, 10)
+            .expect("read")
+            .iter()
+            .map(|s| (s.sequence, s.dropped_statuses))
+            .collect();
+        assert_eq!(
+            counts,
+            vec![(4, 2), (5, 1), (6, 0)],
+            "every drop counted once"
+        );
+    }
+
+    #[test]
+    fn a_spool_of_one_hands_every_drop_to_the_new_status() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(dir.path(), 1).expect("open");
+        for _ in 0..4 {
+            spool.push(status("a")).expect("push");
+        }
+        let read = spool.read_after(None, 10).expect("read");
+        assert_eq!((read[0].sequence, read[0].dropped_statuses), (4, 3));
+    }
+
+    #[test]
+    fn a_damaged_entry_is_set_aside_and_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(dir.path(), 10).expect("open");
+        for _ in 0..2 {
+            spool.push(status("a")).expect("push");
+        }
+        fs::write(spool.entry_path(1), b"\xff\xff\xff not protobuf").expect("damage");
+        let read = spool.read_after(None, 10).expect("read");
+        assert_eq!(read.iter().map(|s| s.sequence).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(seqs(&spool), vec![2]);
+        assert!(dir
+            .path()
+            .join(format!("{:020}{ENTRY_SUFFIX}{CORRUPT_SUFFIX}", 1))
+            .exists());
+        spool.mark_sent(2);
+        let p = spool.push(status("a")).expect("push");
+        let read = spool.read_after(Some(2), 10).expect("read");
+        assert_eq!(
+            (read[0].sequence, read[0].dropped_statuses),
+            (p.sequence, 1)
+        );
+    }
+}
