@@ -137,6 +137,9 @@ impl ProbeConfig {
         }
         crate::scan::validate_recorders(&self.recorders)
             .map_err(|msg| ConfigError::invalid(file, msg))?;
+        self.scan
+            .validate()
+            .map_err(|msg| ConfigError::invalid(file, msg))?;
         if self.schedule.every.is_some() && self.schedule.cron.is_some() {
             return Err(ConfigError::invalid(
                 file,
