@@ -92,6 +92,24 @@ impl TestFleet {
         Ok(self.paths(&stem))
     }
 
+    /// A probe certificate for `site` from this fleet's CA that expired ten days ago, written as
+    /// `expired-SITE.*`.
+    pub fn expired_probe(&self, site: &str) -> Result<CertPaths, ca::CaError> {
+        let now = time::OffsetDateTime::now_utc();
+        let pair = self.ca.issue(
+            &Subject::Probe {
+                site: site.to_string(),
+            },
+            Validity {
+                not_before: now - time::Duration::days(40),
+                not_after: now - time::Duration::days(10),
+            },
+        )?;
+        let stem = format!("expired-{site}");
+        ca::write_pair(&self.dir, &stem, &pair, true)?;
+        Ok(self.paths(&stem))
+    }
+
     fn issue(&self, subject: &Subject) -> Result<CertPaths, ca::CaError> {
         let pair = self.ca.issue(subject, Validity::days(30)?)?;
         ca::write_pair(&self.dir, subject.file_stem(), &pair, true)?;

@@ -4,9 +4,12 @@
 mod support;
 
 use support::{probe_stream, status, Env};
-use vigia::pb::{HistoryRequest, ListSitesRequest};
+use tonic::Code;
+use vigia::days::to_timestamp;
+use vigia::pb::{CameraStatus, HistoryRequest, ListSitesRequest, RecordingStatus};
 use vigia_collector::store::Store;
 use vigia_collector::testkit::TestCollector;
+use vigia_collector::Clock;
 
 #[tokio::test]
 async fn acked_statuses_survive_a_restart_and_duplicates_are_stored_once() {
@@ -77,4 +80,209 @@ async fn acked_statuses_survive_a_restart_and_duplicates_are_stored_once() {
     assert_eq!(page.entries.len(), 10);
     assert!(!page.next_page_token.is_empty());
     c.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_status_is_refused_naming_the_field_and_other_streams_keep_flowing() {
+    let env = Env::new();
+    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| {
+        cfg.max_message_bytes = 64 * 1024;
+    })
+    .await
+    .expect("start");
+    let now = chrono::Utc::now();
+    let good = env.fleet.probe("loja-2").expect("probe");
+    let mut steady = probe_stream(&c, &good).await.expect("stream");
+    steady.send(status("loja-2", "nvr", 1, now)).await;
+    assert_eq!(steady.next().await.expect("ack").sequence, 1);
+
+    let bad = env.fleet.probe("loja-1").expect("probe");
+    let cases: Vec<(RecordingStatus, &str)> = vec![
+        (
+            RecordingStatus {
+                recorder: String::new(),
+                ..status("loja-1", "x", 2, now)
+            },
+            "recorder: empty",
+        ),
+        (
+            RecordingStatus {
+                recorded_days: vec!["2024-01-01".into(); 5000],
+                ..status("loja-1", "nvr", 2, now)
+            },
+            "recorded_days: 5000 entries, at most 3660",
+        ),
+        (
+            RecordingStatus {
+                observed_at: None,
+                ..status("loja-1", "nvr", 2, now)
+            },
+            "observed_at: missing",
+        ),
+        (
+            RecordingStatus {
+                technology: 0,
+                ..status("loja-1", "nvr", 2, now)
+            },
+            "technology: ",
+        ),
+        (
+            RecordingStatus {
+                cameras: (0..1000)
+                    .map(|i| CameraStatus {
+                        camera: format!("{i:0>100}"),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..status("loja-1", "nvr", 2, now)
+            },
+            "max_message_bytes",
+        ),
+    ];
+    let mut seq = 1;
+    for (st, says) in cases {
+        let mut s = probe_stream(&c, &bad).await.expect("stream");
+        // One good status first: its ack must still arrive before the refusal.
+        s.send(status("loja-1", "nvr", 1, now)).await;
+        s.send(st).await;
+        let ack = s.next().await.expect("the good status is acknowledged");
+        assert_eq!(ack.sequence, 1);
+        let e = s.next().await.expect_err("refused");
+        assert_eq!(e.code(), Code::InvalidArgument, "{says}: {e:?}");
+        assert!(
+            e.message().contains(says),
+            "{says:?} not in {:?}",
+            e.message()
+        );
+
+        // The other probe's stream is undisturbed.
+        seq += 1;
+        steady.send(status("loja-2", "nvr", seq, now)).await;
+        let ack = steady.next().await.expect("other stream still flows");
+        assert_eq!(ack.sequence, seq);
+    }
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn history_pages_newest_first_without_overlap() {
+    let env = Env::new();
+    let clock = Clock::manual(chrono::Utc::now() - chrono::Duration::hours(10));
+    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| cfg.clock = clock.clone())
+        .await
+        .expect("start");
+    let probe = env.fleet.probe("loja-1").expect("probe");
+    let mut s = probe_stream(&c, &probe).await.expect("stream");
+    for seq in 1..=25u64 {
+        let rec = if seq % 5 == 0 { "b" } else { "a" };
+        s.send(status("loja-1", rec, seq, clock.now())).await;
+        assert_eq!(s.next().await.expect("ack").sequence, seq);
+        clock.advance(std::time::Duration::from_secs(60));
+    }
+    let mut q = c.query_client(&env.fleet, "ops").await.expect("query");
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = q
+            .history(HistoryRequest {
+                site: "loja-1".into(),
+                page_size: 7,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("history")
+            .into_inner();
+        assert!(page.entries.len() <= 7);
+        seen.extend(
+            page.entries
+                .iter()
+                .map(|e| e.status.as_ref().expect("status").sequence),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(
+        seen,
+        (1..=25).rev().collect::<Vec<_>>(),
+        "newest first, each once"
+    );
+
+    // One recorder, and a time range.
+    let only_b = q
+        .history(HistoryRequest {
+            site: "loja-1".into(),
+            recorder: "b".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    let seqs: Vec<u64> = only_b
+        .entries
+        .iter()
+        .map(|e| e.status.as_ref().expect("s").sequence)
+        .collect();
+    assert_eq!(seqs, [25, 20, 15, 10, 5]);
+    let start = clock.now() - chrono::Duration::minutes(25);
+    let ranged = q
+        .history(HistoryRequest {
+            site: "loja-1".into(),
+            from: Some(to_timestamp(start + chrono::Duration::minutes(10))),
+            to: Some(to_timestamp(start + chrono::Duration::minutes(12))),
+            ..Default::default()
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    let seqs: Vec<u64> = ranged
+        .entries
+        .iter()
+        .map(|e| e.status.as_ref().expect("s").sequence)
+        .collect();
+    assert_eq!(seqs, [13, 12, 11]);
+
+    let e = q
+        .history(HistoryRequest {
+            site: "loja-1".into(),
+            page_token: "zz".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad token");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("page_token"), "{}", e.message());
+    let e = q
+        .history(HistoryRequest::default())
+        .await
+        .expect_err("no site");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(e.message(), "site: empty");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_is_bounded_while_probes_keep_streams_open() {
+    let env = Env::new();
+    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| {
+        cfg.shutdown_grace = std::time::Duration::from_secs(1);
+    })
+    .await
+    .expect("start");
+    let probe = env.fleet.probe("loja-1").expect("probe");
+    let mut s = probe_stream(&c, &probe).await.expect("stream");
+    s.send(status("loja-1", "nvr", 1, chrono::Utc::now())).await;
+    assert_eq!(s.next().await.expect("ack").sequence, 1);
+    let started = std::time::Instant::now();
+    c.stop_result().await.expect("clean stop");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    // The open stream is told to go away rather than left hanging.
+    let e = s.next().await.expect_err("stream closed");
+    assert_ne!(e.code(), Code::Ok);
 }

@@ -1,0 +1,254 @@
+//! Query and Admin: verdicts from the root crate's rules with `[rules]` and `[sites.<id>]`,
+//! SILENT once the clock passes interval + grace, NEVER_REPORTED for expected sites, retiring,
+//! and the `/metrics` view of the same verdicts.
+
+mod support;
+
+use std::time::Duration;
+use support::{probe_stream, status, Env};
+use tonic::Code;
+use vigia::pb::{
+    ExpectSiteRequest, GetSiteRequest, ListSitesRequest, RetireSiteRequest, SiteReport, SiteState,
+    VerdictKind,
+};
+use vigia::rules::RuleOverrides;
+use vigia_collector::testkit::TestCollector;
+use vigia_collector::Clock;
+
+fn kinds(site: &SiteReport) -> Vec<VerdictKind> {
+    site.verdicts.iter().map(|v| v.kind()).collect()
+}
+
+#[track_caller]
+fn find<'a>(sites: &'a [SiteReport], name: &str) -> &'a SiteReport {
+    sites.iter().find(|s| s.site == name).unwrap_or_else(|| {
+        panic!(
+            "{name} not listed in {:?}",
+            sites.iter().map(|s| &s.site).collect::<Vec<_>>()
+        )
+    })
+}
+
+#[tokio::test]
+async fn list_sites_judges_silent_never_reported_overrides_and_retired() {
+    let env = Env::new();
+    let clock = Clock::manual(chrono::Utc::now());
+    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| {
+        cfg.clock = clock.clone();
+        cfg.expected_sites = vec!["loja-1".into(), "loja-cfg".into()];
+        cfg.sites.insert(
+            "loja-2".into(),
+            RuleOverrides {
+                min_retention_days: Some(60),
+                ..Default::default()
+            },
+        );
+    })
+    .await
+    .expect("start");
+    let mut admin = c.admin_client(&env.fleet, "ops").await.expect("admin");
+    let mut query = c.query_client(&env.fleet, "ops").await.expect("query");
+
+    let resp = admin
+        .expect_site(ExpectSiteRequest {
+            site: "loja-admin".into(),
+            note: "Padaria do Zé".into(),
+            report_interval: Some(prost_types::Duration {
+                seconds: 600,
+                nanos: 0,
+            }),
+        })
+        .await
+        .expect("expect")
+        .into_inner();
+    let site = resp.site.expect("report");
+    assert_eq!(site.state(), SiteState::Expected);
+    assert_eq!(kinds(&site), [VerdictKind::NeverReported]);
+    assert_eq!(site.note, "Padaria do Zé");
+
+    for name in ["loja-1", "loja-2"] {
+        let probe = env.fleet.probe(name).expect("probe");
+        let mut s = probe_stream(&c, &probe).await.expect("stream");
+        s.send(status(name, "nvr", 1, clock.now())).await;
+        assert_eq!(s.next().await.expect("ack").sequence, 1);
+    }
+
+    let list = query
+        .list_sites(ListSitesRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    let names: Vec<_> = list.sites.iter().map(|s| s.site.as_str()).collect();
+    assert_eq!(
+        names,
+        ["loja-1", "loja-2", "loja-admin", "loja-cfg"],
+        "sorted, expected included"
+    );
+    let l1 = find(&list.sites, "loja-1");
+    assert_eq!(l1.state(), SiteState::Active);
+    assert_eq!(kinds(l1), [VerdictKind::Ok]);
+    assert_eq!(l1.min_retention_days, 30);
+    assert_eq!(l1.recorders.len(), 1);
+    assert!(l1.last_contact.is_some() && l1.first_contact.is_some());
+    // 41 days recorded, but loja-2 must keep 60.
+    let l2 = find(&list.sites, "loja-2");
+    assert_eq!(kinds(l2), [VerdictKind::ShortRetention]);
+    assert_eq!(l2.min_retention_days, 60);
+    assert_eq!(
+        kinds(find(&list.sites, "loja-cfg")),
+        [VerdictKind::NeverReported]
+    );
+    assert_eq!(
+        kinds(find(&list.sites, "loja-admin")),
+        [VerdictKind::NeverReported]
+    );
+
+    // Interval (5 min) + grace (15 min) not yet passed: still fine.
+    clock.advance(Duration::from_secs(19 * 60));
+    let list = query
+        .list_sites(ListSitesRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(!kinds(find(&list.sites, "loja-1")).contains(&VerdictKind::Silent));
+    // Past it: SILENT, with the time of the last contact.
+    clock.advance(Duration::from_secs(2 * 60));
+    let list = query
+        .list_sites(ListSitesRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    let l1 = find(&list.sites, "loja-1");
+    assert_eq!(kinds(l1), [VerdictKind::Silent]);
+    assert_eq!(l1.verdicts[0].since, l1.last_contact);
+    assert_eq!(
+        list.evaluated_at.map(|t| t.seconds),
+        Some(clock.now().timestamp())
+    );
+
+    // Retire: gone from the list unless asked, judged no more.
+    let retired = admin
+        .retire_site(RetireSiteRequest {
+            site: "loja-1".into(),
+        })
+        .await
+        .expect("retire")
+        .into_inner()
+        .site
+        .expect("report");
+    assert_eq!(retired.state(), SiteState::Retired);
+    assert!(retired.verdicts.is_empty());
+    let list = query
+        .list_sites(ListSitesRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(list.sites.iter().all(|s| s.site != "loja-1"));
+    let list = query
+        .list_sites(ListSitesRequest {
+            include_retired: true,
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(find(&list.sites, "loja-1").state(), SiteState::Retired);
+
+    // GetSite, and the refusals of Admin and Query.
+    let one = query
+        .get_site(GetSiteRequest {
+            site: "loja-2".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(one.site, "loja-2");
+    let e = query
+        .get_site(GetSiteRequest {
+            site: "nowhere".into(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(e.code(), Code::NotFound);
+    let e = query
+        .get_site(GetSiteRequest { site: "a/b".into() })
+        .await
+        .expect_err("bad name");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("site: "), "{}", e.message());
+    let e = admin
+        .expect_site(ExpectSiteRequest {
+            site: "bad name".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad name");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("site: "), "{}", e.message());
+    let e = admin
+        .retire_site(RetireSiteRequest {
+            site: "nowhere".into(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(e.code(), Code::NotFound);
+
+    // Admin changes are durable: they survive a restart.
+    let c = c.restart().await.expect("restart");
+    let mut query = c.query_client(&env.fleet, "ops").await.expect("query");
+    let list = query
+        .list_sites(ListSitesRequest {
+            include_retired: true,
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(find(&list.sites, "loja-1").state(), SiteState::Retired);
+    assert_eq!(find(&list.sites, "loja-admin").note, "Padaria do Zé");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_show_the_same_verdicts_and_the_counters() {
+    let env = Env::new();
+    let metrics_addr = vigia_collector::testkit::reserve_addr().expect("addr");
+    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| {
+        cfg.metrics.listen = Some(metrics_addr);
+        cfg.expected_sites = vec!["loja-9".into()];
+    })
+    .await
+    .expect("start");
+    let probe = env.fleet.probe("loja-1").expect("probe");
+    let mut s = probe_stream(&c, &probe).await.expect("stream");
+    s.send(status("loja-1", "nvr", 1, chrono::Utc::now())).await;
+    s.next().await.expect("ack");
+    s.send(status("loja-1", "nvr", 1, chrono::Utc::now())).await;
+    assert!(s.next().await.expect("ack").duplicate);
+
+    let body = tokio::time::timeout(support::STEP, async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(metrics_addr)
+            .await
+            .expect("connect");
+        sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = String::new();
+        sock.read_to_string(&mut out).await.expect("read");
+        out
+    })
+    .await
+    .expect("bounded");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    for line in [
+        "vigia_statuses_ingested_total 1",
+        "vigia_statuses_duplicate_total 1",
+        "vigia_site_verdict{site=\"loja-1\",verdict=\"OK\"} 1",
+        "vigia_site_verdict{site=\"loja-9\",verdict=\"NEVER_REPORTED\"} 1",
+        "vigia_site_last_contact_age_seconds{site=\"loja-1\"}",
+        "vigia_recorder_newest_recording_age_seconds{site=\"loja-1\",recorder=\"nvr\"}",
+        "vigia_rejections_total{reason=\"invalid_argument\"} 0",
+    ] {
+        assert!(body.contains(line), "{line:?} missing from:\n{body}");
+    }
+    c.stop().await;
+}
