@@ -191,7 +191,10 @@ fn init_logging() {
         eprintln!("warning: log filter {filter:?} not understood ({e}); using \"info\"");
         tracing_subscriber::EnvFilter::new("info")
     });
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Loads the configuration, or prints `invalid configuration: ...` and returns exit status 2.

@@ -1,0 +1,186 @@
+//! The binary as an operator meets it: a first run with no certificates says which files are
+//! missing and the exact commands, configuration errors exit 2, and SIGTERM exits 0 in time.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vigia-collector"));
+    // The test's own environment must not configure the child.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VIGIA_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("VIGIA_LOG", "info");
+    c
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    bin()
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run vigia-collector")
+}
+
+#[test]
+fn first_run_without_certificates_names_them_and_the_commands() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = run_in(dir.path(), &["run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for want in [
+        "certs/ca.pem",
+        "certs/server.pem",
+        "certs/server.key",
+        "vigia-collector ca init --dir certs",
+        "vigia-collector ca issue --dir certs server --dns localhost --ip 127.0.0.1",
+    ] {
+        assert!(err.contains(want), "{want:?} missing from:\n{err}");
+    }
+
+    // Following the advice works: the commands make exactly the files asked for.
+    let ok = run_in(dir.path(), &["ca", "init", "--dir", "certs"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = run_in(dir.path(), &["check-config"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("ca init"), "the CA exists now: {err}");
+    assert!(err.contains("ca issue --dir certs server"), "{err}");
+    let ok = run_in(
+        dir.path(),
+        &[
+            "ca",
+            "issue",
+            "--dir",
+            "certs",
+            "server",
+            "--dns",
+            "localhost",
+            "--ip",
+            "127.0.0.1",
+        ],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = run_in(dir.path(), &["check-config"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("listen = \"127.0.0.1:50051\""),
+        "{printed}"
+    );
+}
+
+#[test]
+fn configuration_errors_exit_2() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("collector.toml"),
+        "[rules]\nlate_after = 7200\n",
+    )
+    .expect("write");
+    for args in [&["check-config"][..], &["run"][..]] {
+        let out = run_in(dir.path(), args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("invalid configuration: "), "{err}");
+        assert!(err.contains("rules.late_after"), "{err}");
+    }
+    let out = run_in(dir.path(), &["--config", "other.toml", "check-config"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("other.toml"));
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let out = run_in(Path::new("."), &["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in ["--config", "run", "check-config", "ca"] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_collector_with_status_0() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(run_in(dir.path(), &["ca", "init"]).status.success());
+    assert!(
+        run_in(dir.path(), &["ca", "issue", "server", "--dns", "localhost"])
+            .status
+            .success()
+    );
+    std::fs::write(
+        dir.path().join("collector.toml"),
+        "listen = \"127.0.0.1:0\"\n",
+    )
+    .expect("write");
+    let mut child = bin()
+        .current_dir(dir.path())
+        .arg("run")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut serving = false;
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) if line.contains("collector serving") => {
+                serving = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    if !serving {
+        let _ = child.kill();
+        panic!("the collector did not report serving");
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code();
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("no exit within 20 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("collector stopped")),
+        "{rest:?}"
+    );
+}

@@ -1,0 +1,112 @@
+//! `collector.toml`: documented defaults with no file at all, the example file, environment
+//! overrides, and errors that name the key and the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vigia::config::{ConfigError, ConfigSource};
+use vigia_collector::CollectorConfig;
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("collector.toml");
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn load(path: &Path) -> Result<CollectorConfig, ConfigError> {
+    CollectorConfig::load(&ConfigSource::file(path).with_env(Vec::new()))
+}
+
+#[track_caller]
+fn refused(text: &str, says: &[&str]) {
+    let dir = tempfile::tempdir().expect("dir");
+    let p = write(dir.path(), text);
+    let e = load(&p).expect_err("must refuse").to_string();
+    assert!(e.contains("collector.toml"), "no file named: {e}");
+    for s in says {
+        assert!(e.contains(s), "{s:?} missing from: {e}");
+    }
+}
+
+#[test]
+fn no_file_means_the_documented_defaults() {
+    let dir = tempfile::tempdir().expect("dir");
+    let src = ConfigSource::file(dir.path().join("collector.toml"))
+        .optional()
+        .with_env(Vec::new());
+    let c = CollectorConfig::load(&src).expect("defaults");
+    assert_eq!(
+        c.listen,
+        "127.0.0.1:50051".parse::<SocketAddr>().expect("addr")
+    );
+    assert_eq!(c.data_dir, PathBuf::from("vigia-data"));
+    assert_eq!(c.tls.ca, PathBuf::from("certs/ca.pem"));
+    assert_eq!(c.tls.cert, PathBuf::from("certs/server.pem"));
+    assert_eq!(c.tls.key, PathBuf::from("certs/server.key"));
+    assert_eq!(c.history.keep, Duration::from_secs(90 * 86_400));
+    assert_eq!(c.metrics.listen, None);
+    assert_eq!(c.max_message_bytes, 1 << 20);
+    assert!(c.expected_sites.is_empty() && c.sites.is_empty());
+    assert_eq!(c.rules, vigia::rules::Rules::default());
+    assert_eq!(c.cache_bytes(), 64 << 20);
+    assert!(!c.clock.is_manual());
+
+    // Named explicitly, a missing file is an error.
+    let e = load(&dir.path().join("nope.toml")).expect_err("missing");
+    assert!(matches!(e, ConfigError::Missing { .. }), "{e}");
+}
+
+#[test]
+fn the_example_file_loads() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/collector.toml");
+    let c = load(&p).expect("example");
+    assert_eq!(c.expected_sites, ["loja-centro", "loja-norte"]);
+    assert_eq!(c.rules_for("loja-norte").min_retention_days, 60);
+    assert_eq!(
+        c.rules_for("loja-norte").late_after,
+        Duration::from_secs(4 * 3600)
+    );
+    assert_eq!(c.rules_for("loja-centro").min_retention_days, 30);
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let p = write(
+        dir.path(),
+        "listen = \"127.0.0.1:6000\"\n[rules]\nlate_after = \"2h\"\n",
+    );
+    let src = ConfigSource::file(&p).with_env(vec![
+        ("VIGIA_RULES__LATE_AFTER".into(), "3h".into()),
+        ("VIGIA_EXPECTED_SITES".into(), "loja-1,loja-2".into()),
+        ("VIGIA_METRICS__LISTEN".into(), "127.0.0.1:9464".into()),
+    ]);
+    let c = CollectorConfig::load(&src).expect("load");
+    assert_eq!(c.rules.late_after, Duration::from_secs(3 * 3600));
+    assert_eq!(c.expected_sites, ["loja-1", "loja-2"]);
+    assert_eq!(
+        c.metrics.listen,
+        Some("127.0.0.1:9464".parse().expect("addr"))
+    );
+    assert_eq!(c.listen.port(), 6000);
+}
+
+#[test]
+fn errors_name_the_key() {
+    refused("lisen = \"127.0.0.1:1\"\n", &["lisen"]);
+    refused("[rules]\nlate_afer = \"2h\"\n", &["late_afer"]);
+    refused("[history]\nkeep = 90\n", &["history.keep", "bare number"]);
+    refused("[history]\nkeep = \"10m\"\n", &["history.keep", "1h"]);
+    refused(
+        "expected_sites = [\"loja 1\"]\n",
+        &["expected_sites", "loja 1"],
+    );
+    refused("[sites.\"a/b\"]\nmin_retention_days = 3\n", &["sites.a/b"]);
+    refused("max_message_bytes = 10\n", &["max_message_bytes"]);
+    refused(
+        "[store]\ncache_capacity = \"5%\"\n",
+        &["store.cache_capacity"],
+    );
+    refused("listen = \"localhost\"\n", &["listen"]);
+    refused("[tls]\ncert = \n", &["line 2"]);
+}
