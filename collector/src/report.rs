@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use vigia::days::from_timestamp;
-use vigia::pb::{RecorderReport, SiteReport, SiteState};
+use vigia::pb::{SiteReport, SiteState};
 use vigia::rules::{recorder_verdicts, site_verdicts, RecorderInput, SiteInput};
 
 use crate::config::CollectorConfig;
@@ -113,18 +113,15 @@ pub fn all_reports(
     for s in &config.expected_sites {
         records.entry(s.clone()).or_default();
     }
+    let expected: std::collections::HashSet<&str> =
+        config.expected_sites.iter().map(String::as_str).collect();
     let mut out = Vec::with_capacity(records.len());
     for (name, record) in &records {
         if record.retired && !include_retired {
             continue;
         }
-        let in_config = config.expected_sites.iter().any(|s| s == name);
+        let in_config = expected.contains(name.as_str());
         out.push(build(config, store, name, record, in_config, now)?);
     }
     Ok(out)
-}
-
-/// Convenience for callers that only need recorder reports (metrics).
-pub fn recorders(report: &SiteReport) -> &[RecorderReport] {
-    &report.recorders
 }

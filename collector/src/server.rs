@@ -36,6 +36,14 @@ pub enum StartError {
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The metrics address cannot be bound.
+    #[error("metrics listener {addr}: {source}")]
+    Metrics {
+        /// `[metrics] listen`.
+        addr: std::net::SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
     /// The server refused its TLS configuration.
     #[error("TLS configuration: {0}")]
     Transport(String),
@@ -105,6 +113,7 @@ pub struct Collector {
     tls: TlsMaterial,
     store: Store,
     metrics: Arc<Metrics>,
+    metrics_listener: Option<std::net::TcpListener>,
 }
 
 impl Collector {
@@ -114,13 +123,30 @@ impl Collector {
             return Err(StartError::MissingCertificates(msg));
         }
         let tls = TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+        let metrics_listener = match config.metrics.listen {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|source| StartError::Metrics { addr, source })?;
+                Some(l)
+            }
+            None => None,
+        };
         let store = Store::open(&config.data_dir, config.cache_bytes())?;
         Ok(Collector {
             config: Arc::new(config),
             tls,
             store,
             metrics: Arc::new(Metrics::default()),
+            metrics_listener,
         })
+    }
+
+    /// Where `/metrics` is served (the bound address, so port 0 in the config works).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The open store (read access for tests and tools).
@@ -139,6 +165,7 @@ impl Collector {
             tls,
             store,
             metrics,
+            metrics_listener,
         } = self;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -188,10 +215,8 @@ impl Collector {
             .with_keepalive(Some(Duration::from_secs(60)));
 
         let mut metrics_task = None;
-        if let Some(maddr) = config.metrics.listen {
-            let ml = TcpListener::bind(maddr)
-                .await
-                .map_err(|e| anyhow::anyhow!("metrics listener {maddr}: {e}"))?;
+        if let Some(ml) = metrics_listener {
+            let ml = TcpListener::from_std(ml)?;
             tracing::info!(addr = %ml.local_addr()?, "serving /metrics");
             metrics_task = Some(tokio::spawn(metrics::serve(
                 ml,

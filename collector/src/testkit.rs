@@ -147,6 +147,8 @@ pub struct TestCollector {
     pub addr: SocketAddr,
     /// Its store folder.
     pub data_dir: PathBuf,
+    /// Where `/metrics` is served, when `[metrics] listen` is set (port 0 picks a free one).
+    pub metrics_addr: Option<SocketAddr>,
     config: CollectorConfig,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -237,6 +239,7 @@ impl TestCollector {
                 Err(e) => return Err(e.into()),
             }
         };
+        let metrics_addr = collector.metrics_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(collector.serve(listener, async move {
             let _ = rx.await;
@@ -244,6 +247,7 @@ impl TestCollector {
         Ok(TestCollector {
             addr,
             data_dir,
+            metrics_addr,
             config,
             shutdown: Some(tx),
             task,

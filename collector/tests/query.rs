@@ -210,13 +210,13 @@ async fn list_sites_judges_silent_never_reported_overrides_and_retired() {
 #[tokio::test]
 async fn metrics_show_the_same_verdicts_and_the_counters() {
     let env = Env::new();
-    let metrics_addr = vigia_collector::testkit::reserve_addr().expect("addr");
     let c = TestCollector::start(&env.fleet, &env.data(), |cfg| {
-        cfg.metrics.listen = Some(metrics_addr);
+        cfg.metrics.listen = Some("127.0.0.1:0".parse().expect("addr"));
         cfg.expected_sites = vec!["loja-9".into()];
     })
     .await
     .expect("start");
+    let metrics_addr = c.metrics_addr.expect("metrics bound");
     let probe = env.fleet.probe("loja-1").expect("probe");
     let mut s = probe_stream(&c, &probe).await.expect("stream");
     s.send(status("loja-1", "nvr", 1, chrono::Utc::now())).await;
