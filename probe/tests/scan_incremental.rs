@@ -1,0 +1,454 @@
+//! Incremental rescans: what they skip, that the cache file survives a restart (and is refused
+//! when corrupt or foreign), and a property test that a rescan always equals a full scan.
+
+mod scan_support;
+
+use chrono::{DateTime, Duration as CDuration, Utc};
+use proptest::prelude::*;
+use scan_support::*;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+use vigia::pb::RecordingStatus;
+use vigia_probe::config::ProbeConfig;
+use vigia_probe::scan::cache::{self, CacheError};
+use vigia_probe::scan::{scan_recorder, RecorderScan, Scanner};
+
+const WINDOW: Duration = Duration::from_secs(2 * 3600);
+
+fn intelbras_tree(days: u32, per_day: u32) -> (Tree, ProbeConfig) {
+    let tree = Tree::new();
+    let now = Utc::now();
+    for d in 0..days {
+        let base = now - CDuration::days(i64::from(days - d));
+        let folder = base.format("rec/%Y/%m/%d").to_string();
+        for i in 0..per_day {
+            tree.file(
+                &format!("{folder}/{i:04}.dav"),
+                base + CDuration::seconds(i64::from(i)),
+                10,
+            );
+        }
+        // Folders last written when their day ended, as on a recorder.
+        set_mtime(&tree.path(&folder), base + CDuration::hours(1));
+    }
+    for p in walk_dirs(&tree.path("rec")) {
+        if p.components().count() < tree.path("rec/2000/01/01").components().count() {
+            set_mtime(&p, now - CDuration::days(40));
+        }
+    }
+    let cfg = tree.config(&format!(
+        "site = \"loja\"\ntimezone = \"America/Sao_Paulo\"\n[scan]\nthreads = 2\n[[recorder]]\nid = \"nvr\"\ntechnology = \"intelbras\"\npath = {}\n",
+        toml_path(&tree.path("rec"))
+    ));
+    (tree, cfg)
+}
+
+fn walk_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(rd) = std::fs::read_dir(&out[i]) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.push(e.path());
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn scan(cfg: &ProbeConfig, old: Option<&RecorderScan>) -> RecorderScan {
+    scan_recorder(
+        &cfg.recorders[0],
+        cfg.tz(),
+        WINDOW,
+        2,
+        SystemTime::now(),
+        old.map(|s| &s.cache),
+    )
+}
+
+#[track_caller]
+fn assert_same_figures(a: &RecorderScan, b: &RecorderScan) {
+    assert_eq!(a.outcome, b.outcome, "outcome");
+    assert_eq!(a.total, b.total, "totals");
+    assert_eq!(a.cameras, b.cameras, "cameras");
+    assert_eq!(a.errors, b.errors, "errors");
+}
+
+#[test]
+fn unchanged_tree_rescan_reads_no_listing_and_stats_no_file() {
+    let (_tree, cfg) = intelbras_tree(10, 50);
+    let full = scan(&cfg, None);
+    assert_eq!(full.total.files, 500);
+    assert_eq!(full.stats.files_stated, 500);
+    let again = scan(&cfg, Some(&full));
+    assert_same_figures(&again, &full);
+    assert_eq!(again.stats.dirs_listed, 0, "{:?}", again.stats);
+    assert_eq!(again.stats.files_stated, 0, "{:?}", again.stats);
+    // Old folders keep aggregates only: no per-file entries in memory.
+    assert_eq!(again.cache.file_entries(), 0);
+}
+
+#[test]
+fn new_file_in_todays_folder_is_the_only_file_stated() {
+    let (tree, cfg) = intelbras_tree(10, 50);
+    let first = scan(&cfg, None);
+    let now = Utc::now();
+    let today = now.format("rec/%Y/%m/%d").to_string();
+    tree.file(&format!("{today}/new.dav"), now, 77);
+    let second = scan(&cfg, Some(&first));
+    assert_eq!(second.total.files, 501);
+    assert_eq!(second.total.bytes, first.total.bytes + 77);
+    assert_eq!(second.stats.files_stated, 1, "{:?}", second.stats);
+    // The new file is recent: it stays by name in the cache and is re-stat'ed next time.
+    let third = scan(&cfg, Some(&second));
+    assert_eq!(third.stats.files_stated, 1, "{:?}", third.stats);
+    assert_same_figures(&third, &second);
+    assert_same_figures(&third, &scan(&cfg, None));
+}
+
+#[test]
+fn a_growing_recording_is_seen_without_its_folder_changing() {
+    let (tree, cfg) = intelbras_tree(3, 5);
+    let now = Utc::now();
+    let today = now.format("rec/%Y/%m/%d").to_string();
+    let p = tree.file(
+        &format!("{today}/live.dav"),
+        now - CDuration::minutes(30),
+        10,
+    );
+    let dir = tree.path(&today);
+    for d in walk_dirs(&tree.path("rec")) {
+        set_mtime(&d, now - CDuration::days(5));
+    }
+    set_mtime(&dir, now - CDuration::minutes(30));
+    let first = scan(&cfg, None);
+    // The recorder appends: the file's mtime and size change, its folder's does not.
+    std::fs::write(&p, vec![0u8; 5000]).expect("grow");
+    set_mtime(&p, now);
+    set_mtime(&dir, now - CDuration::minutes(30));
+    let second = scan(&cfg, Some(&first));
+    assert_eq!(second.stats.dirs_listed, 0, "{:?}", second.stats);
+    assert_eq!(second.total.newest.map(|t| t.secs), Some(now.timestamp()));
+    assert_eq!(second.total.bytes, first.total.bytes - 10 + 5000);
+    assert_same_figures(&second, &scan(&cfg, None));
+}
+
+#[test]
+fn deleted_and_added_folders_are_seen() {
+    let (tree, cfg) = intelbras_tree(5, 3);
+    let first = scan(&cfg, None);
+    let oldest_day = walk_dirs(&tree.path("rec"))
+        .into_iter()
+        .filter(|p| p.components().count() == tree.path("rec/y/m/d").components().count())
+        .min()
+        .expect("a day folder");
+    std::fs::remove_dir_all(&oldest_day).expect("remove day");
+    tree.file("rec/2031/01/01/x.dav", Utc::now(), 1);
+    let second = scan(&cfg, Some(&first));
+    assert_eq!(second.total.files, first.total.files - 3 + 1);
+    assert_same_figures(&second, &scan(&cfg, None));
+}
+
+#[test]
+fn cache_file_survives_a_restart() {
+    let (tree, cfg) = intelbras_tree(6, 20);
+    let cache_path = tree.path("state/scan.cache");
+    let mut s1 = Scanner::with_cache_file(&cfg, &cache_path);
+    let a = s1.scan_all();
+    s1.save_cache().expect("save");
+    let mut s2 = Scanner::with_cache_file(&cfg, &cache_path);
+    let b = s2.scan_all();
+    assert_eq!(strip(a), strip(b));
+    // What the reloaded cache allowed: no listing, no file stat.
+    let loaded = cache::load(&cache_path).expect("valid").expect("present");
+    let again = scan_recorder(
+        &cfg.recorders[0],
+        cfg.tz(),
+        cfg.scan.hot_window,
+        2,
+        SystemTime::now(),
+        loaded.get("nvr"),
+    );
+    assert_eq!(again.stats.files_stated, 0);
+    assert_eq!(again.stats.dirs_listed, 0);
+}
+
+#[test]
+fn corrupt_foreign_and_outdated_cache_files_are_refused_and_the_scan_is_full() {
+    let (tree, cfg) = intelbras_tree(4, 10);
+    let cache_path = tree.path("scan.cache");
+    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
+    let expected = strip(s.scan_all());
+    s.save_cache().expect("save");
+    let good = std::fs::read(&cache_path).expect("read cache");
+
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    let mut version = good.clone();
+    version[16] = 99;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("foreign", b"[{\"not\": \"a cache\"}]".to_vec()),
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("flipped", flipped),
+        ("version", version),
+    ];
+    for (name, bytes) in cases {
+        std::fs::write(&cache_path, &bytes).expect("write");
+        let err = cache::load(&cache_path).expect_err(name);
+        match (name, &err) {
+            ("empty" | "foreign", CacheError::Foreign(_))
+            | ("version", CacheError::Version { found: 99, .. })
+            | ("truncated" | "flipped", CacheError::Corrupt { .. }) => {}
+            _ => panic!("{name}: unexpected {err:?}"),
+        }
+        let got = strip(Scanner::with_cache_file(&cfg, &cache_path).scan_all());
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+#[test]
+fn a_changed_configuration_does_not_reuse_the_cache() {
+    let (tree, cfg) = intelbras_tree(4, 10);
+    let cache_path = tree.path("scan.cache");
+    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
+    s.scan_all();
+    s.save_cache().expect("save");
+    // Same recorder id, now counting only .mp4 files: the cached aggregates do not apply.
+    let cfg2 = tree.config(&format!(
+        "site = \"loja\"\ntimezone = \"America/Sao_Paulo\"\n[[recorder]]\nid = \"nvr\"\ntechnology = \"intelbras\"\npath = {}\nextensions = [\"mp4\"]\n",
+        toml_path(&tree.path("rec"))
+    ));
+    let st = Scanner::with_cache_file(&cfg2, &cache_path).scan_all();
+    assert_eq!(st[0].file_count, 0);
+}
+
+/// Statuses without the fields that differ between two scans of the same tree.
+fn strip(list: Vec<RecordingStatus>) -> Vec<RecordingStatus> {
+    list.into_iter()
+        .map(|mut s| {
+            s.observed_at = None;
+            s.scan_duration = None;
+            s.disk_free_bytes = 0;
+            s.disk_total_bytes = 0;
+            s
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property test: random trees, random changes, incremental == full.
+
+#[derive(Debug, Clone)]
+enum Op {
+    AddFile {
+        dir: usize,
+        kind: u8,
+        offset: u32,
+        size: u8,
+        ext: u8,
+    },
+    RemoveFile {
+        idx: usize,
+    },
+    TouchRecent {
+        idx: usize,
+        kind: u8,
+        offset: u32,
+    },
+    AddDir {
+        parent: usize,
+    },
+    RemoveDir {
+        idx: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (any::<usize>(), 0u8..4, any::<u32>(), any::<u8>(), 0u8..3)
+            .prop_map(|(dir, kind, offset, size, ext)| Op::AddFile { dir, kind, offset, size, ext }),
+        2 => any::<usize>().prop_map(|idx| Op::RemoveFile { idx }),
+        2 => (any::<usize>(), 0u8..4, any::<u32>())
+            .prop_map(|(idx, kind, offset)| Op::TouchRecent { idx, kind, offset }),
+        2 => any::<usize>().prop_map(|parent| Op::AddDir { parent }),
+        1 => any::<usize>().prop_map(|idx| Op::RemoveDir { idx }),
+    ]
+}
+
+/// A file time of a kind: 0 recent (within the hot window), 1 days old, 2 before 1970, 3 future.
+fn time_of(kind: u8, offset: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let o = i64::from(offset);
+    match kind {
+        0 => now - CDuration::seconds(o % 3600),
+        1 => now - CDuration::days(1 + o % 40) - CDuration::seconds(o % 86_400),
+        2 => DateTime::from_timestamp(-86_400 * (1 + o % 3000), 0).expect("time"),
+        _ => now + CDuration::days(1 + o % 36_500),
+    }
+}
+
+struct World {
+    root: PathBuf,
+    counter: u64,
+    old_base: DateTime<Utc>,
+}
+
+impl World {
+    fn files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for d in walk_dirs(&self.root) {
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                for e in rd.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_file()) {
+                        out.push(e.path());
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        let mut d = walk_dirs(&self.root);
+        d.sort();
+        d
+    }
+
+    fn unique(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    /// Applies ops; returns the folders whose listing changed.
+    fn apply(&mut self, ops: &[Op], now: DateTime<Utc>) -> Vec<PathBuf> {
+        let mut touched = Vec::new();
+        for op in ops {
+            match op {
+                Op::AddFile {
+                    dir,
+                    kind,
+                    offset,
+                    size,
+                    ext,
+                } => {
+                    let dirs = self.dirs();
+                    let d = &dirs[dir % dirs.len()];
+                    let ext = ["mp4", "MP4", "txt"][usize::from(*ext)];
+                    let p = d.join(format!("f{}.{ext}", self.unique()));
+                    write_file(&p, time_of(*kind, *offset, now), usize::from(*size));
+                    touched.push(d.clone());
+                }
+                Op::RemoveFile { idx } => {
+                    let files = self.files();
+                    if !files.is_empty() {
+                        let p = &files[idx % files.len()];
+                        std::fs::remove_file(p).expect("remove file");
+                        touched.push(p.parent().expect("parent").to_path_buf());
+                    }
+                }
+                Op::TouchRecent { idx, kind, offset } => {
+                    // Only files still being written (recent) change in place; see walk.rs.
+                    let recent: Vec<PathBuf> = self
+                        .files()
+                        .into_iter()
+                        .filter(|p| {
+                            let m = std::fs::metadata(p).expect("stat");
+                            let t: DateTime<Utc> = m.modified().expect("mtime").into();
+                            t > now - CDuration::seconds(3600 + 600)
+                        })
+                        .collect();
+                    if !recent.is_empty() {
+                        let p = &recent[idx % recent.len()];
+                        std::fs::write(p, vec![1u8; (*offset % 300) as usize]).expect("rewrite");
+                        set_mtime(p, time_of(*kind, *offset, now));
+                    }
+                }
+                Op::AddDir { parent } => {
+                    let dirs = self.dirs();
+                    let d = &dirs[parent % dirs.len()];
+                    if d.components().count() - self.root.components().count() < 4 {
+                        let n = d.join(format!("d{}", self.unique()));
+                        std::fs::create_dir(&n).expect("mkdir");
+                        touched.push(d.clone());
+                        touched.push(n);
+                    }
+                }
+                Op::RemoveDir { idx } => {
+                    let dirs = self.dirs();
+                    if dirs.len() > 1 {
+                        let d = &dirs[1 + idx % (dirs.len() - 1)];
+                        std::fs::remove_dir_all(d).expect("rm -r");
+                        touched.push(d.parent().expect("parent").to_path_buf());
+                    }
+                }
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        touched.retain(|p| p.exists());
+        touched
+    }
+
+    /// Gives changed folders an mtime: the kernel's "now", an old one, or a recent one; always
+    /// a new value, as a real change would make (the kernel's clock tick may repeat a value,
+    /// which the scanner must cope with too, hence mode 0).
+    fn stamp(&mut self, dirs: &[PathBuf], mode: u8, now: DateTime<Utc>) {
+        for d in dirs {
+            let u = i64::try_from(self.unique()).expect("small");
+            match mode % 3 {
+                0 => {}
+                1 => set_mtime(d, self.old_base + CDuration::seconds(u)),
+                _ => set_mtime(d, now - CDuration::minutes(30) + CDuration::seconds(u)),
+            }
+        }
+    }
+}
+
+fn prop_config(tree: &Tree) -> ProbeConfig {
+    let root = toml_path(&tree.path("root"));
+    tree.config(&format!(
+        "site = \"loja\"\ntimezone = \"America/Sao_Paulo\"\n[scan]\nthreads = 2\n\
+         [[recorder]]\nid = \"gen\"\ntechnology = \"generic\"\npath = {root}\nextensions = [\"mp4\"]\ncamera_depth = 1\n\
+         [[recorder]]\nid = \"ivms\"\ntechnology = \"ivms\"\npath = {root}\n\
+         [[recorder]]\nid = \"intelbras\"\ntechnology = \"intelbras\"\npath = {root}\n"
+    ))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn incremental_rescan_equals_a_full_scan(
+        initial in prop::collection::vec(op(), 5..40),
+        steps in prop::collection::vec((prop::collection::vec(op(), 1..8), 0u8..3), 1..6),
+    ) {
+        let tree = Tree::new();
+        let root = tree.mkdir("root");
+        let now = Utc::now();
+        let mut world = World {
+            root: root.clone(),
+            counter: 0,
+            old_base: now - CDuration::days(60),
+        };
+        let changed = world.apply(&initial, now);
+        world.stamp(&changed, 1, now);
+        let cfg = prop_config(&tree);
+        let cache_path = tree.path("scan.cache");
+        for (i, (ops, mode)) in std::iter::once((Vec::new(), 0)).chain(steps).enumerate() {
+            let changed = world.apply(&ops, now);
+            world.stamp(&changed, mode, now);
+            // The incremental scanner starts from the cache file, as a restarted probe does.
+            let mut inc = Scanner::with_cache_file(&cfg, &cache_path);
+            let got = strip(inc.scan_all());
+            inc.save_cache().expect("save cache");
+            let want = strip(Scanner::new(&cfg).scan_all());
+            prop_assert_eq!(got, want, "step {} after {:?}", i, ops);
+        }
+    }
+}
