@@ -77,8 +77,8 @@ pub fn render_table(statuses: &[RecordingStatus], tz: vigia::Tz) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<16} {:<12} {:<10} {:<19} {:<19} {:>5} {:>9} {:>10}  {}",
-        "SITE", "RECORDER", "TECHNOLOGY", "OLDEST", "NEWEST", "DAYS", "FILES", "SIZE", "OUTCOME"
+        "{:<16} {:<12} {:<10} {:<19} {:<19} {:>5} {:>9} {:>10}  OUTCOME",
+        "SITE", "RECORDER", "TECHNOLOGY", "OLDEST", "NEWEST", "DAYS", "FILES", "SIZE"
     );
     for s in statuses {
         let _ = writeln!(

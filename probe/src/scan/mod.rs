@@ -27,8 +27,7 @@ use vigia::pb::{self, RecordingStatus};
 pub use walk::{scan_recorder, RecorderCache, RecorderScan};
 
 /// The recording software of a recorder, which decides the folder layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Technology {
     /// `<year>/<month>/<day>/<file>`: every regular file at exactly that depth; no camera.
     Intelbras,
@@ -38,6 +37,39 @@ pub enum Technology {
     Ivms,
     /// Any depth; files by `extensions`; camera = the folder at `camera_depth`, if set.
     Generic,
+}
+
+/// Every technology, in the order the error message lists them.
+pub const TECHNOLOGIES: [Technology; 4] = [
+    Technology::Intelbras,
+    Technology::Digifort,
+    Technology::Ivms,
+    Technology::Generic,
+];
+
+impl std::str::FromStr for Technology {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Technology, String> {
+        let wanted = s.trim();
+        TECHNOLOGIES
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| {
+                format!(
+                    "unknown technology {s:?}; expected one of intelbras, digifort, ivms, generic"
+                )
+            })
+    }
+}
+
+// By hand, so an unknown name gets a message that lists the choices (the config crate's enum
+// error does not).
+impl<'de> Deserialize<'de> for Technology {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Technology, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Technology {
