@@ -92,9 +92,11 @@ impl DaemonError {
 #[derive(Debug, Default)]
 pub struct Stats {
     connect_attempts: AtomicU64,
+    failures: AtomicU64,
     streams_opened: AtomicU64,
     acknowledged: AtomicU64,
     scans: AtomicU64,
+    spool_depth: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -102,6 +104,10 @@ impl Stats {
     /// Connection attempts so far (successful or not).
     pub fn connect_attempts(&self) -> u64 {
         self.connect_attempts.load(Ordering::Relaxed)
+    }
+    /// Connections that failed or ended in an error.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
     /// Report streams the collector accepted.
     pub fn streams_opened(&self) -> u64 {
@@ -114,6 +120,14 @@ impl Stats {
     /// Scans completed.
     pub fn scans(&self) -> u64 {
         self.scans.load(Ordering::Relaxed)
+    }
+    /// Statuses waiting in the spool, as of the latest scan or acknowledgement.
+    pub fn spool_depth(&self) -> u64 {
+        self.spool_depth.load(Ordering::Relaxed)
+    }
+    fn set_depth(&self, spool: &Spool) {
+        self.spool_depth
+            .store(spool.len() as u64, Ordering::Relaxed);
     }
     /// The latest connection or stream failure, as logged.
     pub fn last_error(&self) -> Option<String> {
@@ -132,8 +146,8 @@ struct Shared {
     spool: Mutex<Spool>,
     /// Wakes the sender when statuses were spooled.
     spooled: Notify,
-    /// Counts acknowledgements, so `send-once` can wait for its own.
-    acked: watch::Sender<u64>,
+    /// Bumped on every acknowledgement and every failed connection, so `send-once` can wait.
+    progress: watch::Sender<u64>,
     stats: Arc<Stats>,
     site: String,
     tz_name: String,
@@ -169,6 +183,8 @@ impl Daemon {
         let tz = config.tz();
         let schedule = Schedule::from_config(&config.schedule, tz)?;
         let spool = Spool::open(&config.spool.dir, config.spool.max_entries)?;
+        let stats = Arc::new(Stats::default());
+        stats.set_depth(&spool);
         info!(
             spool = %config.spool.dir.display(),
             spool_id = spool.spool_id(),
@@ -180,8 +196,8 @@ impl Daemon {
             shared: Arc::new(Shared {
                 spool: Mutex::new(spool),
                 spooled: Notify::new(),
-                acked: watch::channel(0).0,
-                stats: Arc::new(Stats::default()),
+                progress: watch::channel(0).0,
+                stats,
                 site: config.site.clone(),
                 tz_name: tz.name().to_string(),
             }),
@@ -265,14 +281,36 @@ impl Daemon {
         let deadline = tokio::time::Instant::now() + timeout;
         let interval = self.schedule.interval_after(chrono::Utc::now());
         let shared = self.shared.clone();
-        let mut acked = shared.acked.subscribe();
+        let stats = shared.stats.clone();
+        let mut progress = shared.progress.subscribe();
         let (stop_tx, stop_rx) = watch::channel(false);
-        // Connect (and send older statuses) while the walk runs.
         let sender = tokio::spawn(
             self.with_drain_timeout(Duration::ZERO)
                 .sender(stop_rx)
                 .run(),
         );
+        // The backlog goes first (for at most half the time, and only while the collector is
+        // reachable), so that a full spool makes room before the new status needs it.
+        let backlog: Vec<u64> = shared.spool().sequences().collect();
+        if !backlog.is_empty() {
+            let failures = stats.failures();
+            let half = tokio::time::Instant::now() + timeout / 2;
+            let _ = tokio::time::timeout_at(half, async {
+                loop {
+                    let delivered = {
+                        let spool = shared.spool();
+                        backlog.iter().all(|s| !spool.contains(*s))
+                    };
+                    if delivered || stats.failures() > failures {
+                        return;
+                    }
+                    if progress.changed().await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .await;
+        }
         let sh = shared.clone();
         let (_, new) = tokio::task::spawn_blocking(move || scan_and_spool(&sh, source, interval))
             .await
@@ -290,7 +328,7 @@ impl Daemon {
                 if done(&shared) {
                     return;
                 }
-                if acked.changed().await.is_err() {
+                if progress.changed().await.is_err() {
                     return;
                 }
             }
@@ -379,6 +417,7 @@ fn scan_and_spool<S: StatusSource>(
         }
     }
     source.after_scan();
+    shared.stats.set_depth(&shared.spool());
     shared.stats.scans.fetch_add(1, Ordering::Relaxed);
     shared.spooled.notify_one();
     (source, new)
@@ -443,7 +482,6 @@ impl Sender {
                 return;
             }
             let ended = self.connection().await;
-            self.shared.spool().clear_sent();
             let (error, acked) = match ended {
                 Ended::Stopped => return,
                 Ended::Failed { error, acked } => (error, acked),
@@ -453,6 +491,8 @@ impl Sender {
             }
             let delay = self.backoff.next_delay();
             self.shared.stats.set_error(&error);
+            self.shared.stats.failures.fetch_add(1, Ordering::Relaxed);
+            self.shared.progress.send_modify(|n| *n += 1);
             warn!(
                 attempt = self.backoff.failures(),
                 retry_in_ms = delay.as_millis() as u64,
@@ -486,7 +526,6 @@ impl Sender {
                 break;
             }
             *last_sent = Some(seq);
-            self.shared.spool().mark_sent(seq);
             sent_any = true;
         }
         sent_any
@@ -581,9 +620,10 @@ impl Sender {
                             debug!(sequence = seq, "collector already had this status");
                         }
                         if removed {
+                            stats.set_depth(&self.shared.spool());
                             stats.acknowledged.fetch_add(1, Ordering::Relaxed);
                             delivered = Some(delivered.map_or((seq, seq), |(a, b)| (a.min(seq), b.max(seq))));
-                            self.shared.acked.send_modify(|n| *n += 1);
+                            self.shared.progress.send_modify(|n| *n += 1);
                         }
                         if !self.in_flight(last_sent) {
                             if let Some((from, to)) = delivered.take() {
@@ -642,10 +682,27 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The status source of the real commands.
-fn scanner_source(config: &ProbeConfig) -> anyhow::Result<Box<dyn StatusSource>> {
-    let _ = config;
-    anyhow::bail!("the scanner is not available yet")
+impl StatusSource for crate::scan::Scanner {
+    fn scan(&mut self) -> Vec<RecordingStatus> {
+        self.scan_all()
+    }
+
+    fn after_scan(&mut self) {
+        if let Err(e) = self.save_cache() {
+            warn!(error = %e, "cannot save the scan cache; the next scan may be slower");
+        }
+    }
+}
+
+/// The scanner of the real commands, with its incremental cache persisted in `scan.cache`, or
+/// beside the spool when unset (so a restarted daemon does not walk every folder again).
+pub fn scanner_source(config: &ProbeConfig) -> crate::scan::Scanner {
+    let cache = config
+        .scan
+        .cache
+        .clone()
+        .unwrap_or_else(|| config.spool.dir.join("scan-cache"));
+    crate::scan::Scanner::with_cache_file(config, &cache)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -676,7 +733,7 @@ pub fn run_command(config: ProbeConfig) -> anyhow::Result<ExitCode> {
             Ok(d) => d,
             Err(code) => return Ok(code),
         };
-        let source = scanner_source(&config)?;
+        let source = scanner_source(&config);
         info!(site = %config.site, recorders = config.recorders.len(), "probe running");
         daemon.run(source, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
@@ -694,7 +751,7 @@ pub fn send_once_command(config: ProbeConfig, timeout: Duration) -> anyhow::Resu
             Ok(d) => d,
             Err(code) => return Ok(code),
         };
-        let source = scanner_source(&config)?;
+        let source = scanner_source(&config);
         let ok = daemon.send_once(source, timeout).await?;
         Ok(if ok {
             ExitCode::SUCCESS

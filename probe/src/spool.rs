@@ -8,11 +8,13 @@
 //! when its acknowledgement arrives; a crash between writing and acknowledging leaves the file,
 //! and it is sent again (the collector deduplicates by spool id and sequence).
 //!
-//! The spool is bounded: when `max_entries` are waiting, the oldest go. Each status carries in
-//! `dropped_statuses` how many were dropped just before it: the count goes to the oldest status
-//! still waiting that has not been sent on the current connection (normally the one right after
-//! the dropped ones), or to the next status written when there is none. A status that is itself
-//! dropped hands its own count on, so every drop is reported exactly once.
+//! The spool is bounded: when `max_entries` are waiting, the oldest go. The drops are counted
+//! in the state file and the count travels in `dropped_statuses` of the first status written
+//! once there is room again (typically the first scan after the collector came back and took
+//! the backlog): that status says "this many were lost before me". Statuses already in the
+//! spool are never rewritten, so a re-sent status is byte-for-byte the one first sent, and a
+//! status that carried a count and is dropped in turn hands its count on: every drop is
+//! reported exactly once.
 
 use prost::Message;
 use std::collections::BTreeSet;
@@ -159,8 +161,6 @@ pub struct Spool {
     max_entries: usize,
     state: State,
     entries: BTreeSet<u64>,
-    /// Highest sequence already sent on the current connection (sends go in order).
-    sent_through: Option<u64>,
     dropped_since_open: u64,
 }
 
@@ -205,7 +205,6 @@ impl Spool {
             max_entries: max_entries.max(1),
             state,
             entries,
-            sent_through: None,
             dropped_since_open: 0,
         };
         spool.save_state()?;
@@ -283,40 +282,26 @@ impl Spool {
             .copied()
             .take((self.entries.len() + 1).saturating_sub(self.max_entries))
             .collect();
-        let mut carry = self.state.pending_dropped;
+        let mut pending = self.state.pending_dropped;
         for &v in &victims {
             // A dropped status hands on the drops it was carrying.
             let carried = self.read_entry(v).map_or(0, |s| s.dropped_statuses);
-            carry += 1 + carried;
+            pending += 1 + carried;
         }
-        let target = self
-            .entries
-            .iter()
-            .copied()
-            .filter(|s| !victims.contains(s))
-            .find(|&s| self.sent_through.is_none_or(|t| s > t));
+        if victims.is_empty() {
+            // Room again: this status reports what was lost before it.
+            status.dropped_statuses = pending;
+            pending = 0;
+        } else {
+            status.dropped_statuses = 0;
+        }
 
-        // Order matters for crashes: the new status first, then the carried count, then the
-        // removals. A crash in between at worst sends a status that is also counted dropped.
-        if target.is_none() {
-            status.dropped_statuses += carry;
-        }
+        // The new status first, then the state, then the removals: a crash in between at worst
+        // reports a drop twice or sends a status that is also counted dropped, never loses one.
         self.write_entry(&status)?;
         self.entries.insert(seq);
         self.state.next_sequence = seq + 1;
-        self.state.pending_dropped = 0;
-        if let Some(t) = target.filter(|_| carry > 0) {
-            match self.read_entry(t) {
-                Ok(mut old) => {
-                    old.dropped_statuses += carry;
-                    self.write_entry(&old)?;
-                }
-                Err(_) => {
-                    // The carrier is unreadable; keep the count for the next push.
-                    self.state.pending_dropped = carry;
-                }
-            }
-        }
+        self.state.pending_dropped = pending;
         self.save_state()?;
         for v in &victims {
             self.remove_file(*v)?;
@@ -327,6 +312,11 @@ impl Spool {
             sequence: seq,
             dropped: victims.len() as u64,
         })
+    }
+
+    /// Drops counted but not yet written into a status (waiting for room in the spool).
+    pub fn pending_dropped(&self) -> u64 {
+        self.state.pending_dropped
     }
 
     fn remove_file(&self, seq: u64) -> Result<(), SpoolError> {
@@ -345,11 +335,12 @@ impl Spool {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<RecordingStatus>, SpoolError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = after.map_or(Unbounded, Excluded);
         let wanted: Vec<u64> = self
             .entries
-            .iter()
+            .range((from, Unbounded))
             .copied()
-            .filter(|&s| after.is_none_or(|a| s > a))
             .take(limit)
             .collect();
         let mut out = Vec::with_capacity(wanted.len());
@@ -384,17 +375,6 @@ impl Spool {
         self.remove_file(sequence)?;
         self.entries.remove(&sequence);
         Ok(true)
-    }
-
-    /// Notes that every waiting status up to `sequence` went out on the current connection, so
-    /// drop counts are no longer written into them (a re-send would be deduplicated away).
-    pub fn mark_sent(&mut self, sequence: u64) {
-        self.sent_through = Some(self.sent_through.map_or(sequence, |t| t.max(sequence)));
-    }
-
-    /// The connection is gone: nothing is in flight any more.
-    pub fn clear_sent(&mut self) {
-        self.sent_through = None;
     }
 }
 
@@ -517,8 +497,17 @@ mod tests {
         );
     }
 
+    fn counts(spool: &mut Spool) -> Vec<(u64, u64)> {
+        spool
+            .read_after(None, 100)
+            .expect("read")
+            .iter()
+            .map(|s| (s.sequence, s.dropped_statuses))
+            .collect()
+    }
+
     #[test]
-    fn a_full_spool_drops_the_oldest_and_the_next_waiting_status_carries_the_count() {
+    fn a_full_spool_drops_the_oldest_and_the_first_status_with_room_carries_the_count() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut spool = Spool::open(dir.path(), 5).expect("open");
         let mut dropped = 0;
@@ -527,71 +516,64 @@ mod tests {
         }
         assert_eq!(dropped, 3);
         assert_eq!(spool.dropped_since_open(), 3);
-        assert_eq!(seqs(&spool), vec![4, 5, 6, 7, 8]);
-        let read = spool.read_after(None, 10).expect("read");
-        let counts: Vec<u64> = read.iter().map(|s| s.dropped_statuses).collect();
+        assert_eq!(spool.pending_dropped(), 3);
         assert_eq!(
-            counts,
-            vec![3, 0, 0, 0, 0],
-            "status 4 says 3 were lost before it"
+            counts(&mut spool),
+            vec![(4, 0), (5, 0), (6, 0), (7, 0), (8, 0)],
+            "waiting statuses are never rewritten"
         );
-        // And it survives a restart.
+        // The count survives a restart, and the backlog is delivered.
         drop(spool);
         let mut spool = Spool::open(dir.path(), 5).expect("reopen");
-        let read = spool.read_after(None, 1).expect("read");
-        assert_eq!((read[0].sequence, read[0].dropped_statuses), (4, 3));
+        assert_eq!(spool.pending_dropped(), 3);
+        for seq in 4..=8 {
+            assert!(spool.ack(seq).expect("ack"));
+        }
+        spool.push(status("a")).expect("push");
+        assert_eq!(
+            counts(&mut spool),
+            vec![(9, 3)],
+            "the next status reports 3 dropped"
+        );
+        assert_eq!(spool.pending_dropped(), 0);
+        spool.push(status("a")).expect("push");
+        assert_eq!(counts(&mut spool), vec![(9, 3), (10, 0)], "reported once");
     }
 
     #[test]
-    fn a_sent_status_is_not_rewritten_the_count_goes_to_the_next_unsent_one() {
+    fn a_dropped_carrier_hands_its_count_on() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut spool = Spool::open(dir.path(), 3).expect("open");
+        let mut spool = Spool::open(dir.path(), 2).expect("open");
         for _ in 0..3 {
-            spool.push(status("a")).expect("push");
+            spool.push(status("a")).expect("push"); // 1, 2, then 3 drops 1
         }
-        spool.mark_sent(2);
-        spool.push(status("a")).expect("push"); // drops 1
-        let counts: Vec<(u64, u64)> = spool
-            .read_after(None, 10)
-            .expect("read")
-            .iter()
-            .map(|s| (s.sequence, s.dropped_statuses))
-            .collect();
-        assert_eq!(counts, vec![(2, 0), (3, 1), (4, 0)]);
-        // Everything waiting was sent: the new status itself carries the count.
-        spool.mark_sent(4);
-        spool.push(status("a")).expect("push"); // drops 2
-        let counts: Vec<(u64, u64)> = spool
-            .read_after(None, 10)
-            .expect("read")
-            .iter()
-            .map(|s| (s.sequence, s.dropped_statuses))
-            .collect();
-        assert_eq!(counts, vec![(3, 1), (4, 0), (5, 1)]);
-        spool.clear_sent();
-        spool.push(status("a")).expect("push"); // drops 3, which carried 1
-        let counts: Vec<(u64, u64)> = spool
-            .read_after(None, 10)
-            .expect("read")
-            .iter()
-            .map(|s| (s.sequence, s.dropped_statuses))
-            .collect();
+        spool.ack(2).expect("ack");
+        spool.push(status("a")).expect("push"); // 4 has room: carries 1
+        assert_eq!(counts(&mut spool), vec![(3, 0), (4, 1)]);
+        spool.push(status("a")).expect("push"); // 5 drops 3
+        spool.push(status("a")).expect("push"); // 6 drops 4, which carried 1
+        assert_eq!(spool.pending_dropped(), 3);
+        spool.ack(5).expect("ack");
+        spool.ack(6).expect("ack");
+        spool.push(status("a")).expect("push");
         assert_eq!(
-            counts,
-            vec![(4, 2), (5, 1), (6, 0)],
-            "every drop counted once"
+            counts(&mut spool),
+            vec![(7, 3)],
+            "1, 3 and 4 were dropped (4 carried the report of 1): 7 reports all three"
         );
     }
 
     #[test]
-    fn a_spool_of_one_hands_every_drop_to_the_new_status() {
+    fn a_spool_of_one_reports_every_drop_once_there_is_room() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut spool = Spool::open(dir.path(), 1).expect("open");
         for _ in 0..4 {
             spool.push(status("a")).expect("push");
         }
-        let read = spool.read_after(None, 10).expect("read");
-        assert_eq!((read[0].sequence, read[0].dropped_statuses), (4, 3));
+        assert_eq!(counts(&mut spool), vec![(4, 0)]);
+        spool.ack(4).expect("ack");
+        spool.push(status("a")).expect("push");
+        assert_eq!(counts(&mut spool), vec![(5, 3)]);
     }
 
     #[test]
@@ -609,7 +591,7 @@ mod tests {
             .path()
             .join(format!("{:020}{ENTRY_SUFFIX}{CORRUPT_SUFFIX}", 1))
             .exists());
-        spool.mark_sent(2);
+        assert_eq!(spool.pending_dropped(), 1, "counted as dropped");
         let p = spool.push(status("a")).expect("push");
         let read = spool.read_after(Some(2), 10).expect("read");
         assert_eq!(

@@ -1,0 +1,184 @@
+//! The probe daemon against a real collector (from `vigia_collector::testkit`), with
+//! certificates minted by the fleet CA code, the real scanner on a small intelbras tree, and
+//! the real on-disk spool: nothing is lost while the collector is away, nothing is stored
+//! twice, and a refused probe neither crashes nor hammers the collector.
+
+mod daemon_support;
+
+use daemon_support::*;
+use std::time::Duration;
+use vigia_collector::testkit::reserve_addr;
+use vigia_probe::daemon::{scanner_source, Daemon};
+use vigia_probe::spool::Spool;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_absent_at_start_then_started_receives_every_status_in_order_once() {
+    let site = SiteDir::new();
+    let addr = reserve_addr().expect("free port");
+    let cfg = site.config(&url_of(addr), &site.probe_certs(), &Opts::default());
+    let probe = Running::start(&cfg, Duration::from_secs(5));
+    let stats = probe.stats.clone();
+
+    wait_until("four scans spooled with no collector", || {
+        stats.scans() >= 4
+    })
+    .await;
+    wait_until("a failed connection attempt", || {
+        stats.connect_attempts() >= 1
+    })
+    .await;
+    assert_eq!(stats.acknowledged(), 0);
+    assert!(
+        stats
+            .last_error()
+            .is_some_and(|e| e.contains("unreachable")),
+        "{:?}",
+        stats.last_error()
+    );
+
+    let collector = site.start_collector_on(addr).await;
+    let before = stats.scans();
+    wait_until("the backlog and two more scans acknowledged", || {
+        stats.scans() >= before + 2 && stats.acknowledged() >= before + 2
+    })
+    .await;
+    probe.stop().await;
+
+    let left = Spool::open(&site.spool_dir(), 10_000).expect("spool").len() as u64;
+    let scanned = stats.scans();
+    assert_eq!(
+        stats.acknowledged() + left,
+        scanned,
+        "every status acked or spooled"
+    );
+    let stored = stored(&collector, &site.fleet).await;
+    assert_contiguous_once(&stored, scanned - left);
+    assert!(
+        stored
+            .iter()
+            .all(|s| s.recorder == "nvr1" && s.file_count == 3),
+        "{:?}",
+        stored.first()
+    );
+    assert!(stored.iter().all(|s| s.report_interval
+        == Some(prost_types::Duration {
+            seconds: 0,
+            nanos: 200_000_000
+        })));
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_restarted_between_scans_the_probe_reconnects_and_delivers() {
+    let site = SiteDir::new();
+    let collector = site.start_collector().await;
+    let cfg = site.config(&collector.url(), &site.probe_certs(), &Opts::default());
+    let probe = Running::start(&cfg, Duration::from_secs(5));
+    let stats = probe.stats.clone();
+    wait_until("two statuses acknowledged", || stats.acknowledged() >= 2).await;
+    assert_eq!(stats.streams_opened(), 1);
+
+    let collector = collector.restart().await.expect("restart on the same port");
+    let acked = stats.acknowledged();
+    wait_until("a new stream and three more acknowledgements", || {
+        stats.streams_opened() >= 2 && stats.acknowledged() >= acked + 3
+    })
+    .await;
+    probe.stop().await;
+
+    let left = Spool::open(&site.spool_dir(), 10_000).expect("spool").len() as u64;
+    assert_contiguous_once(&stored(&collector, &site.fleet).await, stats.scans() - left);
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_stopped_between_spooling_and_ack_then_restarted_loses_nothing_stores_nothing_twice()
+{
+    let site = SiteDir::new();
+    let collector = site.start_collector().await;
+    let proxy = Proxy::start(collector.addr).await;
+    let certs = site.probe_certs();
+    let cfg = site.config(&url_of(proxy.addr), &certs, &Opts::default());
+    let probe = Running::start(&cfg, Duration::from_millis(300));
+    let stats = probe.stats.clone();
+    wait_until("two statuses acknowledged", || stats.acknowledged() >= 2).await;
+
+    // From now on the collector stores what the probe sends, but its acks never arrive.
+    proxy.swallow_answers();
+    let acked = stats.acknowledged();
+    let mut stored_now = 0;
+    for _ in 0..1000 {
+        stored_now = stored(&collector, &site.fleet).await.len() as u64;
+        if stored_now >= acked + 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stored_now >= acked + 3, "collector stored {stored_now}");
+    probe.stop().await;
+    let first_run_scans = stats.scans();
+    let unacked = Spool::open(&site.spool_dir(), 10_000).expect("spool").len() as u64;
+    assert!(
+        unacked >= 3,
+        "stored-but-unacknowledged statuses stay spooled ({unacked})"
+    );
+    assert_eq!(stats.acknowledged() + unacked, first_run_scans);
+    drop(proxy);
+
+    // Restart, this time straight to the collector: the spool is sent again, the collector
+    // acknowledges what it already had without storing it twice.
+    let cfg = site.config(&collector.url(), &certs, &Opts::default());
+    let probe = Running::start(&cfg, Duration::from_secs(5));
+    let stats2 = probe.stats.clone();
+    wait_until("the old spool acknowledged and a new scan too", || {
+        stats2.acknowledged() > unacked && stats2.scans() >= 1
+    })
+    .await;
+    probe.stop().await;
+    let left = Spool::open(&site.spool_dir(), 10_000).expect("spool").len() as u64;
+    let total = first_run_scans + stats2.scans();
+    let stored = stored(&collector, &site.fleet).await;
+    assert_contiguous_once(&stored, total - left);
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_drops_the_oldest_and_the_next_status_reports_how_many() {
+    let site = SiteDir::new();
+    let addr = reserve_addr().expect("free port");
+    let opts = Opts {
+        max_entries: 5,
+        ..Opts::default()
+    };
+    let cfg = site.config(&url_of(addr), &site.probe_certs(), &opts);
+    // Eight scans while the collector is away: each `send-once` gives up quickly.
+    for _ in 0..8 {
+        let daemon = Daemon::new(&cfg).expect("daemon");
+        let acked = daemon
+            .send_once(scanner_source(&cfg), Duration::from_millis(300))
+            .await
+            .expect("send-once");
+        assert!(!acked, "nothing can be acknowledged without a collector");
+    }
+    let spool = Spool::open(&site.spool_dir(), 5).expect("spool");
+    assert_eq!(spool.sequences().collect::<Vec<_>>(), vec![4, 5, 6, 7, 8]);
+    drop(spool);
+
+    let collector = site.start_collector_on(addr).await;
+    let daemon = Daemon::new(&cfg).expect("daemon");
+    let acked = daemon
+        .send_once(scanner_source(&cfg), Duration::from_secs(15))
+        .await
+        .expect("send-once");
+    assert!(acked, "the ninth status is acknowledged");
+
+    let stored = stored(&collector, &site.fleet).await;
+    let got: Vec<(u64, u64)> = stored
+        .iter()
+        .map(|s| (s.sequence, s.dropped_statuses))
+        .collect();
+    // The five spooled ones are delivered, and the next status reports the three dropped.
+    assert_eq!(got, vec![(4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 3)]);
+    assert!(Spool::open(&site.spool_dir(), 5).expect("spool").is_empty());
+    collector.stop().await;
+}
