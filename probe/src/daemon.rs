@@ -312,9 +312,11 @@ impl Daemon {
             .await;
         }
         let sh = shared.clone();
-        let (_, new) = tokio::task::spawn_blocking(move || scan_and_spool(&sh, source, interval))
-            .await
-            .map_err(|e| DaemonError::Task(e.to_string()))?;
+        let (_, spooled) =
+            tokio::task::spawn_blocking(move || scan_and_spool(&sh, source, interval))
+                .await
+                .map_err(|e| DaemonError::Task(e.to_string()))?;
+        let new = log_scan(&spooled, stats.spool_depth());
         let done = |shared: &Shared| {
             let spool = shared.spool();
             if new.is_empty() {
@@ -352,15 +354,28 @@ impl Daemon {
     }
 }
 
-/// Scans once and writes the statuses to the spool; returns the source and the new sequences.
+/// What one recorder's scan gave, for the log line written once back on the async side (so it
+/// goes wherever the daemon's other logs go).
+struct Spooled {
+    recorder: String,
+    outcome: &'static str,
+    files: u64,
+    days: u32,
+    newest: String,
+    elapsed: Duration,
+    result: Result<crate::spool::Pushed, String>,
+}
+
+/// Scans once and writes the statuses to the spool (blocking); returns the source and what
+/// was spooled.
 fn scan_and_spool<S: StatusSource>(
     shared: &Shared,
     mut source: S,
     interval: Duration,
-) -> (S, Vec<u64>) {
+) -> (S, Vec<Spooled>) {
     let started = Instant::now();
     let statuses = source.scan();
-    let mut new = Vec::with_capacity(statuses.len());
+    let mut out = Vec::with_capacity(statuses.len());
     for mut status in statuses {
         if status.site.is_empty() {
             status.site = shared.site.clone();
@@ -390,37 +405,57 @@ fn scan_and_spool<S: StatusSource>(
             status.file_count,
             status.days_recorded,
         );
-        let pushed = shared.spool().push(status);
-        match pushed {
-            Ok(p) => {
-                info!(
-                    recorder = %recorder,
-                    outcome,
-                    files,
-                    days,
-                    newest = %newest,
-                    elapsed_ms = elapsed.as_millis() as u64,
-                    sequence = p.sequence,
-                    "scan done"
-                );
-                if p.dropped > 0 {
-                    warn!(
-                        dropped = p.dropped,
-                        "spool full: dropped the oldest statuses (the next one sent reports how many)"
-                    );
-                }
-                new.push(p.sequence);
-            }
-            Err(e) => {
-                error!(recorder = %recorder, error = %e, "status lost: cannot write it to the spool")
-            }
-        }
+        let result = shared.spool().push(status).map_err(|e| e.to_string());
+        out.push(Spooled {
+            recorder,
+            outcome,
+            files,
+            days,
+            newest,
+            elapsed,
+            result,
+        });
     }
     source.after_scan();
     shared.stats.set_depth(&shared.spool());
     shared.stats.scans.fetch_add(1, Ordering::Relaxed);
     shared.spooled.notify_one();
-    (source, new)
+    (source, out)
+}
+
+/// One INFO line per recorder scanned; returns the sequences spooled.
+fn log_scan(spooled: &[Spooled], depth: u64) -> Vec<u64> {
+    let mut new = Vec::with_capacity(spooled.len());
+    for s in spooled {
+        match &s.result {
+            Ok(p) => {
+                info!(
+                    recorder = %s.recorder,
+                    outcome = %s.outcome,
+                    files = s.files,
+                    days = s.days,
+                    newest = %s.newest,
+                    elapsed_ms = s.elapsed.as_millis() as u64,
+                    sequence = p.sequence,
+                    spool_depth = depth,
+                    "scan done"
+                );
+                if p.dropped > 0 {
+                    warn!(
+                        dropped = p.dropped,
+                        "spool full: dropped the oldest statuses; the first status written when there is room again reports how many"
+                    );
+                }
+                new.push(p.sequence);
+            }
+            Err(e) => error!(
+                recorder = %s.recorder,
+                error = %e,
+                "status lost: cannot write it to the spool"
+            ),
+        }
+    }
+    new
 }
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
@@ -446,7 +481,10 @@ async fn scan_loop<S: StatusSource>(
         let scan = tokio::task::spawn_blocking(move || scan_and_spool(&sh, src, interval));
         tokio::select! {
             r = scan => match r {
-                Ok((src, _)) => source = Some(src),
+                Ok((src, spooled)) => {
+                    log_scan(&spooled, shared.stats.spool_depth());
+                    source = Some(src);
+                }
                 Err(e) => {
                     error!(error = %e, "the scan crashed; scanning stops");
                     return;

@@ -27,6 +27,7 @@ const ENTRY_SUFFIX: &str = ".status";
 const STATE_FILE: &str = "state";
 const TMP_SUFFIX: &str = ".tmp";
 const CORRUPT_SUFFIX: &str = ".corrupt";
+const LOCK_FILE: &str = "lock";
 
 /// Why the spool could not be read or written; each names the path.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,12 @@ pub enum SpoolError {
         path: PathBuf,
         /// What the operating system said.
         source: std::io::Error,
+    },
+    /// Another process holds the spool.
+    #[error("spool {}: in use by another vigia-probe (a `run` service and a scheduled `send-once` cannot share one spool)", .path.display())]
+    Locked {
+        /// The spool folder.
+        path: PathBuf,
     },
     /// The state file is not ours or is damaged.
     #[error("spool {}: damaged state file: {reason}", .path.display())]
@@ -162,12 +169,26 @@ pub struct Spool {
     state: State,
     entries: BTreeSet<u64>,
     dropped_since_open: u64,
+    /// Held open (and locked) for as long as the spool is: one process per spool.
+    _lock: File,
 }
 
 impl Spool {
     /// Opens (creating if needed) the spool in `dir`, keeping at most `max_entries` statuses.
     pub fn open(dir: &Path, max_entries: usize) -> Result<Spool, SpoolError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        if !fs4::fs_std::FileExt::try_lock_exclusive(&lock).map_err(io_err(&lock_path))? {
+            return Err(SpoolError::Locked {
+                path: dir.to_path_buf(),
+            });
+        }
         let mut entries = BTreeSet::new();
         for entry in fs::read_dir(dir).map_err(io_err(dir))? {
             let entry = entry.map_err(io_err(dir))?;
@@ -206,6 +227,7 @@ impl Spool {
             state,
             entries,
             dropped_since_open: 0,
+            _lock: lock,
         };
         spool.save_state()?;
         Ok(spool)
@@ -483,6 +505,17 @@ mod tests {
         let spool = Spool::open(dir.path(), 10).expect("reopen");
         assert_eq!(seqs(&spool), vec![1]);
         assert!(!half.exists());
+    }
+
+    #[test]
+    fn a_spool_is_held_by_one_opener_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::open(dir.path(), 10).expect("open");
+        let err = Spool::open(dir.path(), 10).expect_err("second opener");
+        assert!(matches!(err, SpoolError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("in use by another vigia-probe"));
+        drop(spool);
+        Spool::open(dir.path(), 10).expect("free again");
     }
 
     #[test]

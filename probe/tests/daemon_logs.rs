@@ -1,7 +1,8 @@
-//! A probe the collector refuses (certificate from another CA, or for another site): a clear
-//! error in the log once per backoff step, no crash, no busy loop, everything kept in the
-//! spool. A test binary of its own: the log capture is per thread, and tracing's per-callsite
-//! caches are shared by every thread of a process.
+//! What the daemon says in its log: one line per scan and per delivery, and, for a probe the
+//! collector refuses (certificate from another CA, or for another site), a clear error once per
+//! backoff step, with no crash, no busy loop, and everything kept in the spool. A test binary
+//! of its own: the log capture is per thread, and tracing's per-callsite caches are shared by
+//! every thread of a process, so threads without the capture must not run beside it.
 
 mod daemon_support;
 
@@ -91,4 +92,41 @@ async fn a_probe_certificate_for_another_site_is_logged_clearly_without_a_busy_l
         failures[0]
     );
     assert!(last.is_some());
+}
+
+#[tokio::test]
+async fn one_line_per_scan_and_per_delivery() {
+    let (logs, _guard) = Logs::capture();
+    let site = SiteDir::new();
+    let collector = site.start_collector().await;
+    let cfg = site.config(&collector.url(), &site.probe_certs(), &Opts::default());
+    let probe = Running::start(&cfg, Duration::from_secs(5));
+    let stats = probe.stats.clone();
+    wait_until("three statuses acknowledged", || stats.acknowledged() >= 3).await;
+    probe.stop().await;
+    collector.stop().await;
+
+    let scans = logs.lines_with("scan done");
+    assert!(scans.len() >= 3, "{}", logs.text());
+    for field in [
+        "recorder=nvr1",
+        "outcome=SCAN_OUTCOME_OK",
+        "files=3",
+        "days=1",
+        "newest=20",
+        "elapsed_ms=",
+        "sequence=",
+    ] {
+        assert!(scans[0].contains(field), "{field} missing: {}", scans[0]);
+    }
+    let deliveries = logs.lines_with(" delivered ");
+    assert!(!deliveries.is_empty(), "{}", logs.text());
+    assert!(
+        deliveries[0].contains("from=1") && deliveries[0].contains("spool_depth="),
+        "{}",
+        deliveries[0]
+    );
+    assert_eq!(logs.lines_with("stopping").len(), 1);
+    assert_eq!(logs.lines_with("stopped left_in_spool=").len(), 1);
+    assert!(logs.lines_with("collector connection failed").is_empty());
 }
