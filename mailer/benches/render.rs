@@ -1,1 +1,127 @@
-fn main() {}
+//! Digest rendering speed and size (run by `bench/mailer.sh`, or `cargo bench -p vigia-mailer
+//! --bench render`): the digest for 10,000 sites (target ≤ 100 ms, median of several runs) and
+//! the HTML size for 300 sites (must stay under Gmail's 102 KB clipping limit).
+//! `--export DIR` also writes the fleets as JSON rows for the baseline script.
+
+#[path = "../tests/support/fleet.rs"]
+mod fleet;
+
+use std::time::{Duration, Instant};
+use vigia::pb::ListSitesResponse;
+use vigia_mailer::render::{render_digest, FleetView, RenderOptions};
+use vigia_mailer::Language;
+
+const RUNS: usize = 11;
+const TARGET_MS: f64 = 100.0;
+const GMAIL_CLIP: usize = 102 * 1024;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time_render(fleet: &ListSitesResponse, opts: &RenderOptions) -> (Duration, usize, usize) {
+    let mut times = Vec::with_capacity(RUNS);
+    let mut sizes = (0, 0);
+    // One warm-up run, then the measured ones.
+    let _ = render_digest(&FleetView::Reachable(fleet), fleet::now(), opts);
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let r = render_digest(&FleetView::Reachable(fleet), fleet::now(), opts);
+        times.push(t.elapsed());
+        sizes = (r.html.len(), r.text.len());
+    }
+    (median(times), sizes.0, sizes.1)
+}
+
+/// The rows the old tool's table had, for the Python baseline.
+fn export(fleet: &ListSitesResponse, path: &std::path::Path) {
+    let opts = options(Language::PtBr);
+    let rows: Vec<serde_json::Value> = fleet
+        .sites
+        .iter()
+        .map(|s| {
+            let st = s.recorders.first().and_then(|r| r.status.as_ref());
+            let ts = |t: Option<&prost_types::Timestamp>| {
+                t.and_then(vigia::days::from_timestamp)
+                    .map(|t| opts.datetime(t))
+                    .unwrap_or_default()
+            };
+            serde_json::json!({
+                "site": s.site,
+                "technology": st.map(|x| x.technology().as_str_name()).unwrap_or(""),
+                "oldest": ts(st.and_then(|x| x.oldest_recording.as_ref())),
+                "newest": ts(st.and_then(|x| x.newest_recording.as_ref())),
+                "status": vigia::rules::worst(&s.verdicts).as_str_name(),
+                "days": st.map(|x| x.days_recorded).unwrap_or(0),
+                "min_days": s.min_retention_days,
+                "recorded_days": st.map(|x| x.recorded_days.clone()).unwrap_or_default(),
+                "details": s.verdicts.iter().map(|v| v.detail.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let text = serde_json::to_string(&rows).expect("json");
+    std::fs::write(path, text).expect("write export");
+}
+
+fn options(lang: Language) -> RenderOptions {
+    let tz = vigia::days::parse_tz("America/Sao_Paulo").expect("zone");
+    RenderOptions::new(lang, tz, lang.default_date_format(), "%d/%m/%Y")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let export_dir = args
+        .iter()
+        .position(|a| a == "--export")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    let opts = options(Language::PtBr);
+
+    println!("mailer render benchmark ({RUNS} runs each, median; language pt-BR)");
+    println!(
+        "{:<34} {:>10} {:>8} {:>12} {:>10}",
+        "fleet", "median", "target", "HTML bytes", "text bytes"
+    );
+    for (n, every, label) in [
+        (10_000usize, 10usize, "10,000 sites, 10% problems"),
+        (10_000, 1, "10,000 sites, all problems"),
+    ] {
+        let f = fleet::big_fleet(n, every);
+        let (t, html, text) = time_render(&f, &opts);
+        let ms = t.as_secs_f64() * 1000.0;
+        println!(
+            "{label:<34} {ms:>8.1}ms {:>7.2}x {html:>12} {text:>10}",
+            ms / TARGET_MS
+        );
+        if let Some(dir) = &export_dir {
+            if every == 10 {
+                export(&f, &dir.join("fleet-10000.json"));
+            }
+        }
+    }
+    println!();
+    println!(
+        "{:<34} {:>12} {:>10} {:>8}",
+        "fleet", "HTML bytes", "limit", "share"
+    );
+    for (every, label) in [
+        (10usize, "300 sites, 10% problems"),
+        (4, "300 sites, 25% problems"),
+        (1, "300 sites, all problems"),
+    ] {
+        let f = fleet::big_fleet(300, every);
+        let r = render_digest(&FleetView::Reachable(&f), fleet::now(), &opts);
+        println!(
+            "{label:<34} {:>12} {:>10} {:>7.0}%",
+            r.html.len(),
+            GMAIL_CLIP,
+            100.0 * r.html.len() as f64 / GMAIL_CLIP as f64
+        );
+        if let Some(dir) = &export_dir {
+            if every == 10 {
+                export(&f, &dir.join("fleet-300.json"));
+            }
+        }
+    }
+}

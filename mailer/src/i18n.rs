@@ -169,7 +169,7 @@ pub fn summary(
 ) -> String {
     let parts: Vec<String> = by_kind
         .iter()
-        .map(|(k, n)| format!("{n} {}", kind_label(lang, *k).to_lowercase()))
+        .map(|(k, n)| format!("{} {n}", kind_label(lang, *k).to_lowercase()))
         .collect();
     match (lang, problems) {
         (Language::En, 0) => format!(

@@ -134,12 +134,9 @@ const SECTION: &str = "padding:10px 16px 4px;font-size:14px;font-weight:bold";
 const BLOCK: &str = "padding:0 16px 8px";
 const GRID: &str =
     "font-family:Arial,Helvetica,sans-serif;font-size:11px;color:#222222;border-collapse:collapse";
-const TH: &str = "padding:3px 4px;text-align:left;background:#eeeeee;font-weight:bold";
-const TD: &str = "padding:3px 4px;border-top:1px solid #dddddd;vertical-align:top";
-const TD_NUM: &str =
-    "padding:3px 4px;border-top:1px solid #dddddd;vertical-align:top;text-align:right";
-const TD_RED: &str = "padding:3px 4px;border-top:1px solid #dddddd;vertical-align:top;text-align:right;color:#c62828;font-weight:bold";
-const TD_DETAIL: &str = "padding:0 4px 6px 12px;color:#444444";
+const TH: &str = "text-align:left;background:#eeeeee";
+const TD_RED: &str = "color:#c62828;font-weight:bold";
+const TD_DETAIL: &str = "padding-left:12px;color:#444444;border-bottom:1px solid #dddddd";
 const MUTED: &str = "color:#777777";
 const FOOTER: &str = "padding:12px 16px 16px;font-size:11px;color:#777777";
 const HEALTHY: &str =
@@ -410,7 +407,7 @@ fn render_fleet(
         @if !prepared.is_empty() {
             tr { td style=(SECTION) { (l.problems) " (" (prepared.len()) ")" } }
             tr { td style=(BLOCK) {
-                table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style=(GRID) {
+                table role="presentation" width="100%" cellpadding="3" cellspacing="0" border="0" style=(GRID) {
                     tr {
                         th style=(TH) { (l.site) }
                         th style=(TH) { (l.technology) }
@@ -482,7 +479,10 @@ fn render_fleet(
             text.push('\n');
             for (i, ln) in p.lines.iter().enumerate() {
                 let f = ctx.figures(site, ln);
-                let rec = f.recorder.map(|r| format!("[{r}] ")).unwrap_or_default();
+                let rec = match f.recorder {
+                    Some(r) if site.recorders.len() > 1 => format!("[{r}] "),
+                    _ => String::new(),
+                };
                 let _ = writeln!(
                     text,
                     "  {rec}{} · {} {} · {} {} · {}: {}",
@@ -816,8 +816,8 @@ fn problem_row(ctx: &Ctx<'_>, p: &Prepared<'_>, i: usize, ln: &Line<'_>) -> Mark
     let f = ctx.figures(site, ln);
     let show_rec = site.recorders.len() > 1;
     html! {
-        tr {
-            td style=(TD) {
+        tr valign="top" {
+            td {
                 @if i == 0 {
                     b { (site.site) }
                     @if !site.note.is_empty() { br; span style=(MUTED) { (site.note) } }
@@ -826,14 +826,14 @@ fn problem_row(ctx: &Ctx<'_>, p: &Prepared<'_>, i: usize, ln: &Line<'_>) -> Mark
                     @if let Some(r) = f.recorder { @if i == 0 { br; } span style=(MUTED) { (r) } }
                 }
             }
-            td style=(TD) { (f.tech) }
-            td style=(TD) { (f.oldest) }
-            td style=(TD) { (f.newest) }
-            td style=(TD) { span style=(badge(ln.status)) { (kind_label(lang, ln.status)) } }
-            td style=(if f.days_red { TD_RED } else { TD_NUM }) {
+            td { (f.tech) }
+            td { (f.oldest) }
+            td { (f.newest) }
+            td { span style=(badge(ln.status)) { (kind_label(lang, ln.status)) } }
+            td align="right" style=[f.days_red.then_some(TD_RED)] {
                 @if let Some(d) = f.days { (d) } @else { (labels(lang).none) }
             }
-            td style=(TD) {
+            td {
                 @if let Some(cells) = &p.strips[i] { (strip_html(cells)) }
             }
         }
@@ -853,7 +853,7 @@ fn healthy_row(ctx: &Ctx<'_>, v: &SiteView<'_>, ln: &Line<'_>) -> Markup {
             td { (f.oldest) }
             td { (f.newest) }
             td { (kind_label(lang, ln.status)) }
-            td align="right" style=(if f.days_red { "color:#c62828" } else { "" }) {
+            td align="right" style=[f.days_red.then_some("color:#c62828")] {
                 @if let Some(d) = f.days { (d) } @else { (labels(lang).none) }
             }
         }

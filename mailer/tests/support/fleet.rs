@@ -1,0 +1,255 @@
+//! Fixed fleets built from the wire types, with verdicts computed by the root crate's rules
+//! exactly as the collector computes them. Shared by the tests and the render benchmark.
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, Duration, Utc};
+use vigia::days::{format_day, last_n_days, local_date, parse_tz, to_timestamp};
+use vigia::pb::{
+    CameraStatus, ListSitesResponse, RecorderReport, RecordingStatus, ScanError, ScanOutcome,
+    SiteReport, SiteState, Technology,
+};
+use vigia::rules::{recorder_verdicts, site_verdicts, RecorderInput, Rules, SiteInput};
+
+/// The fixed instant of every snapshot: 07:00 in São Paulo on 28/11/2026.
+pub fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+        .expect("fixed time")
+        .with_timezone(&Utc)
+}
+
+/// The probes' zone.
+pub const ZONE: &str = "America/Sao_Paulo";
+
+/// A healthy recorder status: `days` days of recordings ending a few minutes before `now`.
+pub fn status(site: &str, recorder: &str, tech: Technology, days: u32) -> RecordingStatus {
+    let now = now();
+    let tz = parse_tz(ZONE).expect("zone");
+    let observed = now - Duration::minutes(2);
+    let newest = now - Duration::minutes(5);
+    let recorded: Vec<String> = last_n_days(local_date(newest, tz), days)
+        .into_iter()
+        .map(format_day)
+        .collect();
+    let oldest = newest - Duration::days(i64::from(days.saturating_sub(1))) - Duration::hours(9);
+    RecordingStatus {
+        site: site.into(),
+        recorder: recorder.into(),
+        technology: tech as i32,
+        sequence: 1,
+        spool_id: "spool-1".into(),
+        observed_at: Some(to_timestamp(observed)),
+        report_interval: Some(prost_types::Duration {
+            seconds: 300,
+            nanos: 0,
+        }),
+        outcome: ScanOutcome::Ok as i32,
+        oldest_recording: Some(to_timestamp(oldest)),
+        newest_recording: Some(to_timestamp(newest)),
+        days_recorded: days,
+        recorded_days: recorded,
+        file_count: u64::from(days) * 96,
+        total_bytes: u64::from(days) * 40_000_000_000,
+        cameras: Vec::new(),
+        disk_total_bytes: 4_000_000_000_000,
+        disk_free_bytes: 800_000_000_000,
+        errors: Vec::new(),
+        errors_omitted: 0,
+        probe_version: "0.1.0".into(),
+        hostname: format!("{site}-pc"),
+        time_zone: ZONE.into(),
+        scan_duration: Some(prost_types::Duration {
+            seconds: 3,
+            nanos: 0,
+        }),
+        dropped_statuses: 0,
+        root_path: "D:\\Gravacoes".into(),
+    }
+}
+
+/// A site report with verdicts as the collector would compute them at `now`.
+pub fn site(
+    name: &str,
+    statuses: Vec<RecordingStatus>,
+    last_contact: Option<DateTime<Utc>>,
+    note: &str,
+) -> SiteReport {
+    let rules = Rules::default();
+    let now = now();
+    let received = |s: &RecordingStatus| {
+        s.observed_at
+            .as_ref()
+            .and_then(vigia::days::from_timestamp)
+            .unwrap_or(now)
+    };
+    let inputs: Vec<RecorderInput<'_>> = statuses
+        .iter()
+        .map(|s| RecorderInput {
+            status: s,
+            received_at: received(s),
+        })
+        .collect();
+    let verdicts = site_verdicts(
+        &SiteInput {
+            expected: true,
+            retired: false,
+            last_contact,
+            report_interval: Some(std::time::Duration::from_secs(300)),
+            recorders: inputs.clone(),
+        },
+        now,
+        &rules,
+    );
+    let recorders = statuses
+        .iter()
+        .map(|s| RecorderReport {
+            status: Some(s.clone()),
+            received_at: Some(to_timestamp(received(s))),
+            verdicts: recorder_verdicts(s, received(s), &rules),
+        })
+        .collect();
+    SiteReport {
+        site: name.into(),
+        state: if last_contact.is_some() {
+            SiteState::Active as i32
+        } else {
+            SiteState::Expected as i32
+        },
+        first_contact: last_contact.map(|t| to_timestamp(t - Duration::days(60))),
+        last_contact: last_contact.map(to_timestamp),
+        last_sequence: 1,
+        report_interval: Some(prost_types::Duration {
+            seconds: 300,
+            nanos: 0,
+        }),
+        recorders,
+        verdicts,
+        min_retention_days: rules.min_retention_days,
+        note: note.into(),
+    }
+}
+
+fn recent() -> Option<DateTime<Utc>> {
+    Some(now() - Duration::minutes(2))
+}
+
+/// One site per verdict (and a two-recorder site), as the snapshots show them.
+pub fn fixed_fleet() -> ListSitesResponse {
+    let now = now();
+    let mut sites = Vec::new();
+
+    sites.push(site(
+        "loja-ok",
+        vec![status("loja-ok", "nvr", Technology::Intelbras, 45)],
+        recent(),
+        "",
+    ));
+
+    let mut late = status("loja-late", "nvr", Technology::Intelbras, 40);
+    late.newest_recording = Some(to_timestamp(now - Duration::hours(7)));
+    sites.push(site("loja-late", vec![late], recent(), "Cliente Exemplo"));
+
+    let short = status("loja-short", "nvr", Technology::Ivms, 12);
+    sites.push(site("loja-short", vec![short], recent(), ""));
+
+    let mut gaps = status("loja-gaps", "nvr", Technology::Intelbras, 40);
+    for d in ["2026-11-10", "2026-11-11", "2026-11-20"] {
+        gaps.recorded_days.retain(|x| x != d);
+    }
+    gaps.days_recorded = gaps.recorded_days.len() as u32;
+    sites.push(site("loja-gaps", vec![gaps], recent(), ""));
+
+    let mut cams = status("loja-camera", "digifort", Technology::Digifort, 35);
+    cams.cameras = vec![
+        CameraStatus {
+            camera: "entrada".into(),
+            oldest_recording: cams.oldest_recording,
+            newest_recording: cams.newest_recording,
+            days_recorded: 35,
+            file_count: 1000,
+            total_bytes: 1 << 40,
+        },
+        CameraStatus {
+            camera: "doca".into(),
+            oldest_recording: cams.oldest_recording,
+            newest_recording: Some(to_timestamp(now - Duration::days(2))),
+            days_recorded: 33,
+            file_count: 900,
+            total_bytes: 1 << 39,
+        },
+    ];
+    sites.push(site("loja-camera", vec![cams], recent(), ""));
+
+    let mut disk = status("loja-disk", "nvr", Technology::Generic, 31);
+    disk.disk_free_bytes = 500 * 1024 * 1024;
+    disk.disk_total_bytes = 2 * 1024 * 1024 * 1024 * 1024;
+    sites.push(site("loja-disk", vec![disk], recent(), ""));
+
+    let mut scan = status("loja-scan", "nvr", Technology::Intelbras, 0);
+    scan.outcome = ScanOutcome::PathMissing as i32;
+    scan.file_count = 0;
+    scan.total_bytes = 0;
+    scan.days_recorded = 0;
+    scan.recorded_days.clear();
+    scan.oldest_recording = None;
+    scan.newest_recording = None;
+    scan.root_path = "E:\\NVR".into();
+    scan.errors = vec![ScanError {
+        path: "E:\\NVR".into(),
+        reason: "not found".into(),
+    }];
+    sites.push(site("loja-scan", vec![scan], recent(), ""));
+
+    let mut silent = status("loja-silent", "nvr", Technology::Intelbras, 38);
+    let last = now - Duration::hours(6);
+    silent.observed_at = Some(to_timestamp(last));
+    silent.newest_recording = Some(to_timestamp(last - Duration::minutes(3)));
+    sites.push(site("loja-silent", vec![silent], Some(last), ""));
+
+    sites.push(site("loja-never", vec![], None, "Filial nova"));
+
+    let mut skew = status("loja-skew", "nvr", Technology::Intelbras, 33);
+    skew.newest_recording = Some(to_timestamp(now + Duration::hours(1)));
+    sites.push(site("loja-skew", vec![skew], recent(), ""));
+
+    let a = status("loja-multi", "andar-1", Technology::Ivms, 60);
+    let mut b = status("loja-multi", "andar-2", Technology::Ivms, 31);
+    b.newest_recording = Some(to_timestamp(now - Duration::hours(3)));
+    sites.push(site("loja-multi", vec![a, b], recent(), ""));
+
+    sites.sort_by(|a, b| a.site.cmp(&b.site));
+    ListSitesResponse {
+        sites,
+        evaluated_at: Some(to_timestamp(now)),
+    }
+}
+
+/// `n` sites, one in `problem_every` with a problem (rotating through the kinds), the rest healthy.
+pub fn big_fleet(n: usize, problem_every: usize) -> ListSitesResponse {
+    let fixed = fixed_fleet();
+    let problems: Vec<&SiteReport> = fixed.sites.iter().filter(|s| s.site != "loja-ok").collect();
+    let healthy = fixed
+        .sites
+        .iter()
+        .find(|s| s.site == "loja-ok")
+        .expect("healthy site");
+    let mut sites = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = if problem_every > 0 && i % problem_every == 0 {
+            problems[(i / problem_every) % problems.len()].clone()
+        } else {
+            healthy.clone()
+        };
+        s.site = format!("site-{i:05}");
+        for r in &mut s.recorders {
+            if let Some(st) = r.status.as_mut() {
+                st.site = s.site.clone();
+            }
+        }
+        sites.push(s);
+    }
+    ListSitesResponse {
+        sites,
+        evaluated_at: fixed.evaluated_at,
+    }
+}
