@@ -238,7 +238,12 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(target: SocketAddr) -> Proxy {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        Proxy::start_on([127, 0, 0, 1], target).await
+    }
+
+    /// A proxy listening on a chosen loopback address.
+    pub async fn start_on(ip: [u8; 4], target: SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::from(ip), 0))
             .await
             .expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
