@@ -8,7 +8,7 @@
 //! same functions answer "which slot was due last?" for catching up after a restart, and tests
 //! call them with any instant they like.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 use std::fmt;
@@ -64,10 +64,10 @@ impl Schedule {
         &self.text
     }
 
-    /// The first slot strictly after `t`, in zone `tz`.
+    /// The first slot strictly after `t`, in zone `tz`. Slots are whole seconds.
     pub fn next_after(&self, t: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
         self.cron
-            .find_next_occurrence(&t.with_timezone(&tz), false)
+            .find_next_occurrence(&whole_second(t).with_timezone(&tz), false)
             .ok()
             .map(|d| d.with_timezone(&Utc))
     }
@@ -75,10 +75,15 @@ impl Schedule {
     /// The latest slot at or before `t`, in zone `tz` (what should have gone out by now).
     pub fn latest_at_or_before(&self, t: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
         self.cron
-            .find_previous_occurrence(&t.with_timezone(&tz), true)
+            .find_previous_occurrence(&whole_second(t).with_timezone(&tz), true)
             .ok()
             .map(|d| d.with_timezone(&Utc))
     }
+}
+
+/// croner keeps the sub-second part of its starting point; slots must not inherit it.
+fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(0).unwrap_or(t)
 }
 
 #[cfg(test)]
@@ -143,6 +148,18 @@ mod tests {
         assert!(next < utc("2026-03-29T12:00:00Z"), "{next}");
         let after = s.next_after(next, tz).expect("slot");
         assert_eq!(after, utc("2026-03-30T00:30:00Z"));
+    }
+
+    #[test]
+    fn slots_are_whole_seconds() {
+        let tz: Tz = "UTC".parse().expect("zone");
+        let s = Schedule::parse("0 0 7 * * *").expect("schedule");
+        let t = utc("2026-11-28T07:00:00.250Z");
+        assert_eq!(
+            s.latest_at_or_before(t, tz),
+            Some(utc("2026-11-28T07:00:00Z"))
+        );
+        assert_eq!(s.next_after(t, tz), Some(utc("2026-11-29T07:00:00Z")));
     }
 
     #[test]

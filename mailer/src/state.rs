@@ -67,15 +67,18 @@ impl State {
 
     fn get_time(&self, key: &[u8]) -> Result<Option<DateTime<Utc>>, StateError> {
         let v = self.meta.get(key).map_err(|e| self.err(e))?;
-        Ok(v.and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-            .and_then(|b| DateTime::<Utc>::from_timestamp(i64::from_be_bytes(b), 0)))
+        Ok(v.and_then(|b| {
+            let secs = i64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+            let nanos = u32::from_be_bytes(b.get(8..12)?.try_into().ok()?);
+            DateTime::<Utc>::from_timestamp(secs, nanos)
+        }))
     }
 
     fn set_time(&self, key: &[u8], t: Option<DateTime<Utc>>) -> Result<(), StateError> {
         match t {
             Some(t) => self
                 .meta
-                .insert(key, &t.timestamp().to_be_bytes())
+                .insert(key, time_bytes(t).as_slice())
                 .map_err(|e| self.err(e))?,
             None => self.meta.remove(key).map_err(|e| self.err(e))?,
         };
@@ -158,6 +161,13 @@ impl State {
     }
 }
 
+/// An instant as stored: seconds then nanoseconds, big-endian (12 bytes).
+fn time_bytes(t: DateTime<Utc>) -> Vec<u8> {
+    let mut v = t.timestamp().to_be_bytes().to_vec();
+    v.extend_from_slice(&t.timestamp_subsec_nanos().to_be_bytes());
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,7 +175,7 @@ mod tests {
     #[test]
     fn slots_and_alerts_survive_reopening() {
         let dir = tempfile::tempdir().expect("dir");
-        let t = DateTime::<Utc>::from_timestamp(1_795_000_000, 0).expect("time");
+        let t = DateTime::<Utc>::from_timestamp(1_795_000_000, 123_456_789).expect("time");
         {
             let s = State::open(dir.path()).expect("open");
             assert!(!s.digest_sent(t).expect("read"));

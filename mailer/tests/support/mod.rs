@@ -48,3 +48,79 @@ pub fn assert_snapshot(name: &str, actual: &str) {
         );
     }
 }
+
+pub mod smtp;
+
+/// What a test mailer is pointed at.
+pub struct Setup<'a> {
+    /// The test's folder (config, password file, state).
+    pub dir: &'a std::path::Path,
+    /// The collector's URL.
+    pub collector_url: String,
+    /// The reader certificate.
+    pub reader: &'a vigia_collector::testkit::CertPaths,
+    /// The relay's port on localhost.
+    pub smtp_port: u16,
+    /// The password written into the password file.
+    pub password: &'a str,
+    /// Extra top-level TOML lines (before any section).
+    pub top: &'a str,
+    /// Extra lines appended to the `[smtp]` section.
+    pub smtp_extra: &'a str,
+    /// Extra sections at the end.
+    pub tail: &'a str,
+}
+
+impl Setup<'_> {
+    /// Writes `mailer.toml` and loads it the way the binary does (no process environment).
+    pub fn settings(&self) -> vigia_mailer::Settings {
+        let pw = self.dir.join("smtp-password");
+        std::fs::write(&pw, format!("{}\n", self.password)).expect("password file");
+        let toml = format!(
+            r#"state_dir = {state:?}
+timezone = "America/Sao_Paulo"
+{top}
+
+[collector]
+url = {url:?}
+ca = {ca:?}
+cert = {cert:?}
+key = {key:?}
+timeout = "5s"
+
+[smtp]
+host = "localhost"
+port = {port}
+security = "starttls"
+username = "{user}"
+password_file = {pw:?}
+ca_file = {ca:?}
+from = "Vigia <vigia@example.com>"
+to = ["Ops <ops@example.com>", "boss@example.com"]
+cc = ["audit@example.com"]
+bcc = ["archive@example.com"]
+timeout = "10s"
+retry_initial = "100ms"
+retry_max = "300ms"
+{smtp_extra}
+
+{tail}
+"#,
+            state = self.dir.join("state"),
+            top = self.top,
+            url = self.collector_url,
+            ca = self.reader.ca,
+            cert = self.reader.cert,
+            key = self.reader.key,
+            port = self.smtp_port,
+            user = smtp::USER,
+            pw = pw,
+            smtp_extra = self.smtp_extra,
+            tail = self.tail,
+        );
+        let file = self.dir.join("mailer.toml");
+        std::fs::write(&file, toml).expect("config");
+        vigia_mailer::Settings::load(&vigia::config::ConfigSource::file(&file).with_env(Vec::new()))
+            .expect("test config loads")
+    }
+}

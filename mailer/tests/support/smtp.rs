@@ -1,0 +1,150 @@
+//! Starts `smtpd.py` (aiosmtpd) as a child process on 127.0.0.1 with a certificate minted by the
+//! fleet CA, and reads back the messages it accepted.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+use vigia_collector::testkit::CertPaths;
+
+/// Every wait on the SMTP server.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The user and password the server accepts.
+pub const USER: &str = "vigia";
+/// The password it accepts.
+pub const PASSWORD: &str = "s3cret pass";
+
+/// A Python with aiosmtpd (Debian's python3-aiosmtpd is under /usr/bin; `scripts/test`
+/// installs it on a fresh machine).
+pub fn python() -> PathBuf {
+    for candidate in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(candidate)
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return PathBuf::from(candidate);
+        }
+    }
+    panic!("no python3 with aiosmtpd found; install python3-aiosmtpd (scripts/test does)");
+}
+
+/// A running aiosmtpd, killed when dropped.
+pub struct SmtpServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Where it writes accepted messages.
+    pub out: PathBuf,
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl SmtpServer {
+    /// Starts on `port` (0 for any), answering DATA with `reject` when given (e.g. "451 busy").
+    pub fn start(out: &Path, cert: &CertPaths, port: u16, reject: Option<&str>) -> SmtpServer {
+        std::fs::create_dir_all(out).expect("out dir");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtpd.py");
+        let mut cmd = Command::new(python());
+        cmd.arg(script)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--cert")
+            .arg(&cert.cert)
+            .arg("--key")
+            .arg(&cert.key)
+            .args(["--user", USER, "--password", PASSWORD])
+            .arg("--out")
+            .arg(out)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(r) = reject {
+            cmd.args(["--reject", r]);
+        }
+        let mut child = cmd.spawn().expect("spawn smtpd.py");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(WAIT) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("smtpd.py did not start within {WAIT:?}");
+            }
+        };
+        let port = match line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok())
+        {
+            Some(p) => p,
+            None => {
+                let _ = child.kill();
+                panic!("smtpd.py said {line:?} instead of READY <port>");
+            }
+        };
+        SmtpServer {
+            port,
+            out: out.to_path_buf(),
+            child,
+            _stdin: stdin,
+        }
+    }
+
+    /// The messages accepted so far, oldest first.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.out)
+            .expect("out dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                serde_json::from_str(&std::fs::read_to_string(p).expect("read message"))
+                    .expect("message json")
+            })
+            .collect()
+    }
+
+    /// The server's log lines (auth attempts, rejections, acceptances).
+    pub fn events(&self) -> Vec<String> {
+        std::fs::read_to_string(self.out.join("events.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until at least `n` messages were accepted.
+    #[track_caller]
+    pub fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+        let start = Instant::now();
+        loop {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            if start.elapsed() > WAIT {
+                panic!("{} message(s) after {WAIT:?}, expected {n}", m.len());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""A real SMTP server for the mailer's tests (aiosmtpd, not written by this project).
+
+STARTTLS is required before anything else, AUTH (PLAIN or LOGIN) is required before MAIL, and
+every accepted message is parsed with Python's own `email` package and written as one JSON
+file into --out, so the Rust test checks what a mail client would see. Prints "READY <port>"
+once listening and exits when its standard input closes (the test ended, or died).
+"""
+
+import argparse
+import asyncio
+import email
+import json
+import logging
+import os
+import socket
+import ssl
+import sys
+import warnings
+from email import policy
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+# aiosmtpd 1.4 warns about its own deprecated attributes on every AUTH; not our concern.
+warnings.simplefilter("ignore")
+logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--port", type=int, default=0)
+ap.add_argument("--cert", required=True)
+ap.add_argument("--key", required=True)
+ap.add_argument("--user", required=True)
+ap.add_argument("--password", required=True)
+ap.add_argument("--out", required=True)
+ap.add_argument("--reject", default="", help="answer DATA with this reply, e.g. '451 busy'")
+args = ap.parse_args()
+
+
+def log(line):
+    with open(os.path.join(args.out, "events.log"), "a") as f:
+        f.write(line + "\n")
+
+
+class Handler:
+    def __init__(self):
+        self.n = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        if args.reject:
+            log("rejected " + args.reject)
+            return args.reject
+        msg = email.message_from_bytes(envelope.content, policy=policy.default)
+        parts = {}
+        for part in msg.walk():
+            ct = part.get_content_type()
+            if ct in ("text/plain", "text/html") and ct not in parts:
+                parts[ct] = part.get_content()
+        self.n += 1
+        record = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "from": msg["From"],
+            "to": msg["To"],
+            "cc": msg["Cc"],
+            "bcc": msg["Bcc"],
+            "subject": msg["Subject"],
+            "message_id": msg["Message-ID"],
+            "date": msg["Date"],
+            "importance": msg["Importance"],
+            "content_type": msg.get_content_type(),
+            "text": parts.get("text/plain"),
+            "html": parts.get("text/html"),
+            "tls": session.ssl is not None,
+            "authenticated": bool(session.authenticated),
+        }
+        path = os.path.join(args.out, "msg-%04d.json" % self.n)
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f)
+        os.rename(path + ".tmp", path)
+        log("accepted " + path)
+        return "250 OK"
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login.decode() == args.user
+        and auth_data.password.decode() == args.password
+    )
+    log("auth %s %s" % (mechanism, "ok" if ok else "refused"))
+    return AuthResult(success=ok, handled=False)
+
+
+async def main():
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(args.cert, args.key)
+    handler = Handler()
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
+    sock.listen(16)
+    server = await loop.create_server(
+        lambda: SMTP(
+            handler,
+            hostname="localhost",
+            tls_context=ctx,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            authenticator=authenticator,
+        ),
+        sock=sock,
+    )
+    print("READY %d" % sock.getsockname()[1], flush=True)
+    await loop.run_in_executor(None, sys.stdin.read)
+    server.close()
+
+
+asyncio.run(main())
