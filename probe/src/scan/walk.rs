@@ -697,37 +697,53 @@ fn read_listing(
     let mut hashes = Vec::new();
     let mut hot = Vec::new();
     let listed_at = ctx.now_secs;
-    let walker = walkdir::WalkDir::new(abs)
-        .min_depth(1)
-        .max_depth(1)
-        .follow_links(ctx.layout.follow);
-    for item in walker {
+    // Two ways to list: std's read_dir when links are not followed (its metadata() is an
+    // fstatat relative to the open folder, cheaper than walkdir's lstat of the full path, which
+    // makes the kernel resolve every component again), walkdir when they are (it resolves link
+    // targets and reports a link back to the folder being listed as a loop).
+    let mut items: Box<dyn Iterator<Item = Result<Listed, ListError>>> = if ctx.layout.follow {
+        Box::new(
+            walkdir::WalkDir::new(abs)
+                .min_depth(1)
+                .max_depth(1)
+                .follow_links(true)
+                .into_iter()
+                .map(|r| r.map(Listed::Walk).map_err(ListError::Walk)),
+        )
+    } else {
+        match std::fs::read_dir(abs) {
+            Ok(rd) => Box::new(rd.map(|r| r.map(Listed::Std).map_err(ListError::Entry))),
+            Err(e) => Box::new(std::iter::once(Err(ListError::Open(e)))),
+        }
+    };
+    for item in &mut items {
         let e = match item {
             Ok(e) => e,
             Err(err) => {
-                if err.depth() == 0 {
+                if err.is_folder_itself() {
                     // The folder itself could not be read.
                     if task.depth == 0 {
-                        acc.root_unreadable = Some(walk_reason(&err));
+                        acc.root_unreadable = Some(err.reason());
                     } else {
-                        acc.error(abs, walk_reason(&err));
+                        acc.error(abs, err.reason());
                     }
                     return None;
                 }
-                if err.io_error().map(io::Error::kind) == Some(io::ErrorKind::NotFound) {
+                if err.is_not_found() {
                     continue;
                 }
                 let path = err.path().unwrap_or(abs).to_path_buf();
-                acc.error(&path, walk_reason(&err));
+                acc.error(&path, err.reason());
                 continue;
             }
         };
-        let ft = e.file_type();
+        let Some(ft) = e.file_type() else { continue };
         let name = e.file_name();
+        let name = name.as_os_str();
         if ft.is_dir() {
             if depth + 1 > MAX_DEPTH {
                 acc.error(
-                    e.path(),
+                    &e.path(),
                     format!("deeper than {MAX_DEPTH} levels; not walked"),
                 );
             } else if ctx.layout.descends(depth + 1, name) {
@@ -750,8 +766,8 @@ fn read_listing(
         let meta = match e.metadata() {
             Ok(m) => m,
             Err(err) => {
-                if err.io_error().map(io::Error::kind) != Some(io::ErrorKind::NotFound) {
-                    acc.error(e.path(), walk_reason(&err));
+                if err.kind() != io::ErrorKind::NotFound {
+                    acc.error(&e.path(), reason(&err));
                 }
                 continue;
             }
@@ -760,7 +776,7 @@ fn read_listing(
             continue;
         }
         let Some(t) = FileTime::of(&meta) else {
-            acc.error(e.path(), "no modification time".to_string());
+            acc.error(&e.path(), "no modification time".to_string());
             continue;
         };
         if t >= ctx.cutoff {
@@ -792,4 +808,84 @@ fn read_listing(
         cold_hashes: Some(hashes),
         hot,
     }))
+}
+
+/// One entry of a listing, from either lister.
+enum Listed {
+    Walk(walkdir::DirEntry),
+    Std(std::fs::DirEntry),
+}
+
+impl Listed {
+    fn file_name(&self) -> OsString {
+        match self {
+            Listed::Walk(e) => e.file_name().to_os_string(),
+            Listed::Std(e) => e.file_name(),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        match self {
+            Listed::Walk(e) => e.path().to_path_buf(),
+            Listed::Std(e) => e.path(),
+        }
+    }
+
+    /// Free from the listing on Linux and Windows (d_type); None when the entry vanished.
+    fn file_type(&self) -> Option<std::fs::FileType> {
+        match self {
+            Listed::Walk(e) => Some(e.file_type()),
+            Listed::Std(e) => e.file_type().ok(),
+        }
+    }
+
+    /// One stat: relative to the open folder for std, of the (followed) path for walkdir.
+    fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        match self {
+            Listed::Walk(e) => e.metadata().map_err(|err| {
+                err.into_io_error()
+                    .unwrap_or_else(|| io::Error::other("symbolic link loop"))
+            }),
+            Listed::Std(e) => e.metadata(),
+        }
+    }
+}
+
+/// A listing error, from either lister.
+enum ListError {
+    Open(io::Error),
+    Entry(io::Error),
+    Walk(walkdir::Error),
+}
+
+impl ListError {
+    fn is_folder_itself(&self) -> bool {
+        match self {
+            ListError::Open(_) => true,
+            ListError::Entry(_) => false,
+            ListError::Walk(e) => e.depth() == 0,
+        }
+    }
+
+    fn is_not_found(&self) -> bool {
+        let kind = match self {
+            ListError::Open(e) | ListError::Entry(e) => Some(e.kind()),
+            ListError::Walk(e) => e.io_error().map(io::Error::kind),
+        };
+        kind == Some(io::ErrorKind::NotFound)
+    }
+
+    fn path(&self) -> Option<&Path> {
+        match self {
+            ListError::Walk(e) => e.path(),
+            _ => None,
+        }
+    }
+
+    fn reason(&self) -> String {
+        match self {
+            ListError::Open(e) | ListError::Entry(e) => reason(e),
+            ListError::Walk(e) => walk_reason(e),
+        }
+    }
 }
