@@ -23,7 +23,17 @@ pub const ZONE: &str = "America/Sao_Paulo";
 
 /// A healthy recorder status: `days` days of recordings ending a few minutes before `now`.
 pub fn status(site: &str, recorder: &str, tech: Technology, days: u32) -> RecordingStatus {
-    let now = now();
+    status_at(site, recorder, tech, days, now())
+}
+
+/// The same status as seen at another instant (for a live collector, the real clock).
+pub fn status_at(
+    site: &str,
+    recorder: &str,
+    tech: Technology,
+    days: u32,
+    now: DateTime<Utc>,
+) -> RecordingStatus {
     let tz = parse_tz(ZONE).expect("zone");
     let observed = now - Duration::minutes(2);
     let newest = now - Duration::minutes(5);

@@ -142,6 +142,25 @@ impl SmtpServer {
     }
 }
 
+impl SmtpServer {
+    /// The same wait without blocking the runtime (while the mailer runs in a task beside it).
+    pub async fn wait_for_async(&self, n: usize) -> Vec<serde_json::Value> {
+        let start = Instant::now();
+        loop {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            assert!(
+                start.elapsed() <= WAIT,
+                "{} message(s) after {WAIT:?}, expected {n}",
+                m.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
