@@ -1,0 +1,292 @@
+//! The configuration: the example file loads, each mistake is named with its key and file, and
+//! the binary exits 2 with `invalid configuration: ...`; `preview` renders without sending.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use vigia::config::{ConfigError, ConfigSource};
+use vigia_mailer::config::{AuthMechanism, Security};
+use vigia_mailer::{Language, Settings};
+
+const MINIMAL: &str = r#"
+[collector]
+url = "https://collector.example:50051"
+ca = "ca.pem"
+cert = "mailer.pem"
+key = "mailer.key"
+
+[smtp]
+host = "smtp.example.com"
+from = "vigia@example.com"
+to = ["ops@example.com"]
+"#;
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let file = dir.join("mailer.toml");
+    std::fs::write(&file, text).expect("write");
+    file
+}
+
+fn load(text: &str) -> Result<Settings, ConfigError> {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = write(dir.path(), text);
+    Settings::load(&ConfigSource::file(&file).with_env(Vec::new()))
+}
+
+#[track_caller]
+fn load_err(text: &str) -> String {
+    load(text).expect_err("must be refused").to_string()
+}
+
+#[test]
+fn example_file_loads() {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/mailer.toml");
+    let s = Settings::load(&ConfigSource::file(&file).with_env(Vec::new())).expect("example");
+    assert_eq!(s.raw.language, Language::PtBr);
+    assert_eq!(s.raw.smtp.auth, [AuthMechanism::Login]);
+    assert_eq!(s.tz.name(), "America/Sao_Paulo");
+    assert!(s.alerts_schedule.is_some());
+    assert_eq!(s.alerts_to[0].email.to_string(), "plantao@example.com");
+}
+
+#[test]
+fn defaults() {
+    let s = load(MINIMAL).expect("minimal");
+    assert_eq!(s.raw.digest.schedule, "0 0 7 * * *");
+    assert_eq!(s.raw.language, Language::En);
+    assert_eq!(s.raw.state_dir, PathBuf::from("./vigia-mailer-state"));
+    assert_eq!(s.raw.smtp.security, Security::Starttls);
+    assert_eq!(s.smtp_port(), 587);
+    assert_eq!(
+        s.raw.smtp.auth,
+        [AuthMechanism::Plain, AuthMechanism::Login]
+    );
+    assert!(s.alerts_schedule.is_none());
+    assert_eq!(
+        s.alerts_to, s.to,
+        "alerts go to the digest's recipients by default"
+    );
+    assert_eq!(s.date_format, "%d/%m/%Y %H:%M");
+}
+
+#[test]
+fn environment_overrides_apply() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = write(dir.path(), MINIMAL);
+    let s = Settings::load(&ConfigSource::file(&file).with_env(vec![
+        ("VIGIA_SMTP__HOST".into(), "relay.internal".into()),
+        (
+            "VIGIA_SMTP__TO".into(),
+            "a@example.com,b@example.com".into(),
+        ),
+        ("VIGIA_LANGUAGE".into(), "pt-BR".into()),
+    ]))
+    .expect("loads");
+    assert_eq!(s.raw.smtp.host, "relay.internal");
+    assert_eq!(s.to.len(), 2);
+    assert_eq!(s.raw.language, Language::PtBr);
+    assert_eq!(s.date_format, "%d/%m/%Y %Hh%M");
+}
+
+#[test]
+fn five_field_schedule_is_refused_and_says_why() {
+    let e = load_err(&format!("{MINIMAL}\n[digest]\nschedule = \"0 7 * * *\"\n"));
+    assert!(e.contains("digest.schedule"), "{e}");
+    assert!(
+        e.contains("five fields") && e.contains("seconds first"),
+        "{e}"
+    );
+    assert!(e.contains("mailer.toml"), "{e}");
+    let e = load_err(&format!(
+        "{MINIMAL}\n[alerts]\nschedule = \"every ten minutes\"\n"
+    ));
+    assert!(e.contains("alerts.schedule"), "{e}");
+}
+
+#[test]
+fn mistakes_are_named() {
+    let cases: &[(&str, &str)] = &[
+        ("[smtp]\npassword = \"x\"", "password"),
+        ("timezone = \"Mars/Olympus\"", "Mars/Olympus"),
+        ("language = \"fr\"", "fr"),
+        ("date_format = \"%Q\"", "date_format"),
+    ];
+    for (extra, needle) in cases {
+        let text = if extra.starts_with("[smtp]") {
+            MINIMAL.replace("[smtp]\n", &format!("{extra}\n"))
+        } else {
+            format!("{extra}\n{MINIMAL}")
+        };
+        let e = load_err(&text);
+        assert!(e.contains(needle), "{extra}: {e}");
+    }
+    let e = load_err(&MINIMAL.replace("vigia@example.com", "not an address"));
+    assert!(
+        e.contains("smtp.from") && e.contains("not an address"),
+        "{e}"
+    );
+    let e = load_err(&MINIMAL.replace("to = [\"ops@example.com\"]", "to = []"));
+    assert!(e.contains("smtp.to"), "{e}");
+    let e = load_err(&MINIMAL.replace(
+        "host = \"smtp.example.com\"",
+        "host = \"smtp.example.com\"\nusername = \"u\"",
+    ));
+    assert!(
+        e.contains("password_env") && e.contains("password_file"),
+        "{e}"
+    );
+    let e = load_err(&MINIMAL.replace(
+        "host = \"smtp.example.com\"",
+        "host = \"smtp.example.com\"\nusername = \"u\"\npassword_env = \"A\"\npassword_file = \"b\"",
+    ));
+    assert!(e.contains("not both"), "{e}");
+    let e = load_err(&MINIMAL.replace(
+        "host = \"smtp.example.com\"",
+        "host = \"smtp.example.com\"\nauth = [\"CRAM-MD5\"]",
+    ));
+    assert!(e.contains("CRAM-MD5"), "{e}");
+    let e = load_err(&MINIMAL.replace("https://", "http://"));
+    assert!(e.contains("collector.url"), "{e}");
+    let e = load_err(&MINIMAL.replace("timeout", "x").replace(
+        "host = \"smtp.example.com\"",
+        "host = \"smtp.example.com\"\ntimeout = 30",
+    ));
+    assert!(e.contains("bare number"), "{e}");
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vigia-mailer"))
+}
+
+#[test]
+fn binary_exits_2_on_a_bad_configuration() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = write(
+        dir.path(),
+        &format!("{MINIMAL}\n[digest]\nschedule = \"0 7 * * *\"\n"),
+    );
+    let out = bin()
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .env_remove("VIGIA_LOG")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("invalid configuration: "), "{err}");
+    assert!(err.contains("five fields"), "{err}");
+    // Missing certificates are a configuration error for check-config too.
+    let file = write(dir.path(), MINIMAL);
+    let out = bin()
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ca.pem") && err.contains("not found"), "{err}");
+}
+
+#[test]
+fn check_config_and_preview_with_real_certificates() {
+    let dir = tempfile::tempdir().expect("dir");
+    let fleet = vigia_collector::testkit::TestFleet::new(&dir.path().join("certs")).expect("fleet");
+    let reader = fleet.reader("mailer").expect("reader");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "secret\n").expect("pw");
+    // A collector port where nothing listens: preview still renders, saying so.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let text = format!(
+        r#"
+timezone = "Europe/Berlin"
+[collector]
+url = "https://localhost:{port}"
+ca = {ca:?}
+cert = {cert:?}
+key = {key:?}
+timeout = "3s"
+[smtp]
+host = "smtp.example.com"
+username = "u"
+password_file = {pw:?}
+from = "vigia@example.com"
+to = ["ops@example.com"]
+"#,
+        ca = reader.ca,
+        cert = reader.cert,
+        key = reader.key,
+    );
+    let file = write(dir.path(), &text);
+    let out = bin()
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("is valid"), "{stdout}");
+    assert!(stdout.contains("reader \"mailer\""), "{stdout}");
+    assert!(
+        stdout.contains("07:00:00 CET") || stdout.contains("07:00:00 CEST"),
+        "{stdout}"
+    );
+
+    // A probe certificate is not a reader's.
+    let probe = fleet.probe("loja-1").expect("probe");
+    let file2 = write(
+        dir.path(),
+        &text
+            .replace(&format!("{:?}", reader.cert), &format!("{:?}", probe.cert))
+            .replace(&format!("{:?}", reader.key), &format!("{:?}", probe.key)),
+    );
+    let out = bin()
+        .arg("--config")
+        .arg(&file2)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reader certificate"));
+
+    let file = write(dir.path(), &text);
+    for (flag, name) in [(None, "digest.html"), (Some("--text"), "digest.txt")] {
+        let target = dir.path().join(name);
+        let mut cmd = bin();
+        cmd.arg("--config")
+            .arg(&file)
+            .arg("preview")
+            .arg("--out")
+            .arg(&target);
+        if let Some(f) = flag {
+            cmd.arg(f);
+        }
+        let out = cmd.output().expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let body = std::fs::read_to_string(&target).expect("preview written");
+        assert!(body.contains("is unreachable since"), "{body}");
+        if flag.is_some() {
+            assert!(
+                body.starts_with("The collector https://localhost:"),
+                "{body}"
+            );
+        } else {
+            assert!(body.starts_with("<!DOCTYPE html>"));
+        }
+    }
+}
