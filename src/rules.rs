@@ -233,6 +233,9 @@ pub fn recorder_verdicts(
             }
         }
 
+        // When the whole recorder is LATE every camera is too; CAMERA_LATE is for the one
+        // dead camera hiding behind live ones.
+        let recorder_late = out.iter().any(|v| v.kind() == VerdictKind::Late);
         let late_cams: Vec<_> = status
             .cameras
             .iter()
@@ -241,7 +244,7 @@ pub fn recorder_verdicts(
                 (age(observed, n) > rules.late_after).then_some((c.camera.as_str(), n))
             })
             .collect();
-        if !late_cams.is_empty() {
+        if !late_cams.is_empty() && !recorder_late {
             let listed: Vec<String> = late_cams
                 .iter()
                 .map(|(c, n)| format!("{c} since {}", local_text(*n, zone)))

@@ -308,3 +308,12 @@ fn per_site_override_wins_over_global() {
     assert!(under_global.contains(&VerdictKind::Late));
     assert_only(&recorder_verdicts(&s, now(), &site_rules), VerdictKind::Ok);
 }
+
+#[test]
+fn camera_late_is_not_repeated_when_the_whole_recorder_is_late() {
+    let mut s = healthy();
+    let old = Some(to_timestamp(now() - CDuration::hours(6)));
+    s.newest_recording = old;
+    s.cameras[0].newest_recording = old;
+    assert_only(&eval(&s), VerdictKind::Late);
+}
