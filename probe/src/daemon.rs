@@ -255,6 +255,7 @@ impl Daemon {
             source,
             self.schedule.ticker(),
             stop_rx,
+            self.drain_timeout,
         ));
         shutdown.await;
         info!(
@@ -463,12 +464,15 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Scans at every slot until stopped; a scan in progress is never started twice.
+/// Scans at every slot until stopped; a scan in progress is never started twice. On stop, a
+/// walk under way may finish within `grace` (its statuses are spooled); past that it is left
+/// to finish on its own.
 async fn scan_loop<S: StatusSource>(
     shared: Arc<Shared>,
     source: S,
     mut ticker: Ticker,
     mut stop: watch::Receiver<bool>,
+    grace: Duration,
 ) {
     let mut source = Some(source);
     loop {
@@ -478,20 +482,27 @@ async fn scan_loop<S: StatusSource>(
         };
         let Some(src) = source.take() else { return };
         let sh = shared.clone();
-        let scan = tokio::task::spawn_blocking(move || scan_and_spool(&sh, src, interval));
-        tokio::select! {
-            r = scan => match r {
-                Ok((src, spooled)) => {
-                    log_scan(&spooled, shared.stats.spool_depth());
-                    source = Some(src);
-                }
-                Err(e) => {
-                    error!(error = %e, "the scan crashed; scanning stops");
-                    return;
-                }
-            },
-            // The walk cannot be interrupted; it finishes on its own and its statuses are spooled.
-            _ = stopped(&mut stop) => return,
+        let mut scan = tokio::task::spawn_blocking(move || scan_and_spool(&sh, src, interval));
+        let (result, stopping) = tokio::select! {
+            r = &mut scan => (Some(r), false),
+            _ = stopped(&mut stop) => (tokio::time::timeout(grace, &mut scan).await.ok(), true),
+        };
+        match result {
+            Some(Ok((src, spooled))) => {
+                log_scan(&spooled, shared.stats.spool_depth());
+                source = Some(src);
+            }
+            Some(Err(e)) => {
+                error!(error = %e, "the scan crashed; scanning stops");
+                return;
+            }
+            None => {
+                warn!("stopping while a scan is still walking; its statuses are spooled only if it ends before the process does");
+                return;
+            }
+        }
+        if stopping {
+            return;
         }
     }
 }

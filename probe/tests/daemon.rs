@@ -182,3 +182,53 @@ async fn a_full_spool_drops_the_oldest_and_the_next_status_reports_how_many() {
     assert!(Spool::open(&site.spool_dir(), 5).expect("spool").is_empty());
     collector.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_that_outlasts_its_interval_is_not_started_twice() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let site = SiteDir::new();
+    let addr = reserve_addr().expect("free port");
+    let opts = Opts {
+        every: "50ms",
+        ..Opts::default()
+    };
+    let cfg = site.config(&url_of(addr), &site.probe_certs(), &opts);
+    // A walk that takes 300 ms, six times the interval.
+    let (running, most, count) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let (r, m, c) = (running.clone(), most.clone(), count.clone());
+    let mut scanner = scanner_source(&cfg);
+    let slow = move || {
+        let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+        m.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        let out = scanner.scan_all();
+        r.fetch_sub(1, Ordering::SeqCst);
+        c.fetch_add(1, Ordering::SeqCst);
+        out
+    };
+    let daemon = Daemon::new(&cfg).expect("daemon");
+    let stats = daemon.stats();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(daemon.run(slow, async move {
+        let _ = rx.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let _ = tx.send(());
+    tokio::time::timeout(WAIT, task)
+        .await
+        .expect("stops in time")
+        .expect("task")
+        .expect("run");
+    assert_eq!(most.load(Ordering::SeqCst), 1, "never two scans at once");
+    let scans = count.load(Ordering::SeqCst);
+    assert!(
+        (2..=4).contains(&scans),
+        "{scans} scans of 300 ms in 1 s: back to back, no burst of missed ticks"
+    );
+    assert_eq!(stats.scans() as usize, scans);
+}
