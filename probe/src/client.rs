@@ -69,6 +69,16 @@ impl Connector {
         })
     }
 
+    /// Changes the HTTP/2 keepalive (PING every `interval`, dead after `timeout` unanswered);
+    /// the defaults notice a dead link within 40 s. Tests shorten them.
+    pub fn with_keepalive(mut self, interval: Duration, timeout: Duration) -> Connector {
+        self.endpoint = self
+            .endpoint
+            .http2_keep_alive_interval(interval)
+            .keep_alive_timeout(timeout);
+        self
+    }
+
     /// Who our certificate says we are.
     pub fn identity(&self) -> &PeerIdentity {
         &self.identity

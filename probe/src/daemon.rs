@@ -220,6 +220,12 @@ impl Daemon {
         self
     }
 
+    /// The HTTP/2 keepalive (default: PING every 20 s, dead after 20 s unanswered).
+    pub fn with_keepalive(mut self, interval: Duration, timeout: Duration) -> Daemon {
+        self.connector = self.connector.with_keepalive(interval, timeout);
+        self
+    }
+
     /// The first reconnection delay ceiling (default 1 s; tests shorten it).
     pub fn with_backoff_initial(mut self, d: Duration) -> Daemon {
         self.backoff_initial = d;

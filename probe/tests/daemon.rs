@@ -232,3 +232,49 @@ async fn a_scan_that_outlasts_its_interval_is_not_started_twice() {
     );
     assert_eq!(stats.scans() as usize, scans);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silently_dead_connection_is_noticed_by_keepalive_and_replaced() {
+    let site = SiteDir::new();
+    let collector = site.start_collector().await;
+    let proxy = Proxy::start(collector.addr).await;
+    let opts = Opts {
+        every: "1h",
+        ..Opts::default()
+    };
+    let cfg = site.config(&url_of(proxy.addr), &site.probe_certs(), &opts);
+    let daemon = Daemon::new(&cfg)
+        .expect("daemon")
+        .with_keepalive(Duration::from_millis(300), Duration::from_millis(300));
+    let stats = daemon.stats();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(daemon.run(scanner_source(&cfg), async move {
+        let _ = rx.await;
+    }));
+    wait_until("the first status acknowledged", || {
+        stats.acknowledged() >= 1
+    })
+    .await;
+    // The link goes silent (no FIN, no RST): only the keepalive can tell.
+    proxy.swallow_answers();
+    let silent = std::time::Instant::now();
+    wait_until("the dead connection noticed", || stats.failures() >= 1).await;
+    // PING every 300 ms, dead after 300 ms unanswered: noticed within about a second (with
+    // the 20 s defaults, within 40 s), while no status is due for an hour.
+    assert!(
+        silent.elapsed() < Duration::from_secs(3),
+        "noticed after {:?}: {:?}",
+        silent.elapsed(),
+        stats.last_error()
+    );
+    proxy.pass_answers();
+    wait_until("a new stream", || stats.streams_opened() >= 2).await;
+    let _ = tx.send(());
+    tokio::time::timeout(WAIT, task)
+        .await
+        .expect("stops in time")
+        .expect("task")
+        .expect("run");
+    assert!(proxy.accepted() >= 2);
+    collector.stop().await;
+}

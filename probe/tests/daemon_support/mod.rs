@@ -302,6 +302,11 @@ impl Proxy {
     pub fn swallow_answers(&self) {
         self.swallow.store(true, Ordering::SeqCst);
     }
+
+    /// Passes the collector's answers again (connections that lost some are beyond repair).
+    pub fn pass_answers(&self) {
+        self.swallow.store(false, Ordering::SeqCst);
+    }
 }
 
 impl Drop for Proxy {
