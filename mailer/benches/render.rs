@@ -36,17 +36,12 @@ fn time_render(fleet: &ListSitesResponse, opts: &RenderOptions) -> (Duration, us
 
 /// The rows the old tool's table had, for the Python baseline.
 fn export(fleet: &ListSitesResponse, path: &std::path::Path) {
-    let opts = options(Language::PtBr);
     let rows: Vec<serde_json::Value> = fleet
         .sites
         .iter()
         .map(|s| {
             let st = s.recorders.first().and_then(|r| r.status.as_ref());
-            let ts = |t: Option<&prost_types::Timestamp>| {
-                t.and_then(vigia::days::from_timestamp)
-                    .map(|t| opts.datetime(t))
-                    .unwrap_or_default()
-            };
+            let ts = |t: Option<&prost_types::Timestamp>| t.map(|t| t.seconds);
             serde_json::json!({
                 "site": s.site,
                 "technology": st.map(|x| x.technology().as_str_name()).unwrap_or(""),
@@ -97,6 +92,8 @@ fn main() {
         if let Some(dir) = &export_dir {
             if every == 10 {
                 export(&f, &dir.join("fleet-10000.json"));
+                std::fs::write(dir.join("vigia-10000-ms.txt"), format!("{ms:.3}"))
+                    .expect("write median");
             }
         }
     }

@@ -364,6 +364,23 @@ fn render_fleet(
     };
     let ctx = Ctx { opts, evaluated };
 
+    let (oldest_lc, newest_lc, status_lc, last_30_lc) = (
+        l.oldest.to_lowercase(),
+        l.newest.to_lowercase(),
+        l.status.to_lowercase(),
+        l.last_30.to_lowercase(),
+    );
+    let healthy_rows: Vec<(&SiteView<'_>, Line<'_>, Figures<'_>)> = healthy
+        .iter()
+        .flat_map(|v| {
+            let ctx = &ctx;
+            lines(v).into_iter().map(move |ln| {
+                let f = ctx.figures(v.site, &ln);
+                (v, ln, f)
+            })
+        })
+        .collect();
+
     // Precompute each problem site's details and strips once, for both parts.
     let prepared: Vec<Prepared<'_>> = problems
         .iter()
@@ -394,9 +411,11 @@ fn render_fleet(
                     }
                 })
                 .collect();
+            let figures = lines.iter().map(|ln| ctx.figures(v.site, ln)).collect();
             Prepared {
                 view: v,
                 lines,
+                figures,
                 strips,
                 details,
             }
@@ -419,7 +438,7 @@ fn render_fleet(
                     }
                     @for p in &prepared {
                         @for (i, ln) in p.lines.iter().enumerate() {
-                            (problem_row(&ctx, p, i, ln))
+                            (problem_row(lang, p, i, ln))
                         }
                         tr { td colspan="7" style=(TD_DETAIL) {
                             @for (i, d) in p.details.iter().enumerate() {
@@ -444,10 +463,8 @@ fn render_fleet(
                         th align="left" { (l.status) }
                         th align="right" { (l.days) }
                     }
-                    @for v in &healthy {
-                        @for ln in lines(v) {
-                            (healthy_row(&ctx, v, &ln))
-                        }
+                    @for (v, ln, f) in &healthy_rows {
+                        (healthy_row(lang, v, ln, f))
                     }
                 }
             } }
@@ -477,8 +494,7 @@ fn render_fleet(
                 let _ = write!(text, " ({})", site.note);
             }
             text.push('\n');
-            for (i, ln) in p.lines.iter().enumerate() {
-                let f = ctx.figures(site, ln);
+            for (i, (ln, f)) in p.lines.iter().zip(&p.figures).enumerate() {
                 let rec = match f.recorder {
                     Some(r) if site.recorders.len() > 1 => format!("[{r}] "),
                     _ => String::new(),
@@ -487,11 +503,11 @@ fn render_fleet(
                     text,
                     "  {rec}{} · {} {} · {} {} · {}: {}",
                     f.tech,
-                    l.oldest.to_lowercase(),
+                    oldest_lc,
                     f.oldest,
-                    l.newest.to_lowercase(),
+                    newest_lc,
                     f.newest,
-                    l.status.to_lowercase(),
+                    status_lc,
                     kind_label(lang, ln.status),
                 );
                 if let Some(days) = f.days {
@@ -503,12 +519,7 @@ fn render_fleet(
                     );
                 }
                 if let Some(cells) = &p.strips[i] {
-                    let _ = writeln!(
-                        text,
-                        "  {}: {}",
-                        l.last_30.to_lowercase(),
-                        strip_text(cells)
-                    );
+                    let _ = writeln!(text, "  {}: {}", last_30_lc, strip_text(cells));
                 }
             }
             for d in &p.details {
@@ -519,24 +530,26 @@ fn render_fleet(
     }
     if !healthy.is_empty() {
         let _ = writeln!(text, "== {} ({}) ==\n", l.healthy, healthy.len());
-        for v in &healthy {
-            for ln in lines(v) {
-                let f = ctx.figures(v.site, &ln);
-                let name = match f.recorder {
-                    Some(r) if v.site.recorders.len() > 1 => format!("{} [{r}]", v.site.site),
-                    _ => v.site.site.clone(),
-                };
-                let _ = writeln!(
-                    text,
-                    "{name} · {} · {} – {} · {} · {}",
-                    f.tech,
-                    f.oldest,
-                    f.newest,
-                    kind_label(lang, ln.status),
-                    f.days
-                        .map(|d| d.to_string())
-                        .unwrap_or_else(|| l.none.into())
-                );
+        for (v, ln, f) in &healthy_rows {
+            text.push_str(&v.site.site);
+            if let Some(r) = f.recorder.filter(|_| v.site.recorders.len() > 1) {
+                let _ = write!(text, " [{r}]");
+            }
+            let _ = write!(
+                text,
+                " · {} · {} – {} · {} · ",
+                f.tech,
+                f.oldest,
+                f.newest,
+                kind_label(lang, ln.status)
+            );
+            match f.days {
+                Some(d) => {
+                    let _ = writeln!(text, "{d}");
+                }
+                None => {
+                    let _ = writeln!(text, "{}", l.none);
+                }
             }
         }
         text.push('\n');
@@ -558,6 +571,7 @@ fn render_fleet(
 struct Prepared<'a> {
     view: &'a SiteView<'a>,
     lines: Vec<Line<'a>>,
+    figures: Vec<Figures<'a>>,
     strips: Vec<Option<Vec<bool>>>,
     details: Vec<String>,
 }
@@ -810,10 +824,9 @@ impl Ctx<'_> {
     }
 }
 
-fn problem_row(ctx: &Ctx<'_>, p: &Prepared<'_>, i: usize, ln: &Line<'_>) -> Markup {
-    let lang = ctx.opts.language;
+fn problem_row(lang: Language, p: &Prepared<'_>, i: usize, ln: &Line<'_>) -> Markup {
     let site = p.view.site;
-    let f = ctx.figures(site, ln);
+    let f = &p.figures[i];
     let show_rec = site.recorders.len() > 1;
     html! {
         tr valign="top" {
@@ -840,9 +853,7 @@ fn problem_row(ctx: &Ctx<'_>, p: &Prepared<'_>, i: usize, ln: &Line<'_>) -> Mark
     }
 }
 
-fn healthy_row(ctx: &Ctx<'_>, v: &SiteView<'_>, ln: &Line<'_>) -> Markup {
-    let lang = ctx.opts.language;
-    let f = ctx.figures(v.site, ln);
+fn healthy_row(lang: Language, v: &SiteView<'_>, ln: &Line<'_>, f: &Figures<'_>) -> Markup {
     html! {
         tr {
             td {
