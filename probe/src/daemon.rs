@@ -27,8 +27,9 @@ use vigia::pb::RecordingStatus;
 
 /// How long a stopping daemon waits for acknowledgements of what it already sent.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-/// Statuses queued on the stream ahead of their acknowledgements.
-const IN_FLIGHT: usize = 64;
+/// Statuses sent and not yet acknowledged, at most (a backlog drains at stream speed, not at
+/// one round trip per status, and a reconnect re-sends at most this many twice).
+pub const DEFAULT_IN_FLIGHT: usize = 64;
 
 /// Where the daemon's statuses come from: normally the scanner; tests may pass a closure.
 pub trait StatusSource: Send + 'static {
@@ -169,6 +170,7 @@ pub struct Daemon {
     schedule: Schedule,
     drain_timeout: Duration,
     backoff_initial: Duration,
+    in_flight: usize,
 }
 
 impl Daemon {
@@ -206,6 +208,7 @@ impl Daemon {
             schedule,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             backoff_initial: backoff::INITIAL,
+            in_flight: DEFAULT_IN_FLIGHT,
         })
     }
 
@@ -226,6 +229,13 @@ impl Daemon {
         self
     }
 
+    /// How many statuses may be sent ahead of their acknowledgements (default 64; 1 is
+    /// stop-and-wait, the benchmark's baseline).
+    pub fn with_in_flight(mut self, n: usize) -> Daemon {
+        self.in_flight = n.max(1);
+        self
+    }
+
     /// The first reconnection delay ceiling (default 1 s; tests shorten it).
     pub fn with_backoff_initial(mut self, d: Duration) -> Daemon {
         self.backoff_initial = d;
@@ -243,6 +253,7 @@ impl Daemon {
             connector: self.connector.clone(),
             backoff: Backoff::new(self.backoff_initial, self.collector.backoff_max),
             drain_timeout: self.drain_timeout,
+            in_flight: self.in_flight,
             stop,
         }
     }
@@ -527,6 +538,7 @@ struct Sender {
     connector: Connector,
     backoff: Backoff,
     drain_timeout: Duration,
+    in_flight: usize,
     stop: watch::Receiver<bool>,
 }
 
@@ -561,9 +573,11 @@ impl Sender {
         }
     }
 
-    /// Sends what waits and is not yet on this connection, as far as the stream has room.
+    /// Sends what waits and is not yet on this connection, as far as the stream has room and
+    /// the window of unacknowledged statuses allows.
     fn fill(&self, tx: &mpsc::Sender<RecordingStatus>, last_sent: &mut Option<u64>) -> bool {
-        let room = tx.capacity();
+        let unacked = last_sent.map_or(0, |s| self.shared.spool().count_through(s));
+        let room = tx.capacity().min(self.in_flight.saturating_sub(unacked));
         if room == 0 {
             return false;
         }
@@ -616,7 +630,7 @@ impl Sender {
             _ = stopped(&mut self.stop) => return Ended::Stopped,
         };
         debug!("connected to the collector");
-        let (tx, rx) = mpsc::channel::<RecordingStatus>(IN_FLIGHT);
+        let (tx, rx) = mpsc::channel::<RecordingStatus>(self.in_flight);
         let mut last_sent = None;
         // The collector may wait for the first status before answering the call, so the
         // stream is fed while the call is being set up.

@@ -263,6 +263,12 @@ impl Spool {
         self.entries.iter().copied()
     }
 
+    /// How many waiting statuses have a sequence up to `sequence` (those in flight when
+    /// everything up to it was sent).
+    pub fn count_through(&self, sequence: u64) -> usize {
+        self.entries.range(..=sequence).count()
+    }
+
     /// True while `sequence` waits for its acknowledgement.
     pub fn contains(&self, sequence: u64) -> bool {
         self.entries.contains(&sequence)

@@ -278,3 +278,29 @@ async fn a_silently_dead_connection_is_noticed_by_keepalive_and_replaced() {
     assert!(proxy.accepted() >= 2);
     collector.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_many_windows_long_drains_in_order_once() {
+    let site = SiteDir::new();
+    let collector = site.start_collector().await;
+    let cfg = site.config(&collector.url(), &site.probe_certs(), &Opts::default());
+    // 300 statuses of a long outage, spooled as the daemon would have.
+    let scanned = scanner_source(&cfg).scan_all().remove(0);
+    {
+        let mut spool = Spool::open(&site.spool_dir(), 10_000).expect("spool");
+        for _ in 0..300 {
+            spool.push(scanned.clone()).expect("push");
+        }
+    }
+    let daemon = Daemon::new(&cfg).expect("daemon").with_in_flight(16);
+    let stats = daemon.stats();
+    let acked = daemon
+        .send_once(scanner_source(&cfg), Duration::from_secs(15))
+        .await
+        .expect("send-once");
+    assert!(acked);
+    assert_eq!(stats.acknowledged(), 301);
+    assert_eq!(stats.streams_opened(), 1, "one stream carried it all");
+    assert_contiguous_once(&stored(&collector, &site.fleet).await, 301);
+    collector.stop().await;
+}
