@@ -104,6 +104,9 @@ async fn digest_arrives_over_starttls_with_auth_plain_and_login() {
         );
         assert_eq!(m["content_type"], "multipart/alternative");
         assert!(m["message_id"].as_str().is_some_and(|s| s.contains('@')));
+        assert!(m["date"]
+            .as_str()
+            .is_some_and(|s| s.contains("2026") || s.contains(',')));
         assert!(m["tls"].as_bool().expect("tls"), "STARTTLS was used");
         assert!(m["authenticated"].as_bool().expect("auth"));
         let html = m["html"].as_str().expect("HTML part");
@@ -347,4 +350,57 @@ async fn permanent_refusal_is_not_retried() {
         .count();
     assert_eq!(tries, 1, "{:?}", server.events());
     assert!(!mailer.state().digest_sent(slot).expect("state"));
+}
+
+#[tokio::test]
+async fn implicit_tls_relay() {
+    let env = env();
+    let reader = env.fleet.reader("mailer").expect("reader");
+    let server = SmtpServer::start_with(
+        &env.dir.path().join("mbox"),
+        &env.fleet.server(),
+        0,
+        None,
+        true,
+    );
+    let mut s = setup(&env, &reader, server.port, PASSWORD, "auth = [\"LOGIN\"]").settings();
+    s.raw.smtp.security = vigia_mailer::config::Security::Tls;
+    let fleet = fixed_fleet();
+    let mail = render_digest(&FleetView::Reachable(&fleet), now(), &s.render_options());
+    let rcpt = Recipients {
+        to: s.to.clone(),
+        cc: vec![],
+        bcc: vec![],
+    };
+    let msg = smtp::build_message(&s.from, &rcpt, &mail, false).expect("message");
+    smtp::send(&s, &msg).await.expect("sent over implicit TLS");
+    let got = server.wait_for(1);
+    assert!(got[0]["tls"].as_bool().expect("tls"));
+    assert_eq!(got[0]["subject"], mail.subject.as_str());
+}
+
+#[test]
+fn send_now_from_the_command_line() {
+    let env = env();
+    let reader = env.fleet.reader("mailer").expect("reader");
+    let server = SmtpServer::start(&env.dir.path().join("mbox"), &env.fleet.server(), 0, None);
+    let _ = setup(&env, &reader, server.port, PASSWORD, "").settings();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigia-mailer"))
+        .arg("--config")
+        .arg(env.dir.path().join("mailer.toml"))
+        .arg("send-now")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = server.wait_for(1);
+    assert!(got[0]["subject"]
+        .as_str()
+        .expect("subject")
+        .ends_with("COLLECTOR UNREACHABLE"));
+    // send-now marks no slot: the scheduled digest still goes out.
+    assert!(!env.dir.path().join("state").exists());
 }

@@ -45,6 +45,17 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts on `port` (0 for any), answering DATA with `reject` when given (e.g. "451 busy").
     pub fn start(out: &Path, cert: &CertPaths, port: u16, reject: Option<&str>) -> SmtpServer {
+        Self::start_with(out, cert, port, reject, false)
+    }
+
+    /// The same, with TLS from the first byte instead of STARTTLS when `implicit_tls`.
+    pub fn start_with(
+        out: &Path,
+        cert: &CertPaths,
+        port: u16,
+        reject: Option<&str>,
+        implicit_tls: bool,
+    ) -> SmtpServer {
         std::fs::create_dir_all(out).expect("out dir");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtpd.py");
         let mut cmd = Command::new(python());
@@ -63,6 +74,9 @@ impl SmtpServer {
             .stderr(Stdio::inherit());
         if let Some(r) = reject {
             cmd.args(["--reject", r]);
+        }
+        if implicit_tls {
+            cmd.arg("--implicit-tls");
         }
         let mut child = cmd.spawn().expect("spawn smtpd.py");
         let stdin = child.stdin.take().expect("stdin");

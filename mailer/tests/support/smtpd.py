@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A real SMTP server for the mailer's tests (aiosmtpd, not written by this project).
 
-STARTTLS is required before anything else, AUTH (PLAIN or LOGIN) is required before MAIL, and
+STARTTLS is required before anything else (or TLS from the first byte with --implicit-tls), AUTH (PLAIN or LOGIN) is required before MAIL, and
 every accepted message is parsed with Python's own `email` package and written as one JSON
 file into --out, so the Rust test checks what a mail client would see. Prints "READY <port>"
 once listening and exits when its standard input closes (the test ended, or died).
@@ -33,6 +33,7 @@ ap.add_argument("--user", required=True)
 ap.add_argument("--password", required=True)
 ap.add_argument("--out", required=True)
 ap.add_argument("--reject", default="", help="answer DATA with this reply, e.g. '451 busy'")
+ap.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (port 465 style)")
 args = ap.parse_args()
 
 
@@ -70,7 +71,8 @@ class Handler:
             "content_type": msg.get_content_type(),
             "text": parts.get("text/plain"),
             "html": parts.get("text/html"),
-            "tls": session.ssl is not None,
+            "tls": session.ssl is not None
+            or server.transport.get_extra_info("ssl_object") is not None,
             "authenticated": bool(session.authenticated),
         }
         path = os.path.join(args.out, "msg-%04d.json" % self.n)
@@ -100,18 +102,32 @@ async def main():
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
     sock.listen(16)
-    server = await loop.create_server(
-        lambda: SMTP(
-            handler,
-            hostname="localhost",
-            tls_context=ctx,
-            require_starttls=True,
-            auth_required=True,
-            auth_require_tls=True,
-            authenticator=authenticator,
-        ),
-        sock=sock,
-    )
+    if args.implicit_tls:
+        server = await loop.create_server(
+            lambda: SMTP(
+                handler,
+                hostname="localhost",
+                auth_required=True,
+                # aiosmtpd cannot tell the socket is already TLS; it is.
+                auth_require_tls=False,
+                authenticator=authenticator,
+            ),
+            sock=sock,
+            ssl=ctx,
+        )
+    else:
+        server = await loop.create_server(
+            lambda: SMTP(
+                handler,
+                hostname="localhost",
+                tls_context=ctx,
+                require_starttls=True,
+                auth_required=True,
+                auth_require_tls=True,
+                authenticator=authenticator,
+            ),
+            sock=sock,
+        )
     print("READY %d" % sock.getsockname()[1], flush=True)
     await loop.run_in_executor(None, sys.stdin.read)
     server.close()
