@@ -7,9 +7,13 @@
 //! |---|---|---|
 //! | `meta` | `layout_version` | u32 BE |
 //! | `sites` | site | [`SiteRecord`] |
-//! | `latest` | site `\0` recorder | `pb::HistoryEntry` |
+//! | `latest` | site `\0` recorder | observed_at µs (8, i64 BE) + the `history` key of the latest status |
 //! | `history` | site `\0` received µs (8) sequence (8) recorder `\0` spool | `pb::HistoryEntry` |
 //! | `seen` | site `\0` spool `\0` sequence (8) | received µs (8), for dedup |
+//!
+//! `latest` points into `history` rather than copying the status: each status is written once
+//! (sled copies a leaf on every insert, so a second 1 KB copy cost as much as the first), and
+//! pruning never removes a history entry that a `latest` pointer names.
 //!
 //! Every write goes through one writer thread ([`Writer`]), which batches statuses, flushes once
 //! per batch and only then answers: an acknowledged status is on disk (group commit).
@@ -31,6 +35,9 @@ use crate::metrics::Metrics;
 pub const LAYOUT_VERSION: u32 = 1;
 const VERSION_KEY: &[u8] = b"layout_version";
 const SEP: u8 = 0;
+/// How long the writer waits for more statuses before a flush when statuses are streaming in.
+const GATHER: Duration = Duration::from_millis(3);
+const GATHER_POLL: Duration = Duration::from_micros(250);
 /// Most statuses written between two flushes.
 const MAX_BATCH: usize = 4096;
 
@@ -304,9 +311,32 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.latest.scan_prefix(prefix(site)) {
             let (_, v) = kv.map_err(|e| self.err(e))?;
-            out.push(HistoryEntry::decode(v.as_ref()).map_err(|e| self.corrupt("latest", e))?);
+            let Some(hkey) = v.get(8..) else {
+                return Err(StoreError::Corrupt {
+                    dir: self.dir.clone(),
+                    tree: "latest",
+                    reason: format!("{} bytes, expected a pointer", v.len()),
+                });
+            };
+            if let Some(entry) = self.history.get(hkey).map_err(|e| self.err(e))? {
+                out.push(
+                    HistoryEntry::decode(entry.as_ref()).map_err(|e| self.corrupt("history", e))?,
+                );
+            }
         }
         Ok(out)
+    }
+
+    /// The history keys the `latest` pointers of a site name (kept by pruning).
+    fn latest_keys(&self, site: &str) -> Result<std::collections::HashSet<Vec<u8>>, StoreError> {
+        let mut keys = std::collections::HashSet::new();
+        for kv in self.latest.scan_prefix(prefix(site)) {
+            let (_, v) = kv.map_err(|e| self.err(e))?;
+            if let Some(k) = v.get(8..) {
+                keys.insert(k.to_vec());
+            }
+        }
+        Ok(keys)
     }
 
     /// Past statuses of a site (one recorder, or all), newest first, received in `[from, to]`.
@@ -382,9 +412,13 @@ impl Store {
             let lo = prefix(&site);
             let mut hi = lo.clone();
             hi.extend_from_slice(&cutoff.to_be_bytes());
+            let keep = self.latest_keys(&site)?;
             let mut batch = sled::Batch::default();
             for kv in self.history.range(lo..hi) {
                 let (k, _) = kv.map_err(|e| self.err(e))?;
+                if keep.contains(k.as_ref()) {
+                    continue;
+                }
                 batch.remove(k);
                 removed += 1;
             }
@@ -510,6 +544,43 @@ struct WriterLoop {
     sites: HashMap<String, SiteRecord>,
 }
 
+/// Batch sizes and times, logged at debug level every few seconds to tune group commit.
+#[derive(Default)]
+struct BatchStats {
+    since: Option<std::time::Instant>,
+    batches: u64,
+    jobs: u64,
+    max_jobs: usize,
+    apply: Duration,
+    flush: Duration,
+    max_flush: Duration,
+}
+
+impl BatchStats {
+    fn record(&mut self, jobs: usize, apply: Duration, flush: Duration) {
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        self.batches += 1;
+        self.jobs += jobs as u64;
+        self.max_jobs = self.max_jobs.max(jobs);
+        self.apply += apply;
+        self.flush += flush;
+        self.max_flush = self.max_flush.max(flush);
+        if since.elapsed() >= Duration::from_secs(5) {
+            let n = self.batches.max(1) as u32;
+            tracing::debug!(
+                batches = self.batches,
+                statuses = self.jobs,
+                max_batch = self.max_jobs,
+                apply_avg_us = (self.apply / n).as_micros() as u64,
+                flush_avg_us = (self.flush / n).as_micros() as u64,
+                flush_max_us = self.max_flush.as_micros() as u64,
+                "group commit"
+            );
+            *self = BatchStats::default();
+        }
+    }
+}
+
 enum Reply {
     Status(
         oneshot::Sender<Result<Stored, String>>,
@@ -543,7 +614,12 @@ impl WriterLoop {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut replies = Vec::with_capacity(MAX_BATCH);
         let mut stop = None;
+        let mut stats = BatchStats::default();
+        let mut last_batch = 0usize;
         while let Some(first) = rx.blocking_recv() {
+            let started = std::time::Instant::now();
+            // Only gather when the previous batch was busy; a lone status is flushed at once.
+            let gather_more = last_batch > 1;
             let now = self.clock.now();
             let mut job = Some(first);
             let mut dirty_sites: Vec<String> = Vec::new();
@@ -572,12 +648,25 @@ impl WriterLoop {
                 }
                 if replies.len() < MAX_BATCH {
                     job = rx.try_recv().ok();
+                    // Under load, wait a moment for more: one flush for many statuses costs far
+                    // less CPU than many small flushes, and adds at most GATHER to a status's wait.
+                    while job.is_none()
+                        && stop.is_none()
+                        && gather_more
+                        && started.elapsed() < GATHER
+                    {
+                        std::thread::sleep(GATHER_POLL);
+                        job = rx.try_recv().ok();
+                    }
                 }
             }
+            let applied = started.elapsed();
             let written = self
                 .write_sites(&dirty_sites)
                 .and_then(|()| self.store.flush());
             self.metrics.flushes.inc();
+            last_batch = replies.len();
+            stats.record(replies.len(), applied, started.elapsed() - applied);
             for reply in replies.drain(..) {
                 match (reply, &written) {
                     (Reply::Status(tx, r), Ok(())) => {
@@ -688,23 +777,24 @@ impl WriterLoop {
         let bytes = entry.encode_to_vec();
         store
             .history
-            .insert(hkey, bytes.as_slice())
+            .insert(hkey.as_slice(), bytes)
             .map_err(|e| store.err(e))?;
         let newest_known = match self.latest_seen.get(&lkey) {
             Some(t) => Some(*t),
-            None => match store.latest.get(&lkey).map_err(|e| store.err(e))? {
-                Some(v) => {
-                    let old =
-                        HistoryEntry::decode(v.as_ref()).map_err(|e| store.corrupt("latest", e))?;
-                    old.status.as_ref().map(observed_micros)
-                }
-                None => None,
-            },
+            None => store
+                .latest
+                .get(&lkey)
+                .map_err(|e| store.err(e))?
+                .and_then(|v| <[u8; 8]>::try_from(v.get(..8)?).ok())
+                .map(i64::from_be_bytes),
         };
         if newest_known.is_none_or(|t| observed >= t) {
+            let mut pointer = Vec::with_capacity(8 + hkey.len());
+            pointer.extend_from_slice(&observed.to_be_bytes());
+            pointer.extend_from_slice(&hkey);
             store
                 .latest
-                .insert(&lkey, bytes)
+                .insert(&lkey, pointer)
                 .map_err(|e| store.err(e))?;
             self.latest_seen.insert(lkey, observed);
         } else if let Some(t) = newest_known {

@@ -144,7 +144,7 @@ pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), Invalid> {
         ));
     }
     for (i, d) in s.recorded_days.iter().enumerate() {
-        if d.len() != 10 || vigia::days::parse_day(d).is_none() {
+        if !is_day(d) {
             return Err(bad(
                 format!("recorded_days[{i}]"),
                 format!("{:?} is not a YYYY-MM-DD day", truncate(d)),
@@ -203,6 +203,25 @@ pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), Invalid> {
         ));
     }
     Ok(())
+}
+
+/// `YYYY-MM-DD` naming a real date; by hand, because it runs for every day of every status.
+fn is_day(d: &str) -> bool {
+    let b = d.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    match (num(0..4), num(5..7), num(8..10)) {
+        (Some(y), Some(m), Some(day)) => {
+            chrono::NaiveDate::from_ymd_opt(y as i32, m, day).is_some()
+        }
+        _ => false,
+    }
 }
 
 fn truncate(s: &str) -> &str {
@@ -345,6 +364,24 @@ mod tests {
             },
             "hostname: 300 bytes",
         );
+    }
+
+    #[test]
+    fn days_are_checked_exactly() {
+        for ok in ["2024-02-29", "1999-12-31", "2026-01-01"] {
+            assert!(is_day(ok), "{ok}");
+        }
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "2024/01/01",
+            "20240101xx",
+            "",
+            "2024-01-0a",
+        ] {
+            assert!(!is_day(bad), "{bad}");
+        }
     }
 
     #[test]

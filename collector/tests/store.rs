@@ -41,3 +41,68 @@ fn a_second_opener_is_told_the_store_is_in_use() {
     drop(first);
     Store::open(dir.path(), 8 << 20).expect("free again");
 }
+
+#[tokio::test]
+async fn pruning_drops_old_history_but_never_a_recorders_latest_status() {
+    use std::sync::Arc;
+    use vigia::days::to_timestamp;
+    use vigia::pb::{RecordingStatus, ScanOutcome, Technology};
+    use vigia_collector::store::Writer;
+    use vigia_collector::Clock;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(dir.path(), 8 << 20).expect("open");
+    let clock = Clock::manual(chrono::Utc::now() - chrono::Duration::days(200));
+    let writer = Writer::start(store.clone(), clock.clone(), Arc::default());
+    let status = |recorder: &str, sequence: u64| RecordingStatus {
+        site: "loja-1".into(),
+        recorder: recorder.into(),
+        technology: Technology::Ivms as i32,
+        sequence,
+        spool_id: "s".into(),
+        observed_at: Some(to_timestamp(clock.now())),
+        outcome: ScanOutcome::Ok as i32,
+        ..Default::default()
+    };
+    let mut seq = 0;
+    for recorder in ["a", "b", "a", "b"] {
+        seq += 1;
+        let pending = writer.submit(status(recorder, seq)).await.expect("submit");
+        assert!(!pending.await.expect("reply").expect("stored").duplicate);
+        clock.advance(std::time::Duration::from_secs(3600));
+    }
+    // 100 days later only recorder a reports again.
+    clock.advance(std::time::Duration::from_secs(100 * 86_400));
+    seq += 1;
+    writer
+        .submit(status("a", seq))
+        .await
+        .expect("submit")
+        .await
+        .expect("reply")
+        .expect("stored");
+    assert_eq!(store.history_len("loja-1"), 5);
+
+    let removed = store
+        .prune(clock.now() - chrono::Duration::days(90))
+        .expect("prune");
+    // The three older statuses go; b's latest stays although it is old.
+    assert_eq!(removed, 3);
+    assert_eq!(store.history_len("loja-1"), 2);
+    let latest = store.latest("loja-1").expect("latest");
+    let seqs: Vec<u64> = latest
+        .iter()
+        .map(|e| e.status.as_ref().expect("s").sequence)
+        .collect();
+    assert_eq!(seqs, [5, 4], "a's newest and b's newest, by recorder id");
+    // Dedup marks of pruned statuses go too: sequence 1 would be stored anew.
+    let again = writer
+        .submit(status("a", 1))
+        .await
+        .expect("submit")
+        .await
+        .expect("reply")
+        .expect("stored");
+    assert!(!again.duplicate);
+    writer.stop().await;
+}

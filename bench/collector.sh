@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Collector benchmarks, one command: `bench/collector.sh`.
+#  1. Ingest: statuses acknowledged per second (each ack = durable in sled) from 200 concurrent
+#     mutual-TLS probe streams on loopback (median of 3 runs), then p50/p99 ack latency at half
+#     that rate; side by side with the old design (Flask + waitress, JSON POST into a dict, no TLS,
+#     not durable) driven at its best client concurrency (median of 3 runs at that concurrency).
+#  2. Connections: 10,000 concurrent idle probe streams (one TLS connection each); the
+#     collector's RSS before and after, and bytes per stream.
+# The load generator (collector/examples/ingest_load.rs) runs on the same machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ulimit -n "$(ulimit -Hn)"
+STREAMS=${STREAMS:-200}
+IDLE=${IDLE:-10000}
+RUNS=${RUNS:-3}
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), open files $(ulimit -n)"
+cargo build --release --locked -q -p vigia-collector --bin vigia-collector --example ingest_load
+BIN=$PWD/target/release/vigia-collector
+LOAD=$PWD/target/release/examples/ingest_load
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+field() { awk -v k="$1" '$1==k {print $2}'; }
+
+"$LOAD" setup --dir "$WORK"
+
+start_collector() { # data-dir-name port
+  cat > "$WORK/collector.toml" <<TOML
+listen = "127.0.0.1:$2"
+data_dir = "$WORK/$1"
+shutdown_grace = "2s"
+[tls]
+ca = "$WORK/certs/ca.pem"
+cert = "$WORK/certs/server.pem"
+key = "$WORK/certs/server.key"
+TOML
+  VIGIA_LOG=warn "$BIN" --config "$WORK/collector.toml" run 2>>"$WORK/collector.log" &
+  COLLECTOR=$!
+  PIDS+=("$COLLECTOR")
+}
+stop_collector() {
+  kill -TERM "$COLLECTOR"
+  wait "$COLLECTOR" || true
+}
+
+echo "== ingest: $STREAMS mTLS probe streams, every ack durable"
+PORT=$(free_port)
+start_collector data-ingest "$PORT"
+TPUT=()
+for i in $(seq "$RUNS"); do
+  out=$("$LOAD" throughput --dir "$WORK" --addr "127.0.0.1:$PORT" --streams "$STREAMS")
+  v=$(echo "$out" | field acks_per_s)
+  echo "   run $i: $v acks/s"
+  TPUT+=("$v")
+done
+TPUT_MED=$(printf '%s\n' "${TPUT[@]}" | median)
+RATE=$((TPUT_MED / 2))
+echo "   median: $TPUT_MED acks/s"
+echo "== ack latency at half that rate ($RATE statuses/s over $STREAMS streams)"
+LAT=$("$LOAD" latency --dir "$WORK" --addr "127.0.0.1:$PORT" --streams "$STREAMS" --rate "$RATE")
+echo "$LAT" | sed 's/^/   /'
+stop_collector
+DISK=$(du -sh "$WORK/data-ingest" | cut -f1)
+echo "   store size after the ingest runs: $DISK"
+
+echo "== baseline: Flask + waitress, JSON POST into a dict (no TLS, not durable)"
+python3 -m pip install -q flask waitress >/dev/null 2>&1 || python3 -m pip install -q --user flask waitress
+FPORT=$(free_port)
+python3 bench/baselines/flask_server.py "$FPORT" 4 2>>"$WORK/flask.log" &
+FLASK=$!
+PIDS+=("$FLASK")
+for _ in $(seq 100); do
+  python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$FPORT),1)" 2>/dev/null && break
+  sleep 0.1
+done
+SWEEP=$("$LOAD" http --addr "127.0.0.1:$FPORT" --concurrency 1,2,4,8,16,32)
+echo "$SWEEP" | sed 's/^/   /'
+BEST_C=$(echo "$SWEEP" | field http_best_concurrency)
+FL=()
+for i in $(seq "$RUNS"); do
+  v=$("$LOAD" http --addr "127.0.0.1:$FPORT" --concurrency "$BEST_C" | field http_best_rps)
+  echo "   run $i at concurrency $BEST_C: $v requests/s"
+  FL+=("$v")
+done
+FLASK_MED=$(printf '%s\n' "${FL[@]}" | median)
+kill -TERM "$FLASK"; wait "$FLASK" 2>/dev/null || true
+
+echo "== $IDLE idle probe streams (one TLS connection each)"
+PORT=$(free_port)
+start_collector data-idle "$PORT"
+IDLE_OUT=$("$LOAD" idle --dir "$WORK" --addr "127.0.0.1:$PORT" --conns "$IDLE" --pid "$COLLECTOR")
+echo "$IDLE_OUT" | sed 's/^/   /'
+stop_collector
+
+echo
+echo "== summary"
+echo "collector ingest (median of $RUNS): $TPUT_MED acks/s"
+echo "collector ack latency at $RATE/s: p50 $(echo "$LAT" | field p50_ms) ms, p99 $(echo "$LAT" | field p99_ms) ms"
+echo "flask baseline (median of $RUNS, concurrency $BEST_C): $FLASK_MED requests/s"
+echo "ratio collector/flask: $(awk -v a="$TPUT_MED" -v b="$FLASK_MED" 'BEGIN {printf "%.1fx", a/b}')"
+echo "idle streams: $(echo "$IDLE_OUT" | field idle_streams), RSS $(echo "$IDLE_OUT" | field rss_after_mib) MiB, $(echo "$IDLE_OUT" | field bytes_per_stream) bytes/stream"

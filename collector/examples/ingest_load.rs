@@ -1,0 +1,566 @@
+//! Load generator for `bench/collector.sh`: mints a fleet, drives a running collector with many
+//! mutual-TLS probe streams (throughput, latency at a fixed rate, idle connections), and drives
+//! the Flask baseline with keep-alive JSON POSTs. Prints one `key value` line per figure.
+//!
+//! Build with `cargo build --release -p vigia-collector --example ingest_load`.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, Mutex, Semaphore};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use vigia::days::to_timestamp;
+use vigia::pb::ingest_client::IngestClient;
+use vigia::pb::{CameraStatus, RecordingStatus, ScanOutcome, Technology};
+use vigia_collector::ca::{self, Ca, Subject, Validity};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a CA and a server certificate for localhost under DIR/certs (kept if present).
+    Setup {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Statuses acknowledged per second from STREAMS probe streams, each keeping WINDOW unacked.
+    Throughput {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 200)]
+        streams: usize,
+        #[arg(long, default_value_t = 32)]
+        window: usize,
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        #[arg(long, default_value_t = 8)]
+        secs: u64,
+    },
+    /// Ack latency (send to durable ack) at a fixed total RATE spread over STREAMS streams.
+    Latency {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 200)]
+        streams: usize,
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        #[arg(long, default_value_t = 8)]
+        secs: u64,
+    },
+    /// Open CONNS idle probe streams (one connection each) and report the collector's RSS.
+    Idle {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 10_000)]
+        conns: usize,
+        /// The collector's process id, for /proc/PID/status.
+        #[arg(long)]
+        pid: u32,
+        #[arg(long, default_value_t = 5)]
+        hold: u64,
+    },
+    /// Keep-alive JSON POSTs to the Flask baseline at each concurrency; prints requests/s.
+    Http {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32")]
+        concurrency: Vec<usize>,
+        #[arg(long, default_value_t = 1)]
+        warmup: u64,
+        #[arg(long, default_value_t = 5)]
+        secs: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    vigia::tls::install_crypto_provider();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Setup { dir } => setup(&dir),
+            Cmd::Throughput {
+                dir,
+                addr,
+                streams,
+                window,
+                warmup,
+                secs,
+            } => throughput(&dir, addr, streams, window, warmup, secs).await,
+            Cmd::Latency {
+                dir,
+                addr,
+                streams,
+                rate,
+                warmup,
+                secs,
+            } => latency(&dir, addr, streams, rate, warmup, secs).await,
+            Cmd::Idle {
+                dir,
+                addr,
+                conns,
+                pid,
+                hold,
+            } => idle(&dir, addr, conns, pid, hold).await,
+            Cmd::Http {
+                addr,
+                concurrency,
+                warmup,
+                secs,
+            } => http(addr, &concurrency, warmup, secs).await,
+        }
+    })
+}
+
+fn setup(dir: &Path) -> anyhow::Result<()> {
+    let certs = dir.join("certs");
+    if !certs.join("ca.pem").exists() {
+        ca::init(&certs, "bench", 30, true)?;
+    }
+    if !certs.join("server.pem").exists() {
+        ca::issue(
+            &certs,
+            &certs,
+            &Subject::Server {
+                dns: vec!["localhost".into()],
+                ips: vec!["127.0.0.1".parse()?],
+            },
+            30,
+            true,
+        )?;
+    }
+    Ok(())
+}
+
+/// A status of realistic size: 30 recorded days, 4 cameras.
+fn status(site: &str, sequence: u64) -> RecordingStatus {
+    let now = chrono::Utc::now();
+    let day = |d: i64| {
+        (now - chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    RecordingStatus {
+        site: site.into(),
+        recorder: "nvr-1".into(),
+        technology: Technology::Digifort as i32,
+        sequence,
+        spool_id: "bench-spool".into(),
+        observed_at: Some(to_timestamp(now)),
+        report_interval: Some(prost_types::Duration {
+            seconds: 300,
+            nanos: 0,
+        }),
+        outcome: ScanOutcome::Ok as i32,
+        oldest_recording: Some(to_timestamp(now - chrono::Duration::days(29))),
+        newest_recording: Some(to_timestamp(now - chrono::Duration::minutes(2))),
+        days_recorded: 30,
+        recorded_days: (0..30).rev().map(day).collect(),
+        file_count: 12_000,
+        total_bytes: 900 << 30,
+        cameras: (1..=4)
+            .map(|i| CameraStatus {
+                camera: format!("cam-{i:02}"),
+                oldest_recording: Some(to_timestamp(now - chrono::Duration::days(29))),
+                newest_recording: Some(to_timestamp(now - chrono::Duration::minutes(2))),
+                days_recorded: 30,
+                file_count: 3000,
+                total_bytes: 225 << 30,
+            })
+            .collect(),
+        disk_total_bytes: 2 << 40,
+        disk_free_bytes: 1 << 40,
+        probe_version: "bench".into(),
+        hostname: format!("{site}-host"),
+        time_zone: "America/Sao_Paulo".into(),
+        root_path: "D:\\Digifort\\Gravacoes".into(),
+        scan_duration: Some(prost_types::Duration {
+            seconds: 2,
+            nanos: 0,
+        }),
+        ..Default::default()
+    }
+}
+
+/// Mints `n` probe identities (distinct sites) from the CA under `dir/certs`.
+fn probes(
+    dir: &Path,
+    n: usize,
+    prefix: &str,
+) -> anyhow::Result<(Vec<u8>, Vec<(String, Identity)>)> {
+    let certs = dir.join("certs");
+    let ca = Ca::load(&certs)?;
+    let ca_pem = std::fs::read(certs.join("ca.pem"))?;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let site = format!("{prefix}-{i:05}");
+        let pair = ca.issue(&Subject::Probe { site: site.clone() }, Validity::days(2)?)?;
+        out.push((site, Identity::from_pem(pair.cert_pem, pair.key_pem)));
+    }
+    Ok((ca_pem, out))
+}
+
+async fn connect(addr: SocketAddr, ca_pem: &[u8], id: Identity) -> anyhow::Result<Channel> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .identity(id)
+        .domain_name("localhost");
+    let endpoint = Channel::from_shared(format!("https://localhost:{}", addr.port()))?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(30));
+    // The collector may still be starting: retry for a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match endpoint.connect().await {
+            Ok(c) => return Ok(c),
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e).context("connect"),
+        }
+    }
+}
+
+/// Connects all probes, `parallel` handshakes at a time.
+async fn connect_all(
+    addr: SocketAddr,
+    ca_pem: &[u8],
+    ids: Vec<Probe>,
+    parallel: usize,
+) -> anyhow::Result<Vec<(String, Channel)>> {
+    let ca_pem = Arc::new(ca_pem.to_vec());
+    let results: Vec<anyhow::Result<(String, Channel)>> = futures::stream::iter(ids)
+        .map(|(site, id)| {
+            let ca_pem = ca_pem.clone();
+            async move { Ok((site, connect(addr, &ca_pem, id).await?)) }
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+async fn throughput(
+    dir: &Path,
+    addr: SocketAddr,
+    streams: usize,
+    window: usize,
+    warmup: u64,
+    secs: u64,
+) -> anyhow::Result<()> {
+    let (ca_pem, ids) = probes(dir, streams, "tput")?;
+    let channels = connect_all(addr, &ca_pem, ids, 32).await?;
+    let acks = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (site, ch) in channels {
+        let acks = acks.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let (tx, rx) = mpsc::channel(window * 2);
+            let mut client = IngestClient::new(ch);
+            let mut resp = client
+                .report(ReceiverStream::new(rx))
+                .await
+                .context("open stream")?
+                .into_inner();
+            let permits = Arc::new(Semaphore::new(window));
+            let sender = {
+                let permits = permits.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let template = status(&site, 0);
+                    let mut seq = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok(p) = permits.acquire().await else {
+                            break;
+                        };
+                        p.forget();
+                        seq += 1;
+                        let mut s = template.clone();
+                        s.sequence = seq;
+                        if tx.send(s).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            };
+            while let Some(ack) = resp.message().await? {
+                let _ = ack;
+                acks.fetch_add(1, Ordering::Relaxed);
+                permits.add_permits(1);
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            sender.abort();
+            anyhow::Ok(())
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(warmup)).await;
+    let a0 = acks.load(Ordering::Relaxed);
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let a1 = acks.load(Ordering::Relaxed);
+    let elapsed = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.abort();
+    }
+    println!("streams {streams}");
+    println!("acks_per_s {:.0}", (a1 - a0) as f64 / elapsed);
+    Ok(())
+}
+
+async fn latency(
+    dir: &Path,
+    addr: SocketAddr,
+    streams: usize,
+    rate: f64,
+    warmup: u64,
+    secs: u64,
+) -> anyhow::Result<()> {
+    let (ca_pem, ids) = probes(dir, streams, "lat")?;
+    let channels = connect_all(addr, &ca_pem, ids, 32).await?;
+    let period = Duration::from_secs_f64(streams as f64 / rate);
+    let measuring = Arc::new(AtomicBool::new(false));
+    let samples = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let acks = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (i, (site, ch)) in channels.into_iter().enumerate() {
+        let measuring = measuring.clone();
+        let samples = samples.clone();
+        let acks = acks.clone();
+        // Spread the streams' send instants evenly over one period.
+        let offset = period.mul_f64(i as f64 / streams as f64);
+        tasks.push(tokio::spawn(async move {
+            let (tx, rx) = mpsc::channel(1024);
+            let mut client = IngestClient::new(ch);
+            let mut resp = client
+                .report(ReceiverStream::new(rx))
+                .await
+                .context("open stream")?
+                .into_inner();
+            let sent = Arc::new(Mutex::new(std::collections::VecDeque::<Instant>::new()));
+            let sender = {
+                let sent = sent.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(offset).await;
+                    let mut tick = tokio::time::interval(period);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                    let template = status(&site, 0);
+                    let mut seq = 0u64;
+                    loop {
+                        tick.tick().await;
+                        seq += 1;
+                        let mut s = template.clone();
+                        s.sequence = seq;
+                        sent.lock().await.push_back(Instant::now());
+                        if tx.send(s).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            };
+            while let Some(_ack) = resp.message().await? {
+                let at = sent.lock().await.pop_front();
+                if let Some(at) = at {
+                    if measuring.load(Ordering::Relaxed) {
+                        let ms = at.elapsed().as_secs_f64() * 1000.0;
+                        samples.lock().await.push(ms);
+                        acks.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            sender.abort();
+            anyhow::Ok(())
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(warmup)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = t0.elapsed().as_secs_f64();
+    for t in tasks {
+        t.abort();
+    }
+    let mut v = samples.lock().await.clone();
+    v.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!("target_rate {rate:.0}");
+    println!(
+        "acks_per_s {:.0}",
+        acks.load(Ordering::Relaxed) as f64 / elapsed
+    );
+    println!("samples {}", v.len());
+    println!("p50_ms {:.2}", pct(0.50));
+    println!("p99_ms {:.2}", pct(0.99));
+    println!("max_ms {:.2}", v.last().copied().unwrap_or(f64::NAN));
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS line")
+}
+
+async fn idle(
+    dir: &Path,
+    addr: SocketAddr,
+    conns: usize,
+    pid: u32,
+    hold: u64,
+) -> anyhow::Result<()> {
+    let (ca_pem, ids) = probes(dir, conns, "idle")?;
+    let before = rss_kib(pid)?;
+    let t0 = Instant::now();
+    let channels = connect_all(addr, &ca_pem, ids, 64).await?;
+    let connect_s = t0.elapsed().as_secs_f64();
+    // Open one stream per connection and get one status acknowledged, then stay idle.
+    let opened: Vec<anyhow::Result<_>> = futures::stream::iter(channels)
+        .map(|(site, ch)| async move {
+            let (tx, rx) = mpsc::channel(4);
+            let mut client = IngestClient::new(ch);
+            tx.send(status(&site, 1)).await.ok();
+            let mut resp = client.report(ReceiverStream::new(rx)).await?.into_inner();
+            resp.message().await?.context("no ack")?;
+            anyhow::Ok((tx, resp, client))
+        })
+        .buffer_unordered(256)
+        .collect()
+        .await;
+    let mut held = Vec::with_capacity(opened.len());
+    let mut failed = 0;
+    for o in opened {
+        match o {
+            Ok(h) => held.push(h),
+            Err(_) => failed += 1,
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    let after = rss_kib(pid)?;
+    let n = held.len();
+    println!("idle_streams {n}");
+    println!("failed {failed}");
+    println!("connect_s {connect_s:.1}");
+    println!("rss_before_mib {:.1}", before as f64 / 1024.0);
+    println!("rss_after_mib {:.1}", after as f64 / 1024.0);
+    println!(
+        "bytes_per_stream {:.0}",
+        (after.saturating_sub(before) as f64 * 1024.0) / n.max(1) as f64
+    );
+    drop(held);
+    Ok(())
+}
+
+async fn http(addr: SocketAddr, levels: &[usize], warmup: u64, secs: u64) -> anyhow::Result<()> {
+    let body = {
+        let s = status("loja-00001", 1);
+        let days: Vec<String> = s.recorded_days.iter().map(|d| format!("\"{d}\"")).collect();
+        format!(
+            "{{\"site\":\"{}\",\"recorder\":\"{}\",\"tecnologia\":\"digifort\",\"dias\":{},\"datas\":[{}],\"quantidade\":{},\"mais_antiga\":\"2024-01-01 00:00\",\"mais_recente\":\"2024-01-30 23:58\",\"cameras\":[{}]}}",
+            s.site,
+            s.recorder,
+            s.days_recorded,
+            days.join(","),
+            s.file_count,
+            (1..=4).map(|i| format!("{{\"camera\":\"cam-{i:02}\",\"dias\":30,\"quantidade\":3000}}")).collect::<Vec<_>>().join(",")
+        )
+    };
+    let request = format!(
+        "POST /status HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let request = Arc::new(request.into_bytes());
+    let mut best = (0usize, 0.0f64);
+    for &c in levels {
+        let count = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for _ in 0..c {
+            let (count, stop, request) = (count.clone(), stop.clone(), request.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut sock = tokio::net::TcpStream::connect(addr).await?;
+                sock.set_nodelay(true)?;
+                let mut buf = vec![0u8; 8192];
+                while !stop.load(Ordering::Relaxed) {
+                    sock.write_all(&request).await?;
+                    // Read one response: head, then Content-Length bytes of body.
+                    let mut n = 0;
+                    let head_end = loop {
+                        let r = sock.read(&mut buf[n..]).await?;
+                        anyhow::ensure!(r > 0, "server closed");
+                        n += r;
+                        if let Some(p) = buf[..n].windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                    anyhow::ensure!(head.starts_with("http/1.1 200"), "bad response: {head}");
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut have = n - head_end;
+                    while have < len {
+                        let r = sock.read(&mut buf).await?;
+                        anyhow::ensure!(r > 0, "server closed");
+                        have += r;
+                    }
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+                anyhow::Ok(())
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(warmup)).await;
+        let c0 = count.load(Ordering::Relaxed);
+        let t0 = Instant::now();
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        let rps = (count.load(Ordering::Relaxed) - c0) as f64 / t0.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.abort();
+        }
+        println!("http_concurrency_{c}_rps {rps:.0}");
+        if rps > best.1 {
+            best = (c, rps);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    println!("http_best_concurrency {}", best.0);
+    println!("http_best_rps {:.0}", best.1);
+    Ok(())
+}
