@@ -203,12 +203,11 @@ fn status(site: &str, sequence: u64) -> RecordingStatus {
     }
 }
 
-/// Mints `n` probe identities (distinct sites) from the CA under `dir/certs`.
-fn probes(
-    dir: &Path,
-    n: usize,
-    prefix: &str,
-) -> anyhow::Result<(Vec<u8>, Vec<(String, Identity)>)> {
+/// A site name and the identity its probe presents.
+type Probe = (String, Identity);
+
+/// Mints `n` probe identities (distinct sites) from the CA under `dir/certs`; returns the CA PEM too.
+fn probes(dir: &Path, n: usize, prefix: &str) -> anyhow::Result<(Vec<u8>, Vec<Probe>)> {
     let certs = dir.join("certs");
     let ca = Ca::load(&certs)?;
     let ca_pem = std::fs::read(certs.join("ca.pem"))?;
