@@ -351,6 +351,9 @@ impl Scanner {
                 recorder = %rec.id,
                 outcome = ?result.outcome,
                 files = result.total.files,
+                dirs_listed = result.stats.dirs_listed,
+                dirs_reused = result.stats.dirs_reused,
+                files_stated = result.stats.files_stated,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "scan done"
             );

@@ -84,7 +84,7 @@ impl RecorderCache {
     pub fn file_entries(&self) -> usize {
         self.dirs
             .values()
-            .map(|d| d.hot.len() + d.cold_hashes.as_ref().map_or(0, Vec::len))
+            .map(|d| d.hot.len() + d.cold_hashes.as_ref().map_or(0, |h| h.len()))
             .sum()
     }
 }
@@ -102,8 +102,9 @@ pub(crate) struct DirCache {
     pub(crate) subdirs: Vec<OsString>,
     /// Counted files older than the hot window, as one aggregate.
     pub(crate) cold: Agg,
-    /// Sorted name hashes of those files, kept for recently-written folders only.
-    pub(crate) cold_hashes: Option<Vec<u64>>,
+    /// Sorted name hashes of those files, kept for recently-written folders only (shared, so
+    /// an unchanged folder's entry is carried to the next cache without copying them).
+    pub(crate) cold_hashes: Option<Arc<Vec<u64>>>,
     /// Counted files within the hot window, by name.
     pub(crate) hot: Vec<HotFile>,
 }
@@ -668,6 +669,7 @@ fn reuse_listing(ctx: &Ctx<'_>, abs: &Path, old: &DirCache, acc: &mut Acc) -> Op
     if !new_cold.is_empty() {
         match &mut entry.cold_hashes {
             Some(h) => {
+                let h = Arc::make_mut(h);
                 h.extend(new_cold);
                 h.sort_unstable();
             }
@@ -690,7 +692,9 @@ fn read_listing(
 ) -> Option<Option<DirCache>> {
     let depth = task.depth;
     let files_here = ctx.layout.counts_files_at(depth + 1);
-    let old_hashes = old.and_then(|d| d.cold_hashes.as_deref());
+    let old_hashes = old
+        .and_then(|d| d.cold_hashes.as_deref())
+        .map(Vec::as_slice);
     let mut seen_cold = 0usize;
     let mut subdirs = Vec::new();
     let mut cold = Agg::default();
@@ -805,7 +809,7 @@ fn read_listing(
         listed_at,
         subdirs,
         cold,
-        cold_hashes: Some(hashes),
+        cold_hashes: Some(Arc::new(hashes)),
         hot,
     }))
 }

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The scanner benchmark (issue 3), one command:  bash bench/scan.sh
+#
+# Builds synthetic recording trees of FILES files (default 200,000) in each vendor layout, spread
+# over 35 days and 8 cameras with mtimes set, plus trees ten times smaller, then compares in one
+# run, warm page cache, median of RUNS runs (default 7) each:
+#   - `vigia-probe scan` (release build, full scan, no cache),
+#   - GNU `find ROOT -type f -printf '%T@\n'`,
+#   - bench/baselines/old_scan.py, what the old tool did (os.listdir + os.path.getmtime into a
+#     list, then min, max and a set of dates),
+#   - `vigia-probe scan --cache FILE` on the unchanged tree plus one new file in today's folder,
+# and peak RSS (/usr/bin/time -v) of the full scan on both tree sizes and of the rescan.
+# Prints a Markdown table (also written to $BENCH_DIR/results.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FILES=${FILES:-200000}
+SMALL=$((FILES / 10))
+RUNS=${RUNS:-7}
+WORK=${BENCH_DIR:-/tmp/vigia-bench-scan}
+LAYOUTS=${LAYOUTS:-"intelbras digifort ivms"}
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need hyperfine || [ ! -x /usr/bin/time ]; then
+    apt-get update -qq && apt-get install -y -qq hyperfine time >/dev/null
+fi
+need python3 || { echo "python3 is needed for the tree builder and the baseline" >&2; exit 1; }
+
+cargo build --release -q -p vigia-probe
+BIN=$PWD/target/release/vigia-probe
+mkdir -p "$WORK"
+
+tree() { # layout files -> root (built once, reused while the file count matches)
+    local root="$WORK/$1-$2"
+    if [ "$(cat "$root.done" 2>/dev/null)" != "$2" ]; then
+        rm -rf "$root" "$root.done"
+        echo "building $root ..." >&2
+        python3 bench/scan_tree.py "$1" "$root" "$2"
+        echo "$2" >"$root.done"
+    fi
+    echo "$root"
+}
+
+config() { # layout root -> config file
+    local cfg="$WORK/$1-$(basename "$2").toml"
+    printf 'site = "bench"\n[[recorder]]\nid = "r"\ntechnology = "%s"\npath = "%s"\n' "$1" "$2" >"$cfg"
+    echo "$cfg"
+}
+
+today_dir() { # layout root -> the folder a recorder writes into now
+    case $1 in
+        intelbras) date +"$2/%Y/%m/%d" ;;
+        digifort) echo "$2/cam01/Dados" ;;
+        ivms) date +"$2/%Y-%m-%d/cam01" ;;
+    esac
+}
+
+median_ms() { # hyperfine json, command index -> median in ms
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]; print("%.1f" % (r["median"]*1000))' "$1" "$2"
+}
+
+rss_of() { # command... -> median peak RSS (MB) of 3 runs, from /usr/bin/time -v
+    local f
+    f=$(mktemp)
+    local vals=()
+    for _ in 1 2 3; do
+        /usr/bin/time -v -o "$f" "$@" >/dev/null 2>&1
+        vals+=("$(awk '/Maximum resident/ {print $6}' "$f")")
+    done
+    rm -f "$f"
+    printf '%s\n' "${vals[@]}" | sort -n | sed -n 2p | awk '{printf "%.1f", $1/1024}'
+}
+
+rows=()
+for layout in $LAYOUTS; do
+    big=$(tree "$layout" "$FILES")
+    small=$(tree "$layout" "$SMALL")
+    cfg=$(config "$layout" "$big")
+    cfg_small=$(config "$layout" "$small")
+    json="$WORK/$layout-full.json"
+    hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$json" \
+        -n vigia "$BIN --config $cfg scan" \
+        -n find "find $big -type f -printf %T@\\n" \
+        -n old "python3 bench/baselines/old_scan.py $layout $big" >&2
+
+    cache="$WORK/$layout.cache"
+    rm -f "$cache"
+    "$BIN" --config "$cfg" scan --cache "$cache" >/dev/null
+    today=$(today_dir "$layout" "$big")
+    mkdir -p "$today"
+    ijson="$WORK/$layout-incremental.json"
+    hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$ijson" \
+        --prepare "python3 -c 'import sys,time; open(sys.argv[1] + \"/bench-%d.new\" % time.time_ns(), \"w\")' $today" \
+        -n incremental "$BIN --config $cfg scan --cache $cache" >&2
+
+    v=$(median_ms "$json" 0); f=$(median_ms "$json" 1); o=$(median_ms "$json" 2)
+    i=$(median_ms "$ijson" 0)
+    r_big=$(rss_of "$BIN" --config "$cfg" scan)
+    r_small=$(rss_of "$BIN" --config "$cfg_small" scan)
+    r_inc=$(rss_of "$BIN" --config "$cfg" scan --cache "$cache")
+    r_find=$(rss_of find "$big" -type f -printf '%T@\n')
+    r_old=$(rss_of python3 bench/baselines/old_scan.py "$layout" "$big")
+    rows+=("$(python3 - "$layout" "$v" "$f" "$o" "$i" "$r_big" "$r_small" "$r_inc" "$r_find" "$r_old" <<'PY'
+import sys
+l, v, f, o, i, rb, rs, ri, rf, ro = sys.argv[1:]
+v, f, o, i = map(float, (v, f, o, i))
+print(f"| {l} | {v:.0f} | {f:.0f} | {o:.0f} | **{v/f:.2f}** | {o/v:.1f}× | {i:.1f} | **{v/i:.0f}×** | {rb} | {rs} | {ri} | {rf} | {ro} |")
+PY
+)")
+    # Leave the tree as it was: remove the files the incremental runs added.
+    find "$today" -name 'bench-*.new' -delete
+done
+
+{
+    echo "Machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "Trees: $FILES files per layout (35 days, 8 cameras), small trees $SMALL files; median of $RUNS runs, warm cache."
+    echo
+    echo "| layout | vigia full (ms) | find (ms) | old tool (ms) | vigia/find | old/vigia | rescan (ms) | full/rescan | RSS full (MB) | RSS full, 10× smaller (MB) | RSS rescan (MB) | RSS find (MB) | RSS old (MB) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+} | tee "$WORK/results.md"
