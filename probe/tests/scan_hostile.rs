@@ -279,10 +279,15 @@ fn followed_symlink_loops_are_detected_and_reported() {
 /// folders whatever their permissions (root): chmod 000 means nothing to root, so the EACCES
 /// case would not be tested at all otherwise.
 #[cfg(unix)]
-fn scan_json_respecting_permissions(cfg_path: &Path, locked: &Path) -> serde_json::Value {
+fn scan_json_respecting_permissions(cfg_path: &Path) -> serde_json::Value {
+    scan_json_as_unprivileged(cfg_path, &[])
+}
+
+#[cfg(unix)]
+fn scan_json_as_unprivileged(cfg_path: &Path, extra: &[&str]) -> serde_json::Value {
     let bin = env!("CARGO_BIN_EXE_vigia-probe");
-    let mut cmd = if std::fs::read_dir(locked).is_ok() {
-        // We read it despite mode 000: we are privileged. Drop to nobody for the scan.
+    let mut cmd = if permissions_ignored() {
+        // Mode 000 means nothing to us (root): drop to nobody for the scan.
         let mut c = std::process::Command::new("setpriv");
         c.args([
             "--reuid=65534",
@@ -299,6 +304,7 @@ fn scan_json_respecting_permissions(cfg_path: &Path, locked: &Path) -> serde_jso
         .arg("--config")
         .arg(cfg_path)
         .args(["scan", "--format", "json"])
+        .args(extra)
         .env("VIGIA_LOG", "warn")
         .output()
         .expect("run vigia-probe scan (setpriv needed when tests run as root)");
@@ -308,6 +314,18 @@ fn scan_json_respecting_permissions(cfg_path: &Path, locked: &Path) -> serde_jso
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+/// True when this process reads a folder of mode 000 anyway (root, CAP_DAC_OVERRIDE).
+#[cfg(unix)]
+fn permissions_ignored() -> bool {
+    let probe = tempfile::tempdir().expect("temp dir");
+    let d = probe.path().join("locked");
+    std::fs::create_dir(&d).expect("mkdir");
+    lock(&d);
+    let ignored = std::fs::read_dir(&d).is_ok();
+    open_up(&d);
+    ignored
 }
 
 #[cfg(unix)]
@@ -345,7 +363,7 @@ fn unreadable_folder_below_the_root_is_partial_and_the_rest_counted() {
     let cfg_path = tree.path("probe.toml");
     open_up(&cfg_path);
     lock(&locked);
-    let v = scan_json_respecting_permissions(&cfg_path, &locked);
+    let v = scan_json_respecting_permissions(&cfg_path);
     open_up(&locked);
     let s = &v[0];
     assert_eq!(s["outcome"], "SCAN_OUTCOME_PARTIAL", "{s}");
@@ -361,6 +379,44 @@ fn unreadable_folder_below_the_root_is_partial_and_the_rest_counted() {
 
 #[cfg(unix)]
 #[test]
+fn a_folder_made_unreadable_after_a_cached_scan_is_reported_by_the_rescan() {
+    // chmod leaves the folder's mtime alone; the cache must notice all the same (ctime).
+    let tree = Tree::new();
+    open_up(tree.dir.path());
+    tree.file("ivms/2026-01-01/ch1/a.mp4", t("2026-01-01T10:00:00Z"), 5);
+    tree.file("ivms/2026-01-01/ch2/b.mp4", t("2026-01-01T11:00:00Z"), 5);
+    for d in [
+        "ivms",
+        "ivms/2026-01-01",
+        "ivms/2026-01-01/ch1",
+        "ivms/2026-01-01/ch2",
+    ] {
+        open_up(&tree.path(d));
+        set_mtime(&tree.path(d), t("2026-01-01T12:00:00Z"));
+    }
+    tree.config(&recorder_toml("ivms", &tree.path("ivms"), ""));
+    let cfg_path = tree.path("probe.toml");
+    open_up(&cfg_path);
+    let state = tree.mkdir("state");
+    open_up(&state);
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).expect("chown state");
+    let cache = state.join("scan.cache");
+    let cache_arg = cache.to_string_lossy().into_owned();
+    let locked = tree.path("ivms/2026-01-01/ch2");
+    let first = scan_json_as_unprivileged(&cfg_path, &["--cache", &cache_arg]);
+    assert_eq!(first[0]["outcome"], "SCAN_OUTCOME_OK", "{}", first[0]);
+    assert!(cache.exists(), "the first scan wrote its cache");
+    lock(&locked);
+    let v = scan_json_as_unprivileged(&cfg_path, &["--cache", &cache_arg]);
+    open_up(&locked);
+    let s = &v[0];
+    assert_eq!(s["outcome"], "SCAN_OUTCOME_PARTIAL", "{s}");
+    assert_eq!(s["fileCount"], "1");
+    assert_eq!(s["errors"][0]["path"], locked.display().to_string());
+}
+
+#[cfg(unix)]
+#[test]
 fn unreadable_root_is_permission_denied() {
     let tree = Tree::new();
     open_up(tree.dir.path());
@@ -370,7 +426,7 @@ fn unreadable_root_is_permission_denied() {
     let cfg_path = tree.path("probe.toml");
     open_up(&cfg_path);
     lock(&root);
-    let v = scan_json_respecting_permissions(&cfg_path, &root);
+    let v = scan_json_respecting_permissions(&cfg_path);
     open_up(&root);
     let s = &v[0];
     assert_eq!(s["outcome"], "SCAN_OUTCOME_PERMISSION_DENIED", "{s}");

@@ -138,6 +138,7 @@ pub fn encode(caches: &HashMap<String, RecorderCache>) -> Vec<u8> {
             w.u64(d.id.0);
             w.u64(d.id.1);
             w.time(d.mtime);
+            w.time(d.ctime);
             w.i64(d.listed_at);
             w.u32(d.subdirs.len() as u32);
             for s in &d.subdirs {
@@ -216,12 +217,13 @@ pub fn decode(bytes: &[u8]) -> Result<HashMap<String, RecorderCache>, Decode> {
         let id = String::from_utf8(r.bytes()?.to_vec())
             .map_err(|_| Decode::Corrupt("recorder id is not UTF-8".into()))?;
         let key = r.key()?;
-        let ndirs = r.count64(40)?;
+        let ndirs = r.count64(52)?;
         let mut dirs = HashMap::with_capacity(ndirs);
         for _ in 0..ndirs {
             let rel = PathBuf::from(r.os()?);
             let id = (r.u64()?, r.u64()?);
             let mtime = r.time()?;
+            let ctime = r.time()?;
             let listed_at = r.i64()?;
             let nsub = r.count(4)?;
             let mut subdirs = Vec::with_capacity(nsub);
@@ -263,6 +265,7 @@ pub fn decode(bytes: &[u8]) -> Result<HashMap<String, RecorderCache>, Decode> {
                 DirCache {
                     id,
                     mtime,
+                    ctime,
                     listed_at,
                     subdirs,
                     cold,

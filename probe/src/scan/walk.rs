@@ -96,6 +96,8 @@ pub(crate) struct DirCache {
     pub(crate) id: (u64, u64),
     /// The folder's own mtime when its listing was read.
     pub(crate) mtime: FileTime,
+    /// Its status-change time then (Unix; zero elsewhere).
+    pub(crate) ctime: FileTime,
     /// When the listing was read (seconds since 1970).
     pub(crate) listed_at: i64,
     /// Subfolders the layout descends into.
@@ -235,6 +237,25 @@ fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
             .ok()
             .map(FileTime::from_system)
             .map_or((0, 0), |t| (t.secs as u64, u64::from(t.nanos)))
+    }
+}
+
+/// The folder's status-change time (Unix): moves on chmod and chown too, which leave the mtime
+/// alone, so a folder made unreadable is read (and reported) again. Windows has no such time in
+/// std; the mtime alone decides there.
+fn change_time(meta: &std::fs::Metadata) -> FileTime {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        FileTime {
+            secs: meta.ctime(),
+            nanos: u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        FileTime { secs: 0, nanos: 0 }
     }
 }
 
@@ -532,6 +553,7 @@ fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task> {
         }
     };
     let id = identity(&meta);
+    let ctime = change_time(&meta);
     let ancestors = if ctx.layout.follow {
         if let Some(a) = &task.ancestors {
             if id != (0, 0) && a.contains(id) {
@@ -563,7 +585,8 @@ fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task> {
         .old
         .and_then(|c| c.dirs.get(&task.rel))
         .filter(|d| d.id == id);
-    let reusable = old.filter(|d| d.mtime == mtime && mtime.secs < d.listed_at - RACY_SECS);
+    let reusable = old
+        .filter(|d| d.mtime == mtime && d.ctime == ctime && mtime.secs < d.listed_at - RACY_SECS);
     let errors_before = acc.error_count;
     let reused = reusable.and_then(|d| reuse_listing(ctx, &abs, d, acc));
     let entry = match reused {
@@ -586,6 +609,7 @@ fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task> {
     };
     entry.id = id;
     entry.mtime = mtime;
+    entry.ctime = ctime;
 
     let mut here = entry.cold.clone();
     for f in &entry.hot {
@@ -632,6 +656,7 @@ fn reuse_listing(ctx: &Ctx<'_>, abs: &Path, old: &DirCache, acc: &mut Acc) -> Op
     let mut entry = DirCache {
         id: old.id,
         mtime: old.mtime,
+        ctime: old.ctime,
         listed_at: old.listed_at,
         subdirs: old.subdirs.clone(),
         cold: old.cold.clone(),
@@ -806,6 +831,7 @@ fn read_listing(
     Some(Some(DirCache {
         id: (0, 0),
         mtime: FileTime { secs: 0, nanos: 0 },
+        ctime: FileTime { secs: 0, nanos: 0 },
         listed_at,
         subdirs,
         cold,
