@@ -225,23 +225,28 @@ impl Windows {
     fn strip(&mut self, status: &RecordingStatus) -> Vec<bool> {
         let today_utc = self.today_utc;
         let fallback = self.fallback;
-        let window = self
-            .cache
-            .entry(status.time_zone.clone())
-            .or_insert_with(|| {
-                let tz = vigia::days::parse_tz(&status.time_zone).unwrap_or(fallback);
-                last_n_days(local_date(today_utc, tz), STRIP_DAYS)
-                    .into_iter()
-                    .map(format_day)
-                    .collect()
-            });
+        if !self.cache.contains_key(&status.time_zone) {
+            let tz = vigia::days::parse_tz(&status.time_zone).unwrap_or(fallback);
+            let days = last_n_days(local_date(today_utc, tz), STRIP_DAYS)
+                .into_iter()
+                .map(format_day)
+                .collect();
+            self.cache.insert(status.time_zone.clone(), days);
+        }
+        let Some(window) = self.cache.get(&status.time_zone) else {
+            return Vec::new();
+        };
+        // Both lists are sorted: one merge pass from the window's first day.
+        let days = &status.recorded_days;
+        let first = window.first().map(String::as_str).unwrap_or("");
+        let mut j = days.partition_point(|x| x.as_str() < first);
         window
             .iter()
             .map(|d| {
-                status
-                    .recorded_days
-                    .binary_search_by(|x| x.as_str().cmp(d.as_str()))
-                    .is_ok()
+                while j < days.len() && days[j].as_str() < d.as_str() {
+                    j += 1;
+                }
+                j < days.len() && days[j] == *d
             })
             .collect()
     }
@@ -257,18 +262,6 @@ fn runs(cells: &[bool]) -> Vec<(bool, u32)> {
         }
     }
     out
-}
-
-fn strip_html(cells: &[bool]) -> Markup {
-    html! {
-        table role="presentation" cellpadding="0" cellspacing="0" border="0" {
-            tr {
-                @for (on, n) in runs(cells) {
-                    td width=(n * STRIP_PX) height="10" style=(if on { STRIP_ON } else { STRIP_OFF }) { (PreEscaped("&nbsp;")) }
-                }
-            }
-        }
-    }
 }
 
 fn strip_text(cells: &[bool]) -> String {
@@ -438,7 +431,37 @@ fn render_fleet(
                     }
                     @for p in &prepared {
                         @for (i, ln) in p.lines.iter().enumerate() {
-                            (problem_row(lang, p, i, ln))
+                            @let site = p.view.site;
+                            @let f = &p.figures[i];
+                            tr valign="top" {
+                                td {
+                                    @if i == 0 {
+                                        b { (site.site) }
+                                        @if !site.note.is_empty() { br; span style=(MUTED) { (site.note) } }
+                                    }
+                                    @if site.recorders.len() > 1 {
+                                        @if let Some(r) = f.recorder { @if i == 0 { br; } span style=(MUTED) { (r) } }
+                                    }
+                                }
+                                td { (f.tech) }
+                                td { (f.oldest) }
+                                td { (f.newest) }
+                                td { span style=(badge(ln.status)) { (kind_label(lang, ln.status)) } }
+                                td align="right" style=[f.days_red.then_some(TD_RED)] {
+                                    @if let Some(d) = f.days { (d) } @else { (l.none) }
+                                }
+                                td {
+                                    @if let Some(cells) = &p.strips[i] {
+                                        table role="presentation" cellpadding="0" cellspacing="0" border="0" {
+                                            tr {
+                                                @for (on, n) in runs(cells) {
+                                                    td width=(n * STRIP_PX) height="10" style=(if on { STRIP_ON } else { STRIP_OFF }) { (PreEscaped("&nbsp;")) }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
                         }
                         tr { td colspan="7" style=(TD_DETAIL) {
                             @for (i, d) in p.details.iter().enumerate() {
@@ -464,7 +487,19 @@ fn render_fleet(
                         th align="right" { (l.days) }
                     }
                     @for (v, ln, f) in &healthy_rows {
-                        (healthy_row(lang, v, ln, f))
+                        tr {
+                            td {
+                                (v.site.site)
+                                @if v.site.recorders.len() > 1 { @if let Some(r) = f.recorder { " [" (r) "]" } }
+                            }
+                            td { (f.tech) }
+                            td { (f.oldest) }
+                            td { (f.newest) }
+                            td { (kind_label(lang, ln.status)) }
+                            td align="right" style=[f.days_red.then_some("color:#c62828")] {
+                                @if let Some(d) = f.days { (d) } @else { (l.none) }
+                            }
+                        }
                     }
                 }
             } }
@@ -819,53 +854,6 @@ impl Ctx<'_> {
                 } else {
                     parts.join("; ")
                 }
-            }
-        }
-    }
-}
-
-fn problem_row(lang: Language, p: &Prepared<'_>, i: usize, ln: &Line<'_>) -> Markup {
-    let site = p.view.site;
-    let f = &p.figures[i];
-    let show_rec = site.recorders.len() > 1;
-    html! {
-        tr valign="top" {
-            td {
-                @if i == 0 {
-                    b { (site.site) }
-                    @if !site.note.is_empty() { br; span style=(MUTED) { (site.note) } }
-                }
-                @if show_rec {
-                    @if let Some(r) = f.recorder { @if i == 0 { br; } span style=(MUTED) { (r) } }
-                }
-            }
-            td { (f.tech) }
-            td { (f.oldest) }
-            td { (f.newest) }
-            td { span style=(badge(ln.status)) { (kind_label(lang, ln.status)) } }
-            td align="right" style=[f.days_red.then_some(TD_RED)] {
-                @if let Some(d) = f.days { (d) } @else { (labels(lang).none) }
-            }
-            td {
-                @if let Some(cells) = &p.strips[i] { (strip_html(cells)) }
-            }
-        }
-    }
-}
-
-fn healthy_row(lang: Language, v: &SiteView<'_>, ln: &Line<'_>, f: &Figures<'_>) -> Markup {
-    html! {
-        tr {
-            td {
-                (v.site.site)
-                @if v.site.recorders.len() > 1 { @if let Some(r) = f.recorder { " [" (r) "]" } }
-            }
-            td { (f.tech) }
-            td { (f.oldest) }
-            td { (f.newest) }
-            td { (kind_label(lang, ln.status)) }
-            td align="right" style=[f.days_red.then_some("color:#c62828")] {
-                @if let Some(d) = f.days { (d) } @else { (labels(lang).none) }
             }
         }
     }

@@ -29,6 +29,9 @@ pub const ALERTABLE: [VerdictKind; 4] = [
     VerdictKind::CameraLate,
 ];
 
+/// Gmail shows "[Message clipped]" past this many bytes of HTML.
+const GMAIL_CLIP_BYTES: usize = 102 * 1024;
+
 /// Longest single sleep, so a changed wall clock (suspend, NTP step) is noticed within a minute.
 const MAX_NAP: Duration = Duration::from_secs(60);
 
@@ -192,6 +195,12 @@ impl Mailer {
             let now = Utc::now();
             let fleet = self.fetch(now).await?;
             let mail = self.render(&fleet, slot);
+            if mail.html.len() > GMAIL_CLIP_BYTES {
+                warn!(
+                    bytes = mail.html.len(),
+                    "digest HTML is over Gmail's 102 KB clipping limit; Gmail readers will see a truncated message"
+                );
+            }
             let message =
                 smtp::build_message(&self.settings.from, &self.digest_recipients(), &mail, false)?;
             match smtp::send(&self.settings, &message).await {
