@@ -16,6 +16,7 @@ IDLE=${IDLE:-10000}
 RUNS=${RUNS:-3}
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), open files $(ulimit -n)"
+echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 cargo build --release --locked -q -p vigia-collector --bin vigia-collector --example ingest_load
 BIN=$PWD/target/release/vigia-collector
 LOAD=$PWD/target/release/examples/ingest_load
@@ -70,6 +71,10 @@ echo "   median: $TPUT_MED acks/s"
 echo "== ack latency at half that rate ($RATE statuses/s over $STREAMS streams)"
 LAT=$("$LOAD" latency --dir "$WORK" --addr "127.0.0.1:$PORT" --streams "$STREAMS" --rate "$RATE")
 echo "$LAT" | sed 's/^/   /'
+QRATE=$((TPUT_MED / 4))
+echo "== for context: ack latency at a quarter of that rate ($QRATE statuses/s)"
+QLAT=$("$LOAD" latency --dir "$WORK" --addr "127.0.0.1:$PORT" --streams "$STREAMS" --rate "$QRATE")
+echo "$QLAT" | sed 's/^/   /'
 stop_collector
 DISK=$(du -sh "$WORK/data-ingest" | cut -f1)
 echo "   store size after the ingest runs: $DISK"
@@ -106,7 +111,9 @@ stop_collector
 echo
 echo "== summary"
 echo "collector ingest (median of $RUNS): $TPUT_MED acks/s"
-echo "collector ack latency at $RATE/s: p50 $(echo "$LAT" | field p50_ms) ms, p99 $(echo "$LAT" | field p99_ms) ms"
+echo "collector ack latency at $RATE/s (half): p50 $(echo "$LAT" | field p50_ms) ms, p99 $(echo "$LAT" | field p99_ms) ms, achieved $(echo "$LAT" | field acks_per_s)/s"
+echo "collector ack latency at $QRATE/s (quarter): p50 $(echo "$QLAT" | field p50_ms) ms, p99 $(echo "$QLAT" | field p99_ms) ms"
 echo "flask baseline (median of $RUNS, concurrency $BEST_C): $FLASK_MED requests/s"
 echo "ratio collector/flask: $(awk -v a="$TPUT_MED" -v b="$FLASK_MED" 'BEGIN {printf "%.1fx", a/b}')"
 echo "idle streams: $(echo "$IDLE_OUT" | field idle_streams), RSS $(echo "$IDLE_OUT" | field rss_after_mib) MiB, $(echo "$IDLE_OUT" | field bytes_per_stream) bytes/stream"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
