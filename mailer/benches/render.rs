@@ -11,16 +11,20 @@ use vigia::pb::ListSitesResponse;
 use vigia_mailer::render::{render_digest, FleetView, RenderOptions};
 use vigia_mailer::Language;
 
-const RUNS: usize = 11;
+const RUNS: usize = 21;
 const TARGET_MS: f64 = 100.0;
 const GMAIL_CLIP: usize = 102 * 1024;
 
-fn median(mut v: Vec<Duration>) -> Duration {
+/// (median, fastest) of the runs.
+fn median(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();
-    v[v.len() / 2]
+    (v[v.len() / 2], v[0])
 }
 
-fn time_render(fleet: &ListSitesResponse, opts: &RenderOptions) -> (Duration, usize, usize) {
+fn time_render(
+    fleet: &ListSitesResponse,
+    opts: &RenderOptions,
+) -> ((Duration, Duration), usize, usize) {
     let mut times = Vec::with_capacity(RUNS);
     let mut sizes = (0, 0);
     // One warm-up run, then the measured ones.
@@ -75,18 +79,19 @@ fn main() {
 
     println!("mailer render benchmark ({RUNS} runs each, median; language pt-BR)");
     println!(
-        "{:<34} {:>10} {:>8} {:>12} {:>10}",
-        "fleet", "median", "target", "HTML bytes", "text bytes"
+        "{:<34} {:>10} {:>10} {:>8} {:>12} {:>10}",
+        "fleet", "median", "fastest", "/100ms", "HTML bytes", "text bytes"
     );
     for (n, every, label) in [
         (10_000usize, 10usize, "10,000 sites, 10% problems"),
         (10_000, 1, "10,000 sites, all problems"),
     ] {
         let f = fleet::big_fleet(n, every);
-        let (t, html, text) = time_render(&f, &opts);
+        let ((t, fastest), html, text) = time_render(&f, &opts);
         let ms = t.as_secs_f64() * 1000.0;
         println!(
-            "{label:<34} {ms:>8.1}ms {:>7.2}x {html:>12} {text:>10}",
+            "{label:<34} {ms:>8.1}ms {:>8.1}ms {:>7.2}x {html:>12} {text:>10}",
+            fastest.as_secs_f64() * 1000.0,
             ms / TARGET_MS
         );
         if let Some(dir) = &export_dir {
