@@ -44,6 +44,9 @@ pub enum MailerError {
     /// The message could not be sent.
     #[error(transparent)]
     Send(#[from] SendError),
+    /// A schedule loop panicked (a bug): the process should stop and be restarted.
+    #[error("{0} loop panicked")]
+    Panicked(&'static str),
 }
 
 /// The fleet as fetched, owning its data.
@@ -303,8 +306,12 @@ impl Mailer {
             None => None,
         };
         let joined = digest.await;
+        let digest_failed = !matches!(joined, Ok(Ok(())));
         if let Some(a) = alerts {
-            if let Ok(Err(e)) = a.await {
+            if digest_failed {
+                // Without its digest the mailer must stop (and be restarted), not idle on alerts.
+                a.abort();
+            } else if let Ok(Err(e)) = a.await {
                 error!(error = %e, "alert loop failed");
             }
         }
@@ -312,7 +319,7 @@ impl Mailer {
             Ok(r) => r,
             Err(e) => {
                 error!(error = %e, "digest loop panicked");
-                Ok(())
+                Err(MailerError::Panicked("digest"))
             }
         }
     }
@@ -324,8 +331,11 @@ impl Mailer {
         if let Some((_, SlotOutcome::Cancelled)) = self.catch_up(Utc::now(), &mut shutdown).await? {
             return Ok(());
         }
+        // The slot after the last one handled, so a send that overran the next slot (or a
+        // suspended machine) never skips a due digest; only the latest due one is sent.
+        let mut cursor = Utc::now();
         loop {
-            let Some(next) = sched.next_after(Utc::now(), tz) else {
+            let Some(next) = sched.next_after(cursor, tz) else {
                 error!(schedule = %sched, "the digest schedule has no future slot");
                 let _ = shutdown.wait_for(|s| *s).await;
                 return Ok(());
@@ -333,14 +343,18 @@ impl Mailer {
             if !sleep_until(next, &mut shutdown).await {
                 return Ok(());
             }
-            let deadline = deadline_after(&sched, next, tz);
+            let due = sched
+                .latest_at_or_before(Utc::now(), tz)
+                .map_or(next, |d| d.max(next));
+            let deadline = deadline_after(&sched, due, tz);
             if self
-                .send_digest_for_slot(next, deadline, &mut shutdown)
+                .send_digest_for_slot(due, deadline, &mut shutdown)
                 .await?
                 == SlotOutcome::Cancelled
             {
                 return Ok(());
             }
+            cursor = due;
         }
     }
 
