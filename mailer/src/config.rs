@@ -34,6 +34,7 @@ pub struct MailerConfig {
     #[serde(default)]
     pub day_format: Option<String>,
     /// The collector's Query service.
+    #[serde(default)]
     pub collector: CollectorConfig,
     /// The mail relay and the recipients.
     pub smtp: SmtpConfig,
@@ -83,13 +84,18 @@ impl Language {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectorConfig {
-    /// `https://host:port` of the collector.
+    /// `https://host:port` of the collector (default `https://localhost:50051`).
+    #[serde(default = "default_collector_url")]
     pub url: String,
-    /// The fleet CA certificate.
+    /// The fleet CA certificate (default `certs/ca.pem`).
+    #[serde(default = "default_collector_ca")]
     pub ca: PathBuf,
-    /// The mailer's reader certificate (`vigia-collector ca issue reader --name mailer`).
+    /// The mailer's reader certificate, from `vigia-collector ca issue --dir certs reader
+    /// --name mailer` (default `certs/mailer.pem`).
+    #[serde(default = "default_collector_cert")]
     pub cert: PathBuf,
-    /// Its private key.
+    /// Its private key (default `certs/mailer.key`).
+    #[serde(default = "default_collector_key")]
     pub key: PathBuf,
     /// Bound on connecting and on each query.
     #[serde(default = "default_collector_timeout", with = "duration")]
@@ -98,6 +104,30 @@ pub struct CollectorConfig {
 
 fn default_collector_timeout() -> Duration {
     Duration::from_secs(30)
+}
+fn default_collector_url() -> String {
+    "https://localhost:50051".into()
+}
+fn default_collector_ca() -> PathBuf {
+    PathBuf::from("certs/ca.pem")
+}
+fn default_collector_cert() -> PathBuf {
+    PathBuf::from("certs/mailer.pem")
+}
+fn default_collector_key() -> PathBuf {
+    PathBuf::from("certs/mailer.key")
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            url: default_collector_url(),
+            ca: default_collector_ca(),
+            cert: default_collector_cert(),
+            key: default_collector_key(),
+            timeout: default_collector_timeout(),
+        }
+    }
 }
 
 /// How the connection to the relay is protected.

@@ -66,6 +66,22 @@ fn defaults() {
         "alerts go to the digest's recipients by default"
     );
     assert_eq!(s.date_format, "%d/%m/%Y %H:%M");
+    // Only the relay and the addresses are required.
+    let s = load(
+        "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"v@example.com\"\nto = [\"o@example.com\"]\n",
+    )
+    .expect("smtp only");
+    assert_eq!(s.raw.collector.url, "https://localhost:50051");
+    assert_eq!(s.raw.collector.cert, PathBuf::from("certs/mailer.pem"));
+    for missing in ["host", "from", "to"] {
+        let text = "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"v@example.com\"\nto = [\"o@example.com\"]\n"
+            .lines()
+            .filter(|l| !l.starts_with(missing))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let e = load_err(&text);
+        assert!(e.contains(missing), "{missing}: {e}");
+    }
 }
 
 #[test]
