@@ -140,6 +140,26 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_offset_as_tokio_cron_scheduler_keeps_it_would_fire_an_hour_late() {
+        // What a `_tz` job created in winter computes after the spring change: the offset of
+        // its creation (+01:00) applied to a summer date.
+        let s = Schedule::parse("0 0 7 * * *").expect("schedule");
+        let winter = chrono::FixedOffset::east_opt(3600).expect("offset");
+        let fixed = s
+            .cron
+            .find_next_occurrence(&utc("2026-03-30T00:00:00Z").with_timezone(&winter), false)
+            .expect("slot")
+            .with_timezone(&Utc);
+        assert_eq!(fixed, utc("2026-03-30T06:00:00Z"), "08:00 CEST: the bug");
+        let tz: Tz = "Europe/Berlin".parse().expect("zone");
+        assert_eq!(
+            s.next_after(utc("2026-03-30T00:00:00Z"), tz),
+            Some(utc("2026-03-30T05:00:00Z")),
+            "07:00 CEST: ours"
+        );
+    }
+
+    #[test]
     fn a_slot_inside_the_spring_gap_still_fires_once() {
         // 02:30 does not exist in Berlin on 2026-03-29; the job must not vanish that day.
         let tz: Tz = "Europe/Berlin".parse().expect("zone");
