@@ -68,6 +68,11 @@ done
 TPUT_MED=$(printf '%s\n' "${TPUT[@]}" | median)
 RATE=$((TPUT_MED / 2))
 echo "   median: $TPUT_MED acks/s"
+stop_collector
+echo "   store size after the throughput runs: $(du -sh "$WORK/data-ingest" | cut -f1)"
+# A fresh store for the latency runs, so sled's clean-up of the throughput burst is not measured.
+PORT=$(free_port)
+start_collector data-latency "$PORT"
 echo "== ack latency at half that rate ($RATE statuses/s over $STREAMS streams)"
 LAT=$("$LOAD" latency --dir "$WORK" --addr "127.0.0.1:$PORT" --streams "$STREAMS" --rate "$RATE")
 echo "$LAT" | sed 's/^/   /'
@@ -76,8 +81,6 @@ echo "== for context: ack latency at a quarter of that rate ($QRATE statuses/s)"
 QLAT=$("$LOAD" latency --dir "$WORK" --addr "127.0.0.1:$PORT" --streams "$STREAMS" --rate "$QRATE")
 echo "$QLAT" | sed 's/^/   /'
 stop_collector
-DISK=$(du -sh "$WORK/data-ingest" | cut -f1)
-echo "   store size after the ingest runs: $DISK"
 
 echo "== baseline: Flask + waitress, JSON POST into a dict (no TLS, not durable)"
 python3 -m pip install -q flask waitress >/dev/null 2>&1 || python3 -m pip install -q --user flask waitress

@@ -2,7 +2,6 @@
 //! place where Query and `/metrics` get their answers, so they always agree.
 
 use chrono::{DateTime, Utc};
-use std::collections::BTreeSet;
 use std::time::Duration;
 use vigia::days::from_timestamp;
 use vigia::pb::{SiteReport, SiteState};
@@ -13,13 +12,6 @@ use crate::store::{received_at, SiteRecord, Store, StoreError};
 
 /// The interval assumed for a site that announced none (the probe's default).
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(300);
-
-/// Every site the collector knows of or expects, by name.
-pub fn site_names(config: &CollectorConfig, store: &Store) -> Result<BTreeSet<String>, StoreError> {
-    let mut names: BTreeSet<String> = store.sites()?.into_iter().map(|(n, _)| n).collect();
-    names.extend(config.expected_sites.iter().cloned());
-    Ok(names)
-}
 
 /// One site's report at `now`; `None` when the site is neither known nor expected.
 pub fn site_report(

@@ -16,7 +16,7 @@ use vigia::tls::{TlsError, TlsMaterial};
 
 use crate::config::CollectorConfig;
 use crate::metrics::{self, Metrics};
-use crate::service::{AdminService, IngestService, QueryService, Shared};
+use crate::service::{AdminService, IngestService, QueryService, Shared, StoreSlot};
 use crate::store::{Store, StoreError, Writer};
 
 /// How often history is pruned.
@@ -172,7 +172,7 @@ impl Collector {
         let writer = Writer::start(store.clone(), config.clock.clone(), metrics.clone());
         let shared = Shared {
             config: config.clone(),
-            store: store.clone(),
+            store: StoreSlot::new(store.clone()),
             writer: writer.clone(),
             metrics: metrics.clone(),
             stopping: stop_rx.clone(),
@@ -270,6 +270,7 @@ impl Collector {
                 Ok(())
             }
         };
+        shared.store.close();
         // Streams have been told to stop; whatever they queued is flushed before we return.
         if tokio::time::timeout(FINAL_FLUSH, writer.stop())
             .await

@@ -34,7 +34,9 @@ const MAX_NOTE: usize = 256;
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub config: Arc<CollectorConfig>,
-    pub store: Store,
+    /// Emptied at shutdown, so that a connection outliving the grace period cannot keep the
+    /// store's folder locked (a restart in the same process must be able to open it).
+    pub store: StoreSlot,
     pub writer: Writer,
     pub metrics: Arc<Metrics>,
     /// Turns true when the collector shuts down: streams finish their acks and close.
@@ -52,6 +54,29 @@ fn identity<T>(req: &Request<T>) -> Result<PeerIdentity, Status> {
         .map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))
 }
 
+/// The open store, until shutdown.
+#[derive(Clone)]
+pub(crate) struct StoreSlot(Arc<std::sync::RwLock<Option<Store>>>);
+
+impl StoreSlot {
+    pub fn new(store: Store) -> StoreSlot {
+        StoreSlot(Arc::new(std::sync::RwLock::new(Some(store))))
+    }
+
+    fn get(&self) -> Result<Store, Status> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Status::unavailable("the collector is shutting down"))
+    }
+
+    /// Drops the store handle; later calls answer UNAVAILABLE.
+    pub fn close(&self) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
 impl Shared {
     fn require_reader<T>(&self, req: &Request<T>, service: &str) -> Result<PeerIdentity, Status> {
         let id = identity(req)?;
@@ -66,10 +91,11 @@ impl Shared {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Shared) -> Result<T, Status> + Send + 'static,
+        f: impl FnOnce(&Shared, &Store) -> Result<T, Status> + Send + 'static,
     ) -> Result<T, Status> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || f(&me))
+        let store = self.store.get()?;
+        tokio::task::spawn_blocking(move || f(&me, &store))
             .await
             .map_err(|e| Status::internal(format!("query task failed: {e}")))?
     }
@@ -245,9 +271,9 @@ impl pb::query_server::Query for QueryService {
         let include_retired = request.get_ref().include_retired;
         let resp = self
             .0
-            .blocking(move |s| {
+            .blocking(move |s, store| {
                 let now = s.config.clock.now();
-                let sites = report::all_reports(&s.config, &s.store, now, include_retired)
+                let sites = report::all_reports(&s.config, store, now, include_retired)
                     .map_err(store_status)?;
                 Ok(pb::ListSitesResponse {
                     sites,
@@ -267,8 +293,8 @@ impl pb::query_server::Query for QueryService {
         site_name("site", &site)?;
         let report = self
             .0
-            .blocking(move |s| {
-                report::site_report(&s.config, &s.store, &site, s.config.clock.now())
+            .blocking(move |s, store| {
+                report::site_report(&s.config, store, &site, s.config.clock.now())
                     .map_err(store_status)?
                     .ok_or_else(|| {
                         Status::not_found(format!("site: {site:?} is neither known nor expected"))
@@ -308,11 +334,10 @@ impl pb::query_server::Query for QueryService {
         } as usize;
         let resp = self
             .0
-            .blocking(move |s| {
+            .blocking(move |_, store| {
                 let recorder = (!req.recorder.is_empty()).then_some(req.recorder.as_str());
                 let token = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
-                let page = s
-                    .store
+                let page = store
                     .history(&req.site, recorder, from, to, page_size, token)
                     .map_err(|e| match e {
                         HistoryError::BadToken => Status::invalid_argument(e.to_string()),
@@ -373,8 +398,8 @@ impl pb::admin_server::Admin for AdminService {
         let site = req.site;
         let report = self
             .0
-            .blocking(move |s| {
-                report::site_report(&s.config, &s.store, &site, s.config.clock.now())
+            .blocking(move |s, store| {
+                report::site_report(&s.config, store, &site, s.config.clock.now())
                     .map_err(store_status)
             })
             .await?;
@@ -391,8 +416,8 @@ impl pb::admin_server::Admin for AdminService {
         let known = {
             let s = site.clone();
             self.0
-                .blocking(move |sh| {
-                    Ok(sh.store.site(&s).map_err(store_status)?.is_some()
+                .blocking(move |sh, store| {
+                    Ok(store.site(&s).map_err(store_status)?.is_some()
                         || sh.config.expected_sites.contains(&s))
                 })
                 .await?
@@ -410,8 +435,8 @@ impl pb::admin_server::Admin for AdminService {
         tracing::info!(site = %site, by = %who.name, "site retired");
         let report = self
             .0
-            .blocking(move |s| {
-                report::site_report(&s.config, &s.store, &site, s.config.clock.now())
+            .blocking(move |s, store| {
+                report::site_report(&s.config, store, &site, s.config.clock.now())
                     .map_err(store_status)
             })
             .await?;

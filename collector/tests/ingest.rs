@@ -286,3 +286,36 @@ async fn shutdown_is_bounded_while_probes_keep_streams_open() {
     let e = s.next().await.expect_err("stream closed");
     assert_ne!(e.code(), Code::Ok);
 }
+
+#[tokio::test]
+async fn a_restart_on_the_same_address_keeps_the_store_and_closes_open_streams() {
+    let env = Env::new();
+    let addr = vigia_collector::testkit::reserve_addr().expect("addr");
+    let c = TestCollector::start_on(&env.fleet, &env.data(), addr, |_| {})
+        .await
+        .expect("start");
+    assert_eq!(c.addr, addr);
+    let probe = env.fleet.probe("loja-1").expect("probe");
+    let now = chrono::Utc::now();
+    let mut s = probe_stream(&c, &probe).await.expect("stream");
+    s.send(status("loja-1", "nvr", 1, now)).await;
+    assert_eq!(s.next().await.expect("ack").sequence, 1);
+
+    // The probe keeps its stream open across the restart.
+    let c = tokio::time::timeout(support::STEP * 3, c.restart())
+        .await
+        .expect("restart is bounded")
+        .expect("restart");
+    assert_eq!(c.addr, addr, "same address");
+    let e = s.next().await.expect_err("the old stream is closed");
+    assert_ne!(e.code(), Code::Ok);
+
+    let mut s = probe_stream(&c, &probe).await.expect("reconnect");
+    s.send(status("loja-1", "nvr", 1, now)).await;
+    s.send(status("loja-1", "nvr", 2, now)).await;
+    let first = s.next().await.expect("ack");
+    assert!(first.duplicate && first.sequence == 1, "{first:?}");
+    let second = s.next().await.expect("ack");
+    assert!(!second.duplicate && second.sequence == 2, "{second:?}");
+    c.stop().await;
+}
