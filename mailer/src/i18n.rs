@@ -28,8 +28,8 @@ pub struct Labels {
     pub problems: &'static str,
     /// Heading of the healthy table.
     pub healthy: &'static str,
-    /// "minimum" (days recorded under the site's minimum).
-    pub minimum: &'static str,
+    /// Marks days recorded under the site's minimum in the text part.
+    pub below_minimum: &'static str,
     /// Footer: when the collector evaluated the fleet.
     pub evaluated_at: &'static str,
     /// Footer: who sent it.
@@ -57,7 +57,7 @@ const EN: Labels = Labels {
     last_30: "Last 30 days",
     problems: "Problems",
     healthy: "Recording normally",
-    minimum: "minimum",
+    below_minimum: " — BELOW THE MINIMUM",
     evaluated_at: "Fleet state evaluated by the collector at",
     sent_by: "Sent by vigia-mailer. A day without this email means the mailer is broken, not that all is well.",
     legend: "green: day with recordings, red: day without",
@@ -78,7 +78,7 @@ const PT_BR: Labels = Labels {
     last_30: "Últimos 30 dias",
     problems: "Problemas",
     healthy: "Gravando normalmente",
-    minimum: "mínimo",
+    below_minimum: " — ABAIXO DO MÍNIMO",
     evaluated_at: "Situação avaliada pelo coletor em",
     sent_by: "Enviado pelo vigia-mailer. Um dia sem este e-mail significa que o envio falhou, não que está tudo bem.",
     legend: "verde: dia com gravação, vermelho: dia sem gravação",

@@ -550,7 +550,7 @@ fn render_fleet(
                         text,
                         "  {}{}",
                         i18n::days_line(lang, days, site.min_retention_days),
-                        if f.days_red { " (!)" } else { "" }
+                        if f.days_red { l.below_minimum } else { "" }
                     );
                 }
                 if let Some(cells) = &p.strips[i] {
