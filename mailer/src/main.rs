@@ -11,7 +11,15 @@ use vigia_mailer::{render_digest, Settings};
 
 /// Emails the daily CCTV audit digest (and urgent alerts) from the Vigia collector's data.
 #[derive(Parser, Debug)]
-#[command(name = "vigia-mailer", version, about, long_about = None)]
+#[command(
+    name = "vigia-mailer",
+    version,
+    about,
+    long_about = None,
+    after_help = "Logging: VIGIA_LOG (falling back to RUST_LOG), e.g. VIGIA_LOG=debug.\n\
+                  Exit status: 0 done, 1 runtime error, 2 invalid configuration.\n\
+                  The SMTP password comes from smtp.password_env or smtp.password_file, never the TOML."
+)]
 struct Cli {
     /// The configuration file (TOML); `VIGIA_*` environment variables override its keys,
     /// with `__` between sections (e.g. `VIGIA_SMTP__HOST`).
