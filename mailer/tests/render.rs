@@ -291,3 +291,41 @@ fn alert_snapshots() {
         "ALERTA CFTV — loja-silent normalizado (Sem contato)"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Whatever a site, recorder or note is called, the HTML shows it as text and the text part
+    /// carries it unchanged.
+    #[test]
+    fn any_name_is_escaped(name in "[ -~À-ÿ<>&\"']{1,40}", note in "[ -~<>&\"']{0,20}") {
+        let mut late = status(&name, &name, Technology::Intelbras, 40);
+        late.newest_recording = Some(vigia::days::to_timestamp(now() - Duration::hours(7)));
+        let fleet = ListSitesResponse {
+            sites: vec![
+                site(&name, vec![late], Some(now()), &note),
+                site(&format!("ok{name}"), vec![status("x", "nvr", Technology::Generic, 40)], Some(now()), ""),
+            ],
+            evaluated_at: fixed_fleet().evaluated_at,
+        };
+        for lang in [Language::En, Language::PtBr] {
+            let r = render_digest(&FleetView::Reachable(&fleet), now(), &opts(lang));
+            let escaped = name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+            let cell = format!("<b>{}</b>", escaped);
+            proptest::prop_assert!(r.html.contains(&cell), "{}", escaped);
+            if name.contains(['<', '>', '&', '"']) {
+                proptest::prop_assert!(!r.html.contains(&name));
+            }
+            let row = format!("* {} — ", name);
+            proptest::prop_assert!(r.text.contains(&row));
+            // Tags come only from us: every '<' opens a known element.
+            for tag in r.html.split('<').skip(1) {
+                let t = tag.trim_start_matches('/');
+                let tname: String = t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '!').collect();
+                proptest::prop_assert!(
+                    ["!DOCTYPE", "html", "head", "meta", "title", "body", "table", "tr", "td", "th", "b", "br", "span", "div"].contains(&tname.as_str()),
+                    "unexpected tag {:?}", tname
+                );
+            }
+        }
+    }
+}
