@@ -204,9 +204,16 @@ impl Mailer {
                     "digest HTML is over Gmail's 102 KB clipping limit; Gmail readers will see a truncated message"
                 );
             }
-            let message =
-                smtp::build_message(&self.settings.from, &self.digest_recipients(), &mail, false)?;
-            match smtp::send(&self.settings, &message).await {
+            let sent = match smtp::build_message(
+                &self.settings.from,
+                &self.digest_recipients(),
+                &mail,
+                false,
+            ) {
+                Ok(message) => smtp::send(&self.settings, &message).await,
+                Err(e) => Err(e),
+            };
+            match sent {
                 Ok(()) => {
                     self.state.mark_digest_sent(slot)?;
                     info!(slot = %slot, subject = %mail.subject, attempts = attempt + 1, "digest sent");
