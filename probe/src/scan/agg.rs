@@ -268,11 +268,11 @@ mod tests {
         let mut c = DayCalc::new(tz);
         // 2026-11-28T02:59:59Z is 23:59:59 on the 27th in São Paulo.
         let before = c.day_of(FileTime {
-            secs: 1_795_841_999,
+            secs: 1_795_834_799,
             nanos: 0,
         });
         let after = c.day_of(FileTime {
-            secs: 1_795_842_000,
+            secs: 1_795_834_800,
             nanos: 0,
         });
         assert_eq!(after.zip(before).map(|(a, b)| a - b), Some(1));

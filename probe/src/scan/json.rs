@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn timestamps_and_durations_follow_protobuf_json() {
         let t = prost_types::Timestamp {
-            seconds: 1_795_842_000,
+            seconds: 1_795_834_800,
             nanos: 500_000_000,
         };
         assert_eq!(timestamp(&t), json!("2026-11-28T03:00:00.500Z"));

@@ -225,6 +225,56 @@ pub(crate) fn name_hash(name: &OsStr) -> u64 {
     h
 }
 
+/// Whether a sorted list of (uniformly distributed) hashes holds `h`: interpolation search,
+/// a few probes where a binary search over a big folder's 25,000 names would take fifteen
+/// cache misses, with a binary search to finish.
+pub(crate) fn contains_hash(sorted: &[u64], h: u64) -> bool {
+    let (mut lo, mut hi) = (0usize, sorted.len());
+    for _ in 0..4 {
+        if hi - lo <= 16 {
+            break;
+        }
+        let (a, b) = (sorted[lo], sorted[hi - 1]);
+        if h < a || h > b {
+            return false;
+        }
+        let span = u128::from(b - a).max(1);
+        let guess = lo + (u128::from(h - a) * (hi - 1 - lo) as u128 / span) as usize;
+        let guess = guess.clamp(lo, hi - 1);
+        match sorted[guess].cmp(&h) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => lo = guess + 1,
+            std::cmp::Ordering::Greater => hi = guess,
+        }
+        // Narrow around the guess: hashes land within a few hundred places of it.
+        let step = 64.min(hi - lo);
+        if lo < hi && sorted[lo.saturating_add(step).min(hi) - 1] >= h {
+            hi = (lo + step).min(hi);
+        } else if hi > lo && hi >= step && sorted[hi - step] <= h {
+            lo = hi - step;
+        }
+    }
+    sorted[lo..hi].binary_search(&h).is_ok()
+}
+
+/// Two sorted lists as one, in linear time.
+fn merge_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
 fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
     #[cfg(unix)]
     {
@@ -694,9 +744,8 @@ fn reuse_listing(ctx: &Ctx<'_>, abs: &Path, old: &DirCache, acc: &mut Acc) -> Op
     if !new_cold.is_empty() {
         match &mut entry.cold_hashes {
             Some(h) => {
-                let h = Arc::make_mut(h);
-                h.extend(new_cold);
-                h.sort_unstable();
+                new_cold.sort_unstable();
+                *h = Arc::new(merge_sorted(h, &new_cold));
             }
             // Cannot happen (folders with recent files keep their hashes); read it again.
             None => return None,
@@ -786,7 +835,7 @@ fn read_listing(
         }
         let h = name_hash(name);
         if let Some(oh) = old_hashes {
-            if oh.binary_search(&h).is_ok() {
+            if contains_hash(oh, h) {
                 seen_cold += 1;
                 continue;
             }
@@ -824,9 +873,11 @@ fn read_listing(
             return Some(None);
         }
         cold.merge(&old.cold);
-        hashes.extend_from_slice(oh);
+        hashes.sort_unstable();
+        hashes = merge_sorted(oh, &hashes);
+    } else {
+        hashes.sort_unstable();
     }
-    hashes.sort_unstable();
     subdirs.sort();
     Some(Some(DirCache {
         id: (0, 0),
@@ -917,5 +968,37 @@ impl ListError {
             ListError::Open(e) | ListError::Entry(e) => reason(e),
             ListError::Walk(e) => walk_reason(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_search_finds_exactly_the_members() {
+        let mut v: Vec<u64> = (0..30_000u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i << 7))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        for (i, &h) in v.iter().enumerate() {
+            assert!(contains_hash(&v, h), "member {i}");
+            assert_eq!(
+                contains_hash(&v, h.wrapping_add(1)),
+                v.binary_search(&h.wrapping_add(1)).is_ok()
+            );
+        }
+        assert!(!contains_hash(&[], 5));
+        assert!(contains_hash(&[u64::MAX], u64::MAX));
+        assert!(!contains_hash(&[0, u64::MAX], 7));
+    }
+
+    #[test]
+    fn merged_lists_stay_sorted() {
+        assert_eq!(
+            merge_sorted(&[1, 4, 9], &[2, 4, 10]),
+            vec![1, 2, 4, 4, 9, 10]
+        );
     }
 }
