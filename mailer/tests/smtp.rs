@@ -404,3 +404,54 @@ fn send_now_from_the_command_line() {
     // send-now marks no slot: the scheduled digest still goes out.
     assert!(!env.dir.path().join("state").exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn run_command_sends_on_schedule_and_exits_cleanly_on_sigterm() {
+    let env = env();
+    let reader = env.fleet.reader("mailer").expect("reader");
+    let server = SmtpServer::start(&env.dir.path().join("mbox"), &env.fleet.server(), 0, None);
+    let mut s = setup(&env, &reader, server.port, PASSWORD, "");
+    s.tail = "[digest]\nschedule = \"* * * * * *\"";
+    let _ = s.settings();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigia-mailer"))
+        .arg("--config")
+        .arg(env.dir.path().join("mailer.toml"))
+        .arg("run")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id();
+    let got = std::panic::catch_unwind(|| server.wait_for(1));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let start = std::time::Instant::now();
+    let exit = loop {
+        if let Some(code) = child.try_wait().expect("wait") {
+            break code;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _guard = Kill(child);
+            panic!("vigia-mailer run did not exit within 20 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let got = got.expect("a digest was sent");
+    assert!(exit.success(), "{exit:?}");
+    assert!(got[0]["subject"]
+        .as_str()
+        .expect("subject")
+        .ends_with("COLLECTOR UNREACHABLE"));
+    // The state store was released: it can be opened again at once.
+    vigia_mailer::state::State::open(&env.dir.path().join("state")).expect("store released");
+}
