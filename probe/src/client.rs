@@ -156,6 +156,12 @@ pub fn explain(text: &str) -> String {
         "collector unreachable: nothing listens at that address (is it running?)"
     } else if lower.contains("timed out") || lower.contains("deadline") {
         "collector unreachable: no answer in time"
+    } else if lower.contains("broken pipe")
+        || lower.contains("connection reset")
+        || lower.contains("keep-alive")
+        || lower.contains("keepalive")
+    {
+        "the connection to the collector died (reset, or keepalive pings unanswered)"
     } else if lower.contains("invalid peer certificate")
         || lower.contains("certificate not valid for name")
         || lower.contains("notvalidforname")
@@ -189,6 +195,7 @@ mod tests {
         assert!(explain("invalid peer certificate: UnknownIssuer").contains("`collector.ca`"));
         assert!(explain("received fatal alert: UnknownCA").contains("refused this probe"));
         assert_eq!(explain("something else"), "something else");
+        assert!(explain("stream closed because of a broken pipe").contains("died"));
         let s = tonic::Status::permission_denied("site \"b\" may not report for \"a\"");
         let e = explain_status(&s);
         assert!(
