@@ -141,16 +141,18 @@ const MUTED: &str = "color:#777777";
 const FOOTER: &str = "padding:12px 16px 16px;font-size:11px;color:#777777";
 const HEALTHY: &str =
     "font-family:Arial,Helvetica,sans-serif;font-size:11px;color:#333333;border-collapse:collapse";
-const STRIP_ON: &str = "background:#2e7d32;font-size:0;line-height:0";
-const STRIP_OFF: &str = "background:#c62828;font-size:0;line-height:0";
+const STRIP_ON: &str = "background-color:#2e7d32;font-size:0;line-height:0";
+const GREEN: &str = "#2e7d32";
+const RED: &str = "#c62828";
+const STRIP_OFF: &str = "background-color:#c62828;font-size:0;line-height:0";
 const STRIP_PX: u32 = 3;
 
 fn badge(kind: VerdictKind) -> &'static str {
     match severity(kind) {
-        7.. => "background:#c62828;color:#ffffff;padding:1px 4px;white-space:nowrap",
-        5..=6 => "background:#ef6c00;color:#ffffff;padding:1px 4px;white-space:nowrap",
-        2..=4 => "background:#f9a825;color:#222222;padding:1px 4px;white-space:nowrap",
-        _ => "background:#2e7d32;color:#ffffff;padding:1px 4px;white-space:nowrap",
+        7.. => "background-color:#c62828;color:#ffffff;padding:1px 4px;white-space:nowrap",
+        5..=6 => "background-color:#ef6c00;color:#ffffff;padding:1px 4px;white-space:nowrap",
+        2..=4 => "background-color:#f9a825;color:#222222;padding:1px 4px;white-space:nowrap",
+        _ => "background-color:#2e7d32;color:#ffffff;padding:1px 4px;white-space:nowrap",
     }
 }
 
@@ -455,7 +457,7 @@ fn render_fleet(
                                         table role="presentation" cellpadding="0" cellspacing="0" border="0" {
                                             tr {
                                                 @for (on, n) in runs(cells) {
-                                                    td width=(n * STRIP_PX) height="10" style=(if on { STRIP_ON } else { STRIP_OFF }) { (PreEscaped("&nbsp;")) }
+                                                    td width=(n * STRIP_PX) height="10" bgcolor=(if on { GREEN } else { RED }) style=(if on { STRIP_ON } else { STRIP_OFF }) { (PreEscaped("&nbsp;")) }
                                                 }
                                             }
                                         }
@@ -478,7 +480,7 @@ fn render_fleet(
             tr { td style=(SECTION) { (l.healthy) " (" (healthy.len()) ")" } }
             tr { td style=(BLOCK) {
                 table role="presentation" width="100%" cellpadding="2" cellspacing="0" border="0" style=(HEALTHY) {
-                    tr style="background:#eeeeee" {
+                    tr bgcolor="#eeeeee" {
                         th align="left" { (l.site) }
                         th align="left" { (l.technology) }
                         th align="left" { (l.oldest) }

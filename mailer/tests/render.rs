@@ -293,7 +293,11 @@ fn alert_snapshots() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
     /// Whatever a site, recorder or note is called, the HTML shows it as text and the text part
     /// carries it unchanged.
     #[test]
@@ -312,9 +316,6 @@ proptest::proptest! {
             let escaped = name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
             let cell = format!("<b>{}</b>", escaped);
             proptest::prop_assert!(r.html.contains(&cell), "{}", escaped);
-            if name.contains(['<', '>', '&', '"']) {
-                proptest::prop_assert!(!r.html.contains(&name));
-            }
             let row = format!("* {} — ", name);
             proptest::prop_assert!(r.text.contains(&row));
             // Tags come only from us: every '<' opens a known element.
