@@ -360,6 +360,11 @@ impl Settings {
                 "key `smtp.username` is set but the password is not: set `smtp.password_env` or `smtp.password_file` (never the password itself)".into(),
             ));
         }
+        if raw.smtp.username.is_some() && raw.smtp.security == Security::None {
+            return Err(bad(
+                "keys `smtp.username` and `smtp.security = \"none\"`: the password would cross the network in clear; use \"starttls\" or \"tls\", or no username for an open local relay".into(),
+            ));
+        }
         if raw.smtp.username.is_some() && raw.smtp.auth.is_empty() {
             return Err(bad("key `smtp.auth`: empty; list PLAIN and/or LOGIN".into()));
         }

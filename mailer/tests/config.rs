@@ -160,6 +160,17 @@ fn mistakes_are_named() {
         "host = \"smtp.example.com\"\nauth = [\"CRAM-MD5\"]",
     ));
     assert!(e.contains("CRAM-MD5"), "{e}");
+    let e = load_err(&MINIMAL.replace(
+        "host = \"smtp.example.com\"",
+        "host = \"smtp.example.com\"\nsecurity = \"none\"\nusername = \"u\"\npassword_env = \"A\"",
+    ));
+    assert!(e.contains("in clear"), "{e}");
+    let s = load(&MINIMAL.replace(
+        "host = \"smtp.example.com\"",
+        "host = \"smtp.example.com\"\nsecurity = \"none\"",
+    ))
+    .expect("an open local relay is fine");
+    assert_eq!(s.smtp_port(), 25);
     let e = load_err(&MINIMAL.replace("https://", "http://"));
     assert!(e.contains("collector.url"), "{e}");
     let e = load_err(&MINIMAL.replace("timeout", "x").replace(
