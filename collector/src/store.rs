@@ -622,7 +622,7 @@ impl WriterLoop {
             let gather_more = last_batch > 1;
             let now = self.clock.now();
             let mut job = Some(first);
-            let mut dirty_sites: Vec<String> = Vec::new();
+            let mut dirty_sites: std::collections::BTreeSet<String> = Default::default();
             while let Some(j) = job.take() {
                 match j {
                     Job::Status { status, reply } => {
@@ -712,7 +712,7 @@ impl WriterLoop {
         self.sites.get_mut(site).ok_or(StoreError::WriterStopped)
     }
 
-    fn write_sites(&mut self, dirty: &[String]) -> Result<(), StoreError> {
+    fn write_sites(&mut self, dirty: &std::collections::BTreeSet<String>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for site in dirty {
             if let Some(rec) = self.sites.get(site) {
@@ -729,7 +729,7 @@ impl WriterLoop {
         &mut self,
         status: RecordingStatus,
         now: DateTime<Utc>,
-        dirty: &mut Vec<String>,
+        dirty: &mut std::collections::BTreeSet<String>,
     ) -> Result<Stored, StoreError> {
         let store = self.store.clone();
         let now_us = micros(now);
@@ -755,8 +755,8 @@ impl WriterLoop {
         if status.report_interval.is_some() {
             rec.report_interval = status.report_interval;
         }
-        if dirty.last() != Some(&site) && !dirty.contains(&site) {
-            dirty.push(site);
+        if !dirty.contains(&site) {
+            dirty.insert(site);
         }
         if duplicate {
             return Ok(Stored { duplicate: true });
@@ -808,7 +808,7 @@ impl WriterLoop {
         site: &str,
         change: SiteChange,
         now: DateTime<Utc>,
-        dirty: &mut Vec<String>,
+        dirty: &mut std::collections::BTreeSet<String>,
     ) -> Result<SiteRecord, StoreError> {
         let rec = self.site_record(site)?;
         match change {
@@ -825,8 +825,8 @@ impl WriterLoop {
             }
         }
         let out = rec.clone();
-        if !dirty.iter().any(|s| s == site) {
-            dirty.push(site.to_string());
+        if !dirty.contains(site) {
+            dirty.insert(site.to_string());
         }
         Ok(out)
     }
