@@ -34,6 +34,8 @@ pub struct Labels {
     pub evaluated_at: &'static str,
     /// Footer: who sent it.
     pub sent_by: &'static str,
+    /// Footer of alerts.
+    pub alert_footer: &'static str,
     /// Legend of the coverage strip.
     pub legend: &'static str,
     /// Start of an alert subject.
@@ -60,6 +62,7 @@ const EN: Labels = Labels {
     below_minimum: " — BELOW THE MINIMUM",
     evaluated_at: "Fleet state evaluated by the collector at",
     sent_by: "Sent by vigia-mailer. A day without this email means the mailer is broken, not that all is well.",
+    alert_footer: "Sent by vigia-mailer when a site enters or leaves a condition that needs action; the daily digest lists every site.",
     legend: "green: day with recordings, red: day without",
     alert_title: "CCTV ALERT",
     new_problems: "New problems",
@@ -81,6 +84,7 @@ const PT_BR: Labels = Labels {
     below_minimum: " — ABAIXO DO MÍNIMO",
     evaluated_at: "Situação avaliada pelo coletor em",
     sent_by: "Enviado pelo vigia-mailer. Um dia sem este e-mail significa que o envio falhou, não que está tudo bem.",
+    alert_footer: "Enviado pelo vigia-mailer quando um local entra ou sai de uma situação que exige ação; o resumo diário lista todos os locais.",
     legend: "verde: dia com gravação, vermelho: dia sem gravação",
     alert_title: "ALERTA CFTV",
     new_problems: "Novos problemas",

@@ -294,7 +294,7 @@ pub fn render_digest(fleet: &FleetView<'_>, now: DateTime<Utc>, opts: &RenderOpt
                 last.as_deref(),
                 error,
             );
-            let html = page(lang, &subject, Some(&line), None, html! {}, l);
+            let html = page(lang, &subject, Some(&line), None, html! {}, &[l.sent_by]);
             let text = format!("{line}\n\n{subject}\n\n{}\n", l.sent_by);
             Rendered {
                 subject,
@@ -507,16 +507,14 @@ fn render_fleet(
             } }
         }
     };
+    let evaluated_line = format!("{} {}.", l.evaluated_at, opts.datetime(evaluated));
     let html = page(
         lang,
         &subject,
         None,
-        Some((
-            &summary,
-            &format!("{} {}.", l.evaluated_at, opts.datetime(evaluated)),
-        )),
+        Some(&summary),
         body,
-        l,
+        &[&evaluated_line, l.sent_by],
     );
 
     // The text part: the same content, line by line.
@@ -866,9 +864,9 @@ fn page(
     lang: Language,
     subject: &str,
     banner: Option<&str>,
-    summary: Option<(&str, &str)>,
+    summary: Option<&str>,
     body: Markup,
-    l: &i18n::Labels,
+    footer: &[&str],
 ) -> String {
     html! {
         (DOCTYPE)
@@ -884,11 +882,13 @@ fn page(
                         table role="presentation" width="600" cellpadding="0" cellspacing="0" border="0" style=(OUTER) {
                             @if let Some(b) = banner { tr { td style=(BANNER) { (b) } } }
                             tr { td style=(TITLE) { (subject) } }
-                            @if let Some((s, _)) = summary { tr { td style=(SUMMARY) { (s) } } }
+                            @if let Some(s) = summary { tr { td style=(SUMMARY) { (s) } } }
                             (body)
                             tr { td style=(FOOTER) {
-                                @if let Some((_, e)) = summary { (e) br; }
-                                (l.sent_by)
+                                @for (i, line) in footer.iter().enumerate() {
+                                    @if i > 0 { br; }
+                                    (line)
+                                }
                             } }
                         }
                     } }
@@ -972,7 +972,7 @@ pub fn render_alert(changes: &[AlertChange], now: DateTime<Utc>, opts: &RenderOp
             } }
         }
     };
-    let html = page(lang, &subject, None, Some((&when, &when)), body, l);
+    let html = page(lang, &subject, None, Some(&when), body, &[l.alert_footer]);
     let mut text = format!("{subject}\n{when}\n\n");
     if !entered.is_empty() {
         let _ = writeln!(text, "{}:", l.new_problems);
@@ -994,7 +994,7 @@ pub fn render_alert(changes: &[AlertChange], now: DateTime<Utc>, opts: &RenderOp
         }
         text.push('\n');
     }
-    text.push_str(l.sent_by);
+    text.push_str(l.alert_footer);
     text.push('\n');
     Rendered {
         subject,
