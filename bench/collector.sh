@@ -125,4 +125,5 @@ echo "collector ack latency at $QRATE/s (quarter): p50 $(echo "$QLAT" | field p5
 echo "flask baseline (median of $RUNS, concurrency $BEST_C): $FLASK_MED requests/s"
 echo "ratio collector/flask: $(awk -v a="$TPUT_MED" -v b="$FLASK_MED" 'BEGIN {printf "%.1fx", a/b}')"
 echo "idle streams: $(echo "$IDLE_OUT" | field idle_streams), RSS $(echo "$IDLE_OUT" | field rss_after_mib) MiB, $(echo "$IDLE_OUT" | field bytes_per_stream) bytes/stream"
+echo "ListSites over those $(echo "$IDLE_OUT" | field idle_streams) sites (median of 3): $(echo "$IDLE_OUT" | field list_sites_ms) ms, $(echo "$IDLE_OUT" | field list_sites_bytes) bytes"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

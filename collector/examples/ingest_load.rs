@@ -471,6 +471,39 @@ async fn idle(
     tokio::time::sleep(Duration::from_secs(hold)).await;
     let after = rss_kib(pid)?;
     let n = held.len();
+    // What the mailer pays for the whole fleet: ListSites over 10,000 sites, as a reader.
+    let certs = dir.join("certs");
+    let reader = Ca::load(&certs)?.issue(
+        &Subject::Reader {
+            name: "bench-reader".into(),
+        },
+        Validity::days(2)?,
+    )?;
+    let ch = connect(
+        addr,
+        &ca_pem,
+        Identity::from_pem(reader.cert_pem, reader.key_pem),
+    )
+    .await?;
+    let mut query =
+        vigia::pb::query_client::QueryClient::new(ch).max_decoding_message_size(256 << 20);
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let resp = query
+            .list_sites(vigia::pb::ListSitesRequest::default())
+            .await?
+            .into_inner();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        bytes = prost::Message::encoded_len(&resp);
+        anyhow::ensure!(
+            resp.sites.len() >= n,
+            "ListSites returned {} sites",
+            resp.sites.len()
+        );
+    }
+    times.sort_by(f64::total_cmp);
     println!("idle_streams {n}");
     println!("failed {failed}");
     println!("connect_s {connect_s:.1}");
@@ -480,6 +513,8 @@ async fn idle(
         "bytes_per_stream {:.0}",
         (after.saturating_sub(before) as f64 * 1024.0) / n.max(1) as f64
     );
+    println!("list_sites_ms {:.0}", times[1]);
+    println!("list_sites_bytes {bytes}");
     drop(held);
     Ok(())
 }

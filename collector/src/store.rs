@@ -712,7 +712,10 @@ impl WriterLoop {
         self.sites.get_mut(site).ok_or(StoreError::WriterStopped)
     }
 
-    fn write_sites(&mut self, dirty: &std::collections::BTreeSet<String>) -> Result<(), StoreError> {
+    fn write_sites(
+        &mut self,
+        dirty: &std::collections::BTreeSet<String>,
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for site in dirty {
             if let Some(rec) = self.sites.get(site) {
