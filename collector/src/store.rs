@@ -839,3 +839,31 @@ impl WriterLoop {
 pub fn received_at(entry: &HistoryEntry) -> Option<DateTime<Utc>> {
     entry.received_at.as_ref().and_then(from_timestamp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_keys_sort_by_time_and_never_leak_into_another_site() {
+        let a1 = history_key("a", 1, 9, "z", "s");
+        let a2 = history_key("a", 2, 0, "a", "s");
+        let ab = history_key("a-b", 0, 0, "a", "s");
+        assert!(a1 < a2, "time first, then sequence and names");
+        assert!(a1.starts_with(&prefix("a")) && !ab.starts_with(&prefix("a")));
+        // The exclusive upper bound used for "all of site a" is below every other site's keys.
+        let upper = [b"a".as_slice(), &[SEP + 1]].concat();
+        assert!(a2 < upper && ab > upper);
+        assert_eq!(history_recorder(&a2[2..]), Some(b"a".as_slice()));
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_garbage_is_refused() {
+        let k = history_key("loja", 123, 4, "nvr", "spool");
+        let suffix = &k[prefix("loja").len()..];
+        assert_eq!(unhex(&hex(suffix)).as_deref(), Some(suffix));
+        for bad in ["zz", "abc", "é1", "0g"] {
+            assert_eq!(unhex(bad), None, "{bad}");
+        }
+    }
+}
