@@ -169,6 +169,7 @@ impl Collector {
         } = self;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_tx = Arc::new(stop_tx);
         let writer = Writer::start(store.clone(), config.clock.clone(), metrics.clone());
         let shared = Shared {
             config: config.clone(),
@@ -248,14 +249,14 @@ impl Collector {
 
         let grace = config.shutdown_grace;
         let health_on_stop = health.clone();
+        let stop_on_signal = stop_tx.clone();
         let watcher = tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, finishing open streams");
             health_on_stop
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
-            let _ = stop_tx.send(true);
-            stop_tx
+            let _ = stop_on_signal.send(true);
         });
 
         let mut stop_seen = stop_rx.clone();
@@ -270,6 +271,8 @@ impl Collector {
                 Ok(())
             }
         };
+        // Also when the server ended on its own: every stream and task stops now.
+        let _ = stop_tx.send(true);
         shared.store.close();
         // Streams have been told to stop; whatever they queued is flushed before we return.
         if tokio::time::timeout(FINAL_FLUSH, writer.stop())
