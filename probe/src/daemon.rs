@@ -803,7 +803,21 @@ pub fn run_command(config: ProbeConfig) -> anyhow::Result<ExitCode> {
             Err(code) => return Ok(code),
         };
         let source = scanner_source(&config);
-        info!(site = %config.site, recorders = config.recorders.len(), "probe running");
+        let schedule = match (&config.schedule.cron, config.schedule.every) {
+            (Some(cron), _) => format!("cron {cron:?} in {}", config.tz().name()),
+            (None, every) => format!(
+                "every {}",
+                vigia::config::duration::format(&every.unwrap_or(crate::config::DEFAULT_EVERY))
+            ),
+        };
+        let collector = config.collector.as_ref().map_or("", |c| c.url.as_str());
+        info!(
+            site = %config.site,
+            recorders = config.recorders.len(),
+            %schedule,
+            collector,
+            "probe running"
+        );
         daemon.run(source, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     });
