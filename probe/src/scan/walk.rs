@@ -1,15 +1,17 @@
 //! The walk of one recorder's tree: layout rules, the thread pool, and the per-folder cache.
 //!
 //! Every folder is a task. A task stats its folder (one `lstat`), then either reuses its cached
-//! listing or reads it with walkdir (one level), stats the files that count, and queues the
-//! subfolders the layout descends into. Workers keep their own aggregates (per camera), merged
-//! at the end, so nothing is shared while walking but the task queue.
+//! listing or reads it (std's `read_dir`, whose per-entry stat is relative to the open folder;
+//! walkdir when links are followed, for its link resolution and loop errors), stats the files
+//! that count, and queues the subfolders the layout descends into. Workers keep their own
+//! aggregates (per camera), merged at the end, so nothing is shared while walking but the queue.
 //!
 //! ## Incremental rescans
 //!
 //! A folder's listing (its subfolders and files) changes only when its own mtime changes, so a
-//! folder whose identity and mtime are those cached, and whose mtime was already in the past when
-//! the listing was read (not "racy", as git says), is not read again: its cached aggregate
+//! folder whose identity, mtime and ctime are those cached (ctime moves on chmod too, so a
+//! folder made unreadable is read and reported again), and whose mtime was already in the past
+//! when the listing was read (not "racy", as git says), is not read again: its cached aggregate
 //! stands. File contents, though, change without touching the folder: the file being recorded
 //! grows and its mtime moves. So files modified within `hot_window` of the scan are kept by name
 //! in the cache and re-stat'ed on every scan; once older, they join the folder's aggregate.
@@ -19,9 +21,10 @@
 //! for such folders. A missing name means a deletion, and the folder is read in full. Folders not
 //! written recently keep aggregates only, so memory stays flat on a deep archive.
 //!
-//! The one assumption: a file not modified for `hot_window` is not modified again in place
-//! without its folder changing (recorders append to the current file; they delete old files,
-//! they do not rewrite them). Under it a rescan equals a full scan, which a property test checks.
+//! The assumptions: a file not modified for `hot_window` is not modified again in place, and a
+//! name already counted is not deleted and written anew between two scans (recorders append to
+//! the current file and name files by time or sequence; they delete old files, they do not
+//! rewrite them). Under them a rescan equals a full scan, which a property test checks.
 
 use super::agg::{Agg, DayCalc, FileTime};
 use super::{RecorderConfig, Technology, MAX_ERRORS};
