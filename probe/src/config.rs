@@ -70,7 +70,9 @@ fn default_connect_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
-/// `[schedule]`: a fixed interval or a six-field cron expression (seconds first).
+/// `[schedule]`: a fixed interval or a six-field cron expression (seconds first). Each status
+/// announces the gap to the next one as its report interval, so with `send-once` run by the
+/// operating system's task scheduler, set `every` to the task's period.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSection {
