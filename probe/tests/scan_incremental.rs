@@ -420,7 +420,7 @@ fn prop_config(tree: &Tree) -> ProbeConfig {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn incremental_rescan_equals_a_full_scan(
