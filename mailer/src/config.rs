@@ -100,10 +100,17 @@ pub struct CollectorConfig {
     /// Bound on connecting and on each query.
     #[serde(default = "default_collector_timeout", with = "duration")]
     pub timeout: Duration,
+    /// How often `run` checks that the collector answers (gRPC health), so that an outage's
+    /// start is known to this precision; `"0s"` checks only when fetching.
+    #[serde(default = "default_watch_every", with = "duration")]
+    pub watch_every: Duration,
 }
 
 fn default_collector_timeout() -> Duration {
     Duration::from_secs(30)
+}
+fn default_watch_every() -> Duration {
+    Duration::from_secs(300)
 }
 fn default_collector_url() -> String {
     "https://localhost:50051".into()
@@ -126,6 +133,7 @@ impl Default for CollectorConfig {
             cert: default_collector_cert(),
             key: default_collector_key(),
             timeout: default_collector_timeout(),
+            watch_every: default_watch_every(),
         }
     }
 }

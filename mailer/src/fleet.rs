@@ -32,7 +32,7 @@ pub enum FleetError {
         reason: String,
     },
     /// The collector answered with an error.
-    #[error("collector {url} refused ListSites: {status}")]
+    #[error("collector {url} answered with an error: {status}")]
     Rpc {
         /// The collector's URL.
         url: String,
@@ -41,8 +41,43 @@ pub enum FleetError {
     },
 }
 
-/// Opens a channel to the collector (mutual TLS with the reader certificate).
+/// Opens a Query client to the collector (mutual TLS with the reader certificate).
 pub async fn connect(cfg: &CollectorConfig) -> Result<QueryClient<Channel>, FleetError> {
+    Ok(QueryClient::new(channel(cfg).await?).max_decoding_message_size(MAX_ANSWER))
+}
+
+/// Asks the collector's gRPC health service whether it serves: cheap, no fleet data, so `run`
+/// can notice an outage (and its start) between digests.
+pub async fn ping(cfg: &CollectorConfig) -> Result<(), FleetError> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let mut client = HealthClient::new(channel(cfg).await?);
+    let answer = tokio::time::timeout(
+        cfg.timeout,
+        client.check(HealthCheckRequest {
+            service: String::new(),
+        }),
+    )
+    .await
+    .map_err(|_| FleetError::Connect {
+        url: cfg.url.clone(),
+        reason: format!("no health answer within {:?}", cfg.timeout),
+    })?
+    .map_err(|status| FleetError::Rpc {
+        url: cfg.url.clone(),
+        status: Box::new(status),
+    })?;
+    match answer.into_inner().status() {
+        ServingStatus::Serving => Ok(()),
+        other => Err(FleetError::Connect {
+            url: cfg.url.clone(),
+            reason: format!("health check says {}", other.as_str_name()),
+        }),
+    }
+}
+
+/// A connected channel to the collector.
+async fn channel(cfg: &CollectorConfig) -> Result<Channel, FleetError> {
     let tls = TlsMaterial::load(&cfg.ca, &cfg.cert, &cfg.key)?;
     let setup = |reason: String| FleetError::Setup {
         url: cfg.url.clone(),
@@ -58,11 +93,10 @@ pub async fn connect(cfg: &CollectorConfig) -> Result<QueryClient<Channel>, Flee
         .map_err(|e| setup(e.to_string()))?
         .connect_timeout(cfg.timeout)
         .timeout(cfg.timeout);
-    let channel = endpoint.connect().await.map_err(|e| FleetError::Connect {
+    endpoint.connect().await.map_err(|e| FleetError::Connect {
         url: cfg.url.clone(),
         reason: error_chain(&e),
-    })?;
-    Ok(QueryClient::new(channel).max_decoding_message_size(MAX_ANSWER))
+    })
 }
 
 /// The whole fleet (retired sites left out), evaluated now by the collector.

@@ -212,13 +212,13 @@ pub fn unreachable_line(
         Language::En => format!(
             "The collector {url} is unreachable since {since}: the fleet could not be read, so this digest has no site rows.{} Error: {error}.",
             last_ok
-                .map(|t| format!(" Last successful read: {t}."))
+                .map(|t| format!(" Last successful contact: {t}."))
                 .unwrap_or_default()
         ),
         Language::PtBr => format!(
             "O coletor {url} está inacessível desde {since}: não foi possível ler a frota, por isso este resumo não traz os locais.{} Erro: {error}.",
             last_ok
-                .map(|t| format!(" Última leitura com sucesso: {t}."))
+                .map(|t| format!(" Último contato com sucesso: {t}."))
                 .unwrap_or_default()
         ),
     }

@@ -36,7 +36,7 @@ pub enum FleetView<'a> {
     Unreachable {
         /// First failed attempt of the current outage.
         since: DateTime<Utc>,
-        /// Last successful read, if any was ever made.
+        /// Last successful contact, if any was ever made.
         last_ok: Option<DateTime<Utc>>,
         /// Why the last attempt failed.
         error: &'a str,

@@ -58,7 +58,7 @@ pub enum Fleet {
     Unreachable {
         /// First failure of the current outage.
         since: DateTime<Utc>,
-        /// Last successful read.
+        /// Last successful contact.
         last_ok: Option<DateTime<Utc>>,
         /// The latest error.
         error: String,
@@ -312,7 +312,18 @@ impl Mailer {
             }
             None => None,
         };
+        let watch = {
+            let every = self.settings.raw.collector.watch_every;
+            (!every.is_zero()).then(|| {
+                let me = self.clone();
+                let rx = shutdown.clone();
+                tokio::spawn(async move { me.watch_loop(every, rx).await })
+            })
+        };
         let joined = digest.await;
+        if let Some(w) = watch {
+            w.abort();
+        }
         let digest_failed = !matches!(joined, Ok(Ok(())));
         if let Some(a) = alerts {
             if digest_failed {
@@ -362,6 +373,26 @@ impl Mailer {
                 return Ok(());
             }
             cursor = due;
+        }
+    }
+
+    /// Checks the collector's health every `every`, so an outage's start is known between digests.
+    async fn watch_loop(&self, every: Duration, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if !nap(every, &mut shutdown).await {
+                return;
+            }
+            let now = Utc::now();
+            let noted = match crate::fleet::ping(&self.settings.raw.collector).await {
+                Ok(()) => self.state.collector_ok(now),
+                Err(e) => {
+                    warn!(error = %e, "collector health check failed");
+                    self.state.collector_failed(now).map(|_| ())
+                }
+            };
+            if let Err(e) = noted {
+                error!(error = %e, "cannot record the collector's health");
+            }
         }
     }
 

@@ -11,6 +11,9 @@ const LAST_SLOT: &[u8] = b"digest.last_slot";
 const UNREACHABLE_SINCE: &[u8] = b"collector.unreachable_since";
 const LAST_OK: &[u8] = b"collector.last_ok";
 
+/// How long `open` waits for a previous holder of the store to let go.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why the store failed; names the folder.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -37,17 +40,26 @@ pub struct State {
 }
 
 impl State {
-    /// Opens (or creates) the store. Fails when another process holds it.
+    /// Opens (or creates) the store. Fails when another process holds it; a holder that is
+    /// just exiting (a restart) is waited for up to two seconds.
     pub fn open(dir: &Path) -> Result<State, StateError> {
         let err = |source| StateError::Sled {
             dir: dir.to_path_buf(),
             source,
         };
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(8 << 20)
-            .open()
-            .map_err(err)?;
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match sled::Config::new().path(dir).cache_capacity(8 << 20).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        };
         let meta = db.open_tree("meta").map_err(err)?;
         let alerts = db.open_tree("alerts").map_err(err)?;
         Ok(State {
@@ -115,7 +127,7 @@ impl State {
         }
     }
 
-    /// Notes a successful read of the collector (ends an outage).
+    /// Notes a successful contact with the collector (ends an outage).
     pub fn collector_ok(&self, now: DateTime<Utc>) -> Result<(), StateError> {
         self.meta
             .remove(UNREACHABLE_SINCE)
@@ -123,7 +135,12 @@ impl State {
         self.set_time(LAST_OK, Some(now))
     }
 
-    /// The last successful read of the collector.
+    /// The start of the current collector outage, if there is one.
+    pub fn collector_unreachable_since(&self) -> Result<Option<DateTime<Utc>>, StateError> {
+        self.get_time(UNREACHABLE_SINCE)
+    }
+
+    /// The last successful contact with the collector.
     pub fn collector_last_ok(&self) -> Result<Option<DateTime<Utc>>, StateError> {
         self.get_time(LAST_OK)
     }

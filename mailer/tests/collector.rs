@@ -151,7 +151,7 @@ async fn collector_down_the_digest_still_goes_out_and_says_since_when() {
         "{first}"
     );
     assert!(
-        first.contains(&format!("Last successful read: {}", opts.datetime(t0))),
+        first.contains(&format!("Last successful contact: {}", opts.datetime(t0))),
         "{first}"
     );
 }
@@ -248,10 +248,19 @@ async fn run_sends_on_schedule_and_stops_on_shutdown() {
         .as_str()
         .expect("subject")
         .ends_with("0 problems, 1 site"));
-    let slot = state
-        .last_digest_slot()
-        .expect("state")
-        .expect("a slot marked");
+    // The server stores the message before its "250 OK" reaches the mailer, which marks the
+    // slot only then: wait for the mark.
+    let deadline = tokio::time::Instant::now() + STEP;
+    let slot = loop {
+        if let Some(slot) = state.last_digest_slot().expect("state") {
+            break slot;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot was marked"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    };
     assert_eq!(slot.timestamp() % 2, 0, "slots fall on the schedule");
     tx.send(true).expect("shutdown");
     tokio::time::timeout(STEP, task)
@@ -260,4 +269,49 @@ async fn run_sends_on_schedule_and_stops_on_shutdown() {
         .expect("task")
         .expect("no error");
     c.stop().await;
+}
+
+#[tokio::test]
+async fn run_watches_the_collector_so_an_outage_start_is_known_before_the_digest() {
+    let e = env();
+    let c = TestCollector::start(&e.fleet, &e.dir.path().join("data"), |_| {})
+        .await
+        .expect("collector");
+    let mut settings = setup(&e, c.url(), 1, "").settings();
+    settings.raw.collector.watch_every = StdDuration::from_millis(200);
+    let mailer = Mailer::open(settings).expect("mailer");
+    let state = mailer.state().clone();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(mailer.run(rx));
+    let deadline = tokio::time::Instant::now() + STEP;
+    while state.collector_last_ok().expect("state").is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a health check succeeded"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    c.stop().await;
+    let stopped = Utc::now();
+    let since = loop {
+        if let Some(since) = state.collector_unreachable_since().expect("state") {
+            break since;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline + STEP,
+            "the outage was noticed"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    };
+    assert!(
+        since >= stopped - Duration::seconds(1),
+        "{since} vs {stopped}"
+    );
+    assert!(since <= Utc::now());
+    tx.send(true).expect("shutdown");
+    tokio::time::timeout(STEP, task)
+        .await
+        .expect("stops in time")
+        .expect("task")
+        .expect("no error");
 }
