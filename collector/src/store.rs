@@ -15,12 +15,11 @@
 //! (sled copies a leaf on every insert, so a second 1 KB copy cost as much as the first), and
 //! pruning never removes a history entry that a `latest` pointer names.
 //!
-//! Every write goes through one writer thread ([`Writer`]), which batches statuses, flushes once
-//! per batch and only then answers: an acknowledged status is on disk (group commit).
+//! Writes are made by their callers; a status is acknowledged only after a flush that began after
+//! its writes, and one flush serves every status waiting for it ([`Writer`], group commit).
 
 use chrono::{DateTime, Utc};
 use prost::Message;
-use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -460,291 +459,224 @@ pub enum SiteChange {
     Retire,
 }
 
-enum Job {
-    Status {
-        status: Box<RecordingStatus>,
-        reply: oneshot::Sender<Result<Stored, String>>,
-    },
-    Site {
-        site: String,
-        change: SiteChange,
-        reply: oneshot::Sender<Result<SiteRecord, String>>,
+/// A request to make everything written so far durable.
+enum FlushJob {
+    Flush {
+        reply: oneshot::Sender<Result<(), String>>,
     },
     Stop {
         reply: oneshot::Sender<()>,
     },
 }
 
-/// The handle to the single writer thread; cheap to clone.
+/// Writes statuses and Admin changes, and makes them durable with group commit.
+///
+/// Each caller applies its own writes (sled is safe to write from many threads; the Ingest
+/// streams run on all the runtime's threads), then asks the flusher thread for durability. The
+/// flusher takes every request queued since its last flush and answers them all with one flush,
+/// so a busy collector flushes once for many statuses while a quiet one flushes at once.
+/// Statuses of one recorder replayed out of order never replace a newer latest status
+/// (compare-and-swap on the observed time), and dedup marks are inserted atomically, so two
+/// streams of one probe (a reconnect racing its old connection) store a sequence once.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    /// Emptied by `stop`, so that no handle left in a lingering task keeps the store open.
+    store: std::sync::Arc<std::sync::RwLock<Option<Store>>>,
+    clock: Clock,
+    metrics: std::sync::Arc<Metrics>,
+    tx: mpsc::Sender<FlushJob>,
+    /// One site's writes happen under its shard's lock: a re-send racing the original (two
+    /// streams of one probe) then finds the original completely written, never half.
+    site_locks: std::sync::Arc<Vec<std::sync::Mutex<()>>>,
 }
 
-/// What a pending status write resolves to.
-pub type PendingAck = oneshot::Receiver<Result<Stored, String>>;
+/// Shards of the per-site write lock.
+const SITE_LOCK_SHARDS: usize = 64;
+
+/// A status written but not yet known durable; resolves once its flush is done.
+pub struct PendingAck {
+    flushed: oneshot::Receiver<Result<(), String>>,
+    stored: Stored,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+impl std::future::Future for PendingAck {
+    type Output = Result<Result<Stored, String>, oneshot::error::RecvError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.flushed).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Ok(()))) => {
+                if self.stored.duplicate {
+                    self.metrics.duplicates.inc();
+                } else {
+                    self.metrics.ingested.inc();
+                }
+                Poll::Ready(Ok(Ok(self.stored)))
+            }
+            Poll::Ready(Ok(Err(e))) => Poll::Ready(Ok(Err(e))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+}
 
 impl Writer {
-    /// Starts the writer thread over a store; statuses are stamped with `clock`.
+    /// Starts the flusher thread over a store; statuses are stamped with `clock`.
     pub fn start(store: Store, clock: Clock, metrics: std::sync::Arc<Metrics>) -> Writer {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 2);
+        let flusher_store = store.clone();
+        let flusher_metrics = metrics.clone();
         let spawned = std::thread::Builder::new()
-            .name("vigia-store-writer".into())
-            .spawn(move || WriterLoop::new(store, clock, metrics).run(rx));
+            .name("vigia-store-flush".into())
+            .spawn(move || flush_loop(&flusher_store, &flusher_metrics, rx));
         if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the store writer thread");
+            tracing::error!(error = %e, "cannot start the store flusher thread");
         }
-        Writer { tx }
+        Writer {
+            store: std::sync::Arc::new(std::sync::RwLock::new(Some(store))),
+            clock,
+            metrics,
+            tx,
+            site_locks: std::sync::Arc::new(
+                (0..SITE_LOCK_SHARDS)
+                    .map(|_| std::sync::Mutex::new(()))
+                    .collect(),
+            ),
+        }
     }
 
-    /// Queues a status; the receiver resolves once it is durable (or failed).
-    pub async fn submit(&self, status: RecordingStatus) -> Result<PendingAck, StoreError> {
+    fn site_lock(&self, site: &str) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        site.hash(&mut h);
+        let shard = (h.finish() % SITE_LOCK_SHARDS as u64) as usize;
+        self.site_locks[shard]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn store(&self) -> Result<Store, StoreError> {
+        self.store
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StoreError::WriterStopped)
+    }
+
+    /// Asks for a flush covering every write made so far.
+    async fn durable(&self) -> Result<oneshot::Receiver<Result<(), String>>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job::Status {
-                status: Box::new(status),
-                reply,
-            })
+            .send(FlushJob::Flush { reply })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         Ok(rx)
     }
 
-    /// Applies an Admin change durably and returns the site's record.
-    pub async fn change_site(&self, site: &str, change: SiteChange) -> Result<SiteRecord, String> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Site {
-                site: site.to_string(),
-                change,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::WriterStopped.to_string())?;
-        rx.await
-            .map_err(|_| StoreError::WriterStopped.to_string())?
+    /// Stores a status (or recognises a re-send); the receiver resolves once it is durable.
+    pub async fn submit(&self, status: RecordingStatus) -> Result<PendingAck, StoreError> {
+        let store = self.store()?;
+        let stored = {
+            let _site = self.site_lock(&status.site);
+            apply_status(&store, status, self.clock.now())?
+        };
+        let flushed = self.durable().await?;
+        Ok(PendingAck {
+            flushed,
+            stored,
+            metrics: self.metrics.clone(),
+        })
     }
 
-    /// Flushes and stops the thread; later submissions fail.
+    /// Applies an Admin change durably and returns the site's record.
+    pub async fn change_site(&self, site: &str, change: SiteChange) -> Result<SiteRecord, String> {
+        let store = self.store().map_err(|e| e.to_string())?;
+        let now = self.clock.now();
+        let guard = self.site_lock(site);
+        let rec = update_site(&store, site, |rec| match &change {
+            SiteChange::Expect { note, interval } => {
+                rec.expected = true;
+                rec.retired = false;
+                rec.retired_at = None;
+                rec.note.clone_from(note);
+                rec.expected_interval = prost_types::Duration::try_from(*interval).ok();
+            }
+            SiteChange::Retire => {
+                rec.retired = true;
+                rec.retired_at = Some(to_timestamp(now));
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        drop(guard);
+        self.durable()
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|_| StoreError::WriterStopped.to_string())??;
+        Ok(rec)
+    }
+
+    /// Refuses further writes, flushes and stops the flusher thread.
     pub async fn stop(&self) {
+        // Writers already holding the store finish their writes; the flush below covers them
+        // only if they came first, and a later one is simply not acknowledged.
+        *self.store.write().unwrap_or_else(|p| p.into_inner()) = None;
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Job::Stop { reply }).await.is_ok() {
+        if self.tx.send(FlushJob::Stop { reply }).await.is_ok() {
             let _ = rx.await;
         }
     }
 }
 
-struct WriterLoop {
-    store: Store,
-    clock: Clock,
-    metrics: std::sync::Arc<Metrics>,
-    /// observed_at (µs) of each recorder's latest status, so a replayed old status never
-    /// replaces a newer one without decoding the stored one every time.
-    latest_seen: HashMap<Vec<u8>, i64>,
-    sites: HashMap<String, SiteRecord>,
-}
-
-/// Batch sizes and times, logged at debug level every few seconds to tune group commit.
-#[derive(Default)]
-struct BatchStats {
-    since: Option<std::time::Instant>,
-    batches: u64,
-    jobs: u64,
-    max_jobs: usize,
-    apply: Duration,
-    flush: Duration,
-    max_flush: Duration,
-}
-
-impl BatchStats {
-    fn record(&mut self, jobs: usize, apply: Duration, flush: Duration) {
-        let since = *self.since.get_or_insert_with(std::time::Instant::now);
-        self.batches += 1;
-        self.jobs += jobs as u64;
-        self.max_jobs = self.max_jobs.max(jobs);
-        self.apply += apply;
-        self.flush += flush;
-        self.max_flush = self.max_flush.max(flush);
-        if since.elapsed() >= Duration::from_secs(5) {
-            let n = self.batches.max(1) as u32;
-            tracing::debug!(
-                batches = self.batches,
-                statuses = self.jobs,
-                max_batch = self.max_jobs,
-                apply_avg_us = (self.apply / n).as_micros() as u64,
-                flush_avg_us = (self.flush / n).as_micros() as u64,
-                flush_max_us = self.max_flush.as_micros() as u64,
-                "group commit"
-            );
-            *self = BatchStats::default();
-        }
-    }
-}
-
-enum Reply {
-    Status(
-        oneshot::Sender<Result<Stored, String>>,
-        Result<Stored, String>,
-    ),
-    Site(
-        oneshot::Sender<Result<SiteRecord, String>>,
-        Result<SiteRecord, String>,
-    ),
-}
-
-fn observed_micros(s: &RecordingStatus) -> i64 {
-    s.observed_at
-        .as_ref()
-        .and_then(from_timestamp)
-        .map(|t| t.timestamp_micros())
-        .unwrap_or(i64::MIN)
-}
-
-impl WriterLoop {
-    fn new(store: Store, clock: Clock, metrics: std::sync::Arc<Metrics>) -> WriterLoop {
-        WriterLoop {
-            store,
-            clock,
-            metrics,
-            latest_seen: HashMap::new(),
-            sites: HashMap::new(),
-        }
-    }
-
-    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        let mut replies = Vec::with_capacity(MAX_BATCH);
-        let mut stop = None;
-        let mut stats = BatchStats::default();
-        let mut last_batch = 0usize;
-        while let Some(first) = rx.blocking_recv() {
-            let started = std::time::Instant::now();
-            // Only gather when the previous batch was busy; a lone status is flushed at once.
-            let gather_more = last_batch > 1;
-            let now = self.clock.now();
-            let mut job = Some(first);
-            let mut dirty_sites: std::collections::BTreeSet<String> = Default::default();
-            while let Some(j) = job.take() {
-                match j {
-                    Job::Status { status, reply } => {
-                        let r = self
-                            .apply(*status, now, &mut dirty_sites)
-                            .map_err(|e| e.to_string());
-                        replies.push(Reply::Status(reply, r));
-                    }
-                    Job::Site {
-                        site,
-                        change,
-                        reply,
-                    } => {
-                        let r = self
-                            .change(&site, change, now, &mut dirty_sites)
-                            .map_err(|e| e.to_string());
-                        replies.push(Reply::Site(reply, r));
-                    }
-                    Job::Stop { reply } => {
-                        stop = Some(reply);
-                        break;
-                    }
+/// Reads, changes and writes a site's record atomically (compare-and-swap, retried).
+fn update_site(
+    store: &Store,
+    site: &str,
+    mut change: impl FnMut(&mut SiteRecord),
+) -> Result<SiteRecord, StoreError> {
+    let mut corrupt = None;
+    let after = store
+        .sites
+        .update_and_fetch(site.as_bytes(), |old| {
+            let mut rec = match old.map(SiteRecord::decode) {
+                None => SiteRecord::default(),
+                Some(Ok(r)) => r,
+                Some(Err(e)) => {
+                    corrupt = Some(e);
+                    return old.map(<[u8]>::to_vec);
                 }
-                if replies.len() < MAX_BATCH {
-                    job = rx.try_recv().ok();
-                    // Under load, wait a moment for more: one flush for many statuses costs far
-                    // less CPU than many small flushes, and adds at most GATHER to a status's wait.
-                    while job.is_none()
-                        && stop.is_none()
-                        && gather_more
-                        && started.elapsed() < GATHER
-                    {
-                        std::thread::sleep(GATHER_POLL);
-                        job = rx.try_recv().ok();
-                    }
-                }
-            }
-            let applied = started.elapsed();
-            let written = self
-                .write_sites(&dirty_sites)
-                .and_then(|()| self.store.flush());
-            self.metrics.flushes.inc();
-            last_batch = replies.len();
-            stats.record(replies.len(), applied, started.elapsed() - applied);
-            for reply in replies.drain(..) {
-                match (reply, &written) {
-                    (Reply::Status(tx, r), Ok(())) => {
-                        if let Ok(s) = &r {
-                            if s.duplicate {
-                                self.metrics.duplicates.inc();
-                            } else {
-                                self.metrics.ingested.inc();
-                            }
-                        }
-                        let _ = tx.send(r);
-                    }
-                    (Reply::Status(tx, _), Err(e)) => {
-                        let _ = tx.send(Err(e.to_string()));
-                    }
-                    (Reply::Site(tx, r), Ok(())) => {
-                        let _ = tx.send(r);
-                    }
-                    (Reply::Site(tx, _), Err(e)) => {
-                        let _ = tx.send(Err(e.to_string()));
-                    }
-                }
-            }
-            if let Err(e) = written {
-                tracing::error!(error = %e, "store flush failed; statuses not acknowledged");
-                // The caches may hold what did not reach the disk: read the store again.
-                self.sites.clear();
-                self.latest_seen.clear();
-            }
-            if let Some(reply) = stop.take() {
-                let _ = reply.send(());
-                return;
-            }
-        }
-        let _ = self.store.flush();
+            };
+            change(&mut rec);
+            Some(rec.encode_to_vec())
+        })
+        .map_err(|e| store.err(e))?;
+    if let Some(e) = corrupt {
+        return Err(store.corrupt("sites", e));
     }
-
-    fn site_record(&mut self, site: &str) -> Result<&mut SiteRecord, StoreError> {
-        if !self.sites.contains_key(site) {
-            let rec = self.store.site(site)?.unwrap_or_default();
-            self.sites.insert(site.to_string(), rec);
-        }
-        self.sites.get_mut(site).ok_or(StoreError::WriterStopped)
+    match after {
+        Some(v) => SiteRecord::decode(v.as_ref()).map_err(|e| store.corrupt("sites", e)),
+        None => Ok(SiteRecord::default()),
     }
+}
 
-    fn write_sites(
-        &mut self,
-        dirty: &std::collections::BTreeSet<String>,
-    ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for site in dirty {
-            if let Some(rec) = self.sites.get(site) {
-                batch.insert(site.as_bytes(), rec.encode_to_vec());
-            }
-        }
-        self.store
-            .sites
-            .apply_batch(batch)
-            .map_err(|e| self.store.err(e))
-    }
-
-    fn apply(
-        &mut self,
-        status: RecordingStatus,
-        now: DateTime<Utc>,
-        dirty: &mut std::collections::BTreeSet<String>,
-    ) -> Result<Stored, StoreError> {
-        let store = self.store.clone();
-        let now_us = micros(now);
-        let seen = seen_key(&status.site, &status.spool_id, status.sequence);
-        let duplicate = store
-            .seen
-            .insert(seen, &now_us.to_be_bytes())
-            .map_err(|e| store.err(e))?
-            .is_some();
-        let site = status.site.clone();
-        let rec = self.site_record(&site)?;
-        let now_ts = to_timestamp(now);
+fn apply_status(
+    store: &Store,
+    status: RecordingStatus,
+    now: DateTime<Utc>,
+) -> Result<Stored, StoreError> {
+    let now_us = micros(now);
+    let now_ts = to_timestamp(now);
+    let seen = seen_key(&status.site, &status.spool_id, status.sequence);
+    let duplicate = store
+        .seen
+        .insert(seen, &now_us.to_be_bytes())
+        .map_err(|e| store.err(e))?
+        .is_some();
+    update_site(store, &status.site, |rec| {
         if rec.first_contact.is_none() {
             rec.first_contact = Some(now_ts);
         }
@@ -758,81 +690,148 @@ impl WriterLoop {
         if status.report_interval.is_some() {
             rec.report_interval = status.report_interval;
         }
-        if !dirty.contains(&site) {
-            dirty.insert(site);
-        }
-        if duplicate {
-            return Ok(Stored { duplicate: true });
-        }
-        let hkey = history_key(
-            &status.site,
-            now_us,
-            status.sequence,
-            &status.recorder,
-            &status.spool_id,
-        );
-        let lkey = pair_key(&status.site, &status.recorder);
-        let observed = observed_micros(&status);
-        let entry = HistoryEntry {
-            status: Some(status),
-            received_at: Some(now_ts),
-        };
-        let bytes = entry.encode_to_vec();
-        store
-            .history
-            .insert(hkey.as_slice(), bytes)
-            .map_err(|e| store.err(e))?;
-        let newest_known = match self.latest_seen.get(&lkey) {
-            Some(t) => Some(*t),
-            None => store
-                .latest
-                .get(&lkey)
-                .map_err(|e| store.err(e))?
-                .and_then(|v| <[u8; 8]>::try_from(v.get(..8)?).ok())
-                .map(i64::from_be_bytes),
-        };
-        if newest_known.is_none_or(|t| observed >= t) {
-            let mut pointer = Vec::with_capacity(8 + hkey.len());
-            pointer.extend_from_slice(&observed.to_be_bytes());
-            pointer.extend_from_slice(&hkey);
-            store
-                .latest
-                .insert(&lkey, pointer)
-                .map_err(|e| store.err(e))?;
-            self.latest_seen.insert(lkey, observed);
-        } else if let Some(t) = newest_known {
-            self.latest_seen.insert(lkey, t);
-        }
-        Ok(Stored { duplicate: false })
+    })?;
+    if duplicate {
+        return Ok(Stored { duplicate: true });
     }
+    let hkey = history_key(
+        &status.site,
+        now_us,
+        status.sequence,
+        &status.recorder,
+        &status.spool_id,
+    );
+    let lkey = pair_key(&status.site, &status.recorder);
+    let observed = observed_micros(&status);
+    let entry = HistoryEntry {
+        status: Some(status),
+        received_at: Some(now_ts),
+    };
+    store
+        .history
+        .insert(hkey.as_slice(), entry.encode_to_vec())
+        .map_err(|e| store.err(e))?;
+    let mut pointer = Vec::with_capacity(8 + hkey.len());
+    pointer.extend_from_slice(&observed.to_be_bytes());
+    pointer.extend_from_slice(&hkey);
+    loop {
+        let old = store.latest.get(&lkey).map_err(|e| store.err(e))?;
+        let newer_known = old
+            .as_ref()
+            .and_then(|v| <[u8; 8]>::try_from(v.get(..8)?).ok())
+            .map(i64::from_be_bytes)
+            .is_some_and(|t| t > observed);
+        if newer_known {
+            break;
+        }
+        match store
+            .latest
+            .compare_and_swap(&lkey, old, Some(pointer.as_slice()))
+            .map_err(|e| store.err(e))?
+        {
+            Ok(()) => break,
+            Err(_) => continue,
+        }
+    }
+    Ok(Stored { duplicate: false })
+}
 
-    fn change(
-        &mut self,
-        site: &str,
-        change: SiteChange,
-        now: DateTime<Utc>,
-        dirty: &mut std::collections::BTreeSet<String>,
-    ) -> Result<SiteRecord, StoreError> {
-        let rec = self.site_record(site)?;
-        match change {
-            SiteChange::Expect { note, interval } => {
-                rec.expected = true;
-                rec.retired = false;
-                rec.retired_at = None;
-                rec.note = note;
-                rec.expected_interval = prost_types::Duration::try_from(interval).ok();
-            }
-            SiteChange::Retire => {
-                rec.retired = true;
-                rec.retired_at = Some(to_timestamp(now));
-            }
+/// Batch sizes and times, logged at debug level every few seconds to tune group commit.
+#[derive(Default)]
+struct BatchStats {
+    since: Option<std::time::Instant>,
+    batches: u64,
+    jobs: u64,
+    max_jobs: usize,
+    flush: Duration,
+    max_flush: Duration,
+}
+
+impl BatchStats {
+    fn record(&mut self, jobs: usize, flush: Duration) {
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        self.batches += 1;
+        self.jobs += jobs as u64;
+        self.max_jobs = self.max_jobs.max(jobs);
+        self.flush += flush;
+        self.max_flush = self.max_flush.max(flush);
+        if since.elapsed() >= Duration::from_secs(5) {
+            let n = self.batches.max(1) as u32;
+            tracing::debug!(
+                flushes = self.batches,
+                writes = self.jobs,
+                max_batch = self.max_jobs,
+                flush_avg_us = (self.flush / n).as_micros() as u64,
+                flush_max_us = self.max_flush.as_micros() as u64,
+                "group commit"
+            );
+            *self = BatchStats::default();
         }
-        let out = rec.clone();
-        if !dirty.contains(site) {
-            dirty.insert(site.to_string());
-        }
-        Ok(out)
     }
+}
+
+/// The flusher thread: one flush for every request queued since the last one.
+fn flush_loop(store: &Store, metrics: &Metrics, mut rx: mpsc::Receiver<FlushJob>) {
+    let mut waiting = Vec::with_capacity(MAX_BATCH);
+    let mut stats = BatchStats::default();
+    let mut last_batch = 0usize;
+    while let Some(first) = rx.blocking_recv() {
+        let started = std::time::Instant::now();
+        let mut stop = None;
+        let mut job = Some(first);
+        // Only gather when the previous batch was busy; a lone status is flushed at once.
+        let gather_more = last_batch > 1;
+        while let Some(j) = job.take() {
+            match j {
+                FlushJob::Flush { reply } => waiting.push(reply),
+                FlushJob::Stop { reply } => {
+                    stop = Some(reply);
+                    break;
+                }
+            }
+            if waiting.len() < MAX_BATCH {
+                job = rx.try_recv().ok();
+                // Under load, wait a moment for more: one flush for many statuses costs far
+                // less CPU than many small flushes, and adds at most GATHER to a status's wait.
+                while job.is_none() && gather_more && started.elapsed() < GATHER {
+                    std::thread::sleep(GATHER_POLL);
+                    job = rx.try_recv().ok();
+                }
+            }
+        }
+        let flush_started = std::time::Instant::now();
+        let result = store.flush().map_err(|e| e.to_string());
+        metrics.flushes.inc();
+        last_batch = waiting.len();
+        stats.record(waiting.len(), flush_started.elapsed());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "store flush failed; statuses not acknowledged");
+        }
+        for reply in waiting.drain(..) {
+            let _ = reply.send(result.clone());
+        }
+        if let Some(reply) = stop {
+            // Anything queued behind the stop was written before it: flush it too.
+            while let Ok(FlushJob::Flush { reply }) = rx.try_recv() {
+                waiting.push(reply);
+            }
+            let result = store.flush().map_err(|e| e.to_string());
+            for r in waiting.drain(..) {
+                let _ = r.send(result.clone());
+            }
+            let _ = reply.send(());
+            return;
+        }
+    }
+    let _ = store.flush();
+}
+
+fn observed_micros(s: &RecordingStatus) -> i64 {
+    s.observed_at
+        .as_ref()
+        .and_then(from_timestamp)
+        .map(|t| t.timestamp_micros())
+        .unwrap_or(i64::MIN)
 }
 
 /// A status's arrival time as stored.

@@ -319,3 +319,41 @@ async fn a_restart_on_the_same_address_keeps_the_store_and_closes_open_streams()
     assert!(!second.duplicate && second.sequence == 2, "{second:?}");
     c.stop().await;
 }
+
+#[tokio::test]
+async fn two_streams_of_one_probe_racing_the_same_sequences_store_each_once() {
+    let env = Env::new();
+    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
+        .await
+        .expect("start");
+    let probe = env.fleet.probe("loja-1").expect("probe");
+    let now = chrono::Utc::now();
+    // A reconnecting probe whose old connection is still alive: both replay the same spool.
+    let mut a = probe_stream(&c, &probe).await.expect("stream a");
+    let mut b = probe_stream(&c, &probe).await.expect("stream b");
+    for seq in 1..=200u64 {
+        let rec = if seq % 3 == 0 { "nvr-b" } else { "nvr-a" };
+        a.send(status("loja-1", rec, seq, now)).await;
+        b.send(status("loja-1", rec, seq, now)).await;
+    }
+    let mut stored_once = 0;
+    for seq in 1..=200u64 {
+        let x = a.next().await.expect("ack a");
+        let y = b.next().await.expect("ack b");
+        assert_eq!((x.sequence, y.sequence), (seq, seq));
+        // Exactly one of the two stored it; the other was told it was a duplicate.
+        assert!(x.duplicate != y.duplicate, "sequence {seq}: {x:?} {y:?}");
+        stored_once += 1;
+    }
+    drop((a, b));
+    let data = c.data_dir.clone();
+    c.stop().await;
+    let store = Store::open(&data, 8 << 20).expect("reopen");
+    assert_eq!(store.history_len("loja-1"), stored_once);
+    let latest = store.latest("loja-1").expect("latest");
+    let seqs: Vec<u64> = latest
+        .iter()
+        .map(|e| e.status.as_ref().expect("s").sequence)
+        .collect();
+    assert_eq!(seqs.len(), 2);
+}
