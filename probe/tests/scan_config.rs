@@ -136,3 +136,26 @@ fn scan_settings_are_checked() {
     refused("[scan]\nhot_window = \"10s\"\n", &["scan.hot_window"]);
     refused("[scan]\nthreads = 0\n", &["scan.threads"]);
 }
+
+#[test]
+fn the_documented_example_loads() {
+    // The example in the scan module's docs, so it never goes stale.
+    let src = include_str!("../src/scan/mod.rs");
+    let start = src.find("//! ```toml").expect("example start") + "//! ```toml".len();
+    let body = &src[start..];
+    let end = body.find("//! ```").expect("example end");
+    let toml: String = body[..end]
+        .lines()
+        .map(|l| {
+            l.trim_start()
+                .trim_start_matches("//!")
+                .trim_start_matches(' ')
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let t = Tree::new();
+    let cfg = t.config(&toml);
+    assert_eq!(cfg.recorders.len(), 2);
+    assert_eq!(cfg.recorders[1].camera_depth, Some(2));
+    assert_eq!(cfg.scan.thread_count(), 2);
+}

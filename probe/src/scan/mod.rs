@@ -10,6 +10,29 @@
 //! timestamp), folders are walked on a small thread pool, and a [`Scanner`] keeps a per-folder
 //! cache so that a rescan of an unchanged tree re-stats only the folders themselves and the
 //! files written recently (see [`walk`] for the exact rule).
+//!
+//! ```toml
+//! site = "loja-centro"
+//! timezone = "America/Sao_Paulo"      # days are counted here; default: the system's zone
+//!
+//! [scan]
+//! cache = "state/scan.cache"          # incremental state across restarts (optional)
+//! hot_window = "2h"                   # files this recent are re-stat'ed on every scan
+//! threads = 2                         # default: the number of cores, at most 4
+//!
+//! [[recorder]]
+//! id = "nvr1"
+//! technology = "intelbras"            # intelbras | digifort | ivms | generic
+//! path = 'D:\Gravacoes'
+//!
+//! [[recorder]]
+//! id = "arquivo"
+//! technology = "generic"
+//! path = "/srv/recordings"
+//! extensions = ["mp4", "avi"]         # default: every file (Digifort: "dar")
+//! camera_depth = 2                    # the second folder level names the camera
+//! follow_links = false                # default; loops are detected when true
+//! ```
 
 pub mod agg;
 pub mod cache;
