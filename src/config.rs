@@ -203,6 +203,12 @@ fn origin_of(message: &str, env: &HashMap<String, String>, file: &str) -> String
 /// The config crate words errors for programmers; say them for the person editing the file,
 /// key first: "key `rules.late_after`: invalid duration ...".
 fn tidy_message(raw: &str) -> String {
+    let raw = dot_after_index(raw);
+    if let Some(rest) = raw.strip_prefix("missing configuration field \"") {
+        if let Some((key, tail)) = rest.split_once('"') {
+            return format!("missing key `{key}`{tail}");
+        }
+    }
     let (body, key) = match raw.rsplit_once(" for key `") {
         Some((body, key)) => (body.to_string(), key.trim_end_matches('`').to_string()),
         None => (raw.to_string(), String::new()),
@@ -222,6 +228,23 @@ fn tidy_message(raw: &str) -> String {
     } else {
         format!("key `{key}`: {body}")
     }
+}
+
+/// The config crate writes array keys as `recorder[0]path`; people read `recorder[0].path`.
+fn dot_after_index(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + 4);
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']'
+            && chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_')
+        {
+            out.push('.');
+        }
+    }
+    out
 }
 
 /// Serde helpers for human durations (`"90s"`, `"5m"`, `"2h"`, `"1d"`), refusing bare numbers.

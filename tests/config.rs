@@ -162,3 +162,36 @@ fn a_bad_env_override_names_the_variable() {
         .to_string();
     assert!(e.contains("VIGIA_LISTN") && e.contains("listn"), "{e}");
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct WithList {
+    recorder: Vec<Item>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Item {
+    id: String,
+    path: String,
+}
+
+#[test]
+fn keys_inside_tables_of_arrays_read_with_a_dot() {
+    let c = file("[[recorder]]\nid = \"a\"\npath = \"/x\"\n[[recorder]]\nid = \"b\"\n");
+    let e = ConfigSource::file(&c.file)
+        .with_env(vec![])
+        .load::<WithList>()
+        .expect_err("missing path")
+        .to_string();
+    assert!(e.contains("missing key `recorder[1].path`"), "{e}");
+    let c = file("[[recorder]]\nid = \"a\"\npath = \"/x\"\npaht = \"/y\"\n");
+    let e = ConfigSource::file(&c.file)
+        .with_env(vec![])
+        .load::<WithList>()
+        .expect_err("unknown key")
+        .to_string();
+    assert!(e.contains("paht"), "{e}");
+}
