@@ -19,8 +19,12 @@ pub const MAX_PATH_LEN: usize = 4096;
 pub const MAX_TEXT_LEN: usize = 256;
 /// Longest report interval a probe may announce.
 pub const MAX_REPORT_INTERVAL: Duration = Duration::from_secs(31 * 86_400);
-/// Latest plausible timestamp (2200-01-01): anything later is a broken clock or a bad encoder.
-const MAX_UNIX: i64 = 7_258_118_400;
+/// The range protobuf allows a Timestamp (0001-01-01 to 9999-12-31). Anything inside it is
+/// stored: a recorder with a reset clock writes files dated 1969 or 2099, and the probe must be
+/// able to say so (the rules flag it CLOCK_SKEW) instead of having its status refused forever.
+const MIN_UNIX: i64 = -62_135_596_800;
+/// See [`MIN_UNIX`].
+const MAX_UNIX: i64 = 253_402_300_799;
 
 /// A refusal: the field path and what is wrong, as "field: problem".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,10 +73,13 @@ fn timestamp(
         Some(t) => {
             if !(0..1_000_000_000).contains(&t.nanos) {
                 Err(bad(field, format!("nanos {} out of range", t.nanos)))
-            } else if !(0..MAX_UNIX).contains(&t.seconds) {
+            } else if !(MIN_UNIX..=MAX_UNIX).contains(&t.seconds) {
                 Err(bad(
                     field,
-                    format!("{} seconds since 1970 is outside 1970..2200", t.seconds),
+                    format!(
+                        "{} seconds since 1970 is outside the years 0001..9999 a timestamp allows",
+                        t.seconds
+                    ),
                 ))
             } else {
                 Ok(())
@@ -319,7 +326,7 @@ mod tests {
         refused(
             RecordingStatus {
                 newest_recording: Some(prost_types::Timestamp {
-                    seconds: -5,
+                    seconds: -62_135_596_801,
                     nanos: 0,
                 }),
                 ..good()

@@ -357,3 +357,59 @@ async fn two_streams_of_one_probe_racing_the_same_sequences_store_each_once() {
         .collect();
     assert_eq!(seqs.len(), 2);
 }
+
+#[tokio::test]
+async fn recordings_dated_before_1970_or_far_ahead_are_stored_and_flagged_clock_skew() {
+    let env = Env::new();
+    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
+        .await
+        .expect("start");
+    let now = chrono::Utc::now();
+    let probe = env.fleet.probe("loja-1").expect("probe");
+    let mut s = probe_stream(&c, &probe).await.expect("stream");
+    let ancient = chrono::DateTime::parse_from_rfc3339("1969-07-20T20:17:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    s.send(RecordingStatus {
+        oldest_recording: Some(to_timestamp(ancient)),
+        ..status("loja-1", "nvr", 1, now)
+    })
+    .await;
+    assert_eq!(s.next().await.expect("pre-1970 accepted").sequence, 1);
+    let future = now + chrono::Duration::days(365 * 80);
+    s.send(RecordingStatus {
+        newest_recording: Some(to_timestamp(future)),
+        ..status("loja-1", "nvr", 2, now)
+    })
+    .await;
+    assert_eq!(s.next().await.expect("far future accepted").sequence, 2);
+    // Outside what a protobuf Timestamp may hold is still refused, naming the field.
+    s.send(RecordingStatus {
+        newest_recording: Some(prost_types::Timestamp {
+            seconds: 253_402_300_800,
+            nanos: 0,
+        }),
+        ..status("loja-1", "nvr", 3, now)
+    })
+    .await;
+    let e = s.next().await.expect_err("year 10000 refused");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("newest_recording"), "{}", e.message());
+
+    let mut q = c.query_client(&env.fleet, "ops").await.expect("reader");
+    let sites = q
+        .list_sites(ListSitesRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .sites;
+    let site = sites.iter().find(|x| x.site == "loja-1").expect("site");
+    assert!(
+        site.verdicts
+            .iter()
+            .any(|v| v.kind() == vigia::pb::VerdictKind::ClockSkew),
+        "{:?}",
+        site.verdicts
+    );
+    c.stop().await;
+}

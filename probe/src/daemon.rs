@@ -152,6 +152,8 @@ struct Shared {
     stats: Arc<Stats>,
     site: String,
     tz_name: String,
+    /// Sequences the collector refused as invalid (set aside, never acknowledged).
+    refused: Mutex<std::collections::BTreeSet<u64>>,
 }
 
 impl Shared {
@@ -202,6 +204,7 @@ impl Daemon {
                 stats,
                 site: config.site.clone(),
                 tz_name: tz.name().to_string(),
+                refused: Mutex::new(std::collections::BTreeSet::new()),
             }),
             connector,
             collector,
@@ -343,6 +346,13 @@ impl Daemon {
                 new.iter().all(|s| !spool.contains(*s))
             }
         };
+        let refused = |shared: &Shared| {
+            let set = shared
+                .refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            new.iter().any(|s| set.contains(s))
+        };
         let ok = tokio::time::timeout_at(deadline, async {
             loop {
                 if done(&shared) {
@@ -355,7 +365,8 @@ impl Daemon {
         })
         .await
         .is_ok()
-            && done(&shared);
+            && done(&shared)
+            && !refused(&shared);
         let _ = stop_tx.send(true);
         sender.await.map_err(|e| DaemonError::Task(e.to_string()))?;
         let left = shared.spool().len();
@@ -617,6 +628,35 @@ impl Sender {
         }
     }
 
+    /// A status the collector refused as invalid would be refused again on every reconnect
+    /// and block all later ones: set it aside and count it dropped.
+    fn set_aside_refused(&self, status: &tonic::Status) {
+        if status.code() != tonic::Code::InvalidArgument {
+            return;
+        }
+        let Some(seq) = refused_sequence(status.message()) else {
+            return;
+        };
+        let rejected = self.shared.spool().reject(seq);
+        if matches!(rejected, Ok(true)) {
+            self.shared
+                .refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(seq);
+            self.shared.progress.send_modify(|n| *n += 1);
+        }
+        match rejected {
+            Ok(true) => error!(
+                sequence = seq,
+                reason = status.message(),
+                "the collector refused this status as invalid; set aside in the spool (.rejected) and counted as dropped"
+            ),
+            Ok(false) => {}
+            Err(e) => error!(error = %e, sequence = seq, "cannot set aside a refused status"),
+        }
+    }
+
     /// One connection: connect, open the stream, feed it and collect acknowledgements until it
     /// fails or a stop has drained.
     async fn connection(&mut self) -> Ended {
@@ -704,10 +744,13 @@ impl Sender {
                         error: "the collector closed the stream".into(),
                         acked: acked_any,
                     },
-                    Err(status) => return Ended::Failed {
-                        error: explain_status(&status),
-                        acked: acked_any,
-                    },
+                    Err(status) => {
+                        self.set_aside_refused(&status);
+                        return Ended::Failed {
+                            error: explain_status(&status),
+                            acked: acked_any,
+                        };
+                    }
                 },
                 _ = self.shared.spooled.notified(), if !draining => {}
                 permit = tx.reserve(), if unsent => {
@@ -844,4 +887,26 @@ pub fn send_once_command(config: ProbeConfig, timeout: Duration) -> anyhow::Resu
     });
     rt.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// The sequence a collector's INVALID_ARGUMENT names: its messages end with `(sequence N)`.
+fn refused_sequence(message: &str) -> Option<u64> {
+    let start = message.rfind("(sequence ")? + "(sequence ".len();
+    let rest = &message[start..];
+    rest[..rest.find(')')?].trim().parse().ok()
+}
+
+#[cfg(test)]
+mod refused_tests {
+    use super::refused_sequence;
+
+    #[test]
+    fn reads_the_sequence_of_a_refusal() {
+        assert_eq!(
+            refused_sequence("recorded_days: 5000 entries, at most 3660 (sequence 17)"),
+            Some(17)
+        );
+        assert_eq!(refused_sequence("site: empty"), None);
+        assert_eq!(refused_sequence("x (sequence abc)"), None);
+    }
 }

@@ -27,6 +27,8 @@ const ENTRY_SUFFIX: &str = ".status";
 const STATE_FILE: &str = "state";
 const TMP_SUFFIX: &str = ".tmp";
 const CORRUPT_SUFFIX: &str = ".corrupt";
+/// Suffix of an entry the collector refused as invalid (kept for inspection, never re-sent).
+const REJECTED_SUFFIX: &str = ".rejected";
 const LOCK_FILE: &str = "lock";
 
 /// Why the spool could not be read or written; each names the path.
@@ -390,6 +392,26 @@ impl Spool {
             }
         }
         Ok(out)
+    }
+
+    /// The collector refused `sequence` as invalid: it can never be delivered, and keeping it
+    /// would block every later status behind it. Set it aside (renamed `.rejected`, for the
+    /// technician to look at) and count it as dropped, so the next status tells the collector.
+    /// False when it was not waiting.
+    pub fn reject(&mut self, sequence: u64) -> Result<bool, SpoolError> {
+        if !self.entries.contains(&sequence) {
+            return Ok(false);
+        }
+        let carried = self.read_entry(sequence).map_or(0, |s| s.dropped_statuses);
+        let path = self.entry_path(sequence);
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(REJECTED_SUFFIX);
+        fs::rename(&path, PathBuf::from(aside)).map_err(io_err(&path))?;
+        self.entries.remove(&sequence);
+        self.state.pending_dropped += 1 + carried;
+        self.dropped_since_open += 1;
+        self.save_state()?;
+        Ok(true)
     }
 
     /// The collector made `sequence` durable: forget it. False when it was not waiting
