@@ -58,7 +58,7 @@ fn no_file_means_the_documented_defaults() {
 
 #[test]
 fn the_example_file_loads() {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/collector.toml");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/collector.toml");
     let c = load(&p).expect("example");
     assert_eq!(c.expected_sites, ["loja-centro", "loja-norte"]);
     assert_eq!(c.rules_for("loja-norte").min_retention_days, 60);

@@ -39,7 +39,7 @@ fn load_err(text: &str) -> String {
 
 #[test]
 fn example_file_loads() {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/mailer.toml");
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/mailer.toml");
     let s = Settings::load(&ConfigSource::file(&file).with_env(Vec::new())).expect("example");
     assert_eq!(s.raw.language, Language::PtBr);
     assert_eq!(s.raw.smtp.auth, [AuthMechanism::Login]);
