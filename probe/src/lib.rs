@@ -5,9 +5,9 @@ pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod scan;
 pub mod schedule;
 pub mod spool;
-pub mod scan;
 
 /// Sets up logging to stderr, filtered by `VIGIA_LOG` (falling back to `RUST_LOG`, then `info`).
 pub fn init_logging() {
