@@ -5,6 +5,7 @@
 pub mod config;
 pub mod days;
 pub mod pb;
+pub mod process;
 pub mod rules;
 pub mod tls;
 

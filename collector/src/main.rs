@@ -109,7 +109,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run => {
-            init_logging();
+            vigia::process::init_logging();
             let config = match load_config(cli.config) {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -183,20 +183,6 @@ fn run_ca(cmd: CaCommand) -> Result<Vec<PathBuf>, ca::CaError> {
     }
 }
 
-fn init_logging() {
-    let filter = std::env::var("VIGIA_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|e| {
-        eprintln!("warning: log filter {filter:?} not understood ({e}); using \"info\"");
-        tracing_subscriber::EnvFilter::new("info")
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 /// Loads the configuration, or prints `invalid configuration: ...` and returns exit status 2.
 fn load_config(path: Option<PathBuf>) -> Result<CollectorConfig, ExitCode> {
     let source = match path {
@@ -218,38 +204,6 @@ fn run(config: CollectorConfig) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listen on {}", config.listen))?;
-        vigia_collector::serve(config, listener, shutdown_signal()).await
+        vigia_collector::serve(config, listener, vigia::process::shutdown_signal()).await
     })
-}
-
-/// Resolves on the first SIGTERM or Ctrl-C; a second one exits at once with status 130.
-async fn shutdown_signal() {
-    wait_signal().await;
-    tokio::spawn(async {
-        wait_signal().await;
-        eprintln!("second signal: exiting without waiting");
-        std::process::exit(130);
-    });
-}
-
-async fn wait_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -54,7 +54,7 @@ enum Command {
 fn main() -> ExitCode {
     vigia::tls::install_crypto_provider();
     let cli = Cli::parse();
-    init_logging();
+    vigia::process::init_logging();
     let settings = match Settings::load(&ConfigSource::file(&cli.config)) {
         Ok(s) => s,
         Err(e) => {
@@ -80,16 +80,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging() {
-    let filter = std::env::var("VIGIA_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
@@ -125,7 +115,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             let mailer = Mailer::open(settings).context("opening the state store")?;
             let (tx, rx) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(mailer.run(rx));
-            shutdown_signal().await;
+            vigia::process::shutdown_signal().await;
             tracing::info!("shutting down");
             let _ = tx.send(true);
             match tokio::time::timeout(std::time::Duration::from_secs(30), task).await {
@@ -205,26 +195,4 @@ fn check_config(settings: &Settings) -> anyhow::Result<ExitCode> {
         None => println!("alerts: off"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

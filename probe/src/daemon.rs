@@ -770,29 +770,8 @@ impl Sender {
     }
 }
 
-/// The stop signal of the process: Ctrl-C everywhere, SIGTERM on Unix.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the probe");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
+/// The stop signal of the process (Ctrl-C, SIGTERM on Unix), as every Vigia binary has it.
+pub use vigia::process::shutdown_signal;
 
 impl StatusSource for crate::scan::Scanner {
     fn scan(&mut self) -> Vec<RecordingStatus> {
