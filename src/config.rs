@@ -119,10 +119,17 @@ pub fn env_key(var: &str) -> Option<String> {
 fn load<T: DeserializeOwned>(src: &ConfigSource) -> Result<T, ConfigError> {
     let file_name = src.file.display().to_string();
     let mut builder = config::Config::builder();
+    // Names the file itself mentions as values (`password_env = "VIGIA_SMTP_PASSWORD"`) are
+    // where secrets come from, not configuration overrides.
+    let mut named_in_file = Vec::new();
     match std::fs::read_to_string(&src.file) {
         Ok(text) => {
             // Parse once ourselves so syntax errors carry the file name and the line.
-            if let Err(e) = text.parse::<toml::Table>() {
+            let parsed = text.parse::<toml::Table>();
+            if let Ok(table) = &parsed {
+                collect_strings(&toml::Value::Table(table.clone()), &mut named_in_file);
+            }
+            if let Err(e) = parsed {
                 return Err(ConfigError::Unreadable {
                     file: src.file.clone(),
                     reason: format!(
@@ -156,7 +163,7 @@ fn load<T: DeserializeOwned>(src: &ConfigSource) -> Result<T, ConfigError> {
     let env: HashMap<String, String> = src
         .env
         .iter()
-        .filter(|(k, _)| is_config_var(k))
+        .filter(|(k, _)| is_config_var(k) && !named_in_file.contains(k))
         .cloned()
         .collect();
     let mut environment = config::Environment::with_prefix(ENV_PREFIX)
@@ -183,6 +190,15 @@ fn load<T: DeserializeOwned>(src: &ConfigSource) -> Result<T, ConfigError> {
             message,
         }
     })
+}
+
+fn collect_strings(v: &toml::Value, out: &mut Vec<String>) {
+    match v {
+        toml::Value::String(s) => out.push(s.clone()),
+        toml::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        toml::Value::Table(t) => t.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
 }
 
 /// Blames the environment variable when the failing key came from one, the file otherwise.

@@ -195,3 +195,38 @@ fn keys_inside_tables_of_arrays_read_with_a_dot() {
         .to_string();
     assert!(e.contains("paht"), "{e}");
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct WithSecret {
+    smtp: Smtp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Smtp {
+    host: String,
+    password_env: String,
+}
+
+#[test]
+fn a_variable_the_file_names_as_a_secret_source_is_not_an_override() {
+    let c = file("[smtp]\nhost = \"mail\"\npassword_env = \"VIGIA_SMTP_PASSWORD\"\n");
+    let conf: WithSecret = ConfigSource::file(&c.file)
+        .with_env(vec![
+            ("VIGIA_SMTP_PASSWORD".into(), "s3cret".into()),
+            ("VIGIA_SMTP__HOST".into(), "relay".into()),
+        ])
+        .load()
+        .expect("the password variable is not taken for a key");
+    assert_eq!(conf.smtp.host, "relay", "other overrides still apply");
+    // A stray variable the file does not name is still refused, by name.
+    let e = ConfigSource::file(&c.file)
+        .with_env(vec![("VIGIA_SMTP_PASWORD".into(), "x".into())])
+        .load::<WithSecret>()
+        .expect_err("stray variable")
+        .to_string();
+    assert!(e.contains("VIGIA_SMTP_PASWORD"), "{e}");
+}
