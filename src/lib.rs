@@ -3,6 +3,7 @@
 //! material and peer identity, the verdict rules and calendar-day arithmetic.
 
 pub mod config;
+pub mod cron;
 pub mod days;
 pub mod pb;
 pub mod process;

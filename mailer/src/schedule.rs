@@ -8,87 +8,14 @@
 //! same functions answer "which slot was due last?" for catching up after a restart, and tests
 //! call them with any instant they like.
 
-use chrono::{DateTime, Timelike, Utc};
-use croner::parser::{CronParser, Seconds};
-use croner::Cron;
-use std::fmt;
-use vigia::Tz;
-
-/// A parsed six-field cron expression.
-#[derive(Clone)]
-pub struct Schedule {
-    text: String,
-    cron: Cron,
-}
-
-impl fmt::Debug for Schedule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Schedule({:?})", self.text)
-    }
-}
-
-impl fmt::Display for Schedule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl Schedule {
-    /// Parses `"sec min hour day-of-month month day-of-week"`; five fields are refused with a hint.
-    pub fn parse(text: &str) -> Result<Schedule, String> {
-        let fields = text.split_whitespace().count();
-        if fields == 5 {
-            return Err(format!(
-                "{text:?} has five fields; schedules have six, seconds first (e.g. \"0 {text}\", or \"0 0 7 * * *\" for 07:00 every day)"
-            ));
-        }
-        if fields != 6 {
-            return Err(format!(
-                "{text:?} has {fields} field(s); expected six, seconds first: \"sec min hour day-of-month month day-of-week\", e.g. \"0 0 7 * * *\""
-            ));
-        }
-        let cron = CronParser::builder()
-            .seconds(Seconds::Required)
-            .dom_and_dow(true)
-            .build()
-            .parse(text)
-            .map_err(|e| format!("{text:?} is not a valid cron schedule: {e}"))?;
-        Ok(Schedule {
-            text: text.trim().to_string(),
-            cron,
-        })
-    }
-
-    /// The schedule as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The first slot strictly after `t`, in zone `tz`. Slots are whole seconds.
-    pub fn next_after(&self, t: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.cron
-            .find_next_occurrence(&whole_second(t).with_timezone(&tz), false)
-            .ok()
-            .map(|d| d.with_timezone(&Utc))
-    }
-
-    /// The latest slot at or before `t`, in zone `tz` (what should have gone out by now).
-    pub fn latest_at_or_before(&self, t: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.cron
-            .find_previous_occurrence(&whole_second(t).with_timezone(&tz), true)
-            .ok()
-            .map(|d| d.with_timezone(&Utc))
-    }
-}
-
-/// croner keeps the sub-second part of its starting point; slots must not inherit it.
-fn whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.with_nanosecond(0).unwrap_or(t)
-}
+/// The mailer's schedules are the shared six-field cron schedules of the root crate.
+pub use vigia::cron::CronSchedule as Schedule;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
+    use vigia::Tz;
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
@@ -145,11 +72,15 @@ mod tests {
         // its creation (+01:00) applied to a summer date.
         let s = Schedule::parse("0 0 7 * * *").expect("schedule");
         let winter = chrono::FixedOffset::east_opt(3600).expect("offset");
-        let fixed = s
-            .cron
-            .find_next_occurrence(&utc("2026-03-30T00:00:00Z").with_timezone(&winter), false)
-            .expect("slot")
-            .with_timezone(&Utc);
+        let fixed = chrono::TimeZone::from_local_datetime(
+            &winter,
+            &chrono::NaiveDate::from_ymd_opt(2026, 3, 30)
+                .and_then(|d| d.and_hms_opt(7, 0, 0))
+                .expect("date"),
+        )
+        .single()
+        .expect("slot")
+        .with_timezone(&Utc);
         assert_eq!(fixed, utc("2026-03-30T06:00:00Z"), "08:00 CEST: the bug");
         let tz: Tz = "Europe/Berlin".parse().expect("zone");
         assert_eq!(

@@ -7,10 +7,9 @@
 
 use crate::config::{ScheduleSection, DEFAULT_EVERY};
 use chrono::{DateTime, Utc};
-use croner::parser::{CronParser, Seconds};
-use croner::Cron;
 use std::time::Duration;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
+use vigia::cron::CronSchedule;
 use vigia::Tz;
 
 /// Why a cron expression was refused.
@@ -19,61 +18,8 @@ use vigia::Tz;
 pub struct CronError(String);
 
 /// Parses a six-field (seconds first) cron expression, with a hint for the common mistakes.
-pub fn parse_cron(expr: &str) -> Result<Cron, CronError> {
-    let fields = expr.split_whitespace().count();
-    if fields == 5 {
-        return Err(CronError(format!(
-            "{expr:?} has five fields; six are needed, seconds first (e.g. \"0 */5 * * * *\")"
-        )));
-    }
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .build()
-        .parse(expr)
-        .map_err(|e| {
-            CronError(format!(
-                "{expr:?} is not a six-field cron expression (seconds first, e.g. \"0 */5 * * * *\"): {e}"
-            ))
-        })
-}
-
-/// The next slot of `cron` in zone `tz` strictly after `t`.
-///
-/// croner skips the second pass of the hour repeated when DST ends (a `*/5` schedule would go
-/// silent for 65 minutes). So the slot is also sought on the fixed UTC offsets in force around
-/// `t`, keeping a candidate only when the zone really shows that wall time at that instant;
-/// the earliest wins. Wall times that do not exist (DST start) are left to croner.
-fn next_cron(cron: &Cron, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    use chrono::{Offset, TimeZone};
-    // In the repeated hour croner may answer with the first pass, before `t`: ignored.
-    let mut best = cron
-        .find_next_occurrence(&t.with_timezone(&tz), false)
-        .ok()
-        .map(|n| n.with_timezone(&Utc))
-        .filter(|n| *n > t);
-    let day = chrono::Duration::hours(26);
-    let offsets: std::collections::BTreeSet<i32> = [t - day, t, t + day]
-        .iter()
-        .map(|i| {
-            tz.offset_from_utc_datetime(&i.naive_utc())
-                .fix()
-                .local_minus_utc()
-        })
-        .collect();
-    for secs in offsets {
-        let Some(fixed) = chrono::FixedOffset::east_opt(secs) else {
-            continue;
-        };
-        let Ok(candidate) = cron.find_next_occurrence(&t.with_timezone(&fixed), false) else {
-            continue;
-        };
-        let instant = candidate.with_timezone(&Utc);
-        let real = tz.offset_from_utc_datetime(&instant.naive_utc()).fix();
-        if real.local_minus_utc() == secs && instant > t && best.is_none_or(|b| instant < b) {
-            best = Some(instant);
-        }
-    }
-    best
+pub fn parse_cron(expr: &str) -> Result<CronSchedule, CronError> {
+    CronSchedule::parse(expr).map_err(CronError)
 }
 
 /// A checked schedule.
@@ -84,7 +30,7 @@ pub enum Schedule {
     /// At the times a cron expression names, in a time zone.
     Cron {
         /// The parsed expression.
-        cron: Box<Cron>,
+        cron: Box<CronSchedule>,
         /// The zone the expression is read in.
         tz: Tz,
     },
@@ -106,7 +52,7 @@ impl Schedule {
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Every(d) => chrono::Duration::from_std(*d).ok().map(|d| t + d),
-            Schedule::Cron { cron, tz } => next_cron(cron, *tz, t),
+            Schedule::Cron { cron, tz } => cron.next_after(t, *tz),
         }
     }
 
