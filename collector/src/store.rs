@@ -223,13 +223,22 @@ impl Store {
                 source,
             },
         };
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(sled_err)?;
+            .flush_every_ms(Some(1000));
+        // sled's background threads release the folder's lock a moment after the last handle
+        // is dropped (a restart, a process just exiting): wait briefly before calling it in use.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let db = loop {
+            match config.open().map_err(sled_err) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other?,
+            }
+        };
         let meta = db.open_tree("meta").map_err(sled_err)?;
         match meta.get(VERSION_KEY).map_err(sled_err)? {
             Some(v) => {

@@ -9,7 +9,15 @@ fn another_layout_version_is_refused() {
     let data = dir.path().join("data");
     drop(Store::open(&data, 8 << 20).expect("create"));
     {
-        let db = sled::open(&data).expect("raw open");
+        // sled releases the lock a moment after the store is dropped.
+        let db = (0..100)
+            .find_map(|_| {
+                sled::open(&data).ok().or_else(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    None
+                })
+            })
+            .expect("raw open");
         let meta = db.open_tree("meta").expect("meta");
         meta.insert("layout_version", &99u32.to_be_bytes())
             .expect("write");
