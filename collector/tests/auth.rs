@@ -9,14 +9,12 @@ use tonic::Code;
 use vigia::pb::admin_client::AdminClient;
 use vigia::pb::query_client::QueryClient;
 use vigia::pb::{ExpectSiteRequest, ListSitesRequest};
-use vigia_collector::testkit::{connect, TestCollector};
+use vigia_collector::testkit::connect;
 
 #[tokio::test]
 async fn a_client_without_a_certificate_is_refused() {
     let env = Env::new();
-    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
-        .await
-        .expect("start");
+    let c = env.collector().await;
     let ca = std::fs::read(env.fleet.ca_pem()).expect("ca");
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca))
@@ -48,9 +46,7 @@ async fn a_client_without_a_certificate_is_refused() {
 #[tokio::test]
 async fn certificates_from_another_ca_or_expired_are_refused() {
     let env = Env::new();
-    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
-        .await
-        .expect("start");
+    let c = env.collector().await;
     for paths in [
         env.fleet.foreign_probe("loja-1").expect("foreign"),
         env.fleet.expired_probe("loja-1").expect("expired"),
@@ -84,9 +80,7 @@ async fn certificates_from_another_ca_or_expired_are_refused() {
 #[tokio::test]
 async fn a_probe_may_report_only_for_its_own_site() {
     let env = Env::new();
-    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
-        .await
-        .expect("start");
+    let c = env.collector().await;
     let probe = env.fleet.probe("loja-1").expect("probe");
     let mut s = probe_stream(&c, &probe).await.expect("stream");
     let now = chrono::Utc::now();
@@ -112,9 +106,7 @@ async fn a_probe_may_report_only_for_its_own_site() {
 #[tokio::test]
 async fn probes_may_not_query_or_administer_and_readers_may_not_ingest() {
     let env = Env::new();
-    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
-        .await
-        .expect("start");
+    let c = env.collector().await;
     let probe = env.fleet.probe("loja-1").expect("probe");
     let ch = connect(&c.url(), &probe).await.expect("connect");
     let e = QueryClient::new(ch.clone())

@@ -10,14 +10,12 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_reflection::pb::v1 as r1;
 use tonic_reflection::pb::v1alpha as r1a;
-use vigia_collector::testkit::{connect, TestCollector};
+use vigia_collector::testkit::connect;
 
 #[tokio::test]
 async fn reflection_lists_the_services_in_both_versions_and_health_is_serving() {
     let env = Env::new();
-    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
-        .await
-        .expect("start");
+    let c = env.collector().await;
     let reader = env.fleet.reader("ops").expect("reader");
     let ch = connect(&c.url(), &reader).await.expect("connect");
 

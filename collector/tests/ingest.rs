@@ -14,9 +14,7 @@ use vigia_collector::Clock;
 #[tokio::test]
 async fn acked_statuses_survive_a_restart_and_duplicates_are_stored_once() {
     let env = Env::new();
-    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
-        .await
-        .expect("start");
+    let c = env.collector().await;
     let probe = env.fleet.probe("loja-1").expect("probe cert");
     let now = chrono::Utc::now();
     let mut s = probe_stream(&c, &probe).await.expect("stream");
@@ -323,9 +321,7 @@ async fn a_restart_on_the_same_address_keeps_the_store_and_closes_open_streams()
 #[tokio::test]
 async fn two_streams_of_one_probe_racing_the_same_sequences_store_each_once() {
     let env = Env::new();
-    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
-        .await
-        .expect("start");
+    let c = env.collector().await;
     let probe = env.fleet.probe("loja-1").expect("probe");
     let now = chrono::Utc::now();
     // A reconnecting probe whose old connection is still alive: both replay the same spool.
@@ -361,9 +357,7 @@ async fn two_streams_of_one_probe_racing_the_same_sequences_store_each_once() {
 #[tokio::test]
 async fn recordings_dated_before_1970_or_far_ahead_are_stored_and_flagged_clock_skew() {
     let env = Env::new();
-    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
-        .await
-        .expect("start");
+    let c = env.collector().await;
     let now = chrono::Utc::now();
     let probe = env.fleet.probe("loja-1").expect("probe");
     let mut s = probe_stream(&c, &probe).await.expect("stream");

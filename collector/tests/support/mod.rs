@@ -34,6 +34,13 @@ impl Env {
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
+
+    /// A collector with the default configuration on this fleet and store.
+    pub async fn collector(&self) -> TestCollector {
+        TestCollector::start(&self.fleet, &self.data(), |_| {})
+            .await
+            .expect("start")
+    }
 }
 
 /// A status that passes validation, observed `age` ago by the real clock's "now" argument.
