@@ -227,6 +227,140 @@ fn a_changed_configuration_does_not_reuse_the_cache() {
     assert_eq!(st[0].file_count, 0);
 }
 
+/// A Digifort camera folder of 3,000 recordings, the last still being written.
+fn big_digifort_tree() -> (Tree, ProbeConfig, DateTime<Utc>) {
+    let tree = Tree::new();
+    let now = Utc::now();
+    let dados = tree.mkdir("rec/cam01/Dados");
+    for i in 0..3_000i64 {
+        let t = now - CDuration::minutes(10) - CDuration::minutes(15 * i);
+        write_file(&dados.join(format!("{i:06}.dar")), t, 100);
+    }
+    set_mtime(&dados, now - CDuration::minutes(10));
+    set_mtime(&tree.path("rec/cam01"), now - CDuration::days(90));
+    set_mtime(&tree.path("rec"), now - CDuration::days(90));
+    let cfg = tree.config(&format!(
+        "site = \"loja\"\ntimezone = \"America/Sao_Paulo\"\n[[recorder]]\nid = \"dvr\"\ntechnology = \"digifort\"\npath = {}\n",
+        toml_path(&tree.path("rec"))
+    ));
+    (tree, cfg, now)
+}
+
+fn blocks_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_big_folders_name_hashes_live_in_one_block_written_only_when_it_changes() {
+    let (tree, cfg, now) = big_digifort_tree();
+    let cache_path = tree.path("state/scan.cache");
+    let blocks = tree.path("state/scan.cache.blocks");
+    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
+    s.scan_all();
+    s.save_cache().expect("save");
+    let first = blocks_in(&blocks);
+    assert_eq!(
+        first.len(),
+        1,
+        "one block for the one big folder: {first:?}"
+    );
+    let index_len = std::fs::metadata(&cache_path).expect("cache").len();
+    assert!(
+        index_len < 3_000,
+        "the cache file itself stays small ({index_len} bytes)"
+    );
+
+    // A new recording: the folder is listed again, only the new name is stat'ed, and the block
+    // is reused as it is.
+    tree.file("rec/cam01/Dados/new.dar", now, 5);
+    let loaded = cache::load(&cache_path).expect("valid").expect("present");
+    let r = scan_recorder(
+        &cfg.recorders[0],
+        cfg.tz(),
+        cfg.scan.hot_window,
+        2,
+        SystemTime::now(),
+        loaded.get("dvr"),
+    );
+    assert_eq!(r.stats.dirs_listed, 1, "{:?}", r.stats);
+    // The new file, and the 8 written within the hot window (2 h), which are re-stat'ed.
+    assert_eq!(r.stats.files_stated, 1 + 8, "{:?}", r.stats);
+    assert_eq!(r.total.files, 3_001);
+    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
+    let got = strip(s.scan_all());
+    s.save_cache().expect("save");
+    assert_eq!(
+        blocks_in(&blocks),
+        first,
+        "the unchanged block is not rewritten"
+    );
+    assert_eq!(got, strip(Scanner::new(&cfg).scan_all()));
+
+    // A deleted recording: the folder is read in full and a new block replaces the old one.
+    std::fs::remove_file(tree.path("rec/cam01/Dados/000100.dar")).expect("rm");
+    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
+    let got = strip(s.scan_all());
+    s.save_cache().expect("save");
+    assert_eq!(got, strip(Scanner::new(&cfg).scan_all()));
+    let second = blocks_in(&blocks);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first, "the old block is removed");
+}
+
+#[test]
+fn a_missing_or_altered_block_costs_a_full_listing_never_a_wrong_figure() {
+    let (tree, cfg, now) = big_digifort_tree();
+    let cache_path = tree.path("scan.cache");
+    let blocks = tree.path("scan.cache.blocks");
+    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
+    s.scan_all();
+    s.save_cache().expect("save");
+    let name = blocks_in(&blocks).pop().expect("a block");
+    let block = blocks.join(&name);
+    let good = std::fs::read(&block).expect("read block");
+    let mut altered = good.clone();
+    altered[16] ^= 0x01;
+    for (case, bytes) in [
+        ("altered", Some(altered)),
+        ("truncated", Some(good[..40].to_vec())),
+        ("missing", None),
+    ] {
+        match bytes {
+            Some(b) => std::fs::write(&block, b).expect("write"),
+            None => std::fs::remove_file(&block).expect("rm"),
+        }
+        tree.file(&format!("rec/cam01/Dados/{case}.dar"), now, 9);
+        let loaded = cache::load(&cache_path).expect("valid").expect("present");
+        let r = scan_recorder(
+            &cfg.recorders[0],
+            cfg.tz(),
+            cfg.scan.hot_window,
+            2,
+            SystemTime::now(),
+            loaded.get("dvr"),
+        );
+        assert!(
+            r.stats.files_stated > 3_000,
+            "{case}: read in full, {:?}",
+            r.stats
+        );
+        let full = scan(&cfg, None);
+        assert_eq!(r.total, full.total, "{case}");
+        // Put the good block back for the next case; the cache file still names it.
+        std::fs::write(&block, &good).expect("restore");
+        std::fs::remove_file(tree.path(&format!("rec/cam01/Dados/{case}.dar"))).expect("rm");
+        set_mtime(&tree.path("rec/cam01/Dados"), now - CDuration::minutes(10));
+    }
+}
+
 /// Statuses without the fields that differ between two scans of the same tree.
 fn strip(list: Vec<RecordingStatus>) -> Vec<RecordingStatus> {
     list.into_iter()
@@ -419,6 +553,47 @@ fn prop_config(tree: &Tree) -> ProbeConfig {
     ))
 }
 
+/// Runs the property: `big` files (days old, plus one being written) in a recently-written
+/// folder first, so their name hashes go to a block file beside the cache.
+fn rescans_equal_full_scans(
+    big: usize,
+    initial: &[Op],
+    steps: Vec<(Vec<Op>, u8)>,
+) -> Result<(), TestCaseError> {
+    let tree = Tree::new();
+    let root = tree.mkdir("root");
+    let now = Utc::now();
+    let mut world = World {
+        root: root.clone(),
+        counter: 0,
+        old_base: now - CDuration::days(60),
+    };
+    if big > 0 {
+        let dir = tree.mkdir("root/big");
+        for i in 0..big {
+            let t = now - CDuration::days(1 + (i % 30) as i64) - CDuration::seconds(i as i64);
+            write_file(&dir.join(format!("old{i}.mp4")), t, i % 7);
+        }
+        write_file(&dir.join("live.mp4"), now - CDuration::minutes(5), 3);
+        set_mtime(&dir, now - CDuration::minutes(5));
+    }
+    let changed = world.apply(initial, now);
+    world.stamp(&changed, 1, now);
+    let cfg = prop_config(&tree);
+    let cache_path = tree.path("scan.cache");
+    for (i, (ops, mode)) in std::iter::once((Vec::new(), 0)).chain(steps).enumerate() {
+        let changed = world.apply(&ops, now);
+        world.stamp(&changed, mode, now);
+        // The incremental scanner starts from the cache file, as a restarted probe does.
+        let mut inc = Scanner::with_cache_file(&cfg, &cache_path);
+        let got = strip(inc.scan_all());
+        inc.save_cache().expect("save cache");
+        let want = strip(Scanner::new(&cfg).scan_all());
+        prop_assert_eq!(got, want, "step {} after {:?}", i, ops);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -427,27 +602,18 @@ proptest! {
         initial in prop::collection::vec(op(), 5..40),
         steps in prop::collection::vec((prop::collection::vec(op(), 1..8), 0u8..3), 1..6),
     ) {
-        let tree = Tree::new();
-        let root = tree.mkdir("root");
-        let now = Utc::now();
-        let mut world = World {
-            root: root.clone(),
-            counter: 0,
-            old_base: now - CDuration::days(60),
-        };
-        let changed = world.apply(&initial, now);
-        world.stamp(&changed, 1, now);
-        let cfg = prop_config(&tree);
-        let cache_path = tree.path("scan.cache");
-        for (i, (ops, mode)) in std::iter::once((Vec::new(), 0)).chain(steps).enumerate() {
-            let changed = world.apply(&ops, now);
-            world.stamp(&changed, mode, now);
-            // The incremental scanner starts from the cache file, as a restarted probe does.
-            let mut inc = Scanner::with_cache_file(&cfg, &cache_path);
-            let got = strip(inc.scan_all());
-            inc.save_cache().expect("save cache");
-            let want = strip(Scanner::new(&cfg).scan_all());
-            prop_assert_eq!(got, want, "step {} after {:?}", i, ops);
-        }
+        rescans_equal_full_scans(0, &initial, steps)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn incremental_rescan_of_a_big_folder_equals_a_full_scan(
+        initial in prop::collection::vec(op(), 0..10),
+        steps in prop::collection::vec((prop::collection::vec(op(), 1..8), 0u8..3), 1..6),
+    ) {
+        rescans_equal_full_scans(1_500, &initial, steps)?;
     }
 }

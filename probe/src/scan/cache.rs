@@ -4,20 +4,23 @@
 //! A small binary format (a JSON file of 200,000 name hashes would take longer to parse than the
 //! rescan it saves): a magic string, a format version, the payload's length and checksum, then
 //! the payload. Anything that does not check out is refused, never trusted: the caller discards
-//! it with a warning and scans in full.
+//! it with a warning and scans in full. The long name-hash lists of busy folders live in block
+//! files in a folder beside it (`FILE.blocks`, see [`super::hashes`]), read only when needed.
 
 use super::agg::{Agg, DaySet, FileTime};
+use super::hashes::{self, Base, NameHashes};
 use super::walk::{CacheKey, DirCache, HotFile, RecorderCache};
 use super::Technology;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// First bytes of every cache file.
 pub const MAGIC: &[u8; 16] = b"VIGIA-SCANCACHE\0";
 /// Bumped whenever the payload's layout or meaning changes; other versions are discarded.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 const HEADER_LEN: usize = 16 + 4 + 8 + 8;
 
 /// Why a cache file was refused.
@@ -86,17 +89,27 @@ pub fn load(path: &Path) -> Result<Option<HashMap<String, RecorderCache>>, Cache
             })
         }
     };
-    decode(&bytes).map(Some).map_err(|e| match e {
+    let blocks = Arc::new(hashes::blocks_dir(path));
+    decode(&bytes, &blocks).map(Some).map_err(|e| match e {
         Decode::Foreign => CacheError::Foreign(shown),
         Decode::Version(found) => CacheError::Version { path: shown, found },
         Decode::Corrupt(why) => CacheError::Corrupt { path: shown, why },
     })
 }
 
-/// Writes a cache file atomically (a temporary file beside it, renamed over it). Not synced:
-/// after a power cut the file may be stale or torn, which the checksum and the per-folder
-/// mtimes catch; an fsync would cost more than the incremental rescan it protects.
+/// Writes a cache file atomically (a temporary file beside it, renamed over it), after the hash
+/// blocks it references and before removing those it no longer does. Not synced: after a power
+/// cut the file may be stale or torn, which the checksum and the per-folder mtimes catch; an
+/// fsync would cost more than the incremental rescan it protects.
 pub fn save(path: &Path, caches: &HashMap<String, RecorderCache>) -> std::io::Result<()> {
+    let blocks = hashes::blocks_dir(path);
+    let keep = hashes::write_blocks(
+        &blocks,
+        caches
+            .values()
+            .flat_map(|c| c.dirs.values())
+            .filter_map(|d| d.cold_hashes.as_ref()),
+    )?;
     let bytes = encode(caches);
     let dir = path
         .parent()
@@ -114,8 +127,10 @@ pub fn save(path: &Path, caches: &HashMap<String, RecorderCache>) -> std::io::Re
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+        return result;
     }
-    result
+    hashes::remove_unreferenced(&blocks, &keep);
+    Ok(())
 }
 
 /// Encodes caches into the file format (header included).
@@ -148,9 +163,23 @@ pub fn encode(caches: &HashMap<String, RecorderCache>) -> Vec<u8> {
             match &d.cold_hashes {
                 Some(h) => {
                     w.u8(1);
-                    w.u64(h.len() as u64);
-                    w.0.reserve(h.len() * 8);
-                    for x in h.iter() {
+                    match &h.base {
+                        Some(Base::Mem { id, list }) => {
+                            w.u64(*id);
+                            w.u64(list.len() as u64);
+                        }
+                        Some(Base::Disk { id, count, .. }) => {
+                            w.u64(*id);
+                            w.u64(*count);
+                        }
+                        None => {
+                            w.u64(0);
+                            w.u64(0);
+                        }
+                    }
+                    w.u64(h.extra.len() as u64);
+                    w.0.reserve(h.extra.len() * 8);
+                    for x in &h.extra {
                         w.0.extend_from_slice(&x.to_le_bytes());
                     }
                 }
@@ -183,8 +212,11 @@ pub enum Decode {
     Corrupt(String),
 }
 
-/// Decodes the file format.
-pub fn decode(bytes: &[u8]) -> Result<HashMap<String, RecorderCache>, Decode> {
+/// Decodes the file format; `blocks` is the folder its hash blocks are in.
+pub fn decode(
+    bytes: &[u8],
+    blocks: &Arc<PathBuf>,
+) -> Result<HashMap<String, RecorderCache>, Decode> {
     if bytes.len() < 16 || &bytes[..16] != MAGIC {
         return Err(Decode::Foreign);
     }
@@ -234,8 +266,19 @@ pub fn decode(bytes: &[u8]) -> Result<HashMap<String, RecorderCache>, Decode> {
             let cold_hashes = match r.u8()? {
                 0 => None,
                 1 => {
+                    let id = r.u64()?;
+                    let count = r.u64()?;
+                    let base = match (id, count) {
+                        (0, 0) => None,
+                        (0, _) => return Err(Decode::Corrupt("hash block without id".into())),
+                        (id, count) => Some(Base::Disk {
+                            id,
+                            count,
+                            dir: blocks.clone(),
+                        }),
+                    };
                     let nh = r.count64(8)?;
-                    let v: Vec<u64> = r
+                    let extra: Vec<u64> = r
                         .take(nh * 8)?
                         .chunks_exact(8)
                         .map(|c| {
@@ -244,10 +287,10 @@ pub fn decode(bytes: &[u8]) -> Result<HashMap<String, RecorderCache>, Decode> {
                             u64::from_le_bytes(a)
                         })
                         .collect();
-                    if !v.windows(2).all(|w| w[0] <= w[1]) {
+                    if !extra.windows(2).all(|w| w[0] <= w[1]) {
                         return Err(Decode::Corrupt("name hashes out of order".into()));
                     }
-                    Some(std::sync::Arc::new(v))
+                    Some(NameHashes { base, extra })
                 }
                 x => return Err(Decode::Corrupt(format!("bad flag {x}"))),
             };

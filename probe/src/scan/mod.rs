@@ -37,6 +37,7 @@
 pub mod agg;
 pub mod cache;
 pub mod cli;
+mod hashes;
 pub mod json;
 pub mod walk;
 

@@ -27,6 +27,7 @@
 //! rewrite them). Under them a rescan equals a full scan, which a property test checks.
 
 use super::agg::{Agg, DayCalc, FileTime};
+use super::hashes::{name_hash, NameHashes};
 use super::{RecorderConfig, Technology, MAX_ERRORS};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -107,9 +108,8 @@ pub(crate) struct DirCache {
     pub(crate) subdirs: Vec<OsString>,
     /// Counted files older than the hot window, as one aggregate.
     pub(crate) cold: Agg,
-    /// Sorted name hashes of those files, kept for recently-written folders only (shared, so
-    /// an unchanged folder's entry is carried to the next cache without copying them).
-    pub(crate) cold_hashes: Option<Arc<Vec<u64>>>,
+    /// Name hashes of those files, kept for recently-written folders only.
+    pub(crate) cold_hashes: Option<NameHashes>,
     /// Counted files within the hot window, by name.
     pub(crate) hot: Vec<HotFile>,
 }
@@ -216,66 +216,6 @@ impl Layout {
         let ext = &bytes[dot + 1..];
         exts.iter().any(|e| e.as_bytes().eq_ignore_ascii_case(ext))
     }
-}
-
-/// A stable 64-bit hash of a file name (FNV-1a), persisted in the cache file.
-pub(crate) fn name_hash(name: &OsStr) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name.as_encoded_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// Whether a sorted list of (uniformly distributed) hashes holds `h`: interpolation search,
-/// a few probes where a binary search over a big folder's 25,000 names would take fifteen
-/// cache misses, with a binary search to finish.
-pub(crate) fn contains_hash(sorted: &[u64], h: u64) -> bool {
-    let (mut lo, mut hi) = (0usize, sorted.len());
-    for _ in 0..4 {
-        if hi - lo <= 16 {
-            break;
-        }
-        let (a, b) = (sorted[lo], sorted[hi - 1]);
-        if h < a || h > b {
-            return false;
-        }
-        let span = u128::from(b - a).max(1);
-        let guess = lo + (u128::from(h - a) * (hi - 1 - lo) as u128 / span) as usize;
-        let guess = guess.clamp(lo, hi - 1);
-        match sorted[guess].cmp(&h) {
-            std::cmp::Ordering::Equal => return true,
-            std::cmp::Ordering::Less => lo = guess + 1,
-            std::cmp::Ordering::Greater => hi = guess,
-        }
-        // Narrow around the guess: hashes land within a few hundred places of it.
-        let step = 64.min(hi - lo);
-        if lo < hi && sorted[lo.saturating_add(step).min(hi) - 1] >= h {
-            hi = (lo + step).min(hi);
-        } else if hi > lo && hi >= step && sorted[hi - step] <= h {
-            lo = hi - step;
-        }
-    }
-    sorted[lo..hi].binary_search(&h).is_ok()
-}
-
-/// Two sorted lists as one, in linear time.
-fn merge_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i] <= b[j] {
-            out.push(a[i]);
-            i += 1;
-        } else {
-            out.push(b[j]);
-            j += 1;
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
 }
 
 fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
@@ -736,7 +676,7 @@ fn reuse_listing(ctx: &Ctx<'_>, abs: &Path, old: &DirCache, acc: &mut Acc) -> Op
                     });
                 } else {
                     entry.cold.add(t, m.len(), &mut acc.calc);
-                    new_cold.push(name_hash(&f.name));
+                    new_cold.push(name_hash(f.name.as_encoded_bytes()));
                 }
             }
             Ok(_) => {}
@@ -746,10 +686,7 @@ fn reuse_listing(ctx: &Ctx<'_>, abs: &Path, old: &DirCache, acc: &mut Acc) -> Op
     }
     if !new_cold.is_empty() {
         match &mut entry.cold_hashes {
-            Some(h) => {
-                new_cold.sort_unstable();
-                *h = Arc::new(merge_sorted(h, &new_cold));
-            }
+            Some(h) => h.add(&mut new_cold),
             // Cannot happen (folders with recent files keep their hashes); read it again.
             None => return None,
         }
@@ -769,9 +706,10 @@ fn read_listing(
 ) -> Option<Option<DirCache>> {
     let depth = task.depth;
     let files_here = ctx.layout.counts_files_at(depth + 1);
+    // A block that cannot be read leaves `old_hashes` empty: the folder is then read in full.
     let old_hashes = old
-        .and_then(|d| d.cold_hashes.as_deref())
-        .map(Vec::as_slice);
+        .and_then(|d| d.cold_hashes.as_ref())
+        .and_then(NameHashes::resolve);
     let mut seen_cold = 0usize;
     let mut subdirs = Vec::new();
     let mut cold = Agg::default();
@@ -836,9 +774,9 @@ fn read_listing(
             // FIFOs, sockets, devices, links not followed, files at other depths: never opened.
             continue;
         }
-        let h = name_hash(name);
-        if let Some(oh) = old_hashes {
-            if contains_hash(oh, h) {
+        let h = name_hash(name.as_encoded_bytes());
+        if let Some(oh) = &old_hashes {
+            if oh.contains(h) {
                 seen_cold += 1;
                 continue;
             }
@@ -871,16 +809,16 @@ fn read_listing(
             hashes.push(h);
         }
     }
-    if let (Some(old), Some(oh)) = (old, old_hashes) {
+    hashes.sort_unstable();
+    let cold_hashes = if let (Some(old), Some(oh)) = (old, &old_hashes) {
         if seen_cold != oh.len() {
             return Some(None);
         }
         cold.merge(&old.cold);
-        hashes.sort_unstable();
-        hashes = merge_sorted(oh, &hashes);
+        oh.with(&hashes)
     } else {
-        hashes.sort_unstable();
-    }
+        NameHashes::from_sorted(hashes)
+    };
     subdirs.sort();
     Some(Some(DirCache {
         id: (0, 0),
@@ -889,7 +827,7 @@ fn read_listing(
         listed_at,
         subdirs,
         cold,
-        cold_hashes: Some(Arc::new(hashes)),
+        cold_hashes: Some(cold_hashes),
         hot,
     }))
 }
@@ -974,37 +912,5 @@ impl ListError {
             ListError::Open(e) | ListError::Entry(e) => reason(e),
             ListError::Walk(e) => walk_reason(e),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hash_search_finds_exactly_the_members() {
-        let mut v: Vec<u64> = (0..30_000u64)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i << 7))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        for (i, &h) in v.iter().enumerate() {
-            assert!(contains_hash(&v, h), "member {i}");
-            assert_eq!(
-                contains_hash(&v, h.wrapping_add(1)),
-                v.binary_search(&h.wrapping_add(1)).is_ok()
-            );
-        }
-        assert!(!contains_hash(&[], 5));
-        assert!(contains_hash(&[u64::MAX], u64::MAX));
-        assert!(!contains_hash(&[0, u64::MAX], 7));
-    }
-
-    #[test]
-    fn merged_lists_stay_sorted() {
-        assert_eq!(
-            merge_sorted(&[1, 4, 9], &[2, 4, 10]),
-            vec![1, 2, 4, 4, 9, 10]
-        );
     }
 }

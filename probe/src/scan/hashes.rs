@@ -1,0 +1,430 @@
+//! The name hashes of a recently-written folder's older files, which let a rescan of a changed
+//! folder stat only its new names.
+//!
+//! A busy Digifort camera folder holds 25,000 files, so its list is 200 KB, and every camera's
+//! folder is recently written. Most rescans change one or two of those folders, so the lists are
+//! kept apart from the cache file: each in a block file of its own, named by its content, read
+//! only when its folder has to be listed again and written only when it changed. Names that
+//! turned older since (files leaving the hot window, new files in a re-listed folder) go to a
+//! short `extra` list stored inline in the cache file, folded into a new block when it grows.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Entries of `extra` beyond which, at the next listing, they are folded into a new block.
+const EXTRA_FOLD_MIN: usize = 1024;
+
+/// A stable 64-bit hash of a file name, persisted in the cache: eight bytes at a time, then
+/// mixed (a byte-at-a-time hash cost a millisecond over a 25,000-name folder).
+pub(crate) fn name_hash(name: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h: u64 = 0x6a09_e667_f3bc_c909 ^ (name.len() as u64).wrapping_mul(K);
+    let mut chunks = name.chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(a)).wrapping_mul(K).rotate_left(31);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut a = [0u8; 8];
+        a[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(a)).wrapping_mul(K).rotate_left(31);
+    }
+    // The finalizer of MurmurHash3: every input bit reaches every output bit, so the sorted
+    // lists are evenly spread and interpolation search lands near its target.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// Whether a sorted list of evenly spread hashes holds `h`: the expected place is computed
+/// (one multiplication), then a short binary search around it widens until it brackets `h`.
+pub(crate) fn contains_hash(sorted: &[u64], h: u64) -> bool {
+    let n = sorted.len();
+    if n <= 32 {
+        return sorted.binary_search(&h).is_ok();
+    }
+    let guess = ((u128::from(h) * n as u128) >> 64) as usize;
+    // 25,000 even hashes stray from their expected place by about sqrt(n) = 160.
+    let mut radius = 256usize;
+    loop {
+        let lo = guess.saturating_sub(radius);
+        let hi = (guess + radius).min(n);
+        let below = lo == 0 || sorted[lo] <= h;
+        let above = hi == n || sorted[hi - 1] >= h;
+        if below && above {
+            return sorted[lo..hi].binary_search(&h).is_ok();
+        }
+        if lo == 0 && hi == n {
+            return false;
+        }
+        radius *= 4;
+    }
+}
+
+/// Two sorted lists as one, in linear time.
+pub(crate) fn merge_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// The identity of a block: a 64-bit digest of its hashes (never 0, which means "no block").
+pub(crate) fn block_id(list: &[u64]) -> u64 {
+    let mut h: u64 = 0x243f_6a88_85a3_08d3 ^ list.len() as u64;
+    for &x in list {
+        h = (h ^ x).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    }
+    (h ^ (h >> 32)).max(1)
+}
+
+/// The file name of a block.
+pub(crate) fn block_name(id: u64, count: u64) -> String {
+    format!("{id:016x}-{count}")
+}
+
+/// The folder that holds a cache file's blocks: beside it, named after it.
+pub(crate) fn blocks_dir(cache_file: &Path) -> PathBuf {
+    let mut name = cache_file
+        .file_name()
+        .map(std::ffi::OsString::from)
+        .unwrap_or_default();
+    name.push(".blocks");
+    cache_file.with_file_name(name)
+}
+
+/// Where a block's hashes are.
+#[derive(Debug, Clone)]
+pub(crate) enum Base {
+    /// In memory.
+    Mem {
+        /// [`block_id`] of `list`.
+        id: u64,
+        /// Sorted hashes.
+        list: Arc<Vec<u64>>,
+    },
+    /// In a block file not read yet.
+    Disk {
+        /// Its [`block_id`].
+        id: u64,
+        /// How many hashes it holds.
+        count: u64,
+        /// The blocks folder.
+        dir: Arc<PathBuf>,
+    },
+}
+
+impl Base {
+    fn id(&self) -> u64 {
+        match self {
+            Base::Mem { id, .. } | Base::Disk { id, .. } => *id,
+        }
+    }
+
+    fn count(&self) -> u64 {
+        match self {
+            Base::Mem { list, .. } => list.len() as u64,
+            Base::Disk { count, .. } => *count,
+        }
+    }
+}
+
+/// The sorted name hashes of a folder's older files: a block plus a short inline list.
+#[derive(Debug, Clone)]
+pub(crate) struct NameHashes {
+    /// The bulk of the hashes; `None` when there are none.
+    pub(crate) base: Option<Base>,
+    /// Sorted hashes not in the block.
+    pub(crate) extra: Vec<u64>,
+}
+
+impl PartialEq for NameHashes {
+    fn eq(&self, other: &Self) -> bool {
+        self.base.as_ref().map(|b| (b.id(), b.count()))
+            == other.base.as_ref().map(|b| (b.id(), b.count()))
+            && self.extra == other.extra
+    }
+}
+
+/// A [`NameHashes`] whose block is in memory, ready for lookups.
+pub(crate) struct Resolved<'a> {
+    base: Option<(u64, Arc<Vec<u64>>)>,
+    extra: &'a [u64],
+}
+
+impl Resolved<'_> {
+    /// Whether `h` is among the hashes.
+    pub(crate) fn contains(&self, h: u64) -> bool {
+        self.base.as_ref().is_some_and(|(_, b)| contains_hash(b, h)) || contains_hash(self.extra, h)
+    }
+
+    /// How many hashes there are.
+    pub(crate) fn len(&self) -> usize {
+        self.base.as_ref().map_or(0, |(_, b)| b.len()) + self.extra.len()
+    }
+
+    /// These hashes plus `added` (sorted, none of them already here), folding `extra` into a
+    /// new block once it has grown.
+    pub(crate) fn with(&self, added: &[u64]) -> NameHashes {
+        let extra = if added.is_empty() {
+            self.extra.to_vec()
+        } else {
+            merge_sorted(self.extra, added)
+        };
+        let base_len = self.base.as_ref().map_or(0, |(_, b)| b.len());
+        if extra.len() >= EXTRA_FOLD_MIN && extra.len() * 8 >= base_len {
+            let all = match &self.base {
+                Some((_, b)) => merge_sorted(b, &extra),
+                None => extra,
+            };
+            return NameHashes::from_sorted(all);
+        }
+        NameHashes {
+            base: self.base.as_ref().map(|(id, list)| Base::Mem {
+                id: *id,
+                list: list.clone(),
+            }),
+            extra,
+        }
+    }
+}
+
+impl NameHashes {
+    /// Hashes from a full listing (sorted).
+    pub(crate) fn from_sorted(list: Vec<u64>) -> NameHashes {
+        if list.len() < EXTRA_FOLD_MIN {
+            return NameHashes {
+                base: None,
+                extra: list,
+            };
+        }
+        NameHashes {
+            base: Some(Base::Mem {
+                id: block_id(&list),
+                list: Arc::new(list),
+            }),
+            extra: Vec::new(),
+        }
+    }
+
+    /// How many hashes there are.
+    pub(crate) fn len(&self) -> usize {
+        self.base.as_ref().map_or(0, |b| b.count() as usize) + self.extra.len()
+    }
+
+    /// Adds hashes of names that turned older, without reading the block.
+    pub(crate) fn add(&mut self, added: &mut [u64]) {
+        added.sort_unstable();
+        self.extra = merge_sorted(&self.extra, added);
+    }
+
+    /// The hashes ready for lookups; `None` when the block file is missing or does not check
+    /// out (the caller then lists the folder in full, as if nothing were cached).
+    pub(crate) fn resolve(&self) -> Option<Resolved<'_>> {
+        let base = match &self.base {
+            None => None,
+            Some(Base::Mem { id, list }) => Some((*id, list.clone())),
+            Some(Base::Disk { id, count, dir }) => match read_block(dir, *id, *count) {
+                Ok(list) => Some((*id, Arc::new(list))),
+                Err(why) => {
+                    tracing::debug!(block = %block_name(*id, *count), %why, "hash block unusable");
+                    return None;
+                }
+            },
+        };
+        Some(Resolved {
+            base,
+            extra: &self.extra,
+        })
+    }
+}
+
+/// Reads and checks one block file.
+fn read_block(dir: &Path, id: u64, count: u64) -> Result<Vec<u64>, String> {
+    let path = dir.join(block_name(id, count));
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 != count.saturating_mul(8) {
+        return Err(format!("{} has the wrong length", path.display()));
+    }
+    let list: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            u64::from_le_bytes(a)
+        })
+        .collect();
+    if block_id(&list) != id || !list.windows(2).all(|w| w[0] <= w[1]) {
+        return Err(format!("{} does not match its name", path.display()));
+    }
+    Ok(list)
+}
+
+/// Writes the blocks that `hashes` reference and `dir` lacks (each to a temporary name, then
+/// renamed, so a block under its final name is always whole). Returns the names referenced.
+pub(crate) fn write_blocks<'a>(
+    dir: &Path,
+    hashes: impl Iterator<Item = &'a NameHashes>,
+) -> std::io::Result<HashSet<String>> {
+    let present: HashSet<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
+        Err(e) => return Err(e),
+    };
+    let mut wanted = HashSet::new();
+    let mut created = false;
+    for h in hashes {
+        let Some(base) = &h.base else { continue };
+        let name = block_name(base.id(), base.count());
+        if !wanted.insert(name.clone()) || present.contains(&name) {
+            continue;
+        }
+        let list = match base {
+            Base::Mem { list, .. } => list.clone(),
+            // Loaded from another cache file's blocks: copy it over.
+            Base::Disk {
+                id,
+                count,
+                dir: from,
+            } => match read_block(from, *id, *count) {
+                Ok(l) => Arc::new(l),
+                Err(_) => {
+                    wanted.remove(&name);
+                    continue;
+                }
+            },
+        };
+        if !created {
+            std::fs::create_dir_all(dir)?;
+            created = true;
+        }
+        let mut bytes = Vec::with_capacity(list.len() * 8);
+        for x in list.iter() {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        let tmp = dir.join(format!("{name}.tmp{}", std::process::id()));
+        let result = std::fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(&bytes))
+            .and_then(|()| std::fs::rename(&tmp, dir.join(&name)));
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    }
+    Ok(wanted)
+}
+
+/// Removes the block files of `dir` that the cache no longer references (`keep`), and the
+/// folder itself once empty. Best effort: a file left behind is removed next time.
+pub(crate) fn remove_unreferenced(dir: &Path, keep: &HashSet<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut left = 0usize;
+    for e in rd.filter_map(Result::ok) {
+        let name = e.file_name();
+        let kept = name.to_str().is_some_and(|n| keep.contains(n));
+        if kept || std::fs::remove_file(e.path()).is_err() {
+            left += 1;
+        }
+    }
+    if left == 0 {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_search_finds_exactly_the_members() {
+        let mut v: Vec<u64> = (0..30_000u64)
+            .map(|i| name_hash(format!("cam01_{i:08}.dar").as_bytes()))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        for (i, &h) in v.iter().enumerate() {
+            assert!(contains_hash(&v, h), "member {i}");
+            assert_eq!(
+                contains_hash(&v, h.wrapping_add(1)),
+                v.binary_search(&h.wrapping_add(1)).is_ok()
+            );
+        }
+        assert!(!contains_hash(&[], 5));
+        assert!(contains_hash(&[u64::MAX], u64::MAX));
+        assert!(!contains_hash(&[0, u64::MAX], 7));
+        // Badly spread lists are still searched right, only slower.
+        let skewed: Vec<u64> = (0..5_000u64).collect();
+        assert!(contains_hash(&skewed, 4_999));
+        assert!(contains_hash(&skewed, 0));
+        assert!(!contains_hash(&skewed, 5_000));
+        assert!(!contains_hash(&skewed, u64::MAX));
+    }
+
+    #[test]
+    fn names_that_differ_anywhere_hash_apart() {
+        let a = name_hash(b"20261128135900_00199903.dar");
+        assert_ne!(a, name_hash(b"20261128135900_00199903.DAR"));
+        assert_ne!(a, name_hash(b"20261128135900_00199903.da"));
+        assert_ne!(name_hash(b""), name_hash(b"\0"));
+        assert_ne!(name_hash(b"a\0"), name_hash(b"a"));
+    }
+
+    #[test]
+    fn merged_lists_stay_sorted() {
+        assert_eq!(
+            merge_sorted(&[1, 4, 9], &[2, 4, 10]),
+            vec![1, 2, 4, 4, 9, 10]
+        );
+    }
+
+    #[test]
+    fn blocks_round_trip_and_refuse_tampering() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list: Vec<u64> = (0..5_000u64).map(|i| i * 7919).collect();
+        let h = NameHashes::from_sorted(list.clone());
+        let names = write_blocks(dir.path(), std::iter::once(&h)).expect("write");
+        assert_eq!(names.len(), 1);
+        let id = block_id(&list);
+        let on_disk = NameHashes {
+            base: Some(Base::Disk {
+                id,
+                count: list.len() as u64,
+                dir: Arc::new(dir.path().to_path_buf()),
+            }),
+            extra: vec![3],
+        };
+        let r = on_disk.resolve().expect("block reads back");
+        assert_eq!(r.len(), 5_001);
+        assert!(r.contains(7919 * 4_999) && r.contains(3) && !r.contains(4));
+        let path = dir.path().join(block_name(id, list.len() as u64));
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[8] ^= 1;
+        std::fs::write(&path, &bytes).expect("write");
+        assert!(on_disk.resolve().is_none(), "an altered block is refused");
+        std::fs::remove_file(&path).expect("rm");
+        assert!(on_disk.resolve().is_none(), "a missing block is refused");
+        remove_unreferenced(dir.path(), &HashSet::new());
+        assert!(!dir.path().exists(), "an empty blocks folder is removed");
+    }
+}
