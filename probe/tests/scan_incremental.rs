@@ -229,12 +229,18 @@ fn a_changed_configuration_does_not_reuse_the_cache() {
 
 /// A Digifort camera folder of 3,000 recordings, the last still being written.
 fn big_digifort_tree() -> (Tree, ProbeConfig, DateTime<Utc>) {
+    digifort_tree_of(3_000, "")
+}
+
+/// A Digifort camera folder of `n` recordings (names padded with `pad`), the last 8 written
+/// within the hot window.
+fn digifort_tree_of(n: i64, pad: &str) -> (Tree, ProbeConfig, DateTime<Utc>) {
     let tree = Tree::new();
     let now = Utc::now();
     let dados = tree.mkdir("rec/cam01/Dados");
-    for i in 0..3_000i64 {
+    for i in 0..n {
         let t = now - CDuration::minutes(10) - CDuration::minutes(15 * i);
-        write_file(&dados.join(format!("{i:06}.dar")), t, 100);
+        write_file(&dados.join(format!("{pad}{i:06}.dar")), t, 100);
     }
     set_mtime(&dados, now - CDuration::minutes(10));
     set_mtime(&tree.path("rec/cam01"), now - CDuration::days(90));
@@ -313,6 +319,43 @@ fn a_big_folders_name_hashes_live_in_one_block_written_only_when_it_changes() {
     let second = blocks_in(&blocks);
     assert_eq!(second.len(), 1, "{second:?}");
     assert_ne!(second, first, "the old block is removed");
+}
+
+#[test]
+fn a_huge_folder_read_by_two_threads_gives_exactly_the_figures_of_one() {
+    // 9,000 names of 30 bytes: more directory data than one thread is given on ext4.
+    let (tree, cfg, now) = digifort_tree_of(9_000, "20261128_cam01_");
+    let scan_with = |threads: usize, old: Option<&RecorderScan>| {
+        scan_recorder(
+            &cfg.recorders[0],
+            cfg.tz(),
+            WINDOW,
+            threads,
+            SystemTime::now(),
+            old.map(|s| &s.cache),
+        )
+    };
+    let one = scan_with(1, None);
+    let two = scan_with(2, None);
+    assert_eq!(one.total.files, 9_000);
+    assert_eq!(one.total.bytes, 900_000);
+    assert_same_figures(&two, &one);
+    assert_eq!(one.stats.dirs_split, 0, "one thread never splits");
+    let fs = std::process::Command::new("stat")
+        .args(["-f", "-c", "%t"])
+        .arg(tree.path("rec"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    if cfg!(target_os = "linux") && fs == "ef53" {
+        assert_eq!(two.stats.dirs_split, 1, "{:?}", two.stats);
+    }
+    // A rescan after a new recording: split again, only the new name and the hot ones stat'ed.
+    tree.file("rec/cam01/Dados/zz-new.dar", now, 1);
+    let again = scan_with(2, Some(&two));
+    assert_eq!(again.total.files, 9_001);
+    assert_eq!(again.stats.files_stated, 1 + 8, "{:?}", again.stats);
+    assert_same_figures(&again, &scan_with(1, None));
 }
 
 #[test]

@@ -39,6 +39,8 @@ pub mod cache;
 pub mod cli;
 mod hashes;
 pub mod json;
+#[cfg(target_os = "linux")]
+mod rawdir;
 pub mod walk;
 
 use crate::config::ProbeConfig;

@@ -27,7 +27,7 @@
 //! rewrite them). Under them a rescan equals a full scan, which a property test checks.
 
 use super::agg::{Agg, DayCalc, FileTime};
-use super::hashes::{name_hash, NameHashes};
+use super::hashes::{name_hash, NameHashes, Resolved};
 use super::{RecorderConfig, Technology, MAX_ERRORS};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -140,6 +140,8 @@ pub struct WalkStats {
     pub dirs_reused: u64,
     /// Files stat'ed.
     pub files_stated: u64,
+    /// Folders read by two threads at once (big ext4 folders, Linux).
+    pub dirs_split: u64,
 }
 
 /// The result of scanning one recorder.
@@ -306,6 +308,9 @@ struct Acc {
     root_unreadable: Option<String>,
     dirs: Vec<(PathBuf, DirCache)>,
     stats: WalkStats,
+    /// The listing buffer, reused from folder to folder.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    buf: Vec<std::mem::MaybeUninit<u8>>,
 }
 
 impl Acc {
@@ -319,7 +324,19 @@ impl Acc {
             root_unreadable: None,
             dirs: Vec::new(),
             stats: WalkStats::default(),
+            buf: Vec::new(),
         }
+    }
+
+    /// Takes the errors and costs of a helper that read part of a folder.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn absorb(&mut self, other: Acc) {
+        // The helper may have dropped errors beyond the first ones; they still count.
+        self.error_count += other.error_count.saturating_sub(other.errors.len() as u64);
+        for e in other.errors {
+            self.error(Path::new(&e.path), e.reason);
+        }
+        self.stats.files_stated += other.stats.files_stated;
     }
 
     fn error(&mut self, path: &Path, reason: String) {
@@ -339,6 +356,11 @@ impl Acc {
 /// Everything a worker reads but never changes.
 struct Ctx<'a> {
     root: &'a Path,
+    /// For a helper reading half of a big folder (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    tz: vigia::Tz,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    threads: usize,
     layout: Layout,
     old: Option<&'a RecorderCache>,
     cutoff: FileTime,
@@ -395,6 +417,8 @@ pub fn scan_recorder(
 
     let ctx = Ctx {
         root: &rec.path,
+        tz,
+        threads,
         layout: Layout::new(rec),
         old,
         cutoff,
@@ -422,6 +446,7 @@ pub fn scan_recorder(
         stats.dirs_listed += acc.stats.dirs_listed;
         stats.dirs_reused += acc.stats.dirs_reused;
         stats.files_stated += acc.stats.files_stated;
+        stats.dirs_split += acc.stats.dirs_split;
     }
     let cache = RecorderCache {
         key: CacheKey::new(rec, tz, hot_window),
@@ -589,10 +614,10 @@ fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task> {
         }
         None => {
             acc.stats.dirs_listed += 1;
-            let mut e = read_listing(ctx, task, &abs, old, acc);
+            let mut e = read_listing(ctx, task, &abs, meta.len(), old, acc);
             if e.as_ref().is_some_and(|e| e.is_none()) {
                 // A file known to the cache is gone: the aggregate cannot be corrected, read in full.
-                e = read_listing(ctx, task, &abs, None, acc);
+                e = read_listing(ctx, task, &abs, meta.len(), None, acc);
             }
             e.flatten()
         }
@@ -694,6 +719,100 @@ fn reuse_listing(ctx: &Ctx<'_>, abs: &Path, old: &DirCache, acc: &mut Acc) -> Op
     Some(entry)
 }
 
+/// What a listing gathers, before it becomes a cache entry (one per reader when a big folder
+/// is read by two threads).
+#[derive(Default)]
+struct Gathered {
+    /// Names found among the cached older files' hashes (not stat'ed again).
+    seen_cold: usize,
+    subdirs: Vec<OsString>,
+    cold: Agg,
+    hashes: Vec<u64>,
+    hot: Vec<HotFile>,
+}
+
+/// A counted file's figures from its stat.
+struct FileMeta {
+    is_file: bool,
+    mtime: Option<FileTime>,
+    len: u64,
+}
+
+impl Gathered {
+    /// A subfolder of the folder at `depth`.
+    fn subdir(
+        &mut self,
+        ctx: &Ctx<'_>,
+        depth: u32,
+        name: &OsStr,
+        path: impl FnOnce() -> PathBuf,
+        acc: &mut Acc,
+    ) {
+        if depth + 1 > MAX_DEPTH {
+            acc.error(
+                &path(),
+                format!("deeper than {MAX_DEPTH} levels; not walked"),
+            );
+        } else if ctx.layout.descends(depth + 1, name) {
+            self.subdirs.push(name.to_os_string());
+        }
+    }
+
+    /// A regular file whose name counts. `stat` is called only for names not already known.
+    fn file(
+        &mut self,
+        ctx: &Ctx<'_>,
+        name: &OsStr,
+        old: Option<&Resolved<'_>>,
+        stat: impl FnOnce() -> io::Result<FileMeta>,
+        path: impl Fn() -> PathBuf,
+        acc: &mut Acc,
+    ) {
+        let h = name_hash(name.as_encoded_bytes());
+        if old.is_some_and(|oh| oh.contains(h)) {
+            self.seen_cold += 1;
+            return;
+        }
+        acc.stats.files_stated += 1;
+        let meta = match stat() {
+            Ok(m) => m,
+            Err(err) => {
+                if err.kind() != io::ErrorKind::NotFound {
+                    acc.error(&path(), reason(&err));
+                }
+                return;
+            }
+        };
+        if !meta.is_file {
+            return;
+        }
+        let Some(t) = meta.mtime else {
+            acc.error(&path(), "no modification time".to_string());
+            return;
+        };
+        if t >= ctx.cutoff {
+            self.hot.push(HotFile {
+                name: name.to_os_string(),
+                mtime: t,
+                size: meta.len,
+            });
+        } else {
+            self.cold.add(t, meta.len, &mut acc.calc);
+            self.hashes.push(h);
+        }
+    }
+
+    /// Adds what another reader of the same folder gathered.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn absorb(&mut self, other: Gathered) {
+        self.seen_cold += other.seen_cold;
+        self.subdirs.extend(other.subdirs);
+        self.cold.merge(&other.cold);
+        self.hashes.extend(other.hashes);
+        self.hot.extend(other.hot);
+    }
+}
+
 /// Reads a folder's listing. With `old` (same folder, changed), names whose hashes are cached as
 /// older files are not stat'ed again. Returns `Some(None)` when such a file has disappeared (the
 /// caller then reads in full), `None` when the folder could not be read.
@@ -701,21 +820,181 @@ fn read_listing(
     ctx: &Ctx<'_>,
     task: &Task,
     abs: &Path,
+    dir_bytes: u64,
     old: Option<&DirCache>,
     acc: &mut Acc,
 ) -> Option<Option<DirCache>> {
-    let depth = task.depth;
-    let files_here = ctx.layout.counts_files_at(depth + 1);
+    let listed_at = ctx.now_secs;
     // A block that cannot be read leaves `old_hashes` empty: the folder is then read in full.
     let old_hashes = old
         .and_then(|d| d.cold_hashes.as_ref())
         .and_then(NameHashes::resolve);
-    let mut seen_cold = 0usize;
-    let mut subdirs = Vec::new();
-    let mut cold = Agg::default();
-    let mut hashes = Vec::new();
-    let mut hot = Vec::new();
-    let listed_at = ctx.now_secs;
+
+    #[cfg(target_os = "linux")]
+    let g = if ctx.layout.follow {
+        gather_portable(ctx, task, abs, old_hashes.as_ref(), acc)?
+    } else {
+        gather_linux(ctx, task, abs, dir_bytes, old_hashes.as_ref(), acc)?
+    };
+    #[cfg(not(target_os = "linux"))]
+    let g = {
+        let _ = dir_bytes;
+        gather_portable(ctx, task, abs, old_hashes.as_ref(), acc)?
+    };
+    let Gathered {
+        seen_cold,
+        mut subdirs,
+        mut cold,
+        mut hashes,
+        hot,
+    } = g;
+    hashes.sort_unstable();
+    let cold_hashes = if let (Some(old), Some(oh)) = (old, &old_hashes) {
+        if seen_cold != oh.len() {
+            return Some(None);
+        }
+        cold.merge(&old.cold);
+        oh.with(&hashes)
+    } else {
+        NameHashes::from_sorted(hashes)
+    };
+    subdirs.sort();
+    Some(Some(DirCache {
+        id: (0, 0),
+        mtime: FileTime { secs: 0, nanos: 0 },
+        ctime: FileTime { secs: 0, nanos: 0 },
+        listed_at,
+        subdirs,
+        cold,
+        cold_hashes: Some(cold_hashes),
+        hot,
+    }))
+}
+
+/// Lists a folder on Linux from `getdents64`, a big ext4 folder by two threads at once.
+/// `None` when the folder itself cannot be read.
+#[cfg(target_os = "linux")]
+fn gather_linux(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    abs: &Path,
+    dir_bytes: u64,
+    old: Option<&Resolved<'_>>,
+    acc: &mut Acc,
+) -> Option<Gathered> {
+    use super::rawdir::{self, Part};
+    // Opened as std's read_dir would (following a link): the folder was stat'ed just before.
+    let fd = match rawdir::open(abs, false) {
+        Ok(fd) => fd,
+        Err(e) => {
+            if task.depth == 0 {
+                acc.root_unreadable = Some(reason(&e));
+            } else {
+                acc.error(abs, reason(&e));
+            }
+            return None;
+        }
+    };
+    let upper = if ctx.threads > 1 && rawdir::splittable(&fd, dir_bytes) {
+        rawdir::open_upper_half(&fd)
+    } else {
+        None
+    };
+    let read = |fd: &rustix::fd::OwnedFd, part: Part, acc: &mut Acc| {
+        let mut g = Gathered::default();
+        let files_here = ctx.layout.counts_files_at(task.depth + 1);
+        let mut buf = std::mem::take(&mut acc.buf);
+        let result = rawdir::for_each(fd, part, &mut buf, |cname, kind| {
+            let name = cname_os(cname);
+            let path = || abs.join(name);
+            let mut kind = kind;
+            let mut known = None;
+            if kind == rawdir::Kind::Unknown {
+                // The file system did not give the type: one stat tells, and serves below.
+                match rawdir::stat_at(fd, cname) {
+                    Ok(m) => {
+                        kind = if m.is_dir {
+                            rawdir::Kind::Dir
+                        } else if m.is_file {
+                            rawdir::Kind::File
+                        } else {
+                            rawdir::Kind::Other
+                        };
+                        known = Some(m);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+                    Err(e) => {
+                        acc.error(&path(), reason(&e));
+                        return;
+                    }
+                }
+            }
+            match kind {
+                rawdir::Kind::Dir => g.subdir(ctx, task.depth, name, path, acc),
+                rawdir::Kind::File if files_here && ctx.layout.name_matches(name) => {
+                    let stat = || {
+                        let m = match known {
+                            Some(m) => m,
+                            None => rawdir::stat_at(fd, cname)?,
+                        };
+                        Ok(FileMeta {
+                            is_file: m.is_file,
+                            mtime: Some(m.mtime),
+                            len: m.len,
+                        })
+                    };
+                    g.file(ctx, name, old, stat, path, acc);
+                }
+                // FIFOs, sockets, devices, links not followed, files at other depths: never opened.
+                _ => {}
+            }
+        });
+        acc.buf = buf;
+        if let Err(e) = result {
+            acc.error(abs, reason(&e));
+        }
+        g
+    };
+    let Some(upper) = upper else {
+        return Some(read(&fd, Part::Whole, acc));
+    };
+    acc.stats.dirs_split += 1;
+    let (mut g, (g2, acc2)) = std::thread::scope(|s| {
+        let helper = s.spawn(|| {
+            let mut acc2 = Acc::new(ctx.tz);
+            let g2 = read(&upper, Part::Upper, &mut acc2);
+            (g2, acc2)
+        });
+        let g = read(&fd, Part::Lower, acc);
+        match helper.join() {
+            Ok(r) => (g, r),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    });
+    g.absorb(g2);
+    acc.absorb(acc2);
+    Some(g)
+}
+
+/// A name from the listing as an `OsStr` (Unix names are bytes).
+#[cfg(target_os = "linux")]
+fn cname_os(name: &std::ffi::CStr) -> &OsStr {
+    use std::os::unix::ffi::OsStrExt;
+    OsStr::from_bytes(name.to_bytes())
+}
+
+/// Lists a folder with std's `read_dir`, or walkdir when links are followed. `None` when the
+/// folder itself cannot be read.
+fn gather_portable(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    abs: &Path,
+    old: Option<&Resolved<'_>>,
+    acc: &mut Acc,
+) -> Option<Gathered> {
+    let depth = task.depth;
+    let files_here = ctx.layout.counts_files_at(depth + 1);
+    let mut g = Gathered::default();
     // Two ways to list: std's read_dir when links are not followed (its metadata() is an
     // fstatat relative to the open folder, cheaper than walkdir's lstat of the full path, which
     // makes the kernel resolve every component again), walkdir when they are (it resolves link
@@ -740,7 +1019,6 @@ fn read_listing(
             Ok(e) => e,
             Err(err) => {
                 if err.is_folder_itself() {
-                    // The folder itself could not be read.
                     if task.depth == 0 {
                         acc.root_unreadable = Some(err.reason());
                     } else {
@@ -760,76 +1038,23 @@ fn read_listing(
         let name = e.file_name();
         let name = name.as_os_str();
         if ft.is_dir() {
-            if depth + 1 > MAX_DEPTH {
-                acc.error(
-                    &e.path(),
-                    format!("deeper than {MAX_DEPTH} levels; not walked"),
-                );
-            } else if ctx.layout.descends(depth + 1, name) {
-                subdirs.push(name.to_os_string());
-            }
+            g.subdir(ctx, depth, name, || e.path(), acc);
             continue;
         }
         if !ft.is_file() || !files_here || !ctx.layout.name_matches(name) {
             // FIFOs, sockets, devices, links not followed, files at other depths: never opened.
             continue;
         }
-        let h = name_hash(name.as_encoded_bytes());
-        if let Some(oh) = &old_hashes {
-            if oh.contains(h) {
-                seen_cold += 1;
-                continue;
-            }
-        }
-        acc.stats.files_stated += 1;
-        let meta = match e.metadata() {
-            Ok(m) => m,
-            Err(err) => {
-                if err.kind() != io::ErrorKind::NotFound {
-                    acc.error(&e.path(), reason(&err));
-                }
-                continue;
-            }
+        let stat = || {
+            e.metadata().map(|m| FileMeta {
+                is_file: m.is_file(),
+                mtime: FileTime::of(&m),
+                len: m.len(),
+            })
         };
-        if !meta.is_file() {
-            continue;
-        }
-        let Some(t) = FileTime::of(&meta) else {
-            acc.error(&e.path(), "no modification time".to_string());
-            continue;
-        };
-        if t >= ctx.cutoff {
-            hot.push(HotFile {
-                name: name.to_os_string(),
-                mtime: t,
-                size: meta.len(),
-            });
-        } else {
-            cold.add(t, meta.len(), &mut acc.calc);
-            hashes.push(h);
-        }
+        g.file(ctx, name, old, stat, || e.path(), acc);
     }
-    hashes.sort_unstable();
-    let cold_hashes = if let (Some(old), Some(oh)) = (old, &old_hashes) {
-        if seen_cold != oh.len() {
-            return Some(None);
-        }
-        cold.merge(&old.cold);
-        oh.with(&hashes)
-    } else {
-        NameHashes::from_sorted(hashes)
-    };
-    subdirs.sort();
-    Some(Some(DirCache {
-        id: (0, 0),
-        mtime: FileTime { secs: 0, nanos: 0 },
-        ctime: FileTime { secs: 0, nanos: 0 },
-        listed_at,
-        subdirs,
-        cold,
-        cold_hashes: Some(cold_hashes),
-        hot,
-    }))
+    Some(g)
 }
 
 /// One entry of a listing, from either lister.
