@@ -47,6 +47,14 @@ config() { # layout root -> config file
     echo "$cfg"
 }
 
+recording_ext() { # layout -> the extension of its recordings
+    case $1 in
+        intelbras) echo dav ;;
+        digifort) echo dar ;;
+        ivms) echo mp4 ;;
+    esac
+}
+
 today_dir() { # layout root -> the folder a recorder writes into now
     case $1 in
         intelbras) date +"$2/%Y/%m/%d" ;;
@@ -90,7 +98,7 @@ for layout in $LAYOUTS; do
     mkdir -p "$today"
     ijson="$WORK/$layout-incremental.json"
     hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$ijson" \
-        --prepare "python3 -c 'import sys,time; open(sys.argv[1] + \"/bench-%d.new\" % time.time_ns(), \"w\")' $today" \
+        --prepare "python3 -c 'import sys,time; open(sys.argv[1] + \"/bench-%d.\" % time.time_ns() + sys.argv[2], \"w\")' $today $(recording_ext "$layout")" \
         -n incremental "$BIN --config $cfg scan --cache $cache" >&2
 
     v=$(median_ms "$json" 0); f=$(median_ms "$json" 1); o=$(median_ms "$json" 2)
@@ -108,7 +116,7 @@ print(f"| {l} | {v:.0f} | {f:.0f} | {o:.0f} | **{v/f:.2f}** | {o/v:.1f}× | {i:.
 PY
 )")
     # Leave the tree as it was: remove the files the incremental runs added.
-    find "$today" -name 'bench-*.new' -delete
+    find "$today" -name 'bench-*' -delete
 done
 
 {

@@ -5,7 +5,7 @@
 //! rescan it saves): a magic string, a format version, the payload's length and checksum, then
 //! the payload. Anything that does not check out is refused, never trusted: the caller discards
 //! it with a warning and scans in full. The long name-hash lists of busy folders live in block
-//! files in a folder beside it (`FILE.blocks`, see [`super::hashes`]), read only when needed.
+//! files in a folder beside it (`FILE.blocks`, see `hashes.rs`), read only when needed.
 
 use super::agg::{Agg, DaySet, FileTime};
 use super::hashes::{self, Base, NameHashes};

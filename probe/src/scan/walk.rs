@@ -1,9 +1,10 @@
 //! The walk of one recorder's tree: layout rules, the thread pool, and the per-folder cache.
 //!
 //! Every folder is a task. A task stats its folder (one `lstat`), then either reuses its cached
-//! listing or reads it (std's `read_dir`, whose per-entry stat is relative to the open folder;
-//! walkdir when links are followed, for its link resolution and loop errors), stats the files
-//! that count, and queues the subfolders the layout descends into. Workers keep their own
+//! listing or reads it (on Linux straight from `getdents64`, see `rawdir.rs`, a very big
+//! ext4 folder by two threads; elsewhere std's `read_dir`, whose per-entry stat is relative to
+//! the open folder; walkdir when links are followed, for its link resolution and loop errors),
+//! stats the files that count, and queues the subfolders the layout descends into. Workers keep their own
 //! aggregates (per camera), merged at the end, so nothing is shared while walking but the queue.
 //!
 //! ## Incremental rescans
@@ -18,8 +19,9 @@
 //!
 //! When a recently-written folder's mtime changes (a new file, a deleted one), its listing is
 //! read again but only new names are stat'ed: the cache keeps a hash of each older file's name
-//! for such folders. A missing name means a deletion, and the folder is read in full. Folders not
-//! written recently keep aggregates only, so memory stays flat on a deep archive.
+//! for such folders (see `hashes.rs`). A missing name means a deletion, and the folder is read
+//! in full. Folders not written recently keep aggregates only, so memory stays flat on a deep
+//! archive.
 //!
 //! The assumptions: a file not modified for `hot_window` is not modified again in place, and a
 //! name already counted is not deleted and written anew between two scans (recorders append to
