@@ -163,15 +163,7 @@ fn cache_file_survives_a_restart() {
     let b = s2.scan_all();
     assert_eq!(strip(a), strip(b));
     // What the reloaded cache allowed: no listing, no file stat.
-    let loaded = cache::load(&cache_path).expect("valid").expect("present");
-    let again = scan_recorder(
-        &cfg.recorders[0],
-        cfg.tz(),
-        cfg.scan.hot_window,
-        2,
-        SystemTime::now(),
-        loaded.get("nvr"),
-    );
+    let again = scan_from_cache_file(&cfg, &cache_path, "nvr");
     assert_eq!(again.stats.files_stated, 0);
     assert_eq!(again.stats.dirs_listed, 0);
 }
@@ -180,9 +172,7 @@ fn cache_file_survives_a_restart() {
 fn corrupt_foreign_and_outdated_cache_files_are_refused_and_the_scan_is_full() {
     let (tree, cfg) = intelbras_tree(4, 10);
     let cache_path = tree.path("scan.cache");
-    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
-    let expected = strip(s.scan_all());
-    s.save_cache().expect("save");
+    let expected = scan_and_save(&cfg, &cache_path);
     let good = std::fs::read(&cache_path).expect("read cache");
 
     let mut flipped = good.clone();
@@ -215,9 +205,7 @@ fn corrupt_foreign_and_outdated_cache_files_are_refused_and_the_scan_is_full() {
 fn a_changed_configuration_does_not_reuse_the_cache() {
     let (tree, cfg) = intelbras_tree(4, 10);
     let cache_path = tree.path("scan.cache");
-    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
-    s.scan_all();
-    s.save_cache().expect("save");
+    scan_and_save(&cfg, &cache_path);
     // Same recorder id, now counting only .mp4 files: the cached aggregates do not apply.
     let cfg2 = tree.config(&format!(
         "site = \"loja\"\ntimezone = \"America/Sao_Paulo\"\n[[recorder]]\nid = \"nvr\"\ntechnology = \"intelbras\"\npath = {}\nextensions = [\"mp4\"]\n",
@@ -269,9 +257,7 @@ fn a_big_folders_name_hashes_live_in_one_block_written_only_when_it_changes() {
     let (tree, cfg, now) = big_digifort_tree();
     let cache_path = tree.path("state/scan.cache");
     let blocks = tree.path("state/scan.cache.blocks");
-    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
-    s.scan_all();
-    s.save_cache().expect("save");
+    scan_and_save(&cfg, &cache_path);
     let first = blocks_in(&blocks);
     assert_eq!(
         first.len(),
@@ -287,22 +273,12 @@ fn a_big_folders_name_hashes_live_in_one_block_written_only_when_it_changes() {
     // A new recording: the folder is listed again, only the new name is stat'ed, and the block
     // is reused as it is.
     tree.file("rec/cam01/Dados/new.dar", now, 5);
-    let loaded = cache::load(&cache_path).expect("valid").expect("present");
-    let r = scan_recorder(
-        &cfg.recorders[0],
-        cfg.tz(),
-        cfg.scan.hot_window,
-        2,
-        SystemTime::now(),
-        loaded.get("dvr"),
-    );
+    let r = scan_from_cache_file(&cfg, &cache_path, "dvr");
     assert_eq!(r.stats.dirs_listed, 1, "{:?}", r.stats);
     // The new file, and the 8 written within the hot window (2 h), which are re-stat'ed.
     assert_eq!(r.stats.files_stated, 1 + 8, "{:?}", r.stats);
     assert_eq!(r.total.files, 3_001);
-    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
-    let got = strip(s.scan_all());
-    s.save_cache().expect("save");
+    let got = scan_and_save(&cfg, &cache_path);
     assert_eq!(
         blocks_in(&blocks),
         first,
@@ -312,9 +288,7 @@ fn a_big_folders_name_hashes_live_in_one_block_written_only_when_it_changes() {
 
     // A deleted recording: the folder is read in full and a new block replaces the old one.
     std::fs::remove_file(tree.path("rec/cam01/Dados/000100.dar")).expect("rm");
-    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
-    let got = strip(s.scan_all());
-    s.save_cache().expect("save");
+    let got = scan_and_save(&cfg, &cache_path);
     assert_eq!(got, strip(Scanner::new(&cfg).scan_all()));
     let second = blocks_in(&blocks);
     assert_eq!(second.len(), 1, "{second:?}");
@@ -363,9 +337,7 @@ fn a_missing_or_altered_block_costs_a_full_listing_never_a_wrong_figure() {
     let (tree, cfg, now) = big_digifort_tree();
     let cache_path = tree.path("scan.cache");
     let blocks = tree.path("scan.cache.blocks");
-    let mut s = Scanner::with_cache_file(&cfg, &cache_path);
-    s.scan_all();
-    s.save_cache().expect("save");
+    scan_and_save(&cfg, &cache_path);
     let name = blocks_in(&blocks).pop().expect("a block");
     let block = blocks.join(&name);
     let good = std::fs::read(&block).expect("read block");
@@ -381,15 +353,7 @@ fn a_missing_or_altered_block_costs_a_full_listing_never_a_wrong_figure() {
             None => std::fs::remove_file(&block).expect("rm"),
         }
         tree.file(&format!("rec/cam01/Dados/{case}.dar"), now, 9);
-        let loaded = cache::load(&cache_path).expect("valid").expect("present");
-        let r = scan_recorder(
-            &cfg.recorders[0],
-            cfg.tz(),
-            cfg.scan.hot_window,
-            2,
-            SystemTime::now(),
-            loaded.get("dvr"),
-        );
+        let r = scan_from_cache_file(&cfg, &cache_path, "dvr");
         assert!(
             r.stats.files_stated > 3_000,
             "{case}: read in full, {:?}",
@@ -402,6 +366,27 @@ fn a_missing_or_altered_block_costs_a_full_listing_never_a_wrong_figure() {
         std::fs::remove_file(tree.path(&format!("rec/cam01/Dados/{case}.dar"))).expect("rm");
         set_mtime(&tree.path("rec/cam01/Dados"), now - CDuration::minutes(10));
     }
+}
+
+/// A scan of the first recorder from the cache file, as a restarted probe makes it.
+fn scan_from_cache_file(cfg: &ProbeConfig, cache_path: &Path, id: &str) -> RecorderScan {
+    let loaded = cache::load(cache_path).expect("valid").expect("present");
+    scan_recorder(
+        &cfg.recorders[0],
+        cfg.tz(),
+        cfg.scan.hot_window,
+        2,
+        SystemTime::now(),
+        loaded.get(id),
+    )
+}
+
+/// One scan whose cache is saved to `cache_path`; its statuses without what differs per scan.
+fn scan_and_save(cfg: &ProbeConfig, cache_path: &Path) -> Vec<RecordingStatus> {
+    let mut s = Scanner::with_cache_file(cfg, cache_path);
+    let got = strip(s.scan_all());
+    s.save_cache().expect("save");
+    got
 }
 
 /// Statuses without the fields that differ between two scans of the same tree.
@@ -637,25 +622,31 @@ fn rescans_equal_full_scans(
     Ok(())
 }
 
+/// Up to five rounds of changes, each with how changed folders get their mtime.
+fn rounds() -> impl Strategy<Value = Vec<(Vec<Op>, u8)>> {
+    prop::collection::vec((prop::collection::vec(op(), 1..8), 0u8..3), 1..6)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn incremental_rescan_equals_a_full_scan(
         initial in prop::collection::vec(op(), 5..40),
-        steps in prop::collection::vec((prop::collection::vec(op(), 1..8), 0u8..3), 1..6),
+        steps in rounds(),
     ) {
         rescans_equal_full_scans(0, &initial, steps)?;
     }
 }
 
 proptest! {
+    // Fewer cases: each builds a folder of 1,500 files (its hashes go to a block file).
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     #[test]
     fn incremental_rescan_of_a_big_folder_equals_a_full_scan(
         initial in prop::collection::vec(op(), 0..10),
-        steps in prop::collection::vec((prop::collection::vec(op(), 1..8), 0u8..3), 1..6),
+        steps in rounds(),
     ) {
         rescans_equal_full_scans(1_500, &initial, steps)?;
     }
