@@ -214,7 +214,36 @@ impl BucketIndex {
     }
 }
 
+/// How many hashes [`Resolved::contains_batch`] looks up at once.
+pub(crate) const BATCH: usize = 64;
+
 impl Resolved<'_> {
+    /// For each of up to [`BATCH`] hashes, whether it is among these. Faster than one by one:
+    /// a lookup is two reads at random places of a 200 KB list, usually cache misses; done in
+    /// two passes over the batch, the misses of one pass overlap instead of following each other.
+    pub(crate) fn contains_batch(&self, hs: &[u64], found: &mut [bool; BATCH]) {
+        let hs = &hs[..hs.len().min(BATCH)];
+        match &self.base {
+            Some((_, list)) if !self.index.starts.is_empty() => {
+                let starts = &self.index.starts;
+                let mut ranges = [(0u32, 0u32); BATCH];
+                for (r, &h) in ranges.iter_mut().zip(hs) {
+                    let b = (h >> self.index.shift) as usize;
+                    *r = (starts[b], starts[b + 1]);
+                }
+                for ((f, &h), &(lo, hi)) in found.iter_mut().zip(hs).zip(&ranges) {
+                    *f =
+                        list[lo as usize..hi as usize].contains(&h) || contains_hash(self.extra, h);
+                }
+            }
+            _ => {
+                for (f, &h) in found.iter_mut().zip(hs) {
+                    *f = self.contains(h);
+                }
+            }
+        }
+    }
+
     /// Whether `h` is among the hashes.
     pub(crate) fn contains(&self, h: u64) -> bool {
         self.base
@@ -461,6 +490,32 @@ mod tests {
         let skewed: Vec<u64> = (0..3_000u64).collect();
         let idx = BucketIndex::new(&skewed);
         assert!(idx.contains(&skewed, 2_999) && !idx.contains(&skewed, 3_000));
+    }
+
+    #[test]
+    fn batched_lookups_agree_with_single_ones() {
+        let base: Vec<u64> = (0..5_000u64)
+            .map(|i| name_hash(format!("{i:06}.dar").as_bytes()))
+            .collect();
+        let mut sorted = base.clone();
+        sorted.sort_unstable();
+        let mut h = NameHashes::from_sorted(sorted);
+        h.add(&mut [name_hash(b"extra.dar")]);
+        let small = NameHashes::from_sorted(vec![1, 5, 9]);
+        for hashes in [&h, &small] {
+            let r = hashes.resolve().expect("in memory");
+            let probe: Vec<u64> = (4_950..5_050u64)
+                .map(|i| name_hash(format!("{i:06}.dar").as_bytes()))
+                .chain([name_hash(b"extra.dar"), 1, 5, 6])
+                .collect();
+            for chunk in probe.chunks(BATCH) {
+                let mut found = [false; BATCH];
+                r.contains_batch(chunk, &mut found);
+                for (i, &x) in chunk.iter().enumerate() {
+                    assert_eq!(found[i], r.contains(x), "hash {x:x}");
+                }
+            }
+        }
     }
 
     #[test]

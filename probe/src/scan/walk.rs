@@ -29,6 +29,8 @@
 //! rewrite them). Under them a rescan equals a full scan, which a property test checks.
 
 use super::agg::{Agg, DayCalc, FileTime};
+#[cfg(target_os = "linux")]
+use super::hashes::BATCH;
 use super::hashes::{name_hash, NameHashes, Resolved};
 use super::{RecorderConfig, Technology, MAX_ERRORS};
 use std::collections::HashMap;
@@ -775,6 +777,19 @@ impl Gathered {
             self.seen_cold += 1;
             return;
         }
+        self.new_file(ctx, name, h, stat, path, acc);
+    }
+
+    /// A counted file not among the cached older ones (`h`: its name's hash): stat'ed.
+    fn new_file(
+        &mut self,
+        ctx: &Ctx<'_>,
+        name: &OsStr,
+        h: u64,
+        stat: impl FnOnce() -> io::Result<FileMeta>,
+        path: impl Fn() -> PathBuf,
+        acc: &mut Acc,
+    ) {
         acc.stats.files_stated += 1;
         let meta = match stat() {
             Ok(m) => m,
@@ -906,6 +921,7 @@ fn gather_linux(
         let mut g = Gathered::default();
         let files_here = ctx.layout.counts_files_at(task.depth + 1);
         let mut buf = std::mem::take(&mut acc.buf);
+        let mut pending = Pending::default();
         let result = rawdir::for_each(fd, part, &mut buf, |cname, kind| {
             let name = cname_os(cname);
             let path = || abs.join(name);
@@ -934,23 +950,16 @@ fn gather_linux(
             match kind {
                 rawdir::Kind::Dir => g.subdir(ctx, task.depth, name, path, acc),
                 rawdir::Kind::File if files_here && ctx.layout.name_matches(name) => {
-                    let stat = || {
-                        let m = match known {
-                            Some(m) => m,
-                            None => rawdir::stat_at(fd, cname)?,
-                        };
-                        Ok(FileMeta {
-                            is_file: m.is_file,
-                            mtime: Some(m.mtime),
-                            len: m.len,
-                        })
-                    };
-                    g.file(ctx, name, old, stat, path, acc);
+                    pending.push(cname, known);
+                    if pending.hashes.len() == BATCH {
+                        pending.flush(ctx, abs, fd, old, &mut g, acc);
+                    }
                 }
                 // FIFOs, sockets, devices, links not followed, files at other depths: never opened.
                 _ => {}
             }
         });
+        pending.flush(ctx, abs, fd, old, &mut g, acc);
         acc.buf = buf;
         if let Err(e) = result {
             acc.error(abs, reason(&e));
@@ -976,6 +985,75 @@ fn gather_linux(
     g.absorb(g2);
     acc.absorb(acc2);
     Some(g)
+}
+
+/// Counted files met in a listing, looked up among the cached names a batch at a time.
+#[cfg(target_os = "linux")]
+#[derive(Default)]
+struct Pending {
+    /// The names, each followed by its NUL.
+    names: Vec<u8>,
+    /// Where each name starts in `names`, and its length.
+    spans: Vec<(usize, usize)>,
+    hashes: Vec<u64>,
+    /// A stat already made (when the listing did not give the file type).
+    known: Vec<Option<super::rawdir::Meta>>,
+}
+
+#[cfg(target_os = "linux")]
+impl Pending {
+    fn push(&mut self, cname: &std::ffi::CStr, known: Option<super::rawdir::Meta>) {
+        let bytes = cname.to_bytes_with_nul();
+        self.spans.push((self.names.len(), bytes.len() - 1));
+        self.names.extend_from_slice(bytes);
+        self.hashes.push(name_hash(&bytes[..bytes.len() - 1]));
+        self.known.push(known);
+    }
+
+    /// Looks the batch up and stats the names not found.
+    fn flush(
+        &mut self,
+        ctx: &Ctx<'_>,
+        abs: &Path,
+        fd: &rustix::fd::OwnedFd,
+        old: Option<&Resolved<'_>>,
+        g: &mut Gathered,
+        acc: &mut Acc,
+    ) {
+        use super::rawdir;
+        let mut found = [false; BATCH];
+        if let Some(oh) = old {
+            oh.contains_batch(&self.hashes, &mut found);
+        }
+        for (i, &(start, len)) in self.spans.iter().enumerate() {
+            if found[i] {
+                g.seen_cold += 1;
+                continue;
+            }
+            let with_nul = &self.names[start..=start + len];
+            let Ok(cname) = std::ffi::CStr::from_bytes_with_nul(with_nul) else {
+                continue;
+            };
+            let name = cname_os(cname);
+            let known = self.known[i].take();
+            let stat = || {
+                let m = match known {
+                    Some(m) => m,
+                    None => rawdir::stat_at(fd, cname)?,
+                };
+                Ok(FileMeta {
+                    is_file: m.is_file,
+                    mtime: Some(m.mtime),
+                    len: m.len,
+                })
+            };
+            g.new_file(ctx, name, self.hashes[i], stat, || abs.join(name), acc);
+        }
+        self.names.clear();
+        self.spans.clear();
+        self.hashes.clear();
+        self.known.clear();
+    }
 }
 
 /// A name from the listing as an `OsStr` (Unix names are bytes).
