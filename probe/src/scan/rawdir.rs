@@ -178,10 +178,14 @@ mod tests {
         assert_eq!(whole.len(), want.len(), "no entry twice");
 
         let fd = open(dir.path(), true).expect("open");
-        let upper = open_upper_half(&fd).expect("seekable");
+        let on_ext4 = rustix::fs::fstatfs(&fd).is_ok_and(|s| s.f_type as u64 == EXT4_MAGIC);
+        let Some(upper) = open_upper_half(&fd) else {
+            // Other file systems may refuse the seek; the walk then reads with one thread.
+            assert!(!on_ext4, "an indexed ext4 folder seeks to a hash");
+            return;
+        };
         let mut both = names(&fd, Part::Lower);
         let upper_names = names(&upper, Part::Upper);
-        let on_ext4 = rustix::fs::fstatfs(&fd).is_ok_and(|s| s.f_type as u64 == EXT4_MAGIC);
         if on_ext4 {
             // Hashes are even: each half holds about half the names.
             assert!(
