@@ -323,7 +323,10 @@ impl NameHashes {
             Some(Base::Disk { id, count, dir }) => match read_block(dir, *id, *count) {
                 Ok(list) => Some((*id, Arc::new(list))),
                 Err(why) => {
-                    tracing::debug!(block = %block_name(*id, *count), %why, "hash block unusable");
+                    tracing::warn!(
+                        %why,
+                        "scan cache block discarded; its folder is read in full this time"
+                    );
                     return None;
                 }
             },
