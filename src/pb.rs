@@ -8,3 +8,7 @@ tonic::include_proto!("vigia.v1");
 /// Encoded descriptor set of the contract, for gRPC server reflection (grpcurl without .proto files).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/vigia_descriptor.bin"));
+
+/// The trailer in which the collector names the sequence of a status it refused as invalid, so
+/// a probe sets that one status aside without reading it out of the human message.
+pub const REFUSED_SEQUENCE_METADATA: &str = "vigia-refused-sequence";

@@ -245,10 +245,13 @@ fn check(
     if let Err(e) = validate::status(status, max_bytes) {
         metrics.rejected_invalid.inc();
         tracing::info!(site = %id.name, sequence = status.sequence, reason = %e, "status refused");
-        return Err(Status::invalid_argument(format!(
-            "{e} (sequence {})",
-            status.sequence
-        )));
+        let mut refused = Status::invalid_argument(format!("{e} (sequence {})", status.sequence));
+        if let Ok(v) = status.sequence.to_string().parse() {
+            refused
+                .metadata_mut()
+                .insert(vigia::pb::REFUSED_SEQUENCE_METADATA, v);
+        }
+        return Err(refused);
     }
     if status.site != id.name {
         metrics.rejected_permission.inc();

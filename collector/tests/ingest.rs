@@ -142,11 +142,22 @@ async fn a_bad_status_is_refused_naming_the_field_and_other_streams_keep_flowing
         let mut s = probe_stream(&c, &bad).await.expect("stream");
         // One good status first: its ack must still arrive before the refusal.
         s.send(status("loja-1", "nvr", 1, now)).await;
+        let st_seq = st.sequence;
         s.send(st).await;
         let ack = s.next().await.expect("the good status is acknowledged");
         assert_eq!(ack.sequence, 1);
         let e = s.next().await.expect_err("refused");
         assert_eq!(e.code(), Code::InvalidArgument, "{says}: {e:?}");
+        let named = e
+            .metadata()
+            .get(vigia::pb::REFUSED_SEQUENCE_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        assert_eq!(
+            named,
+            Some(st_seq.to_string()),
+            "{says}: the trailer names the status"
+        );
         assert!(
             e.message().contains(says),
             "{says:?} not in {:?}",

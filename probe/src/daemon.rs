@@ -634,7 +634,7 @@ impl Sender {
         if status.code() != tonic::Code::InvalidArgument {
             return;
         }
-        let Some(seq) = refused_sequence(status.message()) else {
+        let Some(seq) = refused_sequence(status) else {
             return;
         };
         let rejected = self.shared.spool().reject(seq);
@@ -868,24 +868,62 @@ pub fn send_once_command(config: ProbeConfig, timeout: Duration) -> anyhow::Resu
     result
 }
 
-/// The sequence a collector's INVALID_ARGUMENT names: its messages end with `(sequence N)`.
-fn refused_sequence(message: &str) -> Option<u64> {
-    let start = message.rfind("(sequence ")? + "(sequence ".len();
-    let rest = &message[start..];
-    rest[..rest.find(')')?].trim().parse().ok()
+/// The sequence of the status a collector refused: from its trailer, or (collectors before the
+/// trailer existed) from the end of the message, `(sequence N)`.
+fn refused_sequence(status: &tonic::Status) -> Option<u64> {
+    let from_trailer = status
+        .metadata()
+        .get(vigia::pb::REFUSED_SEQUENCE_METADATA)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    from_trailer.or_else(|| {
+        let message = status.message();
+        let start = message.rfind("(sequence ")? + "(sequence ".len();
+        let rest = &message[start..];
+        rest[..rest.find(')')?].trim().parse().ok()
+    })
 }
 
 #[cfg(test)]
 mod refused_tests {
     use super::refused_sequence;
+    use tonic::{Code, Status};
+
+    fn refusal(message: &str) -> Status {
+        Status::new(Code::InvalidArgument, message)
+    }
 
     #[test]
-    fn reads_the_sequence_of_a_refusal() {
+    fn reads_the_sequence_of_a_refusal_from_its_trailer_first() {
+        let mut st = refusal("recorded_days: too many (sequence 3)");
+        st.metadata_mut().insert(
+            vigia::pb::REFUSED_SEQUENCE_METADATA,
+            "17".parse().expect("ascii"),
+        );
+        assert_eq!(refused_sequence(&st), Some(17));
+        let mut st = refusal("site: empty");
+        st.metadata_mut().insert(
+            vigia::pb::REFUSED_SEQUENCE_METADATA,
+            "9".parse().expect("ascii"),
+        );
+        assert_eq!(refused_sequence(&st), Some(9));
+    }
+
+    #[test]
+    fn reads_the_sequence_of_an_older_collectors_refusal_from_its_message() {
         assert_eq!(
-            refused_sequence("recorded_days: 5000 entries, at most 3660 (sequence 17)"),
+            refused_sequence(&refusal(
+                "recorded_days: 5000 entries, at most 3660 (sequence 17)"
+            )),
             Some(17)
         );
-        assert_eq!(refused_sequence("site: empty"), None);
-        assert_eq!(refused_sequence("x (sequence abc)"), None);
+        assert_eq!(refused_sequence(&refusal("site: empty")), None);
+        assert_eq!(refused_sequence(&refusal("x (sequence abc)")), None);
+        let mut garbled = refusal("x");
+        garbled.metadata_mut().insert(
+            vigia::pb::REFUSED_SEQUENCE_METADATA,
+            "abc".parse().expect("ascii"),
+        );
+        assert_eq!(refused_sequence(&garbled), None);
     }
 }

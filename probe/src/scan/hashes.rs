@@ -34,7 +34,7 @@ pub(crate) fn name_hash(name: &[u8]) -> u64 {
         h = (h ^ u64::from_le_bytes(a)).wrapping_mul(K).rotate_left(31);
     }
     // The finalizer of MurmurHash3: every input bit reaches every output bit, so the sorted
-    // lists are evenly spread and interpolation search lands near its target.
+    // lists are evenly spread and a lookup lands in the right bucket of the index.
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
