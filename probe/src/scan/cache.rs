@@ -55,25 +55,20 @@ pub enum CacheError {
     },
 }
 
-/// A 64-bit checksum of the payload, eight bytes at a time (it runs over megabytes on every
-/// probe start and every save). Catches torn writes and flipped bits, not tampering: the cache is
-/// the probe's own file.
+/// A 64-bit checksum of the payload, eight bytes at a time (it runs on every probe start and
+/// every save).
 fn checksum(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
+    let chunks = bytes.chunks_exact(8);
+    let tail = chunks.remainder().iter().map(|&b| u64::from(b));
+    let words = chunks.map(|c| {
         let mut a = [0u8; 8];
         a.copy_from_slice(c);
-        h = (h ^ u64::from_le_bytes(a))
-            .wrapping_mul(0x0100_0000_01b3)
-            .rotate_left(29);
-    }
-    for &b in chunks.remainder() {
-        h = (h ^ u64::from(b))
-            .wrapping_mul(0x0100_0000_01b3)
-            .rotate_left(29);
-    }
-    h ^ (h >> 32)
+        u64::from_le_bytes(a)
+    });
+    hashes::digest(
+        0x9e37_79b9_7f4a_7c15 ^ bytes.len() as u64,
+        words.chain(tail),
+    )
 }
 
 /// Reads a cache file: `Ok(None)` when there is none yet.
@@ -110,7 +105,14 @@ pub fn save(path: &Path, caches: &HashMap<String, RecorderCache>) -> std::io::Re
             .flat_map(|c| c.dirs.values())
             .filter_map(|d| d.cold_hashes.as_ref()),
     )?;
-    let bytes = encode(caches);
+    replace_file(path, &encode(caches))?;
+    hashes::remove_unreferenced(&blocks, &keep);
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `path` (creating the folder), then renames it over
+/// `path`, so `path` is never seen half written. Not synced (see [`save`]).
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -119,18 +121,13 @@ pub fn save(path: &Path, caches: &HashMap<String, RecorderCache>) -> std::io::Re
     let mut tmp_name = path.file_name().map(OsString::from).unwrap_or_default();
     tmp_name.push(format!(".tmp{}", std::process::id()));
     let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
+    let result = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return result;
     }
-    hashes::remove_unreferenced(&blocks, &keep);
-    Ok(())
+    result
 }
 
 /// Encodes caches into the file format (header included).

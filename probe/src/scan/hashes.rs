@@ -9,7 +9,6 @@
 //! short `extra` list stored inline in the cache file, folded into a new block when it grows.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -42,29 +41,9 @@ pub(crate) fn name_hash(name: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
-/// Whether a sorted list of evenly spread hashes holds `h`: the expected place is computed
-/// (one multiplication), then a short binary search around it widens until it brackets `h`.
+/// Whether a sorted list holds `h` (the short `extra` lists; a block goes through its index).
 pub(crate) fn contains_hash(sorted: &[u64], h: u64) -> bool {
-    let n = sorted.len();
-    if n <= 32 {
-        return sorted.binary_search(&h).is_ok();
-    }
-    let guess = ((u128::from(h) * n as u128) >> 64) as usize;
-    // 25,000 even hashes stray from their expected place by about sqrt(n) = 160.
-    let mut radius = 256usize;
-    loop {
-        let lo = guess.saturating_sub(radius);
-        let hi = (guess + radius).min(n);
-        let below = lo == 0 || sorted[lo] <= h;
-        let above = hi == n || sorted[hi - 1] >= h;
-        if below && above {
-            return sorted[lo..hi].binary_search(&h).is_ok();
-        }
-        if lo == 0 && hi == n {
-            return false;
-        }
-        radius *= 4;
-    }
+    sorted.binary_search(&h).is_ok()
 }
 
 /// Two sorted lists as one, in linear time.
@@ -85,13 +64,23 @@ pub(crate) fn merge_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
     out
 }
 
-/// The identity of a block: a 64-bit digest of its hashes (never 0, which means "no block").
-pub(crate) fn block_id(list: &[u64]) -> u64 {
-    let mut h: u64 = 0x243f_6a88_85a3_08d3 ^ list.len() as u64;
-    for &x in list {
+/// A 64-bit digest of a sequence of words: the cache file's checksum and a block's identity.
+/// Catches torn writes and flipped bits, not tampering: these are the probe's own files.
+pub(crate) fn digest(seed: u64, words: impl Iterator<Item = u64>) -> u64 {
+    let mut h = seed;
+    for x in words {
         h = (h ^ x).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
     }
-    (h ^ (h >> 32)).max(1)
+    h ^ (h >> 32)
+}
+
+/// The identity of a block: a 64-bit digest of its hashes (never 0, which means "no block").
+pub(crate) fn block_id(list: &[u64]) -> u64 {
+    digest(
+        0x243f_6a88_85a3_08d3 ^ list.len() as u64,
+        list.iter().copied(),
+    )
+    .max(1)
 }
 
 /// The file name of a block.
@@ -370,12 +359,18 @@ fn read_block(dir: &Path, id: u64, count: u64) -> Result<Vec<u64>, String> {
     Ok(list)
 }
 
-/// Writes the blocks that `hashes` reference and `dir` lacks (each to a temporary name, then
-/// renamed, so a block under its final name is always whole). Returns the names referenced.
+/// The block files a save found, and those the saved cache references.
+pub(crate) struct Written {
+    present: HashSet<String>,
+    wanted: HashSet<String>,
+}
+
+/// Writes the blocks that `hashes` reference and `dir` lacks (each whole under its final name,
+/// see [`super::cache::replace_file`]).
 pub(crate) fn write_blocks<'a>(
     dir: &Path,
     hashes: impl Iterator<Item = &'a NameHashes>,
-) -> std::io::Result<HashSet<String>> {
+) -> std::io::Result<Written> {
     let present: HashSet<String> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .filter_map(Result::ok)
@@ -385,7 +380,6 @@ pub(crate) fn write_blocks<'a>(
         Err(e) => return Err(e),
     };
     let mut wanted = HashSet::new();
-    let mut created = false;
     for h in hashes {
         let Some(base) = &h.base else { continue };
         let name = block_name(base.id(), base.count());
@@ -407,41 +401,24 @@ pub(crate) fn write_blocks<'a>(
                 }
             },
         };
-        if !created {
-            std::fs::create_dir_all(dir)?;
-            created = true;
-        }
         let mut bytes = Vec::with_capacity(list.len() * 8);
         for x in list.iter() {
             bytes.extend_from_slice(&x.to_le_bytes());
         }
-        let tmp = dir.join(format!("{name}.tmp{}", std::process::id()));
-        let result = std::fs::File::create(&tmp)
-            .and_then(|mut f| f.write_all(&bytes))
-            .and_then(|()| std::fs::rename(&tmp, dir.join(&name)));
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        super::cache::replace_file(&dir.join(&name), &bytes)?;
     }
-    Ok(wanted)
+    Ok(Written { present, wanted })
 }
 
-/// Removes the block files of `dir` that the cache no longer references (`keep`), and the
-/// folder itself once empty. Best effort: a file left behind is removed next time.
-pub(crate) fn remove_unreferenced(dir: &Path, keep: &HashSet<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut left = 0usize;
-    for e in rd.filter_map(Result::ok) {
-        let name = e.file_name();
-        let kept = name.to_str().is_some_and(|n| keep.contains(n));
-        if kept || std::fs::remove_file(e.path()).is_err() {
-            left += 1;
-        }
+/// Removes the block files found by [`write_blocks`] that the saved cache no longer
+/// references, and the folder once none is wanted. Best effort: what is left behind (a file
+/// another process holds open) goes next time.
+pub(crate) fn remove_unreferenced(dir: &Path, written: &Written) {
+    for name in written.present.difference(&written.wanted) {
+        let _ = std::fs::remove_file(dir.join(name));
     }
-    if left == 0 {
+    if written.wanted.is_empty() {
+        // Fails, harmlessly, if anything is still there.
         let _ = std::fs::remove_dir(dir);
     }
 }
@@ -545,8 +522,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let list: Vec<u64> = (0..5_000u64).map(|i| i * 7919).collect();
         let h = NameHashes::from_sorted(list.clone());
-        let names = write_blocks(dir.path(), std::iter::once(&h)).expect("write");
-        assert_eq!(names.len(), 1);
+        let written = write_blocks(dir.path(), std::iter::once(&h)).expect("write");
+        assert_eq!(written.wanted.len(), 1);
         let id = block_id(&list);
         let on_disk = NameHashes {
             base: Some(Base::Disk {
@@ -566,7 +543,13 @@ mod tests {
         assert!(on_disk.resolve().is_none(), "an altered block is refused");
         std::fs::remove_file(&path).expect("rm");
         assert!(on_disk.resolve().is_none(), "a missing block is refused");
-        remove_unreferenced(dir.path(), &HashSet::new());
+        remove_unreferenced(
+            dir.path(),
+            &Written {
+                present: HashSet::new(),
+                wanted: HashSet::new(),
+            },
+        );
         assert!(!dir.path().exists(), "an empty blocks folder is removed");
     }
 }

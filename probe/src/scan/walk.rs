@@ -900,8 +900,7 @@ fn gather_linux(
     acc: &mut Acc,
 ) -> Option<Gathered> {
     use super::rawdir::{self, Part};
-    // Opened as std's read_dir would (following a link): the folder was stat'ed just before.
-    let fd = match rawdir::open(abs, false) {
+    let fd = match rawdir::open(abs) {
         Ok(fd) => fd,
         Err(e) => {
             if task.depth == 0 {
