@@ -1,6 +1,23 @@
 //! What each of the three binaries does the same way at the process level, so an operator meets
 //! one behaviour everywhere: logs to stderr filtered by `VIGIA_LOG` (then `RUST_LOG`), and a
-//! graceful stop on Ctrl-C or SIGTERM, with a second signal exiting at once.
+//! graceful stop on Ctrl-C or SIGTERM, with a second signal exiting at once; errors written
+//! with all their causes.
+
+/// An error and all its causes on one line (a cause already quoted by the one above it is not
+/// repeated), so a log line or a message carries the root cause: a relay's reply, a TLS alert.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let text = inner.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = inner.source();
+    }
+    out
+}
 
 /// Sets up logging to stderr, filtered by `VIGIA_LOG`, falling back to `RUST_LOG`, then `info`;
 /// a filter that does not parse is said once and replaced by `info`.

@@ -95,7 +95,7 @@ async fn channel(cfg: &CollectorConfig) -> Result<Channel, FleetError> {
         .timeout(cfg.timeout);
     endpoint.connect().await.map_err(|e| FleetError::Connect {
         url: cfg.url.clone(),
-        reason: error_chain(&e),
+        reason: vigia::process::error_chain(&e),
     })
 }
 
@@ -119,18 +119,4 @@ pub async fn list_sites(cfg: &CollectorConfig) -> Result<ListSitesResponse, Flee
             url: cfg.url.clone(),
             status: Box::new(status),
         })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = inner.source();
-    }
-    s
 }

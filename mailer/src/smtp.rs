@@ -187,7 +187,7 @@ pub async fn send(settings: &Settings, message: &Message) -> Result<(), SendErro
 }
 
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
-    let text = describe(e);
+    let text = vigia::process::error_chain(e);
     if e.is_permanent() {
         SendError::Permanent(text)
     } else if e.is_client() {
@@ -197,20 +197,4 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
         // 4xx, connection refused, timeouts, TLS and network errors: the relay may come back.
         SendError::Transient(text)
     }
-}
-
-/// The error with its whole chain, so the server's reply reaches the log.
-fn describe(e: &lettre::transport::smtp::Error) -> String {
-    use std::error::Error as _;
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = inner.source();
-    }
-    s
 }

@@ -8,6 +8,7 @@ use crate::config::CollectorSection;
 use std::time::Duration;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use vigia::pb::ingest_client::IngestClient;
+use vigia::process::error_chain;
 use vigia::tls::{PeerIdentity, Role, TlsMaterial};
 
 /// How often an HTTP/2 PING goes out, also while no status is in flight.
@@ -56,7 +57,7 @@ impl Connector {
         let endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| ClientError::Url(format!("{url:?}: {e}")))?
             .tls_config(tls_config)
-            .map_err(|e| ClientError::Url(format!("{url:?}: {}", chain(&e))))?
+            .map_err(|e| ClientError::Url(format!("{url:?}: {}", error_chain(&e))))?
             .connect_timeout(section.connect_timeout)
             .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
@@ -111,24 +112,9 @@ impl Connector {
                     vigia::config::duration::format(&self.connect_timeout)
                 )
             })?
-            .map_err(|e| explain(&chain(&e)))?;
+            .map_err(|e| explain(&error_chain(&e)))?;
         Ok(IngestClient::new(channel).max_decoding_message_size(MAX_DECODING))
     }
-}
-
-/// An error and all its causes on one line.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 /// A failed RPC as one line with a hint.
@@ -136,7 +122,7 @@ pub fn explain_status(status: &tonic::Status) -> String {
     let mut text = format!("{:?}: {}", status.code(), status.message());
     if let Some(src) = std::error::Error::source(status) {
         text.push_str(": ");
-        text.push_str(&chain(src));
+        text.push_str(&error_chain(src));
     }
     match status.code() {
         tonic::Code::PermissionDenied => format!(

@@ -381,13 +381,7 @@ impl Spool {
                 Err(ReadError::Corrupt(reason)) => {
                     let path = self.entry_path(seq);
                     tracing::error!(path = %path.display(), %reason, "damaged spool entry set aside");
-                    let mut aside = path.as_os_str().to_owned();
-                    aside.push(CORRUPT_SUFFIX);
-                    fs::rename(&path, PathBuf::from(aside)).map_err(io_err(&path))?;
-                    self.entries.remove(&seq);
-                    self.state.pending_dropped += 1;
-                    self.dropped_since_open += 1;
-                    self.save_state()?;
+                    self.set_aside(seq, CORRUPT_SUFFIX, 0)?;
                 }
             }
         }
@@ -403,15 +397,21 @@ impl Spool {
             return Ok(false);
         }
         let carried = self.read_entry(sequence).map_or(0, |s| s.dropped_statuses);
+        self.set_aside(sequence, REJECTED_SUFFIX, carried)?;
+        Ok(true)
+    }
+
+    /// Renames an entry out of the queue (`suffix` says why) and counts it dropped, with the
+    /// `carried` drops it was to report.
+    fn set_aside(&mut self, sequence: u64, suffix: &str, carried: u64) -> Result<(), SpoolError> {
         let path = self.entry_path(sequence);
         let mut aside = path.as_os_str().to_owned();
-        aside.push(REJECTED_SUFFIX);
+        aside.push(suffix);
         fs::rename(&path, PathBuf::from(aside)).map_err(io_err(&path))?;
         self.entries.remove(&sequence);
         self.state.pending_dropped += 1 + carried;
         self.dropped_since_open += 1;
-        self.save_state()?;
-        Ok(true)
+        self.save_state()
     }
 
     /// The collector made `sequence` durable: forget it. False when it was not waiting
