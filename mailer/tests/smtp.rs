@@ -290,66 +290,56 @@ async fn missed_slot_is_caught_up_at_start_once() {
     assert_eq!(server.messages().len(), 1);
 }
 
-#[tokio::test]
-async fn transient_refusal_is_retried_until_the_deadline_and_leaves_the_slot_unmarked() {
+/// A digest slot sent to a relay that answers every message with `reply`, giving up after
+/// `deadline`: the outcome, how many times the relay refused it, and whether the slot was marked.
+async fn refused_by_the_relay(reply: &str, deadline: Duration) -> (SlotOutcome, usize, bool) {
     let env = env();
     let reader = env.fleet.reader("mailer").expect("reader");
     let server = SmtpServer::start(
         &env.dir.path().join("mbox"),
         &env.fleet.server(),
         0,
-        Some("451 4.3.0 try again later"),
+        Some(reply),
     );
     let settings = setup(&env, &reader, server.port, PASSWORD, "").settings();
     let mailer = Mailer::open(settings).expect("open");
     let (_tx, mut rx) = tokio::sync::watch::channel(false);
     let slot = Utc::now();
     let outcome = mailer
-        .send_digest_for_slot(slot, Utc::now() + Duration::seconds(2), &mut rx)
+        .send_digest_for_slot(slot, Utc::now() + deadline, &mut rx)
         .await
         .expect("no error");
+    let tries = server
+        .events()
+        .iter()
+        .filter(|e| e.starts_with("rejected"))
+        .count();
+    let marked = mailer.state().digest_sent(slot).expect("state");
+    (outcome, tries, marked)
+}
+
+#[tokio::test]
+async fn transient_refusal_is_retried_until_the_deadline_and_leaves_the_slot_unmarked() {
+    let (outcome, tries, marked) =
+        refused_by_the_relay("451 4.3.0 try again later", Duration::seconds(2)).await;
     assert!(
         matches!(&outcome, SlotOutcome::GaveUp(e) if e.contains("451")),
         "{outcome:?}"
     );
-    let tries = server
-        .events()
-        .iter()
-        .filter(|e| e.starts_with("rejected"))
-        .count();
-    assert!(tries >= 2, "retried: {:?}", server.events());
-    assert!(!mailer.state().digest_sent(slot).expect("state"));
+    assert!(tries >= 2, "retried: {tries}");
+    assert!(!marked);
 }
 
 #[tokio::test]
 async fn permanent_refusal_is_not_retried() {
-    let env = env();
-    let reader = env.fleet.reader("mailer").expect("reader");
-    let server = SmtpServer::start(
-        &env.dir.path().join("mbox"),
-        &env.fleet.server(),
-        0,
-        Some("554 5.7.1 message refused"),
-    );
-    let settings = setup(&env, &reader, server.port, PASSWORD, "").settings();
-    let mailer = Mailer::open(settings).expect("open");
-    let (_tx, mut rx) = tokio::sync::watch::channel(false);
-    let slot = Utc::now();
-    let outcome = mailer
-        .send_digest_for_slot(slot, Utc::now() + Duration::seconds(30), &mut rx)
-        .await
-        .expect("no error");
+    let (outcome, tries, marked) =
+        refused_by_the_relay("554 5.7.1 message refused", Duration::seconds(30)).await;
     assert!(
         matches!(&outcome, SlotOutcome::GaveUp(e) if e.contains("554") && e.contains("message refused")),
         "{outcome:?}"
     );
-    let tries = server
-        .events()
-        .iter()
-        .filter(|e| e.starts_with("rejected"))
-        .count();
-    assert_eq!(tries, 1, "{:?}", server.events());
-    assert!(!mailer.state().digest_sent(slot).expect("state"));
+    assert_eq!(tries, 1);
+    assert!(!marked);
 }
 
 #[tokio::test]

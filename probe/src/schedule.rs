@@ -137,6 +137,13 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// A UTC instant to the minute.
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("valid time")
+    }
+
     fn berlin() -> Tz {
         vigia::days::parse_tz("Europe/Berlin").expect("zone")
     }
@@ -172,17 +179,9 @@ mod tests {
     fn cron_reads_the_probe_zone() {
         // 07:00 in Berlin in winter is 06:00 UTC.
         let s = cron("0 0 7 * * *", berlin());
-        let t = Utc
-            .with_ymd_and_hms(2026, 1, 10, 12, 0, 0)
-            .single()
-            .expect("time");
+        let t = utc(2026, 1, 10, 12, 0);
         let next = s.next_after(t).expect("next");
-        assert_eq!(
-            next,
-            Utc.with_ymd_and_hms(2026, 1, 11, 6, 0, 0)
-                .single()
-                .expect("t")
-        );
+        assert_eq!(next, utc(2026, 1, 11, 6, 0));
         assert_eq!(s.interval_after(next), Duration::from_secs(24 * 3600));
     }
 
@@ -190,44 +189,21 @@ mod tests {
     fn a_daily_cron_keeps_its_local_hour_across_both_dst_changes() {
         let s = cron("0 0 7 * * *", berlin());
         // Spring forward on 2026-03-29: 07:00 CET is 06:00 UTC before, 05:00 UTC after.
-        let before = Utc
-            .with_ymd_and_hms(2026, 3, 28, 6, 0, 0)
-            .single()
-            .expect("t");
+        let before = utc(2026, 3, 28, 6, 0);
         let after = s.next_after(before).expect("next");
-        assert_eq!(
-            after,
-            Utc.with_ymd_and_hms(2026, 3, 29, 5, 0, 0)
-                .single()
-                .expect("t")
-        );
+        assert_eq!(after, utc(2026, 3, 29, 5, 0));
         assert_eq!(s.interval_after(before), Duration::from_secs(23 * 3600));
         // Fall back on 2026-10-25: back to 06:00 UTC, after a 25-hour day.
-        let before = Utc
-            .with_ymd_and_hms(2026, 10, 24, 5, 0, 0)
-            .single()
-            .expect("t");
+        let before = utc(2026, 10, 24, 5, 0);
         let after = s.next_after(before).expect("next");
-        assert_eq!(
-            after,
-            Utc.with_ymd_and_hms(2026, 10, 25, 6, 0, 0)
-                .single()
-                .expect("t")
-        );
+        assert_eq!(after, utc(2026, 10, 25, 6, 0));
         assert_eq!(s.interval_after(before), Duration::from_secs(25 * 3600));
     }
 
     #[test]
     fn an_every_five_minutes_cron_never_stalls_across_the_dst_changes() {
         let s = cron("0 */5 * * * *", berlin());
-        for start in [
-            Utc.with_ymd_and_hms(2026, 3, 29, 0, 30, 0)
-                .single()
-                .expect("t"),
-            Utc.with_ymd_and_hms(2026, 10, 25, 0, 0, 0)
-                .single()
-                .expect("t"),
-        ] {
+        for start in [utc(2026, 3, 29, 0, 30), utc(2026, 10, 25, 0, 0)] {
             let mut t = start;
             for _ in 0..48 {
                 let n = s.next_after(t).expect("next");
