@@ -12,6 +12,15 @@ use tonic_reflection::pb::v1 as r1;
 use tonic_reflection::pb::v1alpha as r1a;
 use vigia_collector::testkit::connect;
 
+/// The next answer of a reflection stream, within [`STEP`].
+async fn next_answer<T>(answers: &mut tonic::Streaming<T>) -> T {
+    tokio::time::timeout(STEP, answers.next())
+        .await
+        .expect("bounded")
+        .expect("answer")
+        .expect("ok")
+}
+
 #[tokio::test]
 async fn reflection_lists_the_services_in_both_versions_and_health_is_serving() {
     let env = Env::new();
@@ -45,11 +54,7 @@ async fn reflection_lists_the_services_in_both_versions_and_health_is_serving() 
     .expect("bounded")
     .expect("reflection v1")
     .into_inner();
-    let first = tokio::time::timeout(STEP, answers.next())
-        .await
-        .expect("bounded")
-        .expect("answer")
-        .expect("ok");
+    let first = next_answer(&mut answers).await;
     let Some(r1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
         first.message_response
     else {
@@ -64,11 +69,7 @@ async fn reflection_lists_the_services_in_both_versions_and_health_is_serving() 
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
-    let second = tokio::time::timeout(STEP, answers.next())
-        .await
-        .expect("bounded")
-        .expect("answer")
-        .expect("ok");
+    let second = next_answer(&mut answers).await;
     let Some(r1::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
         second.message_response
     else {
@@ -92,11 +93,7 @@ async fn reflection_lists_the_services_in_both_versions_and_health_is_serving() 
     .expect("bounded")
     .expect("reflection v1alpha")
     .into_inner();
-    let first = tokio::time::timeout(STEP, answers.next())
-        .await
-        .expect("bounded")
-        .expect("answer")
-        .expect("ok");
+    let first = next_answer(&mut answers).await;
     let Some(r1a::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
         first.message_response
     else {

@@ -325,6 +325,24 @@ fn permissions_ignored() -> bool {
     ignored
 }
 
+/// The config of one recorder, readable by the unprivileged user the scan may run as.
+#[cfg(unix)]
+fn config_for_anyone(tree: &Tree, technology: &str, root: &Path) -> std::path::PathBuf {
+    tree.config(&recorder_toml(technology, root, ""));
+    let cfg_path = tree.path("probe.toml");
+    open_up(&cfg_path);
+    cfg_path
+}
+
+/// A scan (see [`scan_json_respecting_permissions`]) while `locked` is mode 000.
+#[cfg(unix)]
+fn scan_json_with_locked(cfg_path: &Path, locked: &Path) -> serde_json::Value {
+    lock(locked);
+    let v = scan_json_respecting_permissions(cfg_path);
+    open_up(locked);
+    v
+}
+
 #[cfg(unix)]
 fn open_up(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
@@ -356,12 +374,8 @@ fn unreadable_folder_below_the_root_is_partial_and_the_rest_counted() {
         open_up(&tree.path(d));
     }
     let locked = tree.path("ivms/2026-01-02/ch2");
-    tree.config(&recorder_toml("ivms", &tree.path("ivms"), ""));
-    let cfg_path = tree.path("probe.toml");
-    open_up(&cfg_path);
-    lock(&locked);
-    let v = scan_json_respecting_permissions(&cfg_path);
-    open_up(&locked);
+    let cfg_path = config_for_anyone(&tree, "ivms", &tree.path("ivms"));
+    let v = scan_json_with_locked(&cfg_path, &locked);
     let s = &v[0];
     assert_eq!(s["outcome"], "SCAN_OUTCOME_PARTIAL", "{s}");
     assert_eq!(s["fileCount"], "2");
@@ -391,9 +405,7 @@ fn a_folder_made_unreadable_after_a_cached_scan_is_reported_by_the_rescan() {
         open_up(&tree.path(d));
         set_mtime(&tree.path(d), t("2026-01-01T12:00:00Z"));
     }
-    tree.config(&recorder_toml("ivms", &tree.path("ivms"), ""));
-    let cfg_path = tree.path("probe.toml");
-    open_up(&cfg_path);
+    let cfg_path = config_for_anyone(&tree, "ivms", &tree.path("ivms"));
     let state = tree.mkdir("state");
     open_up(&state);
     std::os::unix::fs::chown(&state, Some(65534), Some(65534)).expect("chown state");
@@ -419,12 +431,8 @@ fn unreadable_root_is_permission_denied() {
     open_up(tree.dir.path());
     tree.file("rec/2026/01/01/a.dav", t("2026-01-01T10:00:00Z"), 5);
     let root = tree.path("rec");
-    tree.config(&recorder_toml("intelbras", &root, ""));
-    let cfg_path = tree.path("probe.toml");
-    open_up(&cfg_path);
-    lock(&root);
-    let v = scan_json_respecting_permissions(&cfg_path);
-    open_up(&root);
+    let cfg_path = config_for_anyone(&tree, "intelbras", &root);
+    let v = scan_json_with_locked(&cfg_path, &root);
     let s = &v[0];
     assert_eq!(s["outcome"], "SCAN_OUTCOME_PERMISSION_DENIED", "{s}");
     assert_eq!(s["fileCount"], "0");
