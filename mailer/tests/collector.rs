@@ -23,6 +23,20 @@ struct Env {
     reader: CertPaths,
 }
 
+impl Env {
+    /// A collector with the default test settings.
+    async fn collector(&self) -> TestCollector {
+        TestCollector::start(&self.fleet, &self.dir.path().join("data"), |_| {})
+            .await
+            .expect("collector")
+    }
+
+    /// A relay that accepts every message.
+    fn smtp(&self) -> SmtpServer {
+        SmtpServer::start(&self.dir.path().join("mbox"), &self.fleet.server(), 0, None)
+    }
+}
+
 fn env() -> Env {
     vigia::tls::install_crypto_provider();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -87,7 +101,7 @@ async fn digest_rows_come_from_a_real_collector() {
     .expect("collector");
     report(&c, &e.fleet, live("loja-ok", 1, false)).await;
     report(&c, &e.fleet, live("loja-late", 1, true)).await;
-    let server = SmtpServer::start(&e.dir.path().join("mbox"), &e.fleet.server(), 0, None);
+    let server = e.smtp();
     let mailer = Mailer::open(setup(&e, c.url(), server.port, "").settings()).expect("mailer");
     let (_tx, mut rx) = tokio::sync::watch::channel(false);
     let slot = Utc::now();
@@ -115,11 +129,9 @@ async fn digest_rows_come_from_a_real_collector() {
 #[tokio::test]
 async fn collector_down_the_digest_still_goes_out_and_says_since_when() {
     let e = env();
-    let c = TestCollector::start(&e.fleet, &e.dir.path().join("data"), |_| {})
-        .await
-        .expect("collector");
+    let c = e.collector().await;
     let url = c.url();
-    let server = SmtpServer::start(&e.dir.path().join("mbox"), &e.fleet.server(), 0, None);
+    let server = e.smtp();
     let settings = setup(&e, url.clone(), server.port, "").settings();
     let opts = settings.render_options();
     let mailer = Mailer::open(settings).expect("mailer");
@@ -159,12 +171,10 @@ async fn collector_down_the_digest_still_goes_out_and_says_since_when() {
 #[tokio::test]
 async fn alert_once_on_entering_late_none_while_it_stays_one_recovery() {
     let e = env();
-    let c = TestCollector::start(&e.fleet, &e.dir.path().join("data"), |_| {})
-        .await
-        .expect("collector");
+    let c = e.collector().await;
     report(&c, &e.fleet, live("loja-a", 1, false)).await;
     report(&c, &e.fleet, live("loja-b", 1, false)).await;
-    let server = SmtpServer::start(&e.dir.path().join("mbox"), &e.fleet.server(), 0, None);
+    let server = e.smtp();
     let tail = "[alerts]\nschedule = \"0 */10 * * * *\"\nto = [\"oncall@example.com\"]";
     let settings = setup(&e, c.url(), server.port, tail).settings();
     let mailer = Mailer::open(settings.clone()).expect("mailer");
@@ -233,11 +243,9 @@ async fn alert_once_on_entering_late_none_while_it_stays_one_recovery() {
 #[tokio::test]
 async fn run_sends_on_schedule_and_stops_on_shutdown() {
     let e = env();
-    let c = TestCollector::start(&e.fleet, &e.dir.path().join("data"), |_| {})
-        .await
-        .expect("collector");
+    let c = e.collector().await;
     report(&c, &e.fleet, live("loja-a", 1, false)).await;
-    let server = SmtpServer::start(&e.dir.path().join("mbox"), &e.fleet.server(), 0, None);
+    let server = e.smtp();
     let tail = "[digest]\nschedule = \"*/2 * * * * *\"";
     let mailer = Mailer::open(setup(&e, c.url(), server.port, tail).settings()).expect("mailer");
     let state = mailer.state().clone();
@@ -274,9 +282,7 @@ async fn run_sends_on_schedule_and_stops_on_shutdown() {
 #[tokio::test]
 async fn run_watches_the_collector_so_an_outage_start_is_known_before_the_digest() {
     let e = env();
-    let c = TestCollector::start(&e.fleet, &e.dir.path().join("data"), |_| {})
-        .await
-        .expect("collector");
+    let c = e.collector().await;
     let mut settings = setup(&e, c.url(), 1, "").settings();
     settings.raw.collector.watch_every = StdDuration::from_millis(200);
     let mailer = Mailer::open(settings).expect("mailer");
