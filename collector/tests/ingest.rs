@@ -229,11 +229,7 @@ async fn history_pages_newest_first_without_overlap() {
         .await
         .expect("history")
         .into_inner();
-    let seqs: Vec<u64> = only_b
-        .entries
-        .iter()
-        .map(|e| e.status.as_ref().expect("s").sequence)
-        .collect();
+    let seqs = sequences(&only_b);
     assert_eq!(seqs, [25, 20, 15, 10, 5]);
     let start = clock.now() - chrono::Duration::minutes(25);
     let ranged = q
@@ -246,11 +242,7 @@ async fn history_pages_newest_first_without_overlap() {
         .await
         .expect("history")
         .into_inner();
-    let seqs: Vec<u64> = ranged
-        .entries
-        .iter()
-        .map(|e| e.status.as_ref().expect("s").sequence)
-        .collect();
+    let seqs = sequences(&ranged);
     assert_eq!(seqs, [13, 12, 11]);
 
     let e = q
@@ -417,4 +409,12 @@ async fn recordings_dated_before_1970_or_far_ahead_are_stored_and_flagged_clock_
         site.verdicts
     );
     c.stop().await;
+}
+
+/// The sequences of a History page, newest first.
+fn sequences(page: &vigia::pb::HistoryResponse) -> Vec<u64> {
+    page.entries
+        .iter()
+        .map(|e| e.status.as_ref().expect("status").sequence)
+        .collect()
 }
