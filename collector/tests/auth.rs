@@ -68,12 +68,8 @@ async fn certificates_from_another_ca_or_expired_are_refused() {
     }
     // Nothing was stored.
     let mut q = c.query_client(&env.fleet, "ops").await.expect("query");
-    let sites = q
-        .list_sites(ListSitesRequest::default())
-        .await
-        .expect("list")
-        .into_inner();
-    assert!(sites.sites.is_empty(), "{:?}", sites.sites);
+    let sites = support::list_sites(&mut q).await;
+    assert!(sites.is_empty(), "{sites:?}");
     c.stop().await;
 }
 
@@ -92,12 +88,7 @@ async fn a_probe_may_report_only_for_its_own_site() {
     assert!(e.message().contains("loja-2"), "{}", e.message());
 
     let mut q = c.query_client(&env.fleet, "ops").await.expect("query");
-    let sites = q
-        .list_sites(ListSitesRequest::default())
-        .await
-        .expect("list")
-        .into_inner()
-        .sites;
+    let sites = support::list_sites(&mut q).await;
     let names: Vec<_> = sites.iter().map(|s| s.site.as_str()).collect();
     assert_eq!(names, ["loja-1"]);
     c.stop().await;

@@ -6,7 +6,7 @@ mod support;
 use support::{probe_stream, status, Env};
 use tonic::Code;
 use vigia::days::to_timestamp;
-use vigia::pb::{CameraStatus, HistoryRequest, ListSitesRequest, RecordingStatus};
+use vigia::pb::{CameraStatus, HistoryRequest, RecordingStatus};
 use vigia_collector::store::Store;
 use vigia_collector::testkit::TestCollector;
 use vigia_collector::Clock;
@@ -57,12 +57,7 @@ async fn acked_statuses_survive_a_restart_and_duplicates_are_stored_once() {
         .await
         .expect("restart");
     let mut q = c.query_client(&env.fleet, "ops").await.expect("query");
-    let sites = q
-        .list_sites(ListSitesRequest::default())
-        .await
-        .expect("list")
-        .into_inner()
-        .sites;
+    let sites = support::list_sites(&mut q).await;
     assert_eq!(sites.len(), 1);
     assert_eq!(sites[0].recorders.len(), 2);
     let page = q
@@ -394,12 +389,7 @@ async fn recordings_dated_before_1970_or_far_ahead_are_stored_and_flagged_clock_
     assert!(e.message().contains("newest_recording"), "{}", e.message());
 
     let mut q = c.query_client(&env.fleet, "ops").await.expect("reader");
-    let sites = q
-        .list_sites(ListSitesRequest::default())
-        .await
-        .expect("list")
-        .into_inner()
-        .sites;
+    let sites = support::list_sites(&mut q).await;
     let site = sites.iter().find(|x| x.site == "loja-1").expect("site");
     assert!(
         site.verdicts

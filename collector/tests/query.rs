@@ -73,44 +73,36 @@ async fn list_sites_judges_silent_never_reported_overrides_and_retired() {
         assert_eq!(s.next().await.expect("ack").sequence, 1);
     }
 
-    let list = query
-        .list_sites(ListSitesRequest::default())
-        .await
-        .expect("list")
-        .into_inner();
-    let names: Vec<_> = list.sites.iter().map(|s| s.site.as_str()).collect();
+    let sites = support::list_sites(&mut query).await;
+    let names: Vec<_> = sites.iter().map(|s| s.site.as_str()).collect();
     assert_eq!(
         names,
         ["loja-1", "loja-2", "loja-admin", "loja-cfg"],
         "sorted, expected included"
     );
-    let l1 = find(&list.sites, "loja-1");
+    let l1 = find(&sites, "loja-1");
     assert_eq!(l1.state(), SiteState::Active);
     assert_eq!(kinds(l1), [VerdictKind::Ok]);
     assert_eq!(l1.min_retention_days, 30);
     assert_eq!(l1.recorders.len(), 1);
     assert!(l1.last_contact.is_some() && l1.first_contact.is_some());
     // 41 days recorded, but loja-2 must keep 60.
-    let l2 = find(&list.sites, "loja-2");
+    let l2 = find(&sites, "loja-2");
     assert_eq!(kinds(l2), [VerdictKind::ShortRetention]);
     assert_eq!(l2.min_retention_days, 60);
     assert_eq!(
-        kinds(find(&list.sites, "loja-cfg")),
+        kinds(find(&sites, "loja-cfg")),
         [VerdictKind::NeverReported]
     );
     assert_eq!(
-        kinds(find(&list.sites, "loja-admin")),
+        kinds(find(&sites, "loja-admin")),
         [VerdictKind::NeverReported]
     );
 
     // Interval (5 min) + grace (15 min) not yet passed: still fine.
     clock.advance(Duration::from_secs(19 * 60));
-    let list = query
-        .list_sites(ListSitesRequest::default())
-        .await
-        .expect("list")
-        .into_inner();
-    assert!(!kinds(find(&list.sites, "loja-1")).contains(&VerdictKind::Silent));
+    let sites = support::list_sites(&mut query).await;
+    assert!(!kinds(find(&sites, "loja-1")).contains(&VerdictKind::Silent));
     // Past it: SILENT, with the time of the last contact.
     clock.advance(Duration::from_secs(2 * 60));
     let list = query
@@ -138,12 +130,8 @@ async fn list_sites_judges_silent_never_reported_overrides_and_retired() {
         .expect("report");
     assert_eq!(retired.state(), SiteState::Retired);
     assert!(retired.verdicts.is_empty());
-    let list = query
-        .list_sites(ListSitesRequest::default())
-        .await
-        .expect("list")
-        .into_inner();
-    assert!(list.sites.iter().all(|s| s.site != "loja-1"));
+    let sites = support::list_sites(&mut query).await;
+    assert!(sites.iter().all(|s| s.site != "loja-1"));
     let list = query
         .list_sites(ListSitesRequest {
             include_retired: true,

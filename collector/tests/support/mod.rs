@@ -129,3 +129,14 @@ pub async fn probe_stream(
         .map_err(|e| tonic::Status::unavailable(format!("{e:#}")))?;
     ProbeStream::open(channel).await
 }
+
+/// Every site ListSites reports (retired ones left out), through a reader's client.
+pub async fn list_sites(
+    q: &mut vigia::pb::query_client::QueryClient<Channel>,
+) -> Vec<vigia::pb::SiteReport> {
+    q.list_sites(vigia::pb::ListSitesRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .sites
+}
