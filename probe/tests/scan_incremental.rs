@@ -368,6 +368,30 @@ fn a_missing_or_altered_block_costs_a_full_listing_never_a_wrong_figure() {
     }
 }
 
+#[test]
+fn a_cache_that_cannot_be_written_fails_the_command_but_the_figures_are_printed() {
+    let (tree, _cfg, _now) = big_digifort_tree();
+    // The cache's blocks folder would go under a regular file.
+    std::fs::write(tree.path("not-a-folder"), b"x").expect("file");
+    let cache = tree.path("not-a-folder/scan.cache");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigia-probe"))
+        .arg("--config")
+        .arg(tree.path("probe.toml"))
+        .args(["scan", "--cache"])
+        .arg(&cache)
+        .env("VIGIA_LOG", "warn")
+        .output()
+        .expect("run vigia-probe scan");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("3000"), "the table is printed: {stdout}");
+    assert!(
+        stderr.contains("writing the scan cache") && stderr.contains("not-a-folder"),
+        "{stderr}"
+    );
+}
+
 /// A scan of the first recorder from the cache file, as a restarted probe makes it.
 fn scan_from_cache_file(cfg: &ProbeConfig, cache_path: &Path, id: &str) -> RecorderScan {
     let loaded = cache::load(cache_path).expect("valid").expect("present");

@@ -23,11 +23,14 @@ pub fn scan_command(
         None => Scanner::new(config),
     };
     let statuses = scanner.scan_all();
-    if let Some(path) = cache {
-        scanner
+    // The figures are printed even when the cache cannot be written: they are right, only the
+    // next scan will be a full one. The exit code still says something went wrong.
+    let saved = match cache {
+        Some(path) => scanner
             .save_cache()
-            .with_context(|| format!("writing the scan cache {}", path.display()))?;
-    }
+            .with_context(|| format!("writing the scan cache {}", path.display())),
+        None => Ok(()),
+    };
     let out = if json {
         let mut s = serde_json::to_string_pretty(&json::statuses(&statuses))
             .context("encoding the statuses as JSON")?;
@@ -39,6 +42,7 @@ pub fn scan_command(
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
+    saved?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -377,7 +377,7 @@ pub(crate) fn write_blocks<'a>(
             .filter_map(|e| e.file_name().into_string().ok())
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
-        Err(e) => return Err(e),
+        Err(e) => return Err(named(dir, e)),
     };
     let mut wanted = HashSet::new();
     for h in hashes {
@@ -405,9 +405,15 @@ pub(crate) fn write_blocks<'a>(
         for x in list.iter() {
             bytes.extend_from_slice(&x.to_le_bytes());
         }
-        super::cache::replace_file(&dir.join(&name), &bytes)?;
+        let path = dir.join(&name);
+        super::cache::replace_file(&path, &bytes).map_err(|e| named(&path, e))?;
     }
     Ok(Written { present, wanted })
+}
+
+/// An I/O error that says which block file or folder it is about.
+fn named(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 /// Removes the block files found by [`write_blocks`] that the saved cache no longer
