@@ -168,14 +168,7 @@ async fn untrusted_relay_certificate_is_refused() {
     let server = SmtpServer::start(&env.dir.path().join("mbox"), &env.fleet.server(), 0, None);
     let mut s = setup(&env, &reader, server.port, PASSWORD, "").settings();
     s.raw.smtp.ca_file = None;
-    let fleet = fixed_fleet();
-    let mail = render_digest(&FleetView::Reachable(&fleet), now(), &s.render_options());
-    let rcpt = Recipients {
-        to: s.to.clone(),
-        cc: vec![],
-        bcc: vec![],
-    };
-    let msg = smtp::build_message(&s.from, &rcpt, &mail, false).expect("message");
+    let (_, msg) = fixed_digest_to(&s);
     let err = smtp::send(&s, &msg).await.expect_err("untrusted");
     assert!(
         err.to_string().to_lowercase().contains("certificate"),
@@ -355,14 +348,7 @@ async fn implicit_tls_relay() {
     );
     let mut s = setup(&env, &reader, server.port, PASSWORD, "auth = [\"LOGIN\"]").settings();
     s.raw.smtp.security = vigia_mailer::config::Security::Tls;
-    let fleet = fixed_fleet();
-    let mail = render_digest(&FleetView::Reachable(&fleet), now(), &s.render_options());
-    let rcpt = Recipients {
-        to: s.to.clone(),
-        cc: vec![],
-        bcc: vec![],
-    };
-    let msg = smtp::build_message(&s.from, &rcpt, &mail, false).expect("message");
+    let (mail, msg) = fixed_digest_to(&s);
     smtp::send(&s, &msg).await.expect("sent over implicit TLS");
     let got = server.wait_for(1);
     assert!(got[0]["tls"].as_bool().expect("tls"));
@@ -444,4 +430,19 @@ fn run_command_sends_on_schedule_and_exits_cleanly_on_sigterm() {
         .ends_with("COLLECTOR UNREACHABLE"));
     // The state store was released: it can be opened again at once.
     vigia_mailer::state::State::open(&env.dir.path().join("state")).expect("store released");
+}
+
+/// The fixed fleet's digest, and its message addressed to the configured `to` only.
+fn fixed_digest_to(
+    s: &vigia_mailer::Settings,
+) -> (vigia_mailer::render::Rendered, lettre::Message) {
+    let fleet = fixed_fleet();
+    let mail = render_digest(&FleetView::Reachable(&fleet), now(), &s.render_options());
+    let rcpt = Recipients {
+        to: s.to.clone(),
+        cc: vec![],
+        bcc: vec![],
+    };
+    let msg = smtp::build_message(&s.from, &rcpt, &mail, false).expect("message");
+    (mail, msg)
 }
