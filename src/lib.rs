@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod cron;
+pub mod day_bitmap;
 pub mod days;
 pub mod pb;
 pub mod process;

@@ -117,6 +117,9 @@ pub fn severity(kind: VerdictKind) -> u8 {
         VerdictKind::Gaps => 4,
         VerdictKind::DiskLow => 3,
         VerdictKind::ClockSkew => 2,
+        VerdictKind::CameraMissing => 6,
+        VerdictKind::RecorderSilent => 8,
+        VerdictKind::NotWriting => 7,
         VerdictKind::Ok => 1,
         VerdictKind::Unspecified => 0,
     }
@@ -152,6 +155,7 @@ fn verdict(kind: VerdictKind, recorder: &str, detail: String) -> Verdict {
         recorder: recorder.to_string(),
         cameras: Vec::new(),
         since: None,
+        ..Default::default()
     }
 }
 

@@ -45,6 +45,7 @@ fn healthy() -> RecordingStatus {
             days_recorded: 30,
             file_count: 1000,
             total_bytes: 1 << 40,
+            ..Default::default()
         }],
         disk_total_bytes: 2 << 40,
         disk_free_bytes: 1 << 40,

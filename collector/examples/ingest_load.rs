@@ -187,6 +187,7 @@ fn status(site: &str, sequence: u64) -> RecordingStatus {
                 days_recorded: 30,
                 file_count: 3000,
                 total_bytes: 225 << 30,
+                ..Default::default()
             })
             .collect(),
         disk_total_bytes: 2 << 40,

@@ -90,6 +90,7 @@ fn build(
         verdicts,
         min_retention_days: rules.min_retention_days,
         note: record.note.clone(),
+        inventory: Vec::new(),
     })
 }
 

@@ -445,4 +445,28 @@ impl pb::admin_server::Admin for AdminService {
             .await?;
         Ok(Response::new(pb::RetireSiteResponse { site: report }))
     }
+
+    async fn retire_camera(
+        &self,
+        request: Request<pb::RetireCameraRequest>,
+    ) -> Result<Response<pb::RetireResponse>, Status> {
+        self.0.require_reader(&request, "Admin")?;
+        Err(Status::unimplemented("RetireCamera: not yet"))
+    }
+
+    async fn retire_recorder(
+        &self,
+        request: Request<pb::RetireRecorderRequest>,
+    ) -> Result<Response<pb::RetireResponse>, Status> {
+        self.0.require_reader(&request, "Admin")?;
+        Err(Status::unimplemented("RetireRecorder: not yet"))
+    }
+
+    async fn acknowledge(
+        &self,
+        request: Request<pb::AcknowledgeRequest>,
+    ) -> Result<Response<pb::AcknowledgeResponse>, Status> {
+        self.0.require_reader(&request, "Admin")?;
+        Err(Status::unimplemented("Acknowledge: not yet"))
+    }
 }

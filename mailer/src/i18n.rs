@@ -114,6 +114,9 @@ pub fn kind_label(lang: Language, kind: VerdictKind) -> &'static str {
         (Language::En, VerdictKind::NeverReported) => "Never reported",
         (Language::En, VerdictKind::ClockSkew) => "Clock skew",
         (Language::En, VerdictKind::Unspecified) => "Unknown",
+        (Language::En, VerdictKind::CameraMissing) => "Camera missing",
+        (Language::En, VerdictKind::RecorderSilent) => "Recorder silent",
+        (Language::En, VerdictKind::NotWriting) => "Not writing",
         (Language::PtBr, VerdictKind::Ok) => "OK",
         (Language::PtBr, VerdictKind::Late) => "Atrasado",
         (Language::PtBr, VerdictKind::ShortRetention) => "Retenção curta",
@@ -125,6 +128,9 @@ pub fn kind_label(lang: Language, kind: VerdictKind) -> &'static str {
         (Language::PtBr, VerdictKind::NeverReported) => "Nunca reportou",
         (Language::PtBr, VerdictKind::ClockSkew) => "Relógio errado",
         (Language::PtBr, VerdictKind::Unspecified) => "Desconhecido",
+        (Language::PtBr, VerdictKind::CameraMissing) => "Câmera sumiu",
+        (Language::PtBr, VerdictKind::RecorderSilent) => "Gravador sem relatório",
+        (Language::PtBr, VerdictKind::NotWriting) => "Sem vídeo",
     }
 }
 

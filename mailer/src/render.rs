@@ -689,6 +689,9 @@ impl Ctx<'_> {
         };
         match v.kind() {
             VerdictKind::Ok | VerdictKind::Unspecified => "gravando normalmente".into(),
+            VerdictKind::CameraMissing | VerdictKind::RecorderSilent | VerdictKind::NotWriting => {
+                v.detail.clone()
+            }
             VerdictKind::NeverReported => "esperado, mas nunca enviou relatório".into(),
             VerdictKind::Silent => {
                 let last = since.or_else(|| site.last_contact.as_ref().and_then(from_timestamp));

@@ -73,6 +73,7 @@ pub fn status_at(
             nanos: 0,
         }),
         dropped_statuses: 0,
+        newest_nonempty_recording: Some(to_timestamp(newest)),
         root_path: "D:\\Gravacoes".into(),
     }
 }
@@ -136,6 +137,7 @@ pub fn site(
         verdicts,
         min_retention_days: rules.min_retention_days,
         note: note.into(),
+        inventory: Vec::new(),
     }
 }
 
@@ -178,6 +180,7 @@ pub fn fixed_fleet() -> ListSitesResponse {
             days_recorded: 35,
             file_count: 1000,
             total_bytes: 1 << 40,
+            ..Default::default()
         },
         CameraStatus {
             camera: "doca".into(),
@@ -186,6 +189,7 @@ pub fn fixed_fleet() -> ListSitesResponse {
             days_recorded: 33,
             file_count: 900,
             total_bytes: 1 << 39,
+            ..Default::default()
         },
     ];
     sites.push(site("loja-camera", vec![cams], recent(), ""));

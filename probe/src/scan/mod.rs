@@ -425,6 +425,7 @@ impl Scanner {
                 days_recorded: a.days.len() as u32,
                 file_count: a.files,
                 total_bytes: a.bytes,
+                ..Default::default()
             })
             .collect();
         cameras.truncate(MAX_CAMERAS);
