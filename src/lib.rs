@@ -10,5 +10,6 @@ pub mod pb;
 pub mod process;
 pub mod rules;
 pub mod tls;
+pub mod wording;
 
 pub use chrono_tz::Tz;

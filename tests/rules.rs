@@ -226,6 +226,7 @@ fn silent_fires_past_interval_plus_grace() {
                 status: &s,
                 received_at: now(),
             }],
+            inventory: &[],
         };
         site_verdicts(&site, now(), &Rules::default())
     };
@@ -280,6 +281,7 @@ fn site_collects_every_recorders_problems() {
                 received_at: now(),
             },
         ],
+        inventory: &[],
     };
     let v = site_verdicts(&site, now(), &Rules::default());
     assert_only(&v, VerdictKind::ShortRetention);

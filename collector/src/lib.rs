@@ -6,9 +6,12 @@
 //! [`CollectorConfig::load`]), bind a listener, and call [`serve`]; or use
 //! [`testkit::TestCollector`], which does that with a minted test fleet.
 
+pub mod acks;
+mod admin;
 pub mod ca;
 pub mod clock;
 pub mod config;
+pub mod inventory;
 pub mod metrics;
 pub mod report;
 pub mod server;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 use vigia::days::from_timestamp;
 use vigia::pb::{SiteReport, SiteState};
-use vigia::rules::{recorder_verdicts, site_verdicts, RecorderInput, SiteInput};
+use vigia::rules::{ok_verdict, site_verdicts, RecorderInput, SiteInput};
 
 use crate::config::CollectorConfig;
 use crate::store::{received_at, SiteRecord, Store, StoreError};
@@ -51,7 +51,6 @@ fn build(
     } else {
         SiteState::Expected
     };
-    let mut recorders = Vec::with_capacity(latest.len());
     let mut inputs = Vec::with_capacity(latest.len());
     for entry in &latest {
         let (Some(status), Some(at)) = (entry.status.as_ref(), received_at(entry)) else {
@@ -61,24 +60,48 @@ fn build(
             status,
             received_at: at,
         });
-        recorders.push(vigia::pb::RecorderReport {
-            status: Some(status.clone()),
-            received_at: entry.received_at,
-            verdicts: if record.retired {
-                Vec::new()
-            } else {
-                recorder_verdicts(status, at, &rules)
-            },
-        });
     }
+    let latest_at = |recorder: &str| {
+        inputs
+            .iter()
+            .find(|r| r.status.recorder == recorder)
+            .map(|r| r.received_at)
+    };
+    let inventory = store.inventory(site, &latest_at)?;
     let input = SiteInput {
         expected: in_config || record.expected,
         retired: record.retired,
         last_contact,
         report_interval: Some(interval.unwrap_or(DEFAULT_REPORT_INTERVAL)),
-        recorders: inputs,
+        recorders: inputs.clone(),
+        inventory: &inventory,
     };
-    let verdicts = site_verdicts(&input, now, &rules);
+    let mut verdicts = site_verdicts(&input, now, &rules);
+    let acks = store.acks(site, now)?;
+    let ack_inputs: Vec<_> = acks.iter().filter_map(|a| a.input()).collect();
+    vigia::rules::ack::apply(&mut verdicts, &ack_inputs, now);
+    let recorders = inputs
+        .iter()
+        .map(|r| {
+            let name = r.status.recorder.as_str();
+            let retired = inventory
+                .iter()
+                .any(|e| e.recorder == name && e.camera.is_empty() && e.retired_at.is_some());
+            let mut own: Vec<_> = verdicts
+                .iter()
+                .filter(|v| v.recorder == name)
+                .cloned()
+                .collect();
+            if own.is_empty() && !record.retired && !retired {
+                own.push(ok_verdict(name));
+            }
+            vigia::pb::RecorderReport {
+                status: Some(r.status.clone()),
+                received_at: Some(vigia::days::to_timestamp(r.received_at)),
+                verdicts: own,
+            }
+        })
+        .collect();
     Ok(SiteReport {
         site: site.to_string(),
         state: state as i32,
@@ -90,7 +113,7 @@ fn build(
         verdicts,
         min_retention_days: rules.min_retention_days,
         note: record.note.clone(),
-        inventory: Vec::new(),
+        inventory,
     })
 }
 

@@ -14,9 +14,10 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use vigia::pb;
 use vigia::tls::{TlsError, TlsMaterial};
 
+use crate::admin::AdminService;
 use crate::config::CollectorConfig;
 use crate::metrics::{self, Metrics};
-use crate::service::{AdminService, IngestService, QueryService, Shared, StoreSlot};
+use crate::service::{IngestService, QueryService, Shared, StoreSlot};
 use crate::store::{Store, StoreError, Writer};
 
 /// How often history is pruned.

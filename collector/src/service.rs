@@ -17,7 +17,7 @@ use vigia::tls::{PeerIdentity, Role};
 use crate::config::CollectorConfig;
 use crate::metrics::Metrics;
 use crate::report;
-use crate::store::{HistoryError, SiteChange, Store, Writer};
+use crate::store::{HistoryError, Store, Writer};
 use crate::validate;
 
 /// Statuses of one stream waiting for their flush; a probe sending faster waits (backpressure).
@@ -28,7 +28,7 @@ const ACK_BUFFER: usize = 256;
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 /// Longest ExpectSite note, in bytes.
-const MAX_NOTE: usize = 256;
+pub(crate) const MAX_NOTE: usize = 256;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -78,7 +78,11 @@ impl StoreSlot {
 }
 
 impl Shared {
-    fn require_reader<T>(&self, req: &Request<T>, service: &str) -> Result<PeerIdentity, Status> {
+    pub(crate) fn require_reader<T>(
+        &self,
+        req: &Request<T>,
+        service: &str,
+    ) -> Result<PeerIdentity, Status> {
         let id = identity(req)?;
         if id.role != Role::Reader {
             self.metrics.rejected_permission.inc();
@@ -89,7 +93,7 @@ impl Shared {
         Ok(id)
     }
 
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Shared, &Store) -> Result<T, Status> + Send + 'static,
     ) -> Result<T, Status> {
@@ -101,11 +105,11 @@ impl Shared {
     }
 }
 
-fn store_status(e: impl std::fmt::Display) -> Status {
+pub(crate) fn store_status(e: impl std::fmt::Display) -> Status {
     Status::internal(format!("store: {e}"))
 }
 
-fn site_name(field: &str, site: &str) -> Result<(), Status> {
+pub(crate) fn site_name(field: &str, site: &str) -> Result<(), Status> {
     if site.is_empty() {
         return Err(Status::invalid_argument(format!("{field}: empty")));
     }
@@ -119,10 +123,6 @@ pub(crate) struct IngestService(pub Shared);
 /// The Query service.
 #[derive(Clone)]
 pub(crate) struct QueryService(pub Shared);
-
-/// The Admin service.
-#[derive(Clone)]
-pub(crate) struct AdminService(pub Shared);
 
 #[tonic::async_trait]
 impl pb::ingest_server::Ingest for IngestService {
@@ -353,120 +353,5 @@ impl pb::query_server::Query for QueryService {
             })
             .await?;
         Ok(Response::new(resp))
-    }
-}
-
-#[tonic::async_trait]
-impl pb::admin_server::Admin for AdminService {
-    async fn expect_site(
-        &self,
-        request: Request<pb::ExpectSiteRequest>,
-    ) -> Result<Response<pb::ExpectSiteResponse>, Status> {
-        let who = self.0.require_reader(&request, "Admin")?;
-        let req = request.into_inner();
-        site_name("site", &req.site)?;
-        if req.note.len() > MAX_NOTE {
-            return Err(Status::invalid_argument(format!(
-                "note: {} bytes, at most {MAX_NOTE}",
-                req.note.len()
-            )));
-        }
-        let interval = match req.report_interval {
-            None => report::DEFAULT_REPORT_INTERVAL,
-            Some(d) => {
-                let d = Duration::try_from(d).map_err(|_| {
-                    Status::invalid_argument("report_interval: negative or malformed")
-                })?;
-                if d.is_zero() || d > validate::MAX_REPORT_INTERVAL {
-                    return Err(Status::invalid_argument(format!(
-                        "report_interval: must be between 1s and {}s",
-                        validate::MAX_REPORT_INTERVAL.as_secs()
-                    )));
-                }
-                d
-            }
-        };
-        self.0
-            .writer
-            .change_site(
-                &req.site,
-                SiteChange::Expect {
-                    note: req.note.clone(),
-                    interval,
-                },
-            )
-            .await
-            .map_err(Status::unavailable)?;
-        tracing::info!(site = %req.site, by = %who.name, "site expected");
-        let site = req.site;
-        let report = self
-            .0
-            .blocking(move |s, store| {
-                report::site_report(&s.config, store, &site, s.config.clock.now())
-                    .map_err(store_status)
-            })
-            .await?;
-        Ok(Response::new(pb::ExpectSiteResponse { site: report }))
-    }
-
-    async fn retire_site(
-        &self,
-        request: Request<pb::RetireSiteRequest>,
-    ) -> Result<Response<pb::RetireSiteResponse>, Status> {
-        let who = self.0.require_reader(&request, "Admin")?;
-        let site = request.into_inner().site;
-        site_name("site", &site)?;
-        let known = {
-            let s = site.clone();
-            self.0
-                .blocking(move |sh, store| {
-                    Ok(store.site(&s).map_err(store_status)?.is_some()
-                        || sh.config.expected_sites.contains(&s))
-                })
-                .await?
-        };
-        if !known {
-            return Err(Status::not_found(format!(
-                "site: {site:?} is neither known nor expected"
-            )));
-        }
-        self.0
-            .writer
-            .change_site(&site, SiteChange::Retire)
-            .await
-            .map_err(Status::unavailable)?;
-        tracing::info!(site = %site, by = %who.name, "site retired");
-        let report = self
-            .0
-            .blocking(move |s, store| {
-                report::site_report(&s.config, store, &site, s.config.clock.now())
-                    .map_err(store_status)
-            })
-            .await?;
-        Ok(Response::new(pb::RetireSiteResponse { site: report }))
-    }
-
-    async fn retire_camera(
-        &self,
-        request: Request<pb::RetireCameraRequest>,
-    ) -> Result<Response<pb::RetireResponse>, Status> {
-        self.0.require_reader(&request, "Admin")?;
-        Err(Status::unimplemented("RetireCamera: not yet"))
-    }
-
-    async fn retire_recorder(
-        &self,
-        request: Request<pb::RetireRecorderRequest>,
-    ) -> Result<Response<pb::RetireResponse>, Status> {
-        self.0.require_reader(&request, "Admin")?;
-        Err(Status::unimplemented("RetireRecorder: not yet"))
-    }
-
-    async fn acknowledge(
-        &self,
-        request: Request<pb::AcknowledgeRequest>,
-    ) -> Result<Response<pb::AcknowledgeResponse>, Status> {
-        self.0.require_reader(&request, "Admin")?;
-        Err(Status::unimplemented("Acknowledge: not yet"))
     }
 }

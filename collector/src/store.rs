@@ -10,6 +10,8 @@
 //! | `latest` | site `\0` recorder | observed_at µs (8, i64 BE) + the `history` key of the latest status |
 //! | `history` | site `\0` received µs (8) sequence (8) recorder `\0` spool | `pb::HistoryEntry` |
 //! | `seen` | site `\0` spool `\0` sequence (8) | received µs (8), for dedup |
+//! | `inventory` | site `\0` recorder | recorders and cameras seen (`crate::inventory`) |
+//! | `acks` | site `\0` id (8) | acknowledgements (`crate::acks`) |
 //!
 //! `latest` points into `history` rather than copying the status: each status is written once
 //! (sled copies a leaf on every insert, so a second 1 KB copy cost as much as the first), and
@@ -115,31 +117,39 @@ pub enum StoreError {
     /// The writer thread is gone (the collector is shutting down).
     #[error("store writer stopped")]
     WriterStopped,
+    /// A flush failed (the disk refused the write).
+    #[error("store flush failed: {reason}")]
+    Flush {
+        /// The flusher's message.
+        reason: String,
+    },
 }
 
 /// Open trees of one store folder.
 #[derive(Clone)]
 pub struct Store {
     dir: PathBuf,
-    db: sled::Db,
+    pub(crate) db: sled::Db,
     sites: sled::Tree,
     latest: sled::Tree,
     history: sled::Tree,
     seen: sled::Tree,
+    pub(crate) inventory: sled::Tree,
+    pub(crate) acks: sled::Tree,
 }
 
 fn micros(t: DateTime<Utc>) -> u64 {
     u64::try_from(t.timestamp_micros()).unwrap_or(0)
 }
 
-fn prefix(site: &str) -> Vec<u8> {
+pub(crate) fn prefix(site: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(site.len() + 1);
     k.extend_from_slice(site.as_bytes());
     k.push(SEP);
     k
 }
 
-fn pair_key(a: &str, b: &str) -> Vec<u8> {
+pub(crate) fn pair_key(a: &str, b: &str) -> Vec<u8> {
     let mut k = prefix(a);
     k.extend_from_slice(b.as_bytes());
     k
@@ -264,6 +274,8 @@ impl Store {
             latest: db.open_tree("latest").map_err(sled_err)?,
             history: db.open_tree("history").map_err(sled_err)?,
             seen: db.open_tree("seen").map_err(sled_err)?,
+            inventory: db.open_tree("inventory").map_err(sled_err)?,
+            acks: db.open_tree("acks").map_err(sled_err)?,
             db,
         })
     }
@@ -273,14 +285,14 @@ impl Store {
         &self.dir
     }
 
-    fn err(&self, source: sled::Error) -> StoreError {
+    pub(crate) fn err(&self, source: sled::Error) -> StoreError {
         StoreError::Sled {
             dir: self.dir.clone(),
             source,
         }
     }
 
-    fn corrupt(&self, tree: &'static str, e: prost::DecodeError) -> StoreError {
+    pub(crate) fn corrupt(&self, tree: &'static str, e: prost::DecodeError) -> StoreError {
         StoreError::Corrupt {
             dir: self.dir.clone(),
             tree,
@@ -629,6 +641,26 @@ impl Writer {
         Ok(rec)
     }
 
+    /// Runs an operator's write under the site's lock, then waits until it is durable.
+    pub async fn admin<T, E: From<StoreError>>(
+        &self,
+        site: &str,
+        write: impl FnOnce(&Store, DateTime<Utc>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let store = self.store()?;
+        let now = self.clock.now();
+        let out = {
+            let _guard = self.site_lock(site);
+            write(&store, now)?
+        };
+        self.durable()
+            .await?
+            .await
+            .map_err(|_| StoreError::WriterStopped)?
+            .map_err(|reason| StoreError::Flush { reason })?;
+        Ok(out)
+    }
+
     /// Refuses further writes, flushes and stops the flusher thread.
     pub async fn stop(&self) {
         // Writers already holding the store finish their writes; the flush below covers them
@@ -735,10 +767,24 @@ fn apply_status(
         }
         match store
             .latest
-            .compare_and_swap(&lkey, old, Some(pointer.as_slice()))
+            .compare_and_swap(&lkey, old.clone(), Some(pointer.as_slice()))
             .map_err(|e| store.err(e))?
         {
-            Ok(()) => break,
+            Ok(()) => {
+                if let Some(st) = entry.status.as_ref() {
+                    let previous_at = old
+                        .as_ref()
+                        .and_then(|p| crate::inventory::pointer_received(&st.site, p));
+                    // Read only to seed a recorder's first inventory record (after an upgrade).
+                    let previous = || {
+                        let hkey = old.as_ref()?.get(8..)?;
+                        let v = store.history.get(hkey).ok()??;
+                        HistoryEntry::decode(v.as_ref()).ok()?.status
+                    };
+                    store.observe_inventory(st, now, previous_at, previous)?;
+                }
+                break;
+            }
             Err(_) => continue,
         }
     }
