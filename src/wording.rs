@@ -420,3 +420,212 @@ pub fn kind_of(facts: &Facts) -> VerdictKind {
         Facts::ClockSkew(_) => VerdictKind::ClockSkew,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::*;
+
+    fn t(h: i64) -> Option<prost_types::Timestamp> {
+        Some(prost_types::Timestamp {
+            seconds: 1_800_000_000 + h * 3600,
+            nanos: 0,
+        })
+    }
+
+    fn d(s: i64) -> Option<prost_types::Duration> {
+        Some(prost_types::Duration {
+            seconds: s,
+            nanos: 0,
+        })
+    }
+
+    /// One verdict per shape of every kind's facts, every optional fact set.
+    fn samples() -> Vec<Facts> {
+        let days =
+            |n: usize| -> Vec<String> { (1..=n).map(|i| format!("2026-11-{i:02}")).collect() };
+        let mut out = vec![
+            Facts::Ok(OkFacts {}),
+            Facts::NeverReported(NeverReportedFacts {}),
+            Facts::Late(LateFacts {
+                newest_recording: t(-7),
+                age: d(7 * 3600),
+                collector_clock: true,
+            }),
+            Facts::CameraLate(CameraLateFacts {
+                camera: "doca".into(),
+                newest_recording: t(-5),
+                age: d(5 * 3600),
+            }),
+            Facts::CameraMissing(CameraMissingFacts {
+                camera: "portao".into(),
+                last_seen: t(-48),
+            }),
+            Facts::RecorderSilent(RecorderSilentFacts {
+                last_seen: t(-2),
+                silence: d(7200),
+                interval: d(300),
+            }),
+            Facts::ShortRetention(ShortRetentionFacts {
+                camera: "cam2".into(),
+                days: 5,
+                required: 30,
+            }),
+            Facts::Gaps(GapsFacts {
+                camera: "cam3".into(),
+                missing_count: 3,
+                missing_days: days(3),
+            }),
+            Facts::Gaps(GapsFacts {
+                camera: String::new(),
+                missing_count: 9,
+                missing_days: days(9),
+            }),
+            Facts::DiskLow(DiskLowFacts {
+                free_bytes: 1 << 29,
+                total_bytes: 1 << 41,
+                min_free_bytes: 1 << 30,
+                min_free: "1.0 GiB".into(),
+            }),
+            Facts::Silent(SilentFacts {
+                last_contact: t(-1),
+                silence: d(3600),
+                interval: d(300),
+            }),
+            Facts::ClockSkew(ClockSkewFacts {
+                probe_ahead: d(7200),
+                newest_recording: t(72),
+                newest_ahead: d(72 * 3600),
+                implausible_oldest: Some(prost_types::Timestamp {
+                    seconds: -100,
+                    nanos: 0,
+                }),
+                future_days: days(3),
+            }),
+        ];
+        for (camera, nonempty) in [("", t(-6)), ("cam1", None)] {
+            out.push(Facts::NotWriting(NotWritingFacts {
+                camera: camera.into(),
+                newest_nonempty: nonempty,
+                newest_file: t(0),
+            }));
+        }
+        for outcome in [
+            ScanOutcome::PathMissing,
+            ScanOutcome::PermissionDenied,
+            ScanOutcome::Empty,
+            ScanOutcome::Partial,
+        ] {
+            out.push(Facts::ScanError(ScanErrorFacts {
+                outcome: outcome as i32,
+                root_path: "D:\\Gravacoes".into(),
+                first_error: Some(crate::pb::ScanError {
+                    path: "D:\\Gravacoes\\cam1".into(),
+                    reason: "permission denied".into(),
+                }),
+                error_count: 4,
+            }));
+        }
+        out
+    }
+
+    fn placeholders(template: &str) -> Vec<usize> {
+        let mut found: Vec<usize> = (0..10)
+            .filter(|i| template.contains(&format!("{{{i}}}")))
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    #[test]
+    fn every_kind_has_a_sample() {
+        let kinds: Vec<VerdictKind> = samples().iter().map(kind_of).collect();
+        for k in (0..=13).filter_map(|i| VerdictKind::try_from(i).ok()) {
+            if k == VerdictKind::Unspecified {
+                continue;
+            }
+            assert!(kinds.contains(&k), "no wording sample for {k:?}");
+        }
+    }
+
+    #[test]
+    fn english_and_portuguese_word_the_same_facts() {
+        let dates = ZoneDates::named("America/Sao_Paulo");
+        for facts in samples() {
+            let v = crate::rules::verdict("nvr", "America/Sao_Paulo", facts.clone());
+            let p = phrase(&v, &dates).expect("facts give a phrase");
+            let clauses: Vec<&Clause> = p.subject.iter().chain(p.clauses.iter()).collect();
+            for c in clauses {
+                let want: Vec<usize> = (0..c.args.len()).collect();
+                assert_eq!(
+                    placeholders(c.en),
+                    want,
+                    "English clause {:?} vs its facts",
+                    c.en
+                );
+                assert_eq!(
+                    placeholders(c.pt),
+                    want,
+                    "pt-BR clause {:?} vs its facts",
+                    c.pt
+                );
+                assert_ne!(c.en, c.pt, "a clause left untranslated: {:?}", c.en);
+            }
+            let en = p.render(Language::En);
+            let pt = p.render(Language::PtBr);
+            assert!(
+                !en.contains('{') && !pt.contains('{'),
+                "unfilled: {en} / {pt}"
+            );
+            for c in p.subject.iter().chain(p.clauses.iter()) {
+                for a in &c.args {
+                    assert!(
+                        en.contains(a.as_str()) && pt.contains(a.as_str()),
+                        "fact {a:?} missing: {en} / {pt}"
+                    );
+                }
+            }
+            assert_eq!(v.detail, en, "detail is the English sentence");
+        }
+    }
+
+    #[test]
+    fn dates_come_from_the_callers_formatter() {
+        struct Br;
+        impl DateText for Br {
+            fn instant(&self, t: DateTime<Utc>) -> String {
+                t.format("%d/%m/%Y %Hh%M").to_string()
+            }
+            fn day(&self, d: NaiveDate) -> String {
+                d.format("%d/%m/%Y").to_string()
+            }
+        }
+        let v = crate::rules::verdict(
+            "nvr",
+            "UTC",
+            Facts::Gaps(GapsFacts {
+                camera: String::new(),
+                missing_count: 1,
+                missing_days: vec!["2026-11-20".into()],
+            }),
+        );
+        assert_eq!(
+            sentence(&v, Language::PtBr, &Br),
+            "1 dia(s) sem gravação: 20/11/2026"
+        );
+        assert!(v.detail.contains("2026-11-20"), "{}", v.detail);
+    }
+
+    #[test]
+    fn a_verdict_without_facts_keeps_its_detail() {
+        let v = Verdict {
+            kind: VerdictKind::Late as i32,
+            detail: "from an older collector".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            sentence(&v, Language::PtBr, &ZoneDates(None)),
+            "from an older collector"
+        );
+    }
+}
