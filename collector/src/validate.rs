@@ -130,6 +130,11 @@ pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), Invalid> {
     timestamp("observed_at", &s.observed_at, true)?;
     timestamp("oldest_recording", &s.oldest_recording, false)?;
     timestamp("newest_recording", &s.newest_recording, false)?;
+    timestamp(
+        "newest_nonempty_recording",
+        &s.newest_nonempty_recording,
+        false,
+    )?;
     if let Some(d) = &s.report_interval {
         if d.seconds <= 0 && d.nanos <= 0 {
             return Err(bad("report_interval", "must be positive"));
@@ -179,6 +184,12 @@ pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), Invalid> {
             &c.newest_recording,
             false,
         )?;
+        timestamp(
+            &format!("cameras[{i}].newest_nonempty_recording"),
+            &c.newest_nonempty_recording,
+            false,
+        )?;
+        day_bitmap(i, &c.first_day, &c.day_bitmap)?;
     }
     if s.errors.len() > MAX_ERRORS {
         return Err(bad(
@@ -206,6 +217,44 @@ pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), Invalid> {
             format!(
                 "{} is more than disk_total_bytes {}",
                 s.disk_free_bytes, s.disk_total_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A camera's day bitmap: both parts or neither, a real first day, at most ten years.
+fn day_bitmap(i: usize, first_day: &str, bits: &[u8]) -> Result<(), Invalid> {
+    use vigia::day_bitmap::MAX_BITMAP_DAYS;
+    match (first_day.is_empty(), bits.is_empty()) {
+        (true, true) => return Ok(()),
+        (true, false) => {
+            return Err(bad(
+                format!("cameras[{i}].first_day"),
+                "empty while day_bitmap is set",
+            ))
+        }
+        (false, true) => {
+            return Err(bad(
+                format!("cameras[{i}].day_bitmap"),
+                "empty while first_day is set",
+            ))
+        }
+        _ => {}
+    }
+    if !is_day(first_day) {
+        return Err(bad(
+            format!("cameras[{i}].first_day"),
+            format!("{:?} is not a YYYY-MM-DD day", truncate(first_day)),
+        ));
+    }
+    if bits.len() > MAX_BITMAP_DAYS.div_ceil(8) {
+        return Err(bad(
+            format!("cameras[{i}].day_bitmap"),
+            format!(
+                "{} bytes, at most {} ({MAX_BITMAP_DAYS} days)",
+                bits.len(),
+                MAX_BITMAP_DAYS.div_ceil(8)
             ),
         ));
     }
@@ -370,6 +419,23 @@ mod tests {
                 ..good()
             },
             "hostname: 300 bytes",
+        );
+        let cam = |first_day: &str, day_bitmap: Vec<u8>| RecordingStatus {
+            cameras: vec![vigia::pb::CameraStatus {
+                camera: "cam1".into(),
+                first_day: first_day.into(),
+                day_bitmap,
+                ..Default::default()
+            }],
+            ..good()
+        };
+        assert!(status(&cam("2026-11-01", vec![0xff; 12]), 1 << 20).is_ok());
+        refused(cam("2026-11-01", vec![]), "cameras[0].day_bitmap: empty");
+        refused(cam("", vec![1]), "cameras[0].first_day: empty");
+        refused(cam("01/11/2026", vec![1]), "cameras[0].first_day: ");
+        refused(
+            cam("2026-11-01", vec![1; 500]),
+            "cameras[0].day_bitmap: 500 bytes",
         );
     }
 
