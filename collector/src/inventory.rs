@@ -184,9 +184,11 @@ impl Store {
             None => rec.retired_at = at,
             Some(name) => match rec.cameras.iter_mut().find(|c| c.name == name) {
                 Some(c) => c.retired_at = at,
-                None => return Err(RetireError::Unknown(format!(
+                None => {
+                    return Err(RetireError::Unknown(format!(
                     "camera: {name:?} was never reported by recorder {recorder:?} at site {site:?}"
-                ))),
+                )))
+                }
             },
         }
         self.put_recorder_record(site, recorder, &rec)?;
