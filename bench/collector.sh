@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Collector benchmarks, one command: `bench/collector.sh`.
-#  1. Ingest: statuses acknowledged per second (each ack = durable in sled) from 200 concurrent
+#  1. Ingest (statuses of 16 cameras x 90 days with per-camera day bitmaps): statuses acknowledged per second (each ack = durable in sled) from 200 concurrent
 #     mutual-TLS probe streams on loopback (median of 3 runs), then p50/p99 ack latency at half
 #     that rate; side by side with the old design (Flask + waitress, JSON POST into a dict, no TLS,
 #     not durable) driven at its best client concurrency (median of 5 runs at that concurrency).
@@ -36,6 +36,13 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 field() { awk -v k="$1" '$1==k {print $2}'; }
 
 "$LOAD" setup --dir "$WORK"
+
+# Statuses carry 16 cameras and 90 days, each camera with its day bitmap (the default shape of
+# ingest_load); the sizes say what the per-camera fields cost.
+echo "== status size (encoded protobuf)"
+echo "   4 cameras, 30 days, before per-camera days: $("$LOAD" size --cameras 4 --days 30 --legacy | field status_bytes) B"
+echo "   16 cameras, 90 days, before per-camera days: $("$LOAD" size --legacy | field status_bytes) B"
+echo "   16 cameras, 90 days, with per-camera days:   $("$LOAD" size | field status_bytes) B"
 
 start_collector() { # data-dir-name port
   cat > "$WORK/collector.toml" <<TOML

@@ -25,6 +25,33 @@ use vigia_collector::ca::{self, Ca, Subject, Validity};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Cameras per status.
+    #[arg(long, global = true, default_value_t = 16)]
+    cameras: u32,
+    /// Days each camera (and the recorder) keeps.
+    #[arg(long, global = true, default_value_t = 90)]
+    days: u32,
+    /// Statuses as probes before per-camera days sent them (no day bitmaps, no non-empty times).
+    #[arg(long, global = true)]
+    legacy: bool,
+}
+
+/// The status shape every subcommand sends.
+#[derive(Clone, Copy)]
+struct Shape {
+    cameras: u32,
+    days: u32,
+    legacy: bool,
+}
+
+static SHAPE: std::sync::OnceLock<Shape> = std::sync::OnceLock::new();
+
+fn shape() -> Shape {
+    *SHAPE.get_or_init(|| Shape {
+        cameras: 16,
+        days: 90,
+        legacy: false,
+    })
 }
 
 #[derive(Subcommand)]
@@ -78,6 +105,8 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         hold: u64,
     },
+    /// Prints the encoded size of one status of the chosen shape.
+    Size,
     /// Keep-alive JSON POSTs to the Flask baseline at each concurrency; prints requests/s.
     Http {
         #[arg(long)]
@@ -94,12 +123,22 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     vigia::tls::install_crypto_provider();
     let cli = Cli::parse();
+    let _ = SHAPE.set(Shape {
+        cameras: cli.cameras,
+        days: cli.days,
+        legacy: cli.legacy,
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         match cli.cmd {
             Cmd::Setup { dir } => setup(&dir),
+            Cmd::Size => {
+                use prost::Message as _;
+                println!("status_bytes {}", status("loja-00001", 1).encoded_len());
+                Ok(())
+            }
             Cmd::Throughput {
                 dir,
                 addr,
@@ -153,14 +192,32 @@ fn setup(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A status of realistic size: 30 recorded days, 4 cameras.
+/// A status of realistic size: by default 90 recorded days and 16 cameras, each with its day
+/// bitmap and newest non-empty recording (`--cameras`, `--days`, `--legacy`).
 fn status(site: &str, sequence: u64) -> RecordingStatus {
+    let Shape {
+        cameras,
+        days,
+        legacy,
+    } = shape();
     let now = chrono::Utc::now();
+    let days = i64::from(days.max(1));
     let day = |d: i64| {
         (now - chrono::Duration::days(d))
             .format("%Y-%m-%d")
             .to_string()
     };
+    let oldest = Some(to_timestamp(now - chrono::Duration::days(days - 1)));
+    let newest = Some(to_timestamp(now - chrono::Duration::minutes(2)));
+    let dates: Vec<chrono::NaiveDate> = (0..days)
+        .rev()
+        .map(|d| (now - chrono::Duration::days(d)).date_naive())
+        .collect();
+    let (first_day, day_bitmap) = match vigia::day_bitmap::encode(&dates) {
+        Some((first, bits)) if !legacy => (vigia::days::format_day(first), bits),
+        _ => (String::new(), Vec::new()),
+    };
+    let files_per_camera = 100 * days as u64;
     RecordingStatus {
         site: site.into(),
         recorder: "nvr-1".into(),
@@ -173,21 +230,24 @@ fn status(site: &str, sequence: u64) -> RecordingStatus {
             nanos: 0,
         }),
         outcome: ScanOutcome::Ok as i32,
-        oldest_recording: Some(to_timestamp(now - chrono::Duration::days(29))),
-        newest_recording: Some(to_timestamp(now - chrono::Duration::minutes(2))),
-        days_recorded: 30,
-        recorded_days: (0..30).rev().map(day).collect(),
-        file_count: 12_000,
-        total_bytes: 900 << 30,
-        cameras: (1..=4)
+        oldest_recording: oldest,
+        newest_recording: newest,
+        newest_nonempty_recording: if legacy { None } else { newest },
+        days_recorded: days as u32,
+        recorded_days: (0..days).rev().map(day).collect(),
+        file_count: files_per_camera * u64::from(cameras),
+        total_bytes: (225 << 30) * u64::from(cameras),
+        cameras: (1..=cameras)
             .map(|i| CameraStatus {
                 camera: format!("cam-{i:02}"),
-                oldest_recording: Some(to_timestamp(now - chrono::Duration::days(29))),
-                newest_recording: Some(to_timestamp(now - chrono::Duration::minutes(2))),
-                days_recorded: 30,
-                file_count: 3000,
+                oldest_recording: oldest,
+                newest_recording: newest,
+                newest_nonempty_recording: if legacy { None } else { newest },
+                days_recorded: days as u32,
+                file_count: files_per_camera,
                 total_bytes: 225 << 30,
-                ..Default::default()
+                first_day: first_day.clone(),
+                day_bitmap: day_bitmap.clone(),
             })
             .collect(),
         disk_total_bytes: 2 << 40,
