@@ -180,12 +180,16 @@ fn corrupt_foreign_and_outdated_cache_files_are_refused_and_the_scan_is_full() {
     flipped[last] ^= 0x40;
     let mut version = good.clone();
     version[16] = 99;
+    // A cache of the previous format (no newest non-empty times): refused, never misread.
+    let mut previous = good.clone();
+    previous[16..20].copy_from_slice(&(cache::VERSION - 1).to_le_bytes());
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
         ("foreign", b"[{\"not\": \"a cache\"}]".to_vec()),
         ("truncated", good[..good.len() / 2].to_vec()),
         ("flipped", flipped),
         ("version", version),
+        ("previous version", previous),
     ];
     for (name, bytes) in cases {
         std::fs::write(&cache_path, &bytes).expect("write");
@@ -193,6 +197,7 @@ fn corrupt_foreign_and_outdated_cache_files_are_refused_and_the_scan_is_full() {
         match (name, &err) {
             ("empty" | "foreign", CacheError::Foreign(_))
             | ("version", CacheError::Version { found: 99, .. })
+            | ("previous version", CacheError::Version { found: 2, .. })
             | ("truncated" | "flipped", CacheError::Corrupt { .. }) => {}
             _ => panic!("{name}: unexpected {err:?}"),
         }
@@ -456,7 +461,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (any::<usize>(), 0u8..4, any::<u32>(), any::<u8>(), 0u8..3)
+        // One file in four is empty, so the newest non-empty time differs from the newest.
+        4 => (any::<usize>(), 0u8..4, any::<u32>(), prop_oneof![1 => Just(0u8), 3 => any::<u8>()], 0u8..3)
             .prop_map(|(dir, kind, offset, size, ext)| Op::AddFile { dir, kind, offset, size, ext }),
         2 => any::<usize>().prop_map(|idx| Op::RemoveFile { idx }),
         2 => (any::<usize>(), 0u8..4, any::<u32>())
@@ -606,12 +612,13 @@ fn prop_config(tree: &Tree) -> ProbeConfig {
 }
 
 /// Runs the property: `big` files (days old, plus one being written) in a recently-written
-/// folder first, so their name hashes go to a block file beside the cache.
+/// folder first, so their name hashes go to a block file beside the cache. Returns the last
+/// full scan's statuses. The statuses are compared whole, new fields included.
 fn rescans_equal_full_scans(
     big: usize,
     initial: &[Op],
     steps: Vec<(Vec<Op>, u8)>,
-) -> Result<(), TestCaseError> {
+) -> Result<Vec<RecordingStatus>, TestCaseError> {
     let tree = Tree::new();
     let root = tree.mkdir("root");
     let now = Utc::now();
@@ -633,6 +640,7 @@ fn rescans_equal_full_scans(
     world.stamp(&changed, 1, now);
     let cfg = prop_config(&tree);
     let cache_path = tree.path("scan.cache");
+    let mut last = Vec::new();
     for (i, (ops, mode)) in std::iter::once((Vec::new(), 0)).chain(steps).enumerate() {
         let changed = world.apply(&ops, now);
         world.stamp(&changed, mode, now);
@@ -641,9 +649,55 @@ fn rescans_equal_full_scans(
         let got = strip(inc.scan_all());
         inc.save_cache().expect("save cache");
         let want = strip(Scanner::new(&cfg).scan_all());
-        prop_assert_eq!(got, want, "step {} after {:?}", i, ops);
+        prop_assert_eq!(&got, &want, "step {} after {:?}", i, ops);
+        last = want;
     }
-    Ok(())
+    Ok(last)
+}
+
+#[test]
+fn the_compared_statuses_carry_newest_nonempty_times_and_camera_days() {
+    let file = |kind, offset, size| Op::AddFile {
+        dir: 2,
+        kind,
+        offset,
+        size,
+        ext: 0,
+    };
+    // root/d1/d2: a camera folder for both the generic (d1) and the iVMS (d2) recorder.
+    let initial = [
+        Op::AddDir { parent: 0 },
+        Op::AddDir { parent: 1 },
+        file(1, 5, 10),
+        file(1, 100_000, 20),
+        file(0, 60, 0),
+    ];
+    let steps = vec![(vec![file(0, 30, 0)], 0), (vec![file(1, 7, 3)], 1)];
+    let last = rescans_equal_full_scans(0, &initial, steps).expect("rescans equal full scans");
+    for id in ["gen", "ivms"] {
+        let s = last.iter().find(|s| s.recorder == id).expect("recorder");
+        assert_eq!(s.file_count, 5, "{id}");
+        let (newest, nonempty) = (&s.newest_recording, &s.newest_nonempty_recording);
+        assert!(
+            nonempty.is_some()
+                && newest.as_ref().map(|t| t.seconds) > nonempty.as_ref().map(|t| t.seconds),
+            "{id}: {newest:?} {nonempty:?}"
+        );
+        assert_eq!(s.cameras.len(), 1, "{id}");
+        let c = &s.cameras[0];
+        assert_eq!(
+            c.newest_nonempty_recording, s.newest_nonempty_recording,
+            "{id}"
+        );
+        assert!(
+            !c.first_day.is_empty() && !c.day_bitmap.is_empty(),
+            "{id}: {c:?}"
+        );
+        let days = vigia::day_bitmap::decode(&c.first_day, &c.day_bitmap)
+            .expect("a valid bitmap")
+            .expect("per-camera days");
+        assert_eq!(days.len(), c.days_recorded as usize, "{id}");
+    }
 }
 
 /// Up to five rounds of changes, each with how changed folders get their mtime.

@@ -179,6 +179,9 @@ fn digifort_counts_dar_files_of_any_case_per_camera() {
     let c3 = &s.cameras[2];
     assert_eq!((c3.file_count, c3.days_recorded), (0, 0));
     assert_eq!(c3.oldest_recording, None, "a dead camera has no recordings");
+    assert_eq!((c3.first_day.as_str(), c3.day_bitmap.len()), ("", 0));
+    assert_eq!(c3.newest_nonempty_recording, None);
+    assert_eq!(c2.newest_nonempty_recording, c2.newest_recording);
 }
 
 #[test]
@@ -321,4 +324,137 @@ fn table_shows_one_row_per_recorder_and_camera_lines_in_local_time() {
     assert!(table
         .lines()
         .any(|l| l.contains("cam1") && l.contains("camera")));
+}
+
+/// The days of a camera's bitmap, as "YYYY-MM-DD".
+#[track_caller]
+fn bitmap_days(c: &vigia::pb::CameraStatus) -> Vec<String> {
+    vigia::day_bitmap::decode(&c.first_day, &c.day_bitmap)
+        .expect("a valid bitmap")
+        .expect("per-camera days are sent")
+        .into_iter()
+        .map(vigia::days::format_day)
+        .collect()
+}
+
+#[test]
+fn zero_byte_newest_files_leave_newest_nonempty_older_than_newest() {
+    let t = Tree::new();
+    let hour = |h: u32| local(TZ, &format!("2026-09-02 {h:02}:00:00"));
+    // cam1 writes real files until 12:00, then six hours of empty ones; cam2 stops writing
+    // video at 09:00 but keeps creating files; cam3 only ever wrote empty files.
+    for h in 0..18 {
+        let size = if h <= 12 { 100 } else { 0 };
+        t.file(&format!("dig/cam1/Dados/{h:02}.dar"), hour(h), size);
+        let size = if h <= 9 { 100 } else { 0 };
+        t.file(&format!("dig/cam2/Dados/{h:02}.dar"), hour(h), size);
+        t.file(&format!("dig/cam3/Dados/{h:02}.dar"), hour(h), 0);
+    }
+    let s = scan_one(
+        &t,
+        &format!(
+            "site = \"loja\"\ntimezone = \"{TZ}\"\n[[recorder]]\nid = \"dfort\"\ntechnology = \"digifort\"\npath = {}\n",
+            toml_path(&t.path("dig"))
+        ),
+    );
+    assert_eq!(s.file_count, 3 * 18);
+    assert_eq!(s.newest_recording, ts(hour(17)));
+    assert_eq!(s.newest_nonempty_recording, ts(hour(12)));
+    let figures: Vec<_> = s
+        .cameras
+        .iter()
+        .map(|c| {
+            (
+                c.camera.as_str(),
+                c.newest_recording,
+                c.newest_nonempty_recording,
+            )
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            ("cam1", ts(hour(17)), ts(hour(12))),
+            ("cam2", ts(hour(17)), ts(hour(9))),
+            ("cam3", ts(hour(17)), None),
+        ]
+    );
+    // Empty files still count as recorded days (LATE and days keep their meaning).
+    assert_eq!(bitmap_days(&s.cameras[2]), ["2026-09-02"]);
+    // The JSON omits the unset time, as protobuf JSON does.
+    let v = vigia_probe::scan::json::status(&s);
+    assert_eq!(v["newestNonemptyRecording"], "2026-09-02T15:00:00Z");
+    assert_eq!(
+        v["cameras"][0]["newestNonemptyRecording"],
+        "2026-09-02T15:00:00Z"
+    );
+    assert!(v["cameras"][2].get("newestNonemptyRecording").is_none());
+
+    // Every file empty: unset for the recorder too.
+    let t = Tree::new();
+    t.file("rec/2026/09/02/a.dav", hour(1), 0);
+    let s = scan_one(
+        &t,
+        &format!(
+            "site = \"loja\"\ntimezone = \"{TZ}\"\n[[recorder]]\nid = \"nvr\"\ntechnology = \"intelbras\"\npath = {}\n",
+            toml_path(&t.path("rec"))
+        ),
+    );
+    assert_eq!(s.file_count, 1);
+    assert_eq!(s.newest_recording, ts(hour(1)));
+    assert_eq!(s.newest_nonempty_recording, None);
+}
+
+#[test]
+fn a_camera_down_three_days_has_them_missing_from_its_day_bitmap() {
+    let days = days();
+    // cam2 is down for three whole days in the middle of the span (cam1 records throughout).
+    let down = ["2026-09-20", "2026-09-21", "2026-09-22"];
+    let cam2_days: Vec<String> = days
+        .iter()
+        .filter(|d| !down.contains(&d.as_str()))
+        .cloned()
+        .collect();
+    for (technology, path_of) in [
+        (
+            "digifort",
+            (|cam: &str, d: &str, f: &str| format!("{cam}/Dados/{}{f}.dar", d.replace('-', "")))
+                as fn(&str, &str, &str) -> String,
+        ),
+        ("ivms", |cam: &str, d: &str, f: &str| {
+            format!("{d}/{cam}/{f}.mp4")
+        }),
+    ] {
+        let t = Tree::new();
+        for d in &days {
+            let (first, last) = edges(d);
+            for cam in ["cam1", "cam2"] {
+                if cam == "cam2" && down.contains(&d.as_str()) {
+                    continue;
+                }
+                // A file just after and one just before local midnight: the local day counts.
+                t.file(&format!("rec/{}", path_of(cam, d, "a")), first, 10);
+                t.file(&format!("rec/{}", path_of(cam, d, "b")), last, 10);
+            }
+        }
+        let s = scan_one(
+            &t,
+            &format!(
+                "site = \"loja\"\ntimezone = \"{TZ}\"\n[[recorder]]\nid = \"r\"\ntechnology = \"{technology}\"\npath = {}\n",
+                toml_path(&t.path("rec"))
+            ),
+        );
+        assert_eq!(s.outcome, ScanOutcome::Ok as i32, "{technology}");
+        assert_days(&s, &days);
+        let names: Vec<&str> = s.cameras.iter().map(|c| c.camera.as_str()).collect();
+        assert_eq!(names, ["cam1", "cam2"], "{technology}");
+        let (c1, c2) = (&s.cameras[0], &s.cameras[1]);
+        assert_eq!(c1.first_day, FIRST, "{technology}");
+        assert_eq!(bitmap_days(c1), days, "{technology}");
+        assert_eq!(c1.days_recorded, 34, "{technology}");
+        assert_eq!(bitmap_days(c2), cam2_days, "{technology}");
+        assert_eq!(c2.days_recorded, 31, "{technology}");
+        // 35 days from the first: five bytes, the last bits past the span clear.
+        assert_eq!(c2.day_bitmap.len(), 5, "{technology}");
+    }
 }

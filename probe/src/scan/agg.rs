@@ -196,7 +196,8 @@ impl DayCalc {
     }
 }
 
-/// Figures of a set of recording files: count, bytes, oldest, newest, distinct local days.
+/// Figures of a set of recording files: count, bytes, oldest, newest (also among the non-empty
+/// ones), distinct local days.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Agg {
     /// Number of files.
@@ -207,6 +208,9 @@ pub struct Agg {
     pub oldest: Option<FileTime>,
     /// The newest modification time.
     pub newest: Option<FileTime>,
+    /// The newest modification time of a file that is not empty (size > 0): a recorder writing
+    /// zero-byte files is not recording.
+    pub newest_nonempty: Option<FileTime>,
     /// Distinct local days of the modification times.
     pub days: DaySet,
 }
@@ -222,6 +226,9 @@ impl Agg {
         }
         if self.newest.is_none_or(|n| mtime > n) {
             self.newest = Some(mtime);
+        }
+        if size > 0 && self.newest_nonempty.is_none_or(|n| mtime > n) {
+            self.newest_nonempty = Some(mtime);
         }
         if let Some(d) = calc.day_of(mtime) {
             self.days.insert(d);
@@ -240,6 +247,11 @@ impl Agg {
         if let Some(n) = other.newest {
             if self.newest.is_none_or(|s| n > s) {
                 self.newest = Some(n);
+            }
+        }
+        if let Some(n) = other.newest_nonempty {
+            if self.newest_nonempty.is_none_or(|s| n > s) {
+                self.newest_nonempty = Some(n);
             }
         }
         self.days.merge(&other.days);
@@ -276,6 +288,25 @@ mod tests {
             nanos: 0,
         });
         assert_eq!(after.zip(before).map(|(a, b)| a - b), Some(1));
+    }
+
+    #[test]
+    fn empty_files_do_not_move_the_newest_nonempty() {
+        let tz = vigia::days::parse_tz("UTC").expect("zone");
+        let mut c = DayCalc::new(tz);
+        let t = |secs| FileTime { secs, nanos: 0 };
+        let mut a = Agg::default();
+        a.add(t(100), 0, &mut c);
+        assert_eq!((a.newest, a.newest_nonempty), (Some(t(100)), None));
+        a.add(t(50), 7, &mut c);
+        a.add(t(200), 0, &mut c);
+        assert_eq!((a.newest, a.newest_nonempty), (Some(t(200)), Some(t(50))));
+        let mut b = Agg::default();
+        b.add(t(150), 1, &mut c);
+        b.add(t(300), 0, &mut c);
+        a.merge(&b);
+        assert_eq!((a.newest, a.newest_nonempty), (Some(t(300)), Some(t(150))));
+        assert_eq!((a.files, a.bytes), (5, 8));
     }
 
     #[test]

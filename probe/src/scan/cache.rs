@@ -20,7 +20,8 @@ use std::sync::Arc;
 /// First bytes of every cache file.
 pub const MAGIC: &[u8; 16] = b"VIGIA-SCANCACHE\0";
 /// Bumped whenever the payload's layout or meaning changes; other versions are discarded.
-pub const VERSION: u32 = 2;
+/// Version 3 added each aggregate's newest non-empty file time.
+pub const VERSION: u32 = 3;
 const HEADER_LEN: usize = 16 + 4 + 8 + 8;
 
 /// Why a cache file was refused.
@@ -372,6 +373,7 @@ impl Writer {
         self.u64(a.bytes);
         self.opt_time(a.oldest);
         self.opt_time(a.newest);
+        self.opt_time(a.newest_nonempty);
         let days = a.days.numbers();
         self.u32(days.len() as u32);
         for d in days {
@@ -502,6 +504,7 @@ impl<'a> Reader<'a> {
         let bytes = self.u64()?;
         let oldest = self.opt_time()?;
         let newest = self.opt_time()?;
+        let newest_nonempty = self.opt_time()?;
         let n = self.count(4)?;
         let mut days = Vec::with_capacity(n);
         for _ in 0..n {
@@ -511,11 +514,17 @@ impl<'a> Reader<'a> {
         }
         let days =
             DaySet::from_sorted(days).ok_or_else(|| Decode::Corrupt("days out of order".into()))?;
+        if newest_nonempty.is_some_and(|n| newest.is_none_or(|m| n > m)) {
+            return Err(Decode::Corrupt(
+                "newest non-empty file after the newest".into(),
+            ));
+        }
         Ok(Agg {
             files,
             bytes,
             oldest,
             newest,
+            newest_nonempty,
             days,
         })
     }

@@ -1,8 +1,10 @@
 //! Statuses in protobuf's JSON form (what `grpcurl` prints): lowerCamelCase field names,
-//! RFC 3339 timestamps, durations as `"1.5s"`, enums by name, 64-bit integers as strings.
+//! RFC 3339 timestamps, durations as `"1.5s"`, enums by name, 64-bit integers as strings, bytes
+//! as standard base64 with padding.
 //! Written by hand with serde_json because the generated code carries no serde support and the
 //! build has no protoc. Fields at their default value are printed too, for readability.
 
+use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use vigia::pb::{CameraStatus, RecordingStatus, ScanOutcome, Technology};
@@ -49,7 +51,19 @@ fn camera(c: &CameraStatus) -> Value {
     m.insert("daysRecorded".into(), json!(c.days_recorded));
     m.insert("fileCount".into(), u64s(c.file_count));
     m.insert("totalBytes".into(), u64s(c.total_bytes));
+    insert_ts(
+        &mut m,
+        "newestNonemptyRecording",
+        &c.newest_nonempty_recording,
+    );
+    m.insert("firstDay".into(), json!(c.first_day));
+    m.insert("dayBitmap".into(), bytes(&c.day_bitmap));
     Value::Object(m)
+}
+
+/// Bytes as protobuf JSON: standard base64 with padding.
+fn bytes(b: &[u8]) -> Value {
+    Value::String(base64::engine::general_purpose::STANDARD.encode(b))
 }
 
 /// Message fields are omitted when unset, as protobuf JSON does.
@@ -112,6 +126,11 @@ pub fn status(s: &RecordingStatus) -> Value {
     }
     m.insert("droppedStatuses".into(), u64s(s.dropped_statuses));
     m.insert("rootPath".into(), json!(s.root_path));
+    insert_ts(
+        &mut m,
+        "newestNonemptyRecording",
+        &s.newest_nonempty_recording,
+    );
     Value::Object(m)
 }
 
@@ -148,6 +167,116 @@ mod tests {
             }),
             json!("3s")
         );
+    }
+
+    /// The fields of one message of the contract, by their protobuf JSON names.
+    fn json_names(message: &str) -> Vec<String> {
+        use prost::Message as _;
+        let set = prost_types::FileDescriptorSet::decode(vigia::pb::FILE_DESCRIPTOR_SET)
+            .expect("the contract's descriptor set");
+        let m = set
+            .file
+            .iter()
+            .filter(|f| f.package() == "vigia.v1")
+            .flat_map(|f| &f.message_type)
+            .find(|m| m.name() == message)
+            .expect("message in the contract");
+        m.field
+            .iter()
+            .map(|f| match &f.json_name {
+                Some(j) if !j.is_empty() => j.clone(),
+                _ => lower_camel(f.name()),
+            })
+            .collect()
+    }
+
+    fn lower_camel(name: &str) -> String {
+        let mut out = String::new();
+        let mut up = false;
+        for c in name.chars() {
+            if c == '_' {
+                up = true;
+            } else if up {
+                out.extend(c.to_uppercase());
+                up = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn keys(v: &Value) -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn every_field_of_a_full_status_and_camera_is_printed() {
+        let t = Some(prost_types::Timestamp {
+            seconds: 1_795_834_800,
+            nanos: 0,
+        });
+        let d = Some(prost_types::Duration {
+            seconds: 1,
+            nanos: 0,
+        });
+        let cam = CameraStatus {
+            camera: "cam01".into(),
+            oldest_recording: t,
+            newest_recording: t,
+            days_recorded: 2,
+            file_count: 3,
+            total_bytes: 4,
+            newest_nonempty_recording: t,
+            first_day: "2026-11-27".into(),
+            day_bitmap: vec![0b101],
+        };
+        let s = RecordingStatus {
+            site: "loja".into(),
+            recorder: "nvr".into(),
+            technology: Technology::Digifort as i32,
+            sequence: 1,
+            spool_id: "s".into(),
+            observed_at: t,
+            report_interval: d,
+            outcome: ScanOutcome::Ok as i32,
+            oldest_recording: t,
+            newest_recording: t,
+            days_recorded: 2,
+            recorded_days: vec!["2026-11-27".into()],
+            file_count: 3,
+            total_bytes: 4,
+            cameras: vec![cam],
+            disk_total_bytes: 5,
+            disk_free_bytes: 6,
+            errors: vec![vigia::pb::ScanError {
+                path: "p".into(),
+                reason: "r".into(),
+            }],
+            errors_omitted: 7,
+            probe_version: "v".into(),
+            hostname: "h".into(),
+            time_zone: "UTC".into(),
+            scan_duration: d,
+            dropped_statuses: 8,
+            root_path: "/r".into(),
+            newest_nonempty_recording: t,
+        };
+        let v = status(&s);
+        for (message, got) in [
+            ("RecordingStatus", &v),
+            ("CameraStatus", &v["cameras"][0]),
+            ("ScanError", &v["errors"][0]),
+        ] {
+            let mut want = json_names(message);
+            want.sort();
+            assert_eq!(keys(got), want, "{message}");
+        }
+        assert_eq!(v["cameras"][0]["dayBitmap"], json!("BQ=="));
+        assert_eq!(v["cameras"][0]["firstDay"], json!("2026-11-27"));
+        assert_eq!(v["newestNonemptyRecording"], json!("2026-11-28T03:00:00Z"));
     }
 
     #[test]

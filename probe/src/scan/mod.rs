@@ -415,20 +415,27 @@ impl Scanner {
         if days.len() > MAX_RECORDED_DAYS {
             days.drain(..days.len() - MAX_RECORDED_DAYS);
         }
-        let mut cameras: Vec<pb::CameraStatus> = scan
+        let cameras: Vec<pb::CameraStatus> = scan
             .cameras
             .iter()
-            .map(|(name, a)| pb::CameraStatus {
-                camera: name.clone(),
-                oldest_recording: a.oldest.map(agg::FileTime::to_timestamp),
-                newest_recording: a.newest.map(agg::FileTime::to_timestamp),
-                days_recorded: a.days.len() as u32,
-                file_count: a.files,
-                total_bytes: a.bytes,
-                ..Default::default()
+            .take(MAX_CAMERAS)
+            .map(|(name, a)| {
+                let (first_day, day_bitmap) = vigia::day_bitmap::encode(&a.days.to_dates())
+                    .map(|(first, bits)| (vigia::days::format_day(first), bits))
+                    .unwrap_or_default();
+                pb::CameraStatus {
+                    camera: name.clone(),
+                    oldest_recording: a.oldest.map(agg::FileTime::to_timestamp),
+                    newest_recording: a.newest.map(agg::FileTime::to_timestamp),
+                    days_recorded: a.days.len() as u32,
+                    file_count: a.files,
+                    total_bytes: a.bytes,
+                    newest_nonempty_recording: a.newest_nonempty.map(agg::FileTime::to_timestamp),
+                    first_day,
+                    day_bitmap,
+                }
             })
             .collect();
-        cameras.truncate(MAX_CAMERAS);
         RecordingStatus {
             site: self.site.clone(),
             recorder: rec.id.clone(),
@@ -437,6 +444,7 @@ impl Scanner {
             outcome: scan.outcome as i32,
             oldest_recording: scan.total.oldest.map(agg::FileTime::to_timestamp),
             newest_recording: scan.total.newest.map(agg::FileTime::to_timestamp),
+            newest_nonempty_recording: scan.total.newest_nonempty.map(agg::FileTime::to_timestamp),
             days_recorded: scan.total.days.len() as u32,
             recorded_days: days.into_iter().map(vigia::days::format_day).collect(),
             file_count: scan.total.files,
