@@ -283,6 +283,43 @@ fn a_known_camera_absent_from_the_scan_is_missing_until_retired() {
 }
 
 #[test]
+fn a_camera_folder_left_without_files_is_missing() {
+    let mut s = healthy();
+    s.cameras[3].file_count = 0;
+    s.cameras[3].first_day.clear();
+    s.cameras[3].day_bitmap.clear();
+    let inv = vec![
+        entry("nvr", "", now()),
+        entry("nvr", "cam4", now() - CDuration::days(1)),
+    ];
+    let v = site_verdicts(
+        &site(
+            vec![RecorderInput {
+                status: &s,
+                received_at: now(),
+            }],
+            &inv,
+        ),
+        now(),
+        &Rules::default(),
+    );
+    only(&v, VerdictKind::CameraMissing, Some("cam4"));
+}
+
+#[test]
+fn a_far_future_file_does_not_empty_a_cameras_days() {
+    // One file dated 2099 anchors the bitmap there: the real days are unknown, not zero.
+    let mut s = healthy();
+    let far = NaiveDate::from_ymd_opt(2099, 1, 1).expect("day");
+    let (first, bits) = vigia::day_bitmap::encode(&[far]).expect("day");
+    s.cameras[0].first_day = format_day(first);
+    s.cameras[0].day_bitmap = bits;
+    let v = eval(&s);
+    assert!(!kinds(&v).contains(&VerdictKind::ShortRetention), "{v:#?}");
+    assert!(!kinds(&v).contains(&VerdictKind::Gaps), "{v:#?}");
+}
+
+#[test]
 fn no_camera_missing_when_the_scan_saw_nothing() {
     let mut s = healthy();
     s.outcome = ScanOutcome::PathMissing as i32;

@@ -60,10 +60,18 @@ impl Store {
     pub fn acks(&self, site: &str, now: DateTime<Utc>) -> Result<Vec<AckRecord>, StoreError> {
         let mut out = Vec::new();
         for kv in self.acks.scan_prefix(prefix(site)) {
-            let (_, v) = kv.map_err(|e| self.err(e))?;
-            let rec = AckRecord::decode(v.as_ref()).map_err(|e| self.corrupt("acks", e))?;
-            if rec.live(now) {
-                out.push(rec);
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            match AckRecord::decode(v.as_ref()) {
+                Ok(rec) if rec.live(now) => out.push(rec),
+                Ok(_) => {}
+                // One damaged record must not take the site's (or the fleet's) report down.
+                Err(e) => tracing::warn!(
+                    store = %self.dir().display(),
+                    site,
+                    key = ?k,
+                    error = %e,
+                    "acknowledgement record cannot be read; ignored (its finding alerts again)"
+                ),
             }
         }
         Ok(out)
@@ -79,7 +87,8 @@ impl Store {
         let mut batch = sled::Batch::default();
         for kv in self.acks.scan_prefix(prefix(site)) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
-            let expired = AckRecord::decode(v.as_ref()).map_or(true, |r| !r.live(now));
+            // Damaged records stay for inspection; only readable expired ones go.
+            let expired = AckRecord::decode(v.as_ref()).is_ok_and(|r| !r.live(now));
             if expired {
                 batch.remove(k);
             }

@@ -69,7 +69,10 @@ impl RecorderRecord {
             changed = true;
         }
         for c in &mut self.cameras {
-            let present = status.cameras.iter().any(|s| s.camera == c.name);
+            let present = status
+                .cameras
+                .iter()
+                .any(|s| counts(s) && s.camera == c.name);
             if present && !c.present {
                 c.present = true;
                 c.last_seen = None;
@@ -81,7 +84,7 @@ impl RecorderRecord {
                 changed = true;
             }
         }
-        for s in &status.cameras {
+        for s in status.cameras.iter().filter(|s| counts(s)) {
             if !self.cameras.iter().any(|c| c.name == s.camera) {
                 self.cameras.push(CameraRecord {
                     name: s.camera.clone(),
@@ -95,6 +98,12 @@ impl RecorderRecord {
         }
         changed
     }
+}
+
+/// A camera is there when it has recordings: a folder left empty (its files aged out) is a
+/// camera gone.
+pub fn counts(c: &vigia::pb::CameraStatus) -> bool {
+    c.file_count > 0
 }
 
 /// Why an operator's retirement was refused.
@@ -150,7 +159,22 @@ impl Store {
         previous_at: Option<DateTime<Utc>>,
         previous: impl FnOnce() -> Option<RecordingStatus>,
     ) -> Result<(), StoreError> {
-        let mut rec = match self.recorder_record(&status.site, &status.recorder)? {
+        let known = match self.recorder_record(&status.site, &status.recorder) {
+            Err(StoreError::Corrupt { reason, .. }) => {
+                // A damaged record must not block the site's statuses: start it again from this
+                // status (cameras that vanished before are forgotten, which the log says).
+                tracing::warn!(
+                    store = %self.dir().display(),
+                    site = %status.site,
+                    recorder = %status.recorder,
+                    error = %reason,
+                    "inventory record cannot be read; rebuilt from the latest status"
+                );
+                None
+            }
+            other => other?,
+        };
+        let mut rec = match known {
             Some(r) => r,
             None => {
                 let mut r = RecorderRecord::default();
@@ -207,8 +231,19 @@ impl Store {
         for kv in self.inventory.scan_prefix(prefix(site)) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let recorder = String::from_utf8_lossy(&k[skip..]).into_owned();
-            let rec =
-                RecorderRecord::decode(v.as_ref()).map_err(|e| self.corrupt("inventory", e))?;
+            let rec = match RecorderRecord::decode(v.as_ref()) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(
+                        store = %self.dir().display(),
+                        site,
+                        recorder = %recorder,
+                        error = %e,
+                        "inventory record cannot be read; left out of the report"
+                    );
+                    continue;
+                }
+            };
             let last = latest_at(&recorder).map(to_timestamp);
             out.push(InventoryEntry {
                 recorder: recorder.clone(),
@@ -258,6 +293,7 @@ mod tests {
                 .iter()
                 .map(|c| CameraStatus {
                     camera: (*c).into(),
+                    file_count: 1,
                     ..Default::default()
                 })
                 .collect(),
@@ -284,5 +320,10 @@ mod tests {
         );
         assert!(r.observe(&status(&["a", "b"]), t(4), Some(t(3))));
         assert!(r.cameras.iter().all(|c| c.present && c.last_seen.is_none()));
+        // A folder left without files is a camera gone.
+        let mut emptied = status(&["a", "b"]);
+        emptied.cameras[1].file_count = 0;
+        assert!(r.observe(&emptied, t(5), Some(t(4))));
+        assert!(!r.cameras[1].present);
     }
 }

@@ -12,7 +12,13 @@ pub fn check(status: &RecordingStatus, inventory: &[InventoryEntry]) -> Vec<Fact
         .iter()
         .filter(|e| e.recorder == status.recorder && !e.camera.is_empty())
         .filter(|e| e.retired_at.is_none())
-        .filter(|e| !status.cameras.iter().any(|c| c.camera == e.camera))
+        // A folder left without recordings (its files aged out) is a camera gone.
+        .filter(|e| {
+            !status
+                .cameras
+                .iter()
+                .any(|c| c.camera == e.camera && c.file_count > 0)
+        })
         .map(|e| {
             Facts::CameraMissing(CameraMissingFacts {
                 camera: e.camera.clone(),

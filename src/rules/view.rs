@@ -68,9 +68,11 @@ impl<'a> RecorderView<'a> {
                 days: crate::day_bitmap::decode(&c.first_day, &c.day_bitmap)
                     .ok()
                     .flatten()
-                    .map(|mut d| {
+                    .and_then(|mut d| {
                         d.retain(|d| *d <= last_day);
-                        d
+                        // Only days after the scan (a bitmap anchored on a far-future file):
+                        // the real days are unknown, not absent.
+                        (!d.is_empty()).then_some(d)
                     }),
             })
             .collect();
