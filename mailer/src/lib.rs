@@ -6,6 +6,7 @@
 //! day, also when all is well and also when the collector is unreachable: a quiet inbox must
 //! mean a broken mailer, never a healthy fleet.
 
+pub mod alert_policy;
 pub mod config;
 pub mod fleet;
 pub mod i18n;
