@@ -184,6 +184,12 @@ async fn run_stream(
                     let sequence = status.sequence;
                     match shared.writer.submit(status).await {
                         Ok(pending) => inflight.push_back(async move { (sequence, pending.await) }),
+                        Err(e @ crate::store::StoreError::Retired { .. }) => {
+                            shared.metrics.rejected_permission.inc();
+                            tracing::warn!(site = %id.name, "a retired site's probe reported; refused");
+                            ending = Some(Status::permission_denied(e.to_string()));
+                            break;
+                        }
                         Err(e) => {
                             ending = Some(Status::unavailable(e.to_string()));
                             break;

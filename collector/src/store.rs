@@ -117,6 +117,14 @@ pub enum StoreError {
     /// The writer thread is gone (the collector is shutting down).
     #[error("store writer stopped")]
     WriterStopped,
+    /// The site was retired: its certificate may no longer report.
+    #[error("site: {site:?} was retired{}; its probe may no longer report (ExpectSite brings it back)", .at.map(|t| format!(" on {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default())]
+    Retired {
+        /// The site.
+        site: String,
+        /// When it was retired.
+        at: Option<DateTime<Utc>>,
+    },
     /// A flush failed (the disk refused the write).
     #[error("store flush failed: {reason}")]
     Flush {
@@ -711,6 +719,14 @@ fn apply_status(
 ) -> Result<Stored, StoreError> {
     let now_us = micros(now);
     let now_ts = to_timestamp(now);
+    if let Some(rec) = store.site(&status.site)? {
+        if rec.retired {
+            return Err(StoreError::Retired {
+                site: status.site.clone(),
+                at: rec.retired_at.as_ref().and_then(from_timestamp),
+            });
+        }
+    }
     let seen = seen_key(&status.site, &status.spool_id, status.sequence);
     let duplicate = store
         .seen

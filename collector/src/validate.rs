@@ -90,6 +90,20 @@ fn timestamp(
 
 fn duration(field: &str, d: &Option<prost_types::Duration>, max: Duration) -> Result<(), Invalid> {
     let Some(d) = d else { return Ok(()) };
+    // The protobuf JSON rules (what grpcurl prints): nanos within one second, of the seconds'
+    // sign. A stored value breaking them would make every query that includes it fail.
+    if !(-999_999_999..=999_999_999).contains(&d.nanos) {
+        return Err(bad(field, format!("nanos {} out of range", d.nanos)));
+    }
+    if (d.seconds > 0 && d.nanos < 0) || (d.seconds < 0 && d.nanos > 0) {
+        return Err(bad(
+            field,
+            format!(
+                "seconds {} and nanos {} disagree in sign",
+                d.seconds, d.nanos
+            ),
+        ));
+    }
     let std = Duration::try_from(*d).map_err(|_| bad(field, "negative or malformed duration"))?;
     if std > max {
         return Err(bad(
@@ -436,6 +450,26 @@ mod tests {
         refused(
             cam("2026-11-01", vec![1; 500]),
             "cameras[0].day_bitmap: 500 bytes",
+        );
+        refused(
+            RecordingStatus {
+                scan_duration: Some(prost_types::Duration {
+                    seconds: 5,
+                    nanos: -1,
+                }),
+                ..good()
+            },
+            "scan_duration: seconds 5 and nanos -1 disagree in sign",
+        );
+        refused(
+            RecordingStatus {
+                report_interval: Some(prost_types::Duration {
+                    seconds: 300,
+                    nanos: 1_000_000_000,
+                }),
+                ..good()
+            },
+            "report_interval: nanos 1000000000 out of range",
         );
     }
 

@@ -192,6 +192,32 @@ async fn list_sites_judges_silent_never_reported_overrides_and_retired() {
         .into_inner();
     assert_eq!(find(&list.sites, "loja-1").state(), SiteState::Retired);
     assert_eq!(find(&list.sites, "loja-admin").note, "Padaria do Zé");
+
+    // Retiring revokes: the retired site's certificate may no longer report.
+    let probe = env.fleet.probe("loja-1").expect("probe");
+    let mut s = probe_stream(&c, &probe).await.expect("stream");
+    s.send(status("loja-1", "nvr", 9, clock.now())).await;
+    let e = s
+        .next()
+        .await
+        .expect_err("a retired site's status is refused");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("retired"), "{}", e.message());
+    let history = query
+        .history(vigia::pb::HistoryRequest {
+            site: "loja-1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    assert!(
+        history
+            .entries
+            .iter()
+            .all(|e| e.status.as_ref().map(|s| s.sequence) != Some(9)),
+        "nothing stored"
+    );
     c.stop().await;
 }
 
