@@ -292,7 +292,20 @@ impl Spool {
     fn read_entry(&self, seq: u64) -> Result<RecordingStatus, ReadError> {
         let path = self.entry_path(seq);
         let bytes = fs::read(&path).map_err(|e| ReadError::Io(io_err(&path)(e)))?;
-        RecordingStatus::decode(bytes.as_slice()).map_err(|e| ReadError::Corrupt(e.to_string()))
+        // An empty file decodes as a status of sequence 0 and no site, which the collector
+        // refuses on every reconnect: check what was read back against the entry's name.
+        if bytes.is_empty() {
+            return Err(ReadError::Corrupt("empty file".into()));
+        }
+        let status = RecordingStatus::decode(bytes.as_slice())
+            .map_err(|e| ReadError::Corrupt(e.to_string()))?;
+        if status.sequence != seq {
+            return Err(ReadError::Corrupt(format!(
+                "holds sequence {} but is named for {seq}",
+                status.sequence
+            )));
+        }
+        Ok(status)
     }
 
     fn write_entry(&self, status: &RecordingStatus) -> Result<(), SpoolError> {
@@ -428,6 +441,7 @@ impl Spool {
     }
 }
 
+#[derive(Debug)]
 enum ReadError {
     Io(SpoolError),
     Corrupt(String),
@@ -659,5 +673,27 @@ mod tests {
             (read[0].sequence, read[0].dropped_statuses),
             (p.sequence, 1)
         );
+    }
+
+    #[test]
+    fn an_empty_or_misnamed_entry_is_set_aside_not_sent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(dir.path(), 10).expect("open");
+        for _ in 0..3 {
+            spool.push(status("a")).expect("push");
+        }
+        fs::write(spool.entry_path(1), b"").expect("empty it");
+        let mut other = spool.read_entry(3).expect("read 3");
+        other.sequence = 7;
+        fs::write(spool.entry_path(2), other.encode_to_vec()).expect("misname it");
+        let read = spool.read_after(None, 10).expect("read");
+        assert_eq!(read.iter().map(|s| s.sequence).collect::<Vec<_>>(), vec![3]);
+        for seq in [1, 2] {
+            assert!(dir
+                .path()
+                .join(format!("{seq:020}{ENTRY_SUFFIX}{CORRUPT_SUFFIX}"))
+                .exists());
+        }
+        assert_eq!(spool.pending_dropped(), 2, "both counted as dropped");
     }
 }
