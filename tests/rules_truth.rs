@@ -254,6 +254,15 @@ fn entry(recorder: &str, camera: &str, last_seen: DateTime<Utc>) -> InventoryEnt
     }
 }
 
+/// A site's verdicts with one recorder reporting now.
+fn judge_one(s: &RecordingStatus, inventory: &[InventoryEntry]) -> Vec<Verdict> {
+    let input = RecorderInput {
+        status: s,
+        received_at: now(),
+    };
+    site_verdicts(&site(vec![input], inventory), now(), &Rules::default())
+}
+
 fn site<'a>(recorders: Vec<RecorderInput<'a>>, inventory: &'a [InventoryEntry]) -> SiteInput<'a> {
     SiteInput {
         expected: true,
@@ -292,17 +301,7 @@ fn a_camera_folder_left_without_files_is_missing() {
         entry("nvr", "", now()),
         entry("nvr", "cam4", now() - CDuration::days(1)),
     ];
-    let v = site_verdicts(
-        &site(
-            vec![RecorderInput {
-                status: &s,
-                received_at: now(),
-            }],
-            &inv,
-        ),
-        now(),
-        &Rules::default(),
-    );
+    let v = judge_one(&s, &inv);
     only(&v, VerdictKind::CameraMissing, Some("cam4"));
 }
 
@@ -326,17 +325,7 @@ fn no_camera_missing_when_the_scan_saw_nothing() {
     s.cameras.clear();
     s.file_count = 0;
     let inv = vec![entry("nvr", "cam1", now())];
-    let v = site_verdicts(
-        &site(
-            vec![RecorderInput {
-                status: &s,
-                received_at: now(),
-            }],
-            &inv,
-        ),
-        now(),
-        &Rules::default(),
-    );
+    let v = judge_one(&s, &inv);
     only(&v, VerdictKind::ScanError, None);
 }
 

@@ -44,14 +44,19 @@ async fn get(c: &TestCollector, env: &Env, site: &str) -> SiteReport {
         .into_inner()
 }
 
-#[tokio::test]
-async fn vanished_camera_and_dropped_recorder_until_retired_across_restarts() {
+/// A collector on a manual clock, on a new fleet and store.
+async fn start() -> (Env, Clock, TestCollector) {
     let env = Env::new();
     let clock = Clock::manual(chrono::Utc::now());
-    let tweak = |cfg: &mut vigia_collector::CollectorConfig| cfg.clock = clock.clone();
-    let c = TestCollector::start(&env.fleet, &env.data(), tweak)
+    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| cfg.clock = clock.clone())
         .await
         .expect("start");
+    (env, clock, c)
+}
+
+#[tokio::test]
+async fn vanished_camera_and_dropped_recorder_until_retired_across_restarts() {
+    let (env, clock, c) = start().await;
     let probe = env.fleet.probe("loja").expect("probe");
     let mut s = probe_stream(&c, &probe).await.expect("stream");
     let t0 = clock.now();
@@ -176,12 +181,7 @@ async fn vanished_camera_and_dropped_recorder_until_retired_across_restarts() {
 
 #[tokio::test]
 async fn an_acknowledgement_hides_until_it_expires_and_survives_a_restart() {
-    let env = Env::new();
-    let clock = Clock::manual(chrono::Utc::now());
-    let tweak = |cfg: &mut vigia_collector::CollectorConfig| cfg.clock = clock.clone();
-    let c = TestCollector::start(&env.fleet, &env.data(), tweak)
-        .await
-        .expect("start");
+    let (env, clock, c) = start().await;
     let probe = env.fleet.probe("loja").expect("probe");
     let mut s = probe_stream(&c, &probe).await.expect("stream");
     let mut st = with_cameras(status("loja", "nvr", 1, clock.now()), &["cam1", "cam2"]);
