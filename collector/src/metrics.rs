@@ -129,6 +129,17 @@ pub fn render(config: &CollectorConfig, store: &Store, metrics: &Metrics) -> Str
             vigia::rules::severity(vigia::rules::worst(&r.verdicts))
         );
     }
+    out.push_str("# HELP vigia_site_statuses_dropped_total Statuses the site's probe dropped from its full spool (lost while it could not deliver).\n# TYPE vigia_site_statuses_dropped_total counter\n");
+    if let Ok(sites) = store.sites() {
+        for (site, rec) in sites.iter().filter(|(_, r)| r.dropped_total > 0) {
+            let _ = writeln!(
+                out,
+                "vigia_site_statuses_dropped_total{{site=\"{}\"}} {}",
+                escape(site),
+                rec.dropped_total
+            );
+        }
+    }
     out.push_str("# HELP vigia_site_last_contact_age_seconds Seconds since the site's latest status arrived.\n# TYPE vigia_site_last_contact_age_seconds gauge\n");
     for r in &reports {
         if r.state() == SiteState::Expected {

@@ -75,6 +75,15 @@ pub struct SiteRecord {
     /// When it was retired.
     #[prost(message, optional, tag = "10")]
     pub retired_at: Option<prost_types::Timestamp>,
+    /// Statuses the site's probe said it dropped from its full spool, in all.
+    #[prost(uint64, tag = "11")]
+    pub dropped_total: u64,
+    /// When a status last reported drops (collector's clock).
+    #[prost(message, optional, tag = "12")]
+    pub last_drop_at: Option<prost_types::Timestamp>,
+    /// How many that status reported.
+    #[prost(uint64, tag = "13")]
+    pub last_drop_count: u64,
 }
 
 /// Why the store failed; each names the store folder or the record.
@@ -733,9 +742,26 @@ fn apply_status(
         .insert(seen, &now_us.to_be_bytes())
         .map_err(|e| store.err(e))?
         .is_some();
+    let dropped = if duplicate {
+        0
+    } else {
+        status.dropped_statuses
+    };
+    if dropped > 0 {
+        tracing::warn!(
+            site = %status.site,
+            dropped,
+            "the probe's spool overflowed while it could not deliver: statuses were lost"
+        );
+    }
     update_site(store, &status.site, |rec| {
         if rec.first_contact.is_none() {
             rec.first_contact = Some(now_ts);
+        }
+        if dropped > 0 {
+            rec.dropped_total = rec.dropped_total.saturating_add(dropped);
+            rec.last_drop_at = Some(now_ts);
+            rec.last_drop_count = dropped;
         }
         rec.last_contact = Some(now_ts);
         if rec.spool_id != status.spool_id {

@@ -237,6 +237,16 @@ async fn metrics_show_the_same_verdicts_and_the_counters() {
     s.next().await.expect("ack");
     s.send(status("loja-1", "nvr", 1, chrono::Utc::now())).await;
     assert!(s.next().await.expect("ack").duplicate);
+    // The probe's spool overflowed while it was cut off: 34 statuses lost.
+    let mut st = status("loja-1", "nvr", 2, chrono::Utc::now());
+    st.dropped_statuses = 34;
+    s.send(st.clone()).await;
+    s.next().await.expect("ack");
+    s.send(st).await;
+    assert!(
+        s.next().await.expect("ack").duplicate,
+        "a re-send counts once"
+    );
 
     let body = tokio::time::timeout(support::STEP, async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -254,8 +264,9 @@ async fn metrics_show_the_same_verdicts_and_the_counters() {
     .expect("bounded");
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     for line in [
-        "vigia_statuses_ingested_total 1",
-        "vigia_statuses_duplicate_total 1",
+        "vigia_statuses_ingested_total 2",
+        "vigia_statuses_duplicate_total 2",
+        "vigia_site_statuses_dropped_total{site=\"loja-1\"} 34",
         "vigia_site_verdict{site=\"loja-1\",verdict=\"OK\"} 1",
         "vigia_site_verdict{site=\"loja-9\",verdict=\"NEVER_REPORTED\"} 1",
         "vigia_site_last_contact_age_seconds{site=\"loja-1\"}",
