@@ -3,7 +3,11 @@
 //! (`vigia::config::ConfigSource`), then *resolved*: schedules parsed, addresses parsed, the
 //! zone looked up, so that `check-config` catches every mistake before the first 07:00.
 
+use crate::deadman::{Deadman, DeadmanConfig};
+use crate::graph::GraphConfig;
+use crate::oauth2::{OAuth2Config, OAuth2Settings};
 use crate::schedule::Schedule;
+use crate::webhook::{Webhook, WebhookConfig};
 use lettre::message::Mailbox;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -44,6 +48,32 @@ pub struct MailerConfig {
     /// Urgent alerts (off unless a schedule is given).
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// How mail leaves: `"smtp"` (the `[smtp]` relay) or `"graph"` (Microsoft Graph sendMail).
+    #[serde(default)]
+    pub delivery: DeliveryMethod,
+    /// Microsoft Graph, with `delivery = "graph"`.
+    #[serde(default)]
+    pub graph: GraphConfig,
+    /// OAuth2 client credentials, for `smtp.auth = ["XOAUTH2"]` or `delivery = "graph"`.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Config>,
+    /// Webhooks told of urgent alerts and of a digest that could not be sent.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+    /// The dead-man's switch pinged after each digest (and `/fail` when it could not go).
+    #[serde(default)]
+    pub deadman: Option<DeadmanConfig>,
+}
+
+/// How mail leaves the mailer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryMethod {
+    /// Through the `[smtp]` relay (PLAIN, LOGIN or XOAUTH2).
+    #[default]
+    Smtp,
+    /// Through Microsoft Graph `sendMail`, for tenants where SMTP AUTH is off.
+    Graph,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -162,7 +192,7 @@ impl Security {
     }
 }
 
-/// SMTP authentication mechanism (Office 365 offers only LOGIN).
+/// SMTP authentication mechanism (Office 365 offers LOGIN and XOAUTH2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AuthMechanism {
@@ -170,13 +200,16 @@ pub enum AuthMechanism {
     Plain,
     /// AUTH LOGIN.
     Login,
+    /// AUTH XOAUTH2: an OAuth2 access token from `[oauth2]` instead of a password.
+    Xoauth2,
 }
 
 /// The relay, the credentials (by reference only) and the recipients.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
-    /// The relay's host name (also the name its certificate must carry).
+    /// The relay's host name (also the name its certificate must carry); unused with Graph.
+    #[serde(default)]
     pub host: String,
     /// The relay's port; 587, 465 or 25 by `security` when unset.
     #[serde(default)]
@@ -297,6 +330,14 @@ pub struct Settings {
     pub bcc: Vec<Mailbox>,
     /// Alert recipients.
     pub alerts_to: Vec<Mailbox>,
+    /// OAuth2 client credentials, when XOAUTH2 or Graph is used.
+    pub oauth2: Option<OAuth2Settings>,
+    /// Graph's base URL.
+    pub graph_url: reqwest::Url,
+    /// Webhooks for alerts and failed digests.
+    pub webhooks: Vec<Webhook>,
+    /// The dead-man's switch.
+    pub deadman: Option<Deadman>,
 }
 
 impl Settings {
@@ -331,7 +372,8 @@ impl Settings {
             }
             None => None,
         };
-        if raw.smtp.host.trim().is_empty() {
+        let graph = raw.delivery == DeliveryMethod::Graph;
+        if !graph && raw.smtp.host.trim().is_empty() {
             return Err(bad("key `smtp.host`: empty; name the mail relay".into()));
         }
         let from = mailbox("smtp.from", &raw.smtp.from).map_err(bad)?;
@@ -348,6 +390,22 @@ impl Settings {
         } else {
             mailboxes("alerts.to", &raw.alerts.to).map_err(bad)?
         };
+        let xoauth2 = !graph && raw.smtp.auth.contains(&AuthMechanism::Xoauth2);
+        let oauth2 = resolve_oauth2(&raw, graph, xoauth2).map_err(bad)?;
+        let graph_url = crate::http::check_url("graph.url", &raw.graph.url).map_err(bad)?;
+        let webhooks = raw
+            .webhooks
+            .iter()
+            .enumerate()
+            .map(|(i, w)| Webhook::resolve(i, w))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        let deadman = raw
+            .deadman
+            .as_ref()
+            .map(Deadman::resolve)
+            .transpose()
+            .map_err(bad)?;
         if raw.smtp.password_env.is_some() && raw.smtp.password_file.is_some() {
             return Err(bad(
                 "keys `smtp.password_env` and `smtp.password_file`: set one, not both".into(),
@@ -360,7 +418,9 @@ impl Settings {
                 "key `smtp.username`: a password is configured but no username".into(),
             ));
         }
-        if raw.smtp.username.is_some()
+        if !xoauth2
+            && !graph
+            && raw.smtp.username.is_some()
             && raw.smtp.password_env.is_none()
             && raw.smtp.password_file.is_none()
         {
@@ -368,13 +428,15 @@ impl Settings {
                 "key `smtp.username` is set but the password is not: set `smtp.password_env` or `smtp.password_file` (never the password itself)".into(),
             ));
         }
-        if raw.smtp.username.is_some() && raw.smtp.security == Security::None {
+        if !graph && raw.smtp.username.is_some() && raw.smtp.security == Security::None {
             return Err(bad(
                 "keys `smtp.username` and `smtp.security = \"none\"`: the password would cross the network in clear; use \"starttls\" or \"tls\", or no username for an open local relay".into(),
             ));
         }
         if raw.smtp.username.is_some() && raw.smtp.auth.is_empty() {
-            return Err(bad("key `smtp.auth`: empty; list PLAIN and/or LOGIN".into()));
+            return Err(bad(
+                "key `smtp.auth`: empty; list PLAIN and/or LOGIN, or XOAUTH2".into(),
+            ));
         }
         if raw.smtp.retry_initial.is_zero() || raw.smtp.retry_max < raw.smtp.retry_initial {
             return Err(bad(
@@ -400,8 +462,27 @@ impl Settings {
             cc,
             bcc,
             alerts_to,
+            oauth2,
+            graph_url,
+            webhooks,
+            deadman,
             raw,
         })
+    }
+
+    /// True when SMTP authenticates with an OAuth2 token.
+    pub fn uses_xoauth2(&self) -> bool {
+        self.raw.delivery == DeliveryMethod::Smtp
+            && self.raw.smtp.auth.contains(&AuthMechanism::Xoauth2)
+    }
+
+    /// The mailbox that sends: `smtp.username`, or the address of `smtp.from`.
+    pub fn sender_mailbox(&self) -> String {
+        self.raw
+            .smtp
+            .username
+            .clone()
+            .unwrap_or_else(|| self.from.email.to_string())
     }
 
     /// The relay's port.
@@ -431,6 +512,51 @@ impl Settings {
         )
         .with_title(self.title())
         .with_collector(self.raw.collector.url.clone())
+    }
+}
+
+/// The `[oauth2]` section checked against what uses it (XOAUTH2 or Graph), with the delivery's
+/// default scope; the password keys are refused where a token replaces them.
+fn resolve_oauth2(
+    raw: &MailerConfig,
+    graph: bool,
+    xoauth2: bool,
+) -> Result<Option<OAuth2Settings>, String> {
+    let smtp = &raw.smtp;
+    let user = if graph {
+        "delivery = \"graph\""
+    } else {
+        "smtp.auth = [\"XOAUTH2\"]"
+    };
+    if xoauth2 && smtp.auth.len() > 1 {
+        return Err("key `smtp.auth`: XOAUTH2 cannot be listed with PLAIN or LOGIN (its secret is a token, not a password); write auth = [\"XOAUTH2\"]".into());
+    }
+    if (graph || xoauth2) && (smtp.password_env.is_some() || smtp.password_file.is_some()) {
+        return Err(format!(
+            "keys `smtp.password_env`/`smtp.password_file`: not used with {user} (the token comes from [oauth2]); remove them"
+        ));
+    }
+    if xoauth2 && smtp.username.is_none() {
+        return Err(
+            "key `smtp.username`: XOAUTH2 needs the sending mailbox, e.g. username = \"vigia@contoso.com\"".into(),
+        );
+    }
+    match (&raw.oauth2, graph || xoauth2) {
+        (Some(o), true) => {
+            let scope = if graph {
+                crate::oauth2::GRAPH_SCOPE
+            } else {
+                crate::oauth2::OUTLOOK_SCOPE
+            };
+            OAuth2Settings::resolve(o, scope).map(Some)
+        }
+        (None, true) => Err(format!(
+            "section `[oauth2]`: missing; {user} needs OAuth2 client credentials (tenant or token_url, client_id, client_secret_env or client_secret_file)"
+        )),
+        (Some(_), false) => Err(
+            "section `[oauth2]`: not used; set smtp.auth = [\"XOAUTH2\"] or delivery = \"graph\", or remove the section".into(),
+        ),
+        (None, false) => Ok(None),
     }
 }
 

@@ -18,7 +18,8 @@ use vigia_mailer::{render_digest, Settings};
     long_about = None,
     after_help = "Logging: VIGIA_LOG (falling back to RUST_LOG), e.g. VIGIA_LOG=debug.\n\
                   Exit status: 0 done, 1 runtime error, 2 invalid configuration.\n\
-                  The SMTP password comes from smtp.password_env or smtp.password_file, never the TOML."
+                  The SMTP password comes from smtp.password_env or smtp.password_file, the OAuth2\n\
+                  client secret from oauth2.client_secret_env or oauth2.client_secret_file, never the TOML."
 )]
 struct Cli {
     /// The configuration file (TOML); `VIGIA_*` environment variables override its keys,
@@ -46,6 +47,13 @@ enum Command {
     },
     /// Fetch, render and send the digest now, outside the schedule (no slot is marked).
     SendNow,
+    /// Send a short test message through the configured delivery (SMTP or Graph, password or
+    /// OAuth2) and say what happened: check the credentials before the first 07:00.
+    TestSend {
+        /// The recipient (default: the digest's `smtp.to`).
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Load and check the configuration, the certificates and the password, then print the
     /// next digest times.
     CheckConfig,
@@ -104,13 +112,14 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
                 cc: settings.cc.clone(),
                 bcc: settings.bcc.clone(),
             };
-            let message = vigia_mailer::smtp::build_message(&settings.from, &rcpt, &mail, false)?;
-            vigia_mailer::smtp::send(&settings, &message)
+            vigia_mailer::delivery::Delivery::new(std::sync::Arc::new(settings.clone()))
+                .send(&rcpt, &mail, false)
                 .await
                 .context("sending the digest")?;
             println!("sent: {}", mail.subject);
             Ok(ExitCode::SUCCESS)
         }
+        Command::TestSend { to } => Ok(test_send(settings, to.as_deref()).await),
         Command::Run => {
             let mailer = Mailer::open(settings).context("opening the state store")?;
             let (tx, rx) = tokio::sync::watch::channel(false);
@@ -146,8 +155,15 @@ fn check_config(settings: &Settings) -> anyhow::Result<ExitCode> {
     if let Err(e) = vigia_mailer::smtp::password(settings) {
         problems.push(e.to_string());
     }
-    if let Err(e) = vigia_mailer::smtp::transport(settings) {
-        problems.push(e.to_string());
+    if let Some(o) = &settings.oauth2 {
+        if let Err(e) = o.client_secret() {
+            problems.push(e.to_string());
+        }
+    }
+    if settings.raw.delivery == vigia_mailer::config::DeliveryMethod::Smtp {
+        if let Err(e) = vigia_mailer::smtp::transport(settings) {
+            problems.push(e.to_string());
+        }
     }
     if !problems.is_empty() {
         for p in &problems {
@@ -163,11 +179,10 @@ fn check_config(settings: &Settings) -> anyhow::Result<ExitCode> {
         c.url,
         tls.map(|m| m.identity.to_string()).unwrap_or_default()
     );
+    let delivery = vigia_mailer::delivery::Delivery::new(std::sync::Arc::new(settings.clone()));
     println!(
-        "smtp {}:{} ({:?}), from {}, to {}",
-        settings.raw.smtp.host,
-        settings.smtp_port(),
-        settings.raw.smtp.security,
+        "mail by {}, from {}, to {}",
+        delivery.describe(),
         settings.from,
         settings
             .to
@@ -194,5 +209,82 @@ fn check_config(settings: &Settings) -> anyhow::Result<ExitCode> {
         Some(s) => println!("alerts: {s}"),
         None => println!("alerts: off"),
     }
+    if let Some(o) = &settings.oauth2 {
+        println!(
+            "oauth2: client {} at {} for {}",
+            o.client_id, o.token_url, o.scope
+        );
+    }
+    for w in &settings.webhooks {
+        println!("{} (alerts, failed digests)", w.name());
+    }
+    if let Some(d) = &settings.deadman {
+        println!(
+            "dead-man's switch: {} after each digest, /fail when one cannot be sent",
+            vigia_mailer::http::host_of(&d.url)
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `test-send`: one short message through the configured delivery; prints what happened and
+/// returns 0 when it was accepted, 1 otherwise.
+async fn test_send(settings: Settings, to: Option<&str>) -> ExitCode {
+    let rcpt = match to {
+        Some(addr) => match addr.trim().parse::<lettre::message::Mailbox>() {
+            Ok(m) => vec![m],
+            Err(e) => {
+                eprintln!("--to {addr:?} is not an email address ({e})");
+                return ExitCode::from(2);
+            }
+        },
+        None => settings.to.clone(),
+    };
+    let delivery = vigia_mailer::delivery::Delivery::new(std::sync::Arc::new(settings.clone()));
+    let how = delivery.describe();
+    let now = Utc::now().with_timezone(&settings.tz);
+    let text = format!(
+        "This is a test message from vigia-mailer.\n\nIt went out by {how}, from {}, at {}.\nIf you can read it, the daily digest can reach you the same way.\n",
+        settings.from,
+        now.format("%Y-%m-%d %H:%M:%S %Z")
+    );
+    let subject = format!("{}: test message", settings.title());
+    let mut builder = lettre::Message::builder()
+        .from(settings.from.clone())
+        .subject(subject.clone())
+        .message_id(None);
+    for m in &rcpt {
+        builder = builder.to(m.clone());
+    }
+    let list = rcpt
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = match builder.singlepart(lettre::message::SinglePart::plain(text)) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("not sent: cannot build the test message: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match delivery.send_message(&message).await {
+        Ok(()) => {
+            println!("sent: \"{subject}\" to {list} by {how}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let kind = match &e {
+                vigia_mailer::smtp::SendError::Transient(_) => {
+                    "not sent (transient: the digest would retry)"
+                }
+                vigia_mailer::smtp::SendError::Permanent(_) => {
+                    "not sent (permanent: fix this before the next digest)"
+                }
+                vigia_mailer::smtp::SendError::Config(_) => "not sent (configuration)",
+            };
+            println!("{kind} by {how}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -7,9 +7,11 @@
 //! restart catches up the latest slot that did not go out.
 
 use crate::config::Settings;
+use crate::delivery::Delivery;
+use crate::notify::Notifier;
 use crate::render::{self, AlertChange, FleetView, Rendered};
 use crate::schedule::Schedule;
-use crate::smtp::{self, Recipients, SendError};
+use crate::smtp::{Recipients, SendError};
 use crate::state::{AlertStates, State, StateError};
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -125,14 +127,19 @@ pub async fn fetch_stateless(settings: &Settings, now: DateTime<Utc>) -> Fleet {
 pub struct Mailer {
     settings: Arc<Settings>,
     state: State,
+    delivery: Delivery,
+    notifier: Notifier,
 }
 
 impl Mailer {
     /// Opens the state store named by the settings.
     pub fn open(settings: Settings) -> Result<Mailer, StateError> {
         let state = State::open(&settings.raw.state_dir)?;
+        let settings = Arc::new(settings);
         Ok(Mailer {
-            settings: Arc::new(settings),
+            delivery: Delivery::new(settings.clone()),
+            notifier: Notifier::new(&settings),
+            settings,
             state,
         })
     }
@@ -145,6 +152,11 @@ impl Mailer {
     /// The store.
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// How messages leave (SMTP or Graph), with its OAuth2 token kept between sends.
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
     }
 
     /// Reads the fleet and keeps track of collector outages.
@@ -204,19 +216,15 @@ impl Mailer {
                     "digest HTML is over Gmail's 102 KB clipping limit; Gmail readers will see a truncated message"
                 );
             }
-            let sent = match smtp::build_message(
-                &self.settings.from,
-                &self.digest_recipients(),
-                &mail,
-                false,
-            ) {
-                Ok(message) => smtp::send(&self.settings, &message).await,
-                Err(e) => Err(e),
-            };
+            let sent = self
+                .delivery
+                .send(&self.digest_recipients(), &mail, false)
+                .await;
             match sent {
                 Ok(()) => {
                     self.state.mark_digest_sent(slot)?;
                     info!(slot = %slot, subject = %mail.subject, attempts = attempt + 1, "digest sent");
+                    self.notifier.digest_sent().await;
                     return Ok(SlotOutcome::Sent);
                 }
                 Err(e) if e.is_transient() => {
@@ -226,6 +234,7 @@ impl Mailer {
                         + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
                     if next_try >= deadline {
                         error!(slot = %slot, error = %e, attempts = attempt, "digest not sent before the next slot; giving up on this one");
+                        self.notifier.digest_failed(&e.to_string()).await;
                         return Ok(SlotOutcome::GaveUp(e.to_string()));
                     }
                     warn!(slot = %slot, error = %e, retry_in = ?wait, "digest not sent; will retry");
@@ -235,6 +244,7 @@ impl Mailer {
                 }
                 Err(e) => {
                     error!(slot = %slot, error = %e, "digest refused; not retrying this slot");
+                    self.notifier.digest_failed(&e.to_string()).await;
                     return Ok(SlotOutcome::GaveUp(e.to_string()));
                 }
             }
@@ -290,10 +300,12 @@ impl Mailer {
             cc: Vec::new(),
             bcc: Vec::new(),
         };
-        let message = smtp::build_message(&self.settings.from, &rcpt, &mail, true)?;
-        smtp::send(&self.settings, &message).await?;
+        self.delivery.send(&rcpt, &mail, true).await?;
         self.state.set_alert_states(&updates)?;
         info!(subject = %mail.subject, changes = changes.len(), "alert sent");
+        self.notifier
+            .alert(&mail.subject, &mail.text, &site_notes(&changes))
+            .await;
         Ok(AlertOutcome::Sent(changes))
     }
 
@@ -482,6 +494,35 @@ pub fn alert_changes(
         }
     }
     (changes, updates)
+}
+
+/// The alert's changes per site, for the webhooks' JSON payload.
+fn site_notes(changes: &[AlertChange]) -> Vec<crate::webhook::SiteNote> {
+    let name = |k: VerdictKind| {
+        k.as_str_name()
+            .trim_start_matches("VERDICT_KIND_")
+            .to_string()
+    };
+    let mut notes: Vec<crate::webhook::SiteNote> = Vec::new();
+    for c in changes {
+        let i = match notes.iter().position(|n| n.site == c.site) {
+            Some(i) => i,
+            None => {
+                notes.push(crate::webhook::SiteNote {
+                    site: c.site.clone(),
+                    verdicts: Vec::new(),
+                    recovered: Vec::new(),
+                });
+                notes.len() - 1
+            }
+        };
+        if c.entered {
+            notes[i].verdicts.push(name(c.kind));
+        } else {
+            notes[i].recovered.push(name(c.kind));
+        }
+    }
+    notes
 }
 
 /// The retry deadline of a slot: the next slot (or a day later if there is none).

@@ -1,8 +1,12 @@
-//! Talking to the mail relay with lettre: STARTTLS, implicit TLS or plain; AUTH PLAIN or LOGIN;
-//! an optional private CA; the password read from an environment variable or a file at each
-//! send (so a rotated password needs no restart). Failures are sorted into transient (retry:
-//! connection refused, timeouts, TLS hiccups, 4xx) and permanent (5xx, authentication refused:
-//! report the server's reply and stop), as the schedule's retry loop needs.
+//! Talking to the mail relay with lettre: STARTTLS, implicit TLS or plain; AUTH PLAIN, LOGIN or
+//! XOAUTH2 (an OAuth2 access token from [`crate::oauth2`]); an optional private CA; the
+//! password read from an environment variable or a file at each send (so a rotated password
+//! needs no restart). Failures are sorted into transient (retry: connection refused, timeouts,
+//! TLS hiccups, 4xx) and permanent (5xx, authentication refused, a relay certificate that is
+//! not trusted: report what to fix and stop), as the schedule's retry loop needs. Sorting looks
+//! at the error's type along its source chain and at the reply's code, not at its wording;
+//! Office 365's enhanced status codes (5.7.139, 5.7.30, 5.7.3) become a sentence naming the
+//! Microsoft setting to change.
 
 use crate::config::{AuthMechanism, Security, Settings};
 use crate::render::Rendered;
@@ -15,13 +19,13 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// Worth another try later: the relay was down, slow, or answered 4xx.
-    #[error("transient SMTP failure: {0}")]
+    #[error("transient failure: {0}")]
     Transient(String),
     /// Will not succeed by itself: 5xx, authentication refused, a bad address.
-    #[error("permanent SMTP failure: {0}")]
+    #[error("permanent failure: {0}")]
     Permanent(String),
     /// The configuration cannot work (password missing, CA file unreadable).
-    #[error("SMTP configuration: {0}")]
+    #[error("mail configuration: {0}")]
     Config(String),
 }
 
@@ -50,6 +54,18 @@ pub fn build_message(
     mail: &Rendered,
     urgent: bool,
 ) -> Result<Message, SendError> {
+    build_message_with(from, rcpt, mail, urgent, false)
+}
+
+/// The same, keeping the Bcc header when `keep_bcc` (Graph reads the recipients from the
+/// headers; over SMTP they travel in the envelope and the header must go).
+pub fn build_message_with(
+    from: &Mailbox,
+    rcpt: &Recipients,
+    mail: &Rendered,
+    urgent: bool,
+    keep_bcc: bool,
+) -> Result<Message, SendError> {
     let mut b = Message::builder()
         .from(from.clone())
         .subject(mail.subject.clone())
@@ -65,6 +81,9 @@ pub fn build_message(
     }
     if urgent {
         b = b.header(Importance);
+    }
+    if keep_bcc {
+        b = b.keep_bcc();
     }
     b.multipart(
         MultiPart::alternative()
@@ -127,8 +146,17 @@ pub fn password(settings: &Settings) -> Result<Option<String>, SendError> {
     Ok(None)
 }
 
-/// Builds a transport for one attempt (no pooled connection outlives it).
+/// Builds a transport for one attempt with the configured password (no pooled connection
+/// outlives it); with XOAUTH2 use [`transport_with_token`].
 pub fn transport(settings: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+    transport_with_token(settings, None)
+}
+
+/// Builds a transport for one attempt; `token` is the OAuth2 access token for XOAUTH2.
+pub fn transport_with_token(
+    settings: &Settings,
+    token: Option<String>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
     let smtp = &settings.raw.smtp;
     let tls = match smtp.security {
         Security::None => Tls::None,
@@ -161,15 +189,20 @@ pub fn transport(settings: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executo
         .tls(tls)
         .timeout(Some(smtp.timeout));
     if let Some(user) = &smtp.username {
-        let pass = password(settings)?.unwrap_or_default();
+        let secret = if settings.uses_xoauth2() {
+            token.unwrap_or_default()
+        } else {
+            password(settings)?.unwrap_or_default()
+        };
         b = b
-            .credentials(Credentials::new(user.clone(), pass))
+            .credentials(Credentials::new(user.clone(), secret))
             .authentication(
                 smtp.auth
                     .iter()
                     .map(|m| match m {
                         AuthMechanism::Plain => Mechanism::Plain,
                         AuthMechanism::Login => Mechanism::Login,
+                        AuthMechanism::Xoauth2 => Mechanism::Xoauth2,
                     })
                     .collect(),
             );
@@ -177,24 +210,97 @@ pub fn transport(settings: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executo
     Ok(b.build())
 }
 
-/// Sends one message and sorts the failure.
+/// Sends one message the configured way (SMTP or Graph) through a fresh
+/// [`crate::delivery::Delivery`]: no token is kept between calls. The service keeps one.
 pub async fn send(settings: &Settings, message: &Message) -> Result<(), SendError> {
-    let transport = transport(settings)?;
+    crate::delivery::Delivery::new(std::sync::Arc::new(settings.clone()))
+        .send_message(message)
+        .await
+}
+
+/// Sends one message over SMTP, authenticating with `token` when XOAUTH2 is configured.
+pub async fn send_with_token(
+    settings: &Settings,
+    message: &Message,
+    token: Option<String>,
+) -> Result<(), SendError> {
+    let transport = transport_with_token(settings, token)?;
     match transport.send(message.clone()).await {
         Ok(_) => Ok(()),
-        Err(e) => Err(classify(&e)),
+        Err(e) => Err(classify(&e, settings)),
     }
 }
 
-fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+/// Sorts a failure and says what to fix.
+fn classify(e: &lettre::transport::smtp::Error, settings: &Settings) -> SendError {
+    let smtp = &settings.raw.smtp;
     let text = vigia::process::error_chain(e);
-    if e.is_permanent() {
-        SendError::Permanent(text)
-    } else if e.is_client() {
-        // Our side refused (e.g. no common AUTH mechanism, no STARTTLS offered).
-        SendError::Permanent(text)
-    } else {
-        // 4xx, connection refused, timeouts, TLS and network errors: the relay may come back.
-        SendError::Transient(text)
+    if let Some(problem) = crate::chain::refused_certificate(e) {
+        return SendError::Permanent(format!(
+            "the relay's certificate is not trusted: {problem} ({}); if the relay {} uses a private CA, set smtp.ca_file to that CA's certificate (PEM)",
+            crate::chain::certificate_advice(problem),
+            smtp.host
+        ));
     }
+    let user = smtp.username.as_deref().unwrap_or("");
+    let oauth = settings.uses_xoauth2();
+    if e.is_permanent() {
+        let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+        // The reply's text; it starts with the enhanced status code (RFC 3463), e.g. 5.7.139.
+        let reply = std::error::Error::source(e)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let enhanced = reply.split_whitespace().next().unwrap_or("");
+        let answered = format!("(the relay answered: {code} {reply})");
+        let sentence = match (code.as_str(), enhanced) {
+            (_, "5.7.139") => Some(sentence_smtp_auth_disabled(user)),
+            (_, "5.7.30") => Some(SENTENCE_BASIC_AUTH_OFF.to_string()),
+            ("535", "5.7.3") if oauth => Some(sentence_token_refused(user)),
+            ("535", _) if oauth => Some(format!(
+                "the relay refused the OAuth2 token for {user}: check smtp.username (the sending mailbox) and the [oauth2] section"
+            )),
+            ("535", _) => Some(format!(
+                "the relay refused the user name or password of {user}: check smtp.username and the password (smtp.password_env or smtp.password_file)"
+            )),
+            _ => None,
+        };
+        return SendError::Permanent(match sentence {
+            Some(s) => format!("{s} {answered}"),
+            None => text,
+        });
+    }
+    if e.is_transient() {
+        return SendError::Transient(text);
+    }
+    if e.is_client() {
+        // Our side gave up. With XOAUTH2 this is what a bad token looks like on Gmail: it
+        // answers AUTH with a 334 challenge (a JSON error) that lettre does not take; it is
+        // also what a relay that offers no XOAUTH2 gives.
+        if oauth {
+            return SendError::Permanent(format!(
+                "authentication failed: the relay refused the OAuth2 token for {user} (Gmail answers a bad or unauthorised token with a 334 challenge), or it does not offer XOAUTH2; check smtp.username, the [oauth2] section and the app's permission to send as {user} ({text})"
+            ));
+        }
+        // E.g. no common AUTH mechanism, no STARTTLS offered.
+        return SendError::Permanent(text);
+    }
+    // Connection refused, timeouts, TLS and network errors: the relay may come back.
+    SendError::Transient(text)
+}
+
+/// Office 365, `550 5.7.30`: password SMTP is off for the tenant.
+pub const SENTENCE_BASIC_AUTH_OFF: &str = "Office 365 no longer accepts a password for SMTP here (basic authentication is off for this tenant): switch to OAuth2 with smtp.auth = [\"XOAUTH2\"] and an [oauth2] section, or to delivery = \"graph\" (docs/deployment.md, Office 365)";
+
+/// Office 365, `535 5.7.139`: SMTP AUTH is disabled for the tenant or the mailbox.
+pub fn sentence_smtp_auth_disabled(user: &str) -> String {
+    format!(
+        "Office 365 has SMTP AUTH disabled for the tenant or for the mailbox {user}: enable \"Authenticated SMTP\" for the mailbox (Microsoft 365 admin center, Users, the user, Mail, Manage email apps; or Set-CASMailbox -Identity {user} -SmtpClientAuthenticationDisabled $false) and, if off for the tenant, Set-TransportConfig -SmtpClientAuthenticationDisabled $false; or use delivery = \"graph\""
+    )
+}
+
+/// Office 365, `535 5.7.3` with XOAUTH2: the token was refused.
+pub fn sentence_token_refused(user: &str) -> String {
+    format!(
+        "Office 365 refused the OAuth2 token for {user}: the Entra app needs the application permission SMTP.SendAsApp (Office 365 Exchange Online) with admin consent, its service principal must be registered in Exchange (New-ServicePrincipal -AppId <client id> -ObjectId <enterprise application object id>) with access to the mailbox (Add-MailboxPermission -Identity {user} -User <service principal id> -AccessRights FullAccess), and oauth2.scope must be https://outlook.office365.com/.default"
+    )
 }
