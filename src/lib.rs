@@ -9,6 +9,7 @@ pub mod days;
 pub mod pb;
 pub mod process;
 pub mod rules;
+pub mod secret_file;
 pub mod tls;
 pub mod wording;
 

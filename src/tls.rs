@@ -191,6 +191,9 @@ pub enum TlsError {
     /// rustls refused to build a configuration from the material.
     #[error("TLS configuration: {0}")]
     Config(String),
+    /// The private key is readable by others.
+    #[error(transparent)]
+    Insecure(#[from] crate::secret_file::InsecureFile),
 }
 
 /// A loaded, checked set of files: the fleet CA, our certificate chain and its key.
@@ -266,6 +269,7 @@ pub fn load_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 }
 
 fn load_key_pem(path: &Path) -> Result<(Vec<u8>, PrivateKeyDer<'static>), TlsError> {
+    crate::secret_file::check(path, "private key")?;
     let pem = read(path, "private key")?;
     let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TlsError::NotPem {
         path: path.to_path_buf(),

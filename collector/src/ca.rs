@@ -210,6 +210,10 @@ impl Ca {
         if !cert_path.exists() || !key_path.exists() {
             return Err(CaError::NoCa(dir.to_path_buf()));
         }
+        vigia::secret_file::check(&key_path, "CA private key").map_err(|e| CaError::Io {
+            path: key_path.clone(),
+            reason: e.to_string(),
+        })?;
         let read = |p: &Path| {
             std::fs::read_to_string(p).map_err(|e| CaError::Io {
                 path: p.to_path_buf(),

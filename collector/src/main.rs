@@ -23,6 +23,9 @@ struct Cli {
     /// A file named here explicitly must exist.
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Use private key files that group or others can read (refused otherwise), with a warning.
+    #[arg(long, global = true)]
+    allow_insecure_keys: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -107,6 +110,7 @@ enum IssueKind {
 fn main() -> ExitCode {
     vigia::tls::install_crypto_provider();
     let cli = Cli::parse();
+    vigia::secret_file::allow_insecure(cli.allow_insecure_keys);
     match cli.command {
         Command::Run => {
             vigia::process::init_logging();

@@ -241,6 +241,10 @@ async fn a_tampered_certificate_is_refused() {
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
+    if name.ends_with(".key") {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
     p
 }
 
@@ -266,6 +270,20 @@ fn loading_errors_name_the_file_and_the_problem() {
     let other_key = write(dir, "b.key", &b.key_pem);
     let garbage = write(dir, "garbage.pem", "this is not a certificate\n");
 
+    // A key every user of the machine can read is refused, naming the file and the fix.
+    let open_key = dir.join("open.key");
+    std::fs::write(&open_key, &a.key_pem).expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&open_key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let e = TlsMaterial::load(&ca_pem, &cert, &open_key).expect_err("world-readable key");
+    assert!(matches!(e, TlsError::Insecure(_)), "{e}");
+    assert!(
+        e.to_string().contains("open.key") && e.to_string().contains("chmod 600"),
+        "{e}"
+    );
+
     let missing = dir.join("nope.pem");
     let e = TlsMaterial::load(&ca_pem, &missing, &key).expect_err("missing");
     assert!(matches!(e, TlsError::Missing { .. }), "{e}");
@@ -281,9 +299,10 @@ fn loading_errors_name_the_file_and_the_problem() {
         "{e}"
     );
 
-    let e = TlsMaterial::load(&ca_pem, &cert, &garbage).expect_err("key not pem");
+    let garbage_key = write(dir, "garbage.key", "this is not a key\n");
+    let e = TlsMaterial::load(&ca_pem, &cert, &garbage_key).expect_err("key not pem");
     assert!(
-        e.to_string().contains("garbage.pem") && e.to_string().contains("PRIVATE KEY"),
+        e.to_string().contains("garbage.key") && e.to_string().contains("PRIVATE KEY"),
         "{e}"
     );
 

@@ -13,6 +13,9 @@ struct Cli {
     /// The probe's configuration file.
     #[arg(long, global = true, default_value = "probe.toml")]
     config: PathBuf,
+    /// Use private key files that group or others can read (refused otherwise), with a warning.
+    #[arg(long, global = true)]
+    allow_insecure_keys: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +60,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     vigia::tls::install_crypto_provider();
     let cli = Cli::parse();
+    vigia::secret_file::allow_insecure(cli.allow_insecure_keys);
     vigia_probe::init_logging();
     let config = match ProbeConfig::load(&cli.config) {
         Ok(c) => c,
