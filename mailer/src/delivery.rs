@@ -80,10 +80,10 @@ impl Delivery {
                     ),
                 };
                 format!(
-                    "SMTP {}:{} ({:?}, {auth})",
+                    "SMTP {}:{} ({}, {auth})",
                     s.raw.smtp.host,
                     s.smtp_port(),
-                    s.raw.smtp.security
+                    format!("{:?}", s.raw.smtp.security).to_lowercase()
                 )
             }
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub mod http;
 
 use std::path::PathBuf;
 
@@ -50,6 +51,7 @@ pub fn assert_snapshot(name: &str, actual: &str) {
 }
 
 pub mod smtp;
+pub mod transport;
 
 /// What a test mailer is pointed at.
 pub struct Setup<'a> {

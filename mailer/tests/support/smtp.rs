@@ -32,6 +32,23 @@ pub fn python() -> PathBuf {
     panic!("no python3 with aiosmtpd found; install python3-aiosmtpd (scripts/test does)");
 }
 
+/// How the test server behaves.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Its port (0 for any).
+    pub port: u16,
+    /// The reply to DATA, e.g. "451 busy" (accepts when unset).
+    pub reject: Option<String>,
+    /// TLS from the first byte instead of STARTTLS.
+    pub implicit_tls: bool,
+    /// Offer only XOAUTH2, accepting these tokens.
+    pub xoauth2_tokens: Vec<String>,
+    /// Refuse a bad token as Gmail does (334 challenge) instead of Office 365 (535 5.7.3).
+    pub gmail: bool,
+    /// Refuse every AUTH with this reply (e.g. "535 5.7.139 ...").
+    pub auth_reply: Option<String>,
+}
+
 /// A running aiosmtpd, killed when dropped.
 pub struct SmtpServer {
     /// Its port on 127.0.0.1.
@@ -56,6 +73,41 @@ impl SmtpServer {
         reject: Option<&str>,
         implicit_tls: bool,
     ) -> SmtpServer {
+        Self::start_opts(
+            out,
+            cert,
+            &Options {
+                port,
+                reject: reject.map(str::to_string),
+                implicit_tls,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Offering only XOAUTH2 and accepting these access tokens for [`USER`]; a wrong token is
+    /// refused as Office 365 does (535 5.7.3), or as Gmail does (a 334 challenge) with `gmail`.
+    pub fn start_xoauth2(out: &Path, cert: &CertPaths, tokens: &[&str], gmail: bool) -> SmtpServer {
+        Self::start_opts(
+            out,
+            cert,
+            &Options {
+                xoauth2_tokens: tokens.iter().map(|t| t.to_string()).collect(),
+                gmail,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Starts with every option.
+    pub fn start_opts(out: &Path, cert: &CertPaths, opts: &Options) -> SmtpServer {
+        let Options {
+            port,
+            reject,
+            implicit_tls,
+            ..
+        } = opts;
+        let (port, reject, implicit_tls) = (*port, reject.as_deref(), *implicit_tls);
         std::fs::create_dir_all(out).expect("out dir");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtpd.py");
         let mut cmd = Command::new(python());
@@ -77,6 +129,16 @@ impl SmtpServer {
         }
         if implicit_tls {
             cmd.arg("--implicit-tls");
+        }
+        if !opts.xoauth2_tokens.is_empty() {
+            cmd.arg("--xoauth2-tokens")
+                .arg(opts.xoauth2_tokens.join(","));
+            if opts.gmail {
+                cmd.args(["--xoauth2-style", "gmail"]);
+            }
+        }
+        if let Some(r) = &opts.auth_reply {
+            cmd.arg("--auth-reply").arg(r);
         }
         let mut child = cmd.spawn().expect("spawn smtpd.py");
         let stdin = child.stdin.take().expect("stdin");

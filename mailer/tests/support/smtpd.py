@@ -5,9 +5,15 @@ STARTTLS is required before anything else (or TLS from the first byte with --imp
 every accepted message is parsed with Python's own `email` package and written as one JSON
 file into --out, so the Rust test checks what a mail client would see. Prints "READY <port>"
 once listening and exits when its standard input closes (the test ended, or died).
+
+With --xoauth2-tokens only AUTH XOAUTH2 is offered (LOGIN and PLAIN excluded) and a listed
+access token is accepted; a wrong one is refused the way Office 365 does (535 5.7.3) or, with
+--xoauth2-style gmail, the way Gmail does (a 334 challenge carrying a JSON error first).
+--auth-reply refuses every AUTH with the given reply (e.g. Office 365's 535 5.7.139).
 """
 
 import argparse
+import base64
 import asyncio
 import email
 import json
@@ -34,6 +40,9 @@ ap.add_argument("--password", required=True)
 ap.add_argument("--out", required=True)
 ap.add_argument("--reject", default="", help="answer DATA with this reply, e.g. '451 busy'")
 ap.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (port 465 style)")
+ap.add_argument("--xoauth2-tokens", default="", help="comma-separated tokens AUTH XOAUTH2 accepts; offers only XOAUTH2")
+ap.add_argument("--xoauth2-style", default="office365", choices=["office365", "gmail"])
+ap.add_argument("--auth-reply", default="", help="refuse every AUTH with this reply")
 args = ap.parse_args()
 
 
@@ -83,7 +92,54 @@ class Handler:
         return "250 OK"
 
 
+class OAuthHandler(Handler):
+    """Adds AUTH XOAUTH2: `user=<user>\\x01auth=Bearer <token>\\x01\\x01`, base64."""
+
+    async def auth_XOAUTH2(self, server, auth_args):
+        if len(auth_args) == 2:
+            blob = auth_args[1].encode()
+        else:
+            got = await server.challenge_auth("", encode_to_b64=False)
+            blob = base64.b64encode(got if isinstance(got, bytes) else b"")
+        try:
+            fields = base64.b64decode(blob, validate=True).decode().split("\x01")
+        except Exception:
+            fields = []
+        user = next((f[5:] for f in fields if f.startswith("user=")), "")
+        auth = next((f[5:] for f in fields if f.startswith("auth=")), "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        if args_reply():
+            log("auth XOAUTH2 refused-by-reply user=%s token=%s" % (user, token))
+            return AuthResult(success=False, handled=False, message=args.auth_reply)
+        if user == args.user and token in args.xoauth2_tokens.split(","):
+            log("auth XOAUTH2 ok user=%s token=%s" % (user, token))
+            return AuthResult(success=True, handled=False)
+        log("auth XOAUTH2 refused user=%s token=%s" % (user, token))
+        if args.xoauth2_style == "gmail":
+            challenge = json.dumps(
+                {"status": "400", "schemes": "Bearer", "scope": "https://mail.google.com/"}
+            )
+            await server.challenge_auth(challenge)
+            return AuthResult(
+                success=False,
+                handled=False,
+                message="535 5.7.8 Username and Password not accepted. For more information, go to https://support.google.com/mail/?p=BadCredentials",
+            )
+        return AuthResult(
+            success=False,
+            handled=False,
+            message="535 5.7.3 Authentication unsuccessful [SN4PR0601CA0002.namprd06.prod.outlook.com]",
+        )
+
+
+def args_reply():
+    return bool(args.auth_reply)
+
+
 def authenticator(server, session, envelope, mechanism, auth_data):
+    if args_reply():
+        log("auth %s refused-by-reply" % mechanism)
+        return AuthResult(success=False, handled=False, message=args.auth_reply)
     ok = (
         isinstance(auth_data, LoginPassword)
         and auth_data.login.decode() == args.user
@@ -96,7 +152,9 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 async def main():
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(args.cert, args.key)
-    handler = Handler()
+    handler = OAuthHandler() if args.xoauth2_tokens else Handler()
+    # Only XOAUTH2 when tokens are given, as an Office 365 tenant with basic auth off.
+    exclude = ["LOGIN", "PLAIN"] if args.xoauth2_tokens else []
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -111,6 +169,7 @@ async def main():
                 # aiosmtpd cannot tell the socket is already TLS; it is.
                 auth_require_tls=False,
                 authenticator=authenticator,
+                auth_exclude_mechanism=exclude,
             ),
             sock=sock,
             ssl=ctx,
@@ -125,6 +184,7 @@ async def main():
                 auth_required=True,
                 auth_require_tls=True,
                 authenticator=authenticator,
+                auth_exclude_mechanism=exclude,
             ),
             sock=sock,
         )
