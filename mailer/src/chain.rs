@@ -39,17 +39,48 @@ pub fn refused_certificate<'a>(
     })
 }
 
-/// What to do about a refused certificate, for the sentence that reports it.
-pub fn certificate_advice(problem: &rustls::CertificateError) -> &'static str {
+/// Why a certificate was refused, in the three cases that call for different fixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertTrouble {
+    /// Self-signed, or issued by a CA not trusted here.
+    Issuer,
+    /// A CA certificate presented as the server's own certificate.
+    CaAsLeaf,
+    /// It does not carry the name connected to.
+    Name,
+    /// Expired or not yet valid.
+    Time,
+}
+
+/// Sorts a certificate problem.
+pub fn trouble(problem: &rustls::CertificateError) -> CertTrouble {
     use rustls::CertificateError as C;
     match problem {
-        C::NotValidForName | C::NotValidForNameContext { .. } => {
-            "use the host name the certificate was issued for"
-        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => CertTrouble::Name,
         C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
-            "the certificate must be renewed (or this machine's clock is wrong)"
+            CertTrouble::Time
         }
-        _ => "it is self-signed or issued by a CA this machine does not trust",
+        C::Other(other)
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) =>
+        {
+            CertTrouble::CaAsLeaf
+        }
+        _ => CertTrouble::Issuer,
+    }
+}
+
+/// What a refused certificate means, for the sentence that reports it.
+pub fn certificate_advice(problem: &rustls::CertificateError) -> &'static str {
+    match trouble(problem) {
+        CertTrouble::Name => "it does not carry the name connected to",
+        CertTrouble::Time => "it is expired or not yet valid (or this machine's clock is wrong)",
+        CertTrouble::Issuer => "it is self-signed or issued by a CA this machine does not trust",
+        CertTrouble::CaAsLeaf => {
+            "it is a CA certificate presented as the server's own; the server needs a certificate issued by that CA"
+        }
     }
 }
 

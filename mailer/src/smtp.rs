@@ -236,10 +236,25 @@ fn classify(e: &lettre::transport::smtp::Error, settings: &Settings) -> SendErro
     let smtp = &settings.raw.smtp;
     let text = vigia::process::error_chain(e);
     if let Some(problem) = crate::chain::refused_certificate(e) {
+        use crate::chain::CertTrouble;
+        let fix = match crate::chain::trouble(problem) {
+            CertTrouble::Issuer => format!(
+                "if the relay {} uses a private CA, set smtp.ca_file to that CA's certificate (PEM)",
+                smtp.host
+            ),
+            CertTrouble::Name => format!(
+                "set smtp.host to a name the relay's certificate carries (now {:?})",
+                smtp.host
+            ),
+            CertTrouble::Time => "the relay's certificate must be renewed".to_string(),
+            CertTrouble::CaAsLeaf => format!(
+                "give the relay a server certificate for {} issued by that CA, and set smtp.ca_file to the CA's certificate (PEM)",
+                smtp.host
+            ),
+        };
         return SendError::Permanent(format!(
-            "the relay's certificate is not trusted: {problem} ({}); if the relay {} uses a private CA, set smtp.ca_file to that CA's certificate (PEM)",
+            "the relay's certificate is not trusted: {problem} ({}); {fix}",
             crate::chain::certificate_advice(problem),
-            smtp.host
         ));
     }
     let user = smtp.username.as_deref().unwrap_or("");

@@ -491,3 +491,22 @@ fn oauth2_configuration_mistakes_name_the_key_and_the_file() {
     assert_eq!(s.oauth2.as_ref().expect("oauth2").scope, GRAPH_SCOPE);
     assert_eq!(s.sender_mailbox(), "vigia@contoso.com");
 }
+
+#[test]
+fn office365_example_loads() {
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/mailer-office365.toml");
+    let s = vigia_mailer::Settings::load(
+        &vigia::config::ConfigSource::file(&file).with_env(Vec::new()),
+    )
+    .expect("examples/mailer-office365.toml loads");
+    assert!(s.uses_xoauth2());
+    let o = s.oauth2.as_ref().expect("oauth2");
+    assert_eq!(
+        o.token_url.as_str(),
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    );
+    assert_eq!(o.scope, OUTLOOK_SCOPE);
+    assert_eq!(s.webhooks.len(), 2);
+    assert!(s.deadman.is_some());
+}
