@@ -270,6 +270,7 @@ fn classify(e: &lettre::transport::smtp::Error, settings: &Settings) -> SendErro
         let sentence = match (code.as_str(), enhanced) {
             (_, "5.7.139") => Some(sentence_smtp_auth_disabled(user)),
             (_, "5.7.30") => Some(SENTENCE_BASIC_AUTH_OFF.to_string()),
+            (_, "5.7.9") => Some(SENTENCE_APP_PASSWORD.to_string()),
             ("535", "5.7.3") if oauth => Some(sentence_token_refused(user)),
             ("535", _) if oauth => Some(format!(
                 "the relay refused the OAuth2 token for {user}: check smtp.username (the sending mailbox) and the [oauth2] section"
@@ -305,6 +306,9 @@ fn classify(e: &lettre::transport::smtp::Error, settings: &Settings) -> SendErro
 
 /// Office 365, `550 5.7.30`: password SMTP is off for the tenant.
 pub const SENTENCE_BASIC_AUTH_OFF: &str = "Office 365 no longer accepts a password for SMTP here (basic authentication is off for this tenant): switch to OAuth2 with smtp.auth = [\"XOAUTH2\"] and an [oauth2] section, or to delivery = \"graph\" (docs/deployment.md, Office 365)";
+
+/// Gmail, `534 5.7.9`: the account needs an app password.
+pub const SENTENCE_APP_PASSWORD: &str = "Google requires an app password for this account: turn on 2-Step Verification, create an app password (Google Account, Security, App passwords) and put it where smtp.password_env or smtp.password_file points";
 
 /// Office 365, `535 5.7.139`: SMTP AUTH is disabled for the tenant or the mailbox.
 pub fn sentence_smtp_auth_disabled(user: &str) -> String {
