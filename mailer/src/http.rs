@@ -123,7 +123,8 @@ mod tests {
         ] {
             assert!(check_url("oauth2.token_url", ok).is_ok(), "{ok}");
         }
-        let err = check_url("oauth2.token_url", "http://auth.example.com/token").unwrap_err();
+        let err =
+            check_url("oauth2.token_url", "http://auth.example.com/token").expect_err("refused");
         assert!(
             err.contains("`oauth2.token_url`") && err.contains("plain http"),
             "{err}"

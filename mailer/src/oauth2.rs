@@ -415,7 +415,8 @@ mod tests {
     #[test]
     fn refusal_quotes_the_description_and_says_what_to_fix() {
         let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x","error_codes":[7000215]}"#;
-        let err = parse_answer("the token endpoint t", &settings(), 401, body).unwrap_err();
+        let err =
+            parse_answer("the token endpoint t", &settings(), 401, body).expect_err("refused");
         let text = err.to_string();
         assert!(matches!(err, SendError::Permanent(_)));
         assert!(
@@ -423,7 +424,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Certificates & secrets"), "{text}");
-        let busy = parse_answer("t", &settings(), 503, b"down").unwrap_err();
+        let busy = parse_answer("t", &settings(), 503, b"down").expect_err("refused");
         assert!(busy.is_transient());
     }
 

@@ -324,18 +324,20 @@ mod tests {
 
     #[test]
     fn entries_are_checked_with_their_key() {
-        let e = Webhook::resolve(2, &raw(WebhookKind::Json)).unwrap_err();
+        let e = Webhook::resolve(2, &raw(WebhookKind::Json)).expect_err("refused");
         assert!(e.contains("`webhooks[2].url`"), "{e}");
         let mut t = raw(WebhookKind::Telegram);
         t.bot_token_env = Some("BOT".into());
-        let e = Webhook::resolve(0, &t).unwrap_err();
+        let e = Webhook::resolve(0, &t).expect_err("refused");
         assert!(e.contains("`webhooks[0].chat_id`"), "{e}");
         t.chat_id = Some("-100".into());
         let hook = Webhook::resolve(0, &t).expect("valid");
         assert!(hook.name().contains("api.telegram.org"), "{}", hook.name());
         let mut s = raw(WebhookKind::Slack);
         s.url = Some("http://hooks.example.com/x".into());
-        assert!(Webhook::resolve(0, &s).unwrap_err().contains("plain http"));
+        assert!(Webhook::resolve(0, &s)
+            .expect_err("refused")
+            .contains("plain http"));
     }
 
     #[test]
