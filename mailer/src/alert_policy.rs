@@ -297,6 +297,6 @@ mod tests {
         let k = late("loja-1").key;
         assert_eq!(FindingKey::decode(&k.encode()), Some(k));
         assert_eq!(FindingKey::decode(b"loja\0x\0nvr\0"), None);
-        assert_eq!(FindingKey::decode(b"loja\07"), None);
+        assert_eq!(FindingKey::decode(b"loja\x007"), None);
     }
 }
