@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mailer benchmark, one command: `bench/mailer.sh`.
-#  1. Render the digest (HTML + text) for 10,000 sites: median of 11 runs, against the 100 ms target.
-#  2. The HTML size for 300 sites, against Gmail's 102 KB clipping limit.
+#  1. Render the whole digest (HTML body, complete report, text part, CSV) for 10,000 sites: median of 21 runs, against the 100 ms target.
+#  2. The HTML body size for 1,000 and 300 sites (and the attachments), against Gmail's 102 KB clip.
 #  3. Side by side: the old tool's approach (bench/baselines/mailer_digest.py, the same table by
 #     string concatenation in Python) on the same exported fleets.
 set -euo pipefail

@@ -80,35 +80,9 @@ fn default_state_dir() -> PathBuf {
     PathBuf::from("./vigia-mailer-state")
 }
 
-/// Language of the email's labels, sentences and default date formats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
-pub enum Language {
-    /// English.
-    #[default]
-    #[serde(rename = "en")]
-    En,
-    /// Brazilian Portuguese, as the old tool's email.
-    #[serde(rename = "pt-BR")]
-    PtBr,
-}
-
-impl Language {
-    /// The BCP 47 tag (the HTML `lang` attribute).
-    pub fn tag(self) -> &'static str {
-        match self {
-            Language::En => "en",
-            Language::PtBr => "pt-BR",
-        }
-    }
-
-    /// Default format of a date with time.
-    pub fn default_date_format(self) -> &'static str {
-        match self {
-            Language::En => "%d/%m/%Y %H:%M",
-            Language::PtBr => "%d/%m/%Y %Hh%M",
-        }
-    }
-}
+/// Language of the email's labels, sentences and default date formats: the root crate's, so
+/// the email's words and the verdicts' wording agree on the same two languages.
+pub use vigia::wording::Language;
 
 /// Where the collector is and the reader certificate to show it.
 #[derive(Debug, Clone, Deserialize)]

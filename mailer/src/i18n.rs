@@ -1,9 +1,10 @@
-//! Every word of the email in each language. The English verdict sentences come verbatim from the
-//! root crate (so the email reads like `grpcurl`); in Portuguese the sentence is rebuilt here from
-//! the verdict's structured fields and the recorder's figures, never translated from the English.
+//! The email's own words in each language: headings, column names, the subject and summary
+//! lines. Findings are never worded here: their sentences and kind labels come from
+//! `vigia::wording`, the one place that words a verdict for grpcurl, the email and the alerts.
 
 use crate::config::Language;
 use vigia::pb::{Technology, VerdictKind};
+use vigia::wording::kind_label;
 
 /// Fixed words of the digest and alerts.
 #[derive(Debug)]
@@ -12,6 +13,10 @@ pub struct Labels {
     pub title: &'static str,
     /// Column: site.
     pub site: &'static str,
+    /// Column: recorder.
+    pub recorder: &'static str,
+    /// Column: camera.
+    pub camera: &'static str,
     /// Column: technology.
     pub technology: &'static str,
     /// Column: oldest recording.
@@ -22,12 +27,36 @@ pub struct Labels {
     pub status: &'static str,
     /// Column: days recorded.
     pub days: &'static str,
-    /// Column: coverage strip.
-    pub last_30: &'static str,
-    /// Heading of the problem table.
+    /// Column: minimum days.
+    pub minimum: &'static str,
+    /// Column: the finding's sentence.
+    pub finding: &'static str,
+    /// Column: new or open since.
+    pub change: &'static str,
+    /// Column: the site's note.
+    pub note: &'static str,
+    /// Heading of the problem sites.
     pub problems: &'static str,
-    /// Heading of the healthy table.
+    /// Heading of the problem sites listed without detail.
+    pub more_problems: &'static str,
+    /// Heading of the healthy sites.
     pub healthy: &'static str,
+    /// Heading of the acknowledged findings.
+    pub acknowledged: &'static str,
+    /// Heading of the sites recovered since the previous digest.
+    pub recovered_since: &'static str,
+    /// Marks a finding that the previous digest did not have.
+    pub new_mark: &'static str,
+    /// Before the day a finding was first shown.
+    pub open_since: &'static str,
+    /// Before the findings of a site that cleared since the previous digest.
+    pub cleared: &'static str,
+    /// Before who acknowledged.
+    pub acknowledged_by: &'static str,
+    /// Before the acknowledgement's end.
+    pub until: &'static str,
+    /// Label of a recorder's strip.
+    pub last_30: &'static str,
     /// Marks days recorded under the site's minimum in the text part.
     pub below_minimum: &'static str,
     /// Footer: when the collector evaluated the fleet.
@@ -36,7 +65,7 @@ pub struct Labels {
     pub sent_by: &'static str,
     /// Footer of alerts.
     pub alert_footer: &'static str,
-    /// Legend of the coverage strip.
+    /// Legend of the coverage strips.
     pub legend: &'static str,
     /// Start of an alert subject.
     pub alert_title: &'static str,
@@ -51,19 +80,33 @@ pub struct Labels {
 const EN: Labels = Labels {
     title: "CCTV audit",
     site: "Site",
+    recorder: "Recorder",
+    camera: "Camera",
     technology: "Technology",
     oldest: "Oldest",
     newest: "Newest",
     status: "Status",
     days: "Days",
-    last_30: "Last 30 days",
+    minimum: "Minimum days",
+    finding: "Finding",
+    change: "Since the last digest",
+    note: "Note",
     problems: "Problems",
+    more_problems: "More problem sites (details in the attached report)",
     healthy: "Recording normally",
+    acknowledged: "Acknowledged",
+    recovered_since: "Recovered since the last digest",
+    new_mark: "new",
+    open_since: "still open since",
+    cleared: "recovered since the last digest",
+    acknowledged_by: "acknowledged by",
+    until: "until",
+    last_30: "last 30 days",
     below_minimum: " — BELOW THE MINIMUM",
     evaluated_at: "Fleet state evaluated by the collector at",
     sent_by: "Sent by vigia-mailer. A day without this email means the mailer is broken, not that all is well.",
     alert_footer: "Sent by vigia-mailer when a site enters or leaves a condition that needs action; the daily digest lists every site.",
-    legend: "green: day with recordings, red: day without",
+    legend: "Strips: green = a day with recordings, red ✕ = a day without; a white notch starts each week (Monday).",
     alert_title: "CCTV ALERT",
     new_problems: "New problems",
     recovered: "Recovered",
@@ -73,19 +116,33 @@ const EN: Labels = Labels {
 const PT_BR: Labels = Labels {
     title: "Auditoria CFTV",
     site: "Local",
+    recorder: "Gravador",
+    camera: "Câmera",
     technology: "Tecnologia",
     oldest: "Mais antiga",
     newest: "Mais recente",
     status: "Situação",
     days: "Dias",
-    last_30: "Últimos 30 dias",
+    minimum: "Mínimo de dias",
+    finding: "Constatação",
+    change: "Desde o último resumo",
+    note: "Observação",
     problems: "Problemas",
+    more_problems: "Outros locais com problema (detalhes no relatório anexo)",
     healthy: "Gravando normalmente",
+    acknowledged: "Reconhecidos",
+    recovered_since: "Normalizados desde o último resumo",
+    new_mark: "novo",
+    open_since: "ainda aberto desde",
+    cleared: "normalizado desde o último resumo",
+    acknowledged_by: "reconhecido por",
+    until: "até",
+    last_30: "últimos 30 dias",
     below_minimum: " — ABAIXO DO MÍNIMO",
     evaluated_at: "Situação avaliada pelo coletor em",
     sent_by: "Enviado pelo vigia-mailer. Um dia sem este e-mail significa que o envio falhou, não que está tudo bem.",
     alert_footer: "Enviado pelo vigia-mailer quando um local entra ou sai de uma situação que exige ação; o resumo diário lista todos os locais.",
-    legend: "verde: dia com gravação, vermelho: dia sem gravação",
+    legend: "Faixas: verde = dia com gravação, vermelho ✕ = dia sem gravação; um corte branco abre cada semana (segunda-feira).",
     alert_title: "ALERTA CFTV",
     new_problems: "Novos problemas",
     recovered: "Normalizados",
@@ -97,40 +154,6 @@ pub fn labels(lang: Language) -> &'static Labels {
     match lang {
         Language::En => &EN,
         Language::PtBr => &PT_BR,
-    }
-}
-
-/// A verdict kind's short name, as shown in the status column.
-pub fn kind_label(lang: Language, kind: VerdictKind) -> &'static str {
-    match (lang, kind) {
-        (Language::En, VerdictKind::Ok) => "OK",
-        (Language::En, VerdictKind::Late) => "Late",
-        (Language::En, VerdictKind::ShortRetention) => "Short retention",
-        (Language::En, VerdictKind::Gaps) => "Gaps",
-        (Language::En, VerdictKind::CameraLate) => "Camera stopped",
-        (Language::En, VerdictKind::DiskLow) => "Disk low",
-        (Language::En, VerdictKind::ScanError) => "Scan error",
-        (Language::En, VerdictKind::Silent) => "Silent",
-        (Language::En, VerdictKind::NeverReported) => "Never reported",
-        (Language::En, VerdictKind::ClockSkew) => "Clock skew",
-        (Language::En, VerdictKind::Unspecified) => "Unknown",
-        (Language::En, VerdictKind::CameraMissing) => "Camera missing",
-        (Language::En, VerdictKind::RecorderSilent) => "Recorder silent",
-        (Language::En, VerdictKind::NotWriting) => "Not writing",
-        (Language::PtBr, VerdictKind::Ok) => "OK",
-        (Language::PtBr, VerdictKind::Late) => "Atrasado",
-        (Language::PtBr, VerdictKind::ShortRetention) => "Retenção curta",
-        (Language::PtBr, VerdictKind::Gaps) => "Falhas",
-        (Language::PtBr, VerdictKind::CameraLate) => "Câmera parada",
-        (Language::PtBr, VerdictKind::DiskLow) => "Pouco disco",
-        (Language::PtBr, VerdictKind::ScanError) => "Erro de leitura",
-        (Language::PtBr, VerdictKind::Silent) => "Sem contato",
-        (Language::PtBr, VerdictKind::NeverReported) => "Nunca reportou",
-        (Language::PtBr, VerdictKind::ClockSkew) => "Relógio errado",
-        (Language::PtBr, VerdictKind::Unspecified) => "Desconhecido",
-        (Language::PtBr, VerdictKind::CameraMissing) => "Câmera sumiu",
-        (Language::PtBr, VerdictKind::RecorderSilent) => "Gravador sem relatório",
-        (Language::PtBr, VerdictKind::NotWriting) => "Sem vídeo",
     }
 }
 
@@ -146,16 +169,57 @@ pub fn technology(lang: Language, t: Technology) -> &'static str {
     }
 }
 
-/// "3 problems, 42 sites" for the subject.
-pub fn subject_counts(lang: Language, problems: usize, sites: usize) -> String {
+/// "3 problems (1 new), 42 sites" for the subject; `changes` is (problem sites with a new
+/// finding, sites recovered) when a previous digest is known.
+pub fn subject_counts(
+    lang: Language,
+    problems: usize,
+    sites: usize,
+    changes: Option<&(usize, usize)>,
+) -> String {
+    let change = match changes {
+        None => String::new(),
+        Some(&(new, recovered)) => {
+            let mut parts = Vec::new();
+            match lang {
+                Language::En => {
+                    if new > 0 {
+                        parts.push(format!("{new} new"));
+                    }
+                    if recovered > 0 {
+                        parts.push(format!("{recovered} recovered"));
+                    }
+                    if parts.is_empty() && problems > 0 {
+                        parts.push("none new".into());
+                    }
+                }
+                Language::PtBr => {
+                    if new > 0 {
+                        parts.push(format!("{new} novo{}", plural(new)));
+                    }
+                    if recovered > 0 {
+                        parts.push(format!("{recovered} normalizado{}", plural(recovered)));
+                    }
+                    if parts.is_empty() && problems > 0 {
+                        parts.push("nenhum novo".into());
+                    }
+                }
+            }
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", parts.join(", "))
+            }
+        }
+    };
     match lang {
         Language::En => format!(
-            "{problems} problem{}, {sites} site{}",
+            "{problems} problem{}{change}, {sites} site{}",
             plural(problems),
             plural(sites)
         ),
         Language::PtBr => format!(
-            "{problems} problema{}, {sites} loca{}",
+            "{problems} problema{}{change}, {sites} loca{}",
             plural(problems),
             if sites == 1 { "l" } else { "is" }
         ),
@@ -170,26 +234,33 @@ pub fn subject_unreachable(lang: Language) -> &'static str {
     }
 }
 
-/// The one-line summary under the title. `by_kind` holds (kind, number of sites) by severity.
+/// The one-line summary under the title. `by_kind` holds (kind, number of sites) by severity;
+/// `acked_only` counts the sites whose findings are all acknowledged.
 pub fn summary(
     lang: Language,
     problems: usize,
     sites: usize,
     by_kind: &[(VerdictKind, usize)],
+    acked_only: usize,
 ) -> String {
     let parts: Vec<String> = by_kind
         .iter()
         .map(|(k, n)| format!("{} {n}", kind_label(lang, *k).to_lowercase()))
         .collect();
-    match (lang, problems) {
-        (Language::En, 0) => format!(
+    let mut out = match (lang, problems) {
+        (Language::En, 0) if acked_only == 0 => format!(
             "All {sites} site{} recording normally.",
             if sites == 1 { " is" } else { "s are" }
         ),
-        (Language::PtBr, 0) => format!(
+        (Language::PtBr, 0) if acked_only == 0 => format!(
             "{} {sites} loca{} gravando normalmente.",
             if sites == 1 { "O" } else { "Todos os" },
             if sites == 1 { "l está" } else { "is estão" }
+        ),
+        (Language::En, 0) => format!("No open problem at {sites} site{}.", plural(sites)),
+        (Language::PtBr, 0) => format!(
+            "Nenhum problema em aberto nos {sites} loca{}.",
+            if sites == 1 { "l" } else { "is" }
         ),
         (Language::En, p) => format!(
             "{p} of {sites} site{} need{} attention: {}.",
@@ -203,7 +274,21 @@ pub fn summary(
             if p == 1 { "" } else { "m" },
             parts.join(", ")
         ),
+    };
+    if acked_only > 0 {
+        out.push(' ');
+        out.push_str(&match lang {
+            Language::En => format!(
+                "{acked_only} site{} with acknowledged findings only.",
+                plural(acked_only)
+            ),
+            Language::PtBr => format!(
+                "{acked_only} loca{} só com constatações reconhecidas.",
+                if acked_only == 1 { "l" } else { "is" }
+            ),
+        });
     }
+    out
 }
 
 /// The first line when the collector could not be read.
@@ -230,11 +315,65 @@ pub fn unreachable_line(
     }
 }
 
-/// "28 days recorded (minimum 30)" in the text part.
+/// "28 days recorded (minimum 30)".
 pub fn days_line(lang: Language, days: u32, min: u32) -> String {
     match lang {
         Language::En => format!("{days} day(s) recorded (minimum {min})"),
         Language::PtBr => format!("{days} dia(s) gravado(s) (mínimo {min})"),
+    }
+}
+
+/// "45 days" in a recorder's figures.
+pub fn days_short(lang: Language, days: u32) -> String {
+    match lang {
+        Language::En => format!("{days} day{}", plural(days as usize)),
+        Language::PtBr => format!("{days} dia{}", plural(days as usize)),
+    }
+}
+
+/// The label above a camera's strip.
+pub fn camera_strip(lang: Language, camera: &str) -> String {
+    match lang {
+        Language::En => format!("camera {camera}, last 30 days"),
+        Language::PtBr => format!("câmera {camera}, últimos 30 dias"),
+    }
+}
+
+/// What a strip says to a screen reader: "27 of 30 days recorded".
+pub fn strip_summary(lang: Language, recorded: usize, days: usize) -> String {
+    match lang {
+        Language::En => format!("{recorded} of {days} days recorded"),
+        Language::PtBr => format!("{recorded} de {days} dias com gravação"),
+    }
+}
+
+/// "and 120 more" at the end of a shortened list.
+pub fn and_more(lang: Language, n: usize) -> String {
+    match lang {
+        Language::En => format!("and {n} more"),
+        Language::PtBr => format!("e mais {n}"),
+    }
+}
+
+/// Says that the body is a summary and where the rest is.
+pub fn attached_notice(lang: Language, sites: usize) -> String {
+    match lang {
+        Language::En => format!(
+            "This email is a summary, so that mail programs show it whole: the complete report of the {sites} site{} is attached (HTML, and CSV for Excel).",
+            plural(sites)
+        ),
+        Language::PtBr => format!(
+            "Este e-mail é um resumo, para que os programas de e-mail o mostrem inteiro: o relatório completo dos {sites} loca{} está anexo (HTML e CSV para Excel).",
+            if sites == 1 { "l" } else { "is" }
+        ),
+    }
+}
+
+/// The start of the attachments' file names.
+pub fn report_file_stem(lang: Language) -> &'static str {
+    match lang {
+        Language::En => "cctv-audit",
+        Language::PtBr => "auditoria-cftv",
     }
 }
 

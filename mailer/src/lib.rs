@@ -27,5 +27,8 @@ pub mod state;
 pub mod webhook;
 
 pub use config::{Language, Settings};
-pub use render::{render_alert, render_digest, FleetView, RenderOptions, Rendered};
+pub use render::{
+    render_alert, render_digest, render_digest_since, Attachment, FleetView, RenderOptions,
+    Rendered,
+};
 pub use service::{AlertOutcome, Fleet, Mailer, SlotOutcome};

@@ -101,6 +101,19 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             std::fs::write(&out, body).with_context(|| format!("writing {}", out.display()))?;
             println!("{}", mail.subject);
             println!("wrote {} ({} bytes)", out.display(), body.len());
+            if mail.html.len() > vigia_mailer::render::GMAIL_CLIP_BYTES {
+                eprintln!(
+                    "warning: the HTML body is {} bytes, over Gmail's clipping limit of {} bytes: Gmail readers would see \"[Message clipped]\"",
+                    mail.html.len(),
+                    vigia_mailer::render::GMAIL_CLIP_BYTES
+                );
+            }
+            for a in &mail.attachments {
+                let path = out.with_file_name(&a.name);
+                std::fs::write(&path, &a.bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("attachment {} ({} bytes)", path.display(), a.bytes.len());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::SendNow => {

@@ -20,15 +20,20 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
-use vigia::days::from_timestamp;
 use vigia::pb::{ListSitesResponse, SiteState, VerdictKind};
+use vigia::rules::ack::unacknowledged;
 
-/// The conditions that warrant an urgent email on entry (and a recovery email on exit).
-pub const ALERTABLE: [VerdictKind; 4] = [
+/// The conditions that warrant an urgent email on entry (and a recovery email on exit): the
+/// ones that mean "not recording" (or no longer known to record). An acknowledged finding does
+/// not alert; it is back when its acknowledgement expires or it changes (the collector decides).
+pub const ALERTABLE: [VerdictKind; 7] = [
     VerdictKind::Late,
     VerdictKind::Silent,
     VerdictKind::ScanError,
     VerdictKind::CameraLate,
+    VerdictKind::NotWriting,
+    VerdictKind::CameraMissing,
+    VerdictKind::RecorderSilent,
 ];
 
 /// Gmail shows "[Message clipped]" past this many bytes of HTML.
@@ -187,9 +192,31 @@ impl Mailer {
         }
     }
 
-    /// Renders the digest about `slot` from a fetched fleet.
+    /// Renders the digest about `slot` from a fetched fleet, marking what changed since the
+    /// last digest sent (an unreadable memory only loses the marks, never the digest).
     pub fn render(&self, fleet: &Fleet, slot: DateTime<Utc>) -> Rendered {
-        render::render_digest(&fleet.view(), slot, &self.settings.render_options())
+        let previous = self.state.digest_memory().unwrap_or_else(|e| {
+            warn!(error = %e, "cannot read the previous digest's problems; no change marks");
+            None
+        });
+        render::render_digest_since(
+            &fleet.view(),
+            slot,
+            previous.as_ref(),
+            &self.settings.render_options(),
+        )
+    }
+
+    /// Remembers the problems of the digest of `slot` that went out, for tomorrow's marks.
+    fn remember_digest(&self, fleet: &Fleet, slot: DateTime<Utc>) {
+        let Fleet::Reachable(resp) = fleet else {
+            return;
+        };
+        let previous = self.state.digest_memory().ok().flatten();
+        let memory = render::changes::remember(resp, previous.as_ref(), slot);
+        if let Err(e) = self.state.set_digest_memory(&memory) {
+            warn!(error = %e, "cannot store the digest's problems; tomorrow's digest shows no change marks");
+        }
     }
 
     /// Sends the digest of `slot` unless it went out already; retries transient failures until
@@ -223,6 +250,7 @@ impl Mailer {
             match sent {
                 Ok(()) => {
                     self.state.mark_digest_sent(slot)?;
+                    self.remember_digest(&fleet, slot);
                     info!(slot = %slot, subject = %mail.subject, attempts = attempt + 1, "digest sent");
                     self.notifier.digest_sent().await;
                     return Ok(SlotOutcome::Sent);
@@ -434,16 +462,12 @@ impl Mailer {
 
 /// Compares the fleet with the stored alert states: the changes to announce, and the new
 /// states of every site whose state moves (sites gone from the fleet are dropped silently).
+/// Only unacknowledged findings of the [`ALERTABLE`] kinds count.
 pub fn alert_changes(
     fleet: &ListSitesResponse,
     stored: &AlertStates,
     opts: &render::RenderOptions,
 ) -> (Vec<AlertChange>, AlertStates) {
-    let evaluated = fleet
-        .evaluated_at
-        .as_ref()
-        .and_then(from_timestamp)
-        .unwrap_or_else(Utc::now);
     let mut changes = Vec::new();
     let mut updates = AlertStates::new();
     let mut seen = BTreeSet::new();
@@ -452,12 +476,19 @@ pub fn alert_changes(
             continue;
         }
         seen.insert(site.site.as_str());
-        let current: BTreeSet<i32> = site
+        let urgent = || {
+            site.verdicts
+                .iter()
+                .filter(|v| ALERTABLE.contains(&v.kind()) && unacknowledged(v))
+        };
+        let current: BTreeSet<i32> = urgent().map(|v| v.kind).collect();
+        // Acknowledging is not recovering: a kind that left only because it is now
+        // acknowledged goes quietly, and alerts again when the acknowledgement ends.
+        let acknowledged: BTreeSet<i32> = site
             .verdicts
             .iter()
-            .map(|v| v.kind())
-            .filter(|k| ALERTABLE.contains(k))
-            .map(|k| k as i32)
+            .filter(|v| ALERTABLE.contains(&v.kind()) && !unacknowledged(v))
+            .map(|v| v.kind)
             .collect();
         let before = stored.get(&site.site).cloned().unwrap_or_default();
         if current == before {
@@ -465,12 +496,14 @@ pub fn alert_changes(
         }
         for k in current.difference(&before) {
             let kind = VerdictKind::try_from(*k).unwrap_or(VerdictKind::Unspecified);
-            let detail = site
-                .verdicts
-                .iter()
-                .find(|v| v.kind() == kind)
-                .map(|v| render::verdict_sentence(site, v, evaluated, opts))
-                .unwrap_or_default();
+            let detail = urgent()
+                .filter(|v| v.kind() == kind)
+                .map(|v| match v.recorder.as_str() {
+                    "" => render::verdict_sentence(v, opts),
+                    r => format!("[{r}] {}", render::verdict_sentence(v, opts)),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
             changes.push(AlertChange {
                 site: site.site.clone(),
                 kind,
@@ -478,7 +511,10 @@ pub fn alert_changes(
                 detail,
             });
         }
-        for k in before.difference(&current) {
+        for k in before
+            .difference(&current)
+            .filter(|k| !acknowledged.contains(k))
+        {
             changes.push(AlertChange {
                 site: site.site.clone(),
                 kind: VerdictKind::try_from(*k).unwrap_or(VerdictKind::Unspecified),

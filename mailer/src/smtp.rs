@@ -10,7 +10,7 @@
 
 use crate::config::{AuthMechanism, Security, Settings};
 use crate::render::Rendered;
-use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::message::{header::ContentType, Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -47,7 +47,8 @@ pub struct Recipients {
     pub bcc: Vec<Mailbox>,
 }
 
-/// Builds the MIME message: multipart/alternative with the text first and the HTML last.
+/// Builds the MIME message: multipart/alternative with the text first and the HTML last, inside
+/// multipart/mixed with the attachments when there are any.
 pub fn build_message(
     from: &Mailbox,
     rcpt: &Recipients,
@@ -85,20 +86,31 @@ pub fn build_message_with(
     if keep_bcc {
         b = b.keep_bcc();
     }
-    b.multipart(
-        MultiPart::alternative()
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(mail.text.clone()),
-            )
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_HTML)
-                    .body(mail.html.clone()),
-            ),
-    )
-    .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+    let alternative = MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(mail.text.clone()),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(mail.html.clone()),
+        );
+    let body = if mail.attachments.is_empty() {
+        alternative
+    } else {
+        // multipart/mixed: the two parts first, then the attached complete report.
+        let mut mixed = MultiPart::mixed().multipart(alternative);
+        for a in &mail.attachments {
+            let ct = ContentType::parse(&a.content_type)
+                .map_err(|e| SendError::Permanent(format!("attachment {}: {e}", a.name)))?;
+            mixed = mixed.singlepart(Attachment::new(a.name.clone()).body(a.bytes.clone(), ct));
+        }
+        mixed
+    };
+    b.multipart(body)
+        .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
 }
 
 /// `Importance: high` on alerts, which Outlook and Gmail both flag.

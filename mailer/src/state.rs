@@ -1,8 +1,11 @@
 //! The mailer's own memory, in sled (`state_dir`): the last digest slot the relay accepted,
-//! which alert conditions are open per site, and since when the collector is unreachable.
+//! the findings that digest showed (with when each was first shown, for tomorrow's "new" and
+//! "still open since" marks), which alert conditions are open per site, and since when the
+//! collector is unreachable.
 //! Every write is flushed before the function returns, because each one stands for an email
 //! that went out (or must not go out twice).
 
+use crate::render::changes::{DigestMemory, ProblemKey};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -10,6 +13,7 @@ use std::path::{Path, PathBuf};
 const LAST_SLOT: &[u8] = b"digest.last_slot";
 const UNREACHABLE_SINCE: &[u8] = b"collector.unreachable_since";
 const LAST_OK: &[u8] = b"collector.last_ok";
+const PROBLEMS_AT: &[u8] = b"digest.problems_at";
 
 /// How long `open` waits for a previous holder of the store to let go.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -36,6 +40,7 @@ pub struct State {
     dir: PathBuf,
     meta: sled::Tree,
     alerts: sled::Tree,
+    problems: sled::Tree,
     db: sled::Db,
 }
 
@@ -62,10 +67,12 @@ impl State {
         };
         let meta = db.open_tree("meta").map_err(err)?;
         let alerts = db.open_tree("alerts").map_err(err)?;
+        let problems = db.open_tree("digest_problems").map_err(err)?;
         Ok(State {
             dir: dir.to_path_buf(),
             meta,
             alerts,
+            problems,
             db,
         })
     }
@@ -79,11 +86,7 @@ impl State {
 
     fn get_time(&self, key: &[u8]) -> Result<Option<DateTime<Utc>>, StateError> {
         let v = self.meta.get(key).map_err(|e| self.err(e))?;
-        Ok(v.and_then(|b| {
-            let secs = i64::from_be_bytes(b.get(..8)?.try_into().ok()?);
-            let nanos = u32::from_be_bytes(b.get(8..12)?.try_into().ok()?);
-            DateTime::<Utc>::from_timestamp(secs, nanos)
-        }))
+        Ok(v.and_then(|b| decode_time(&b)))
     }
 
     fn set_time(&self, key: &[u8], t: Option<DateTime<Utc>>) -> Result<(), StateError> {
@@ -178,6 +181,85 @@ impl State {
     }
 }
 
+impl State {
+    /// The findings of the last digest sent, or `None` before the first one.
+    pub fn digest_memory(&self) -> Result<Option<DigestMemory>, StateError> {
+        let Some(at) = self.get_time(PROBLEMS_AT)? else {
+            return Ok(None);
+        };
+        let mut memory = DigestMemory {
+            at: Some(at),
+            ..DigestMemory::default()
+        };
+        for item in self.problems.iter() {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if let (Some(key), Some(t)) = (decode_key(&k), decode_time(&v)) {
+                memory.first_seen.insert(key, t);
+            }
+        }
+        Ok(Some(memory))
+    }
+
+    /// Replaces the findings of the last digest sent.
+    pub fn set_digest_memory(&self, memory: &DigestMemory) -> Result<(), StateError> {
+        let mut batch = sled::Batch::default();
+        for k in self.problems.iter().keys() {
+            let k = k.map_err(|e| self.err(e))?;
+            batch.remove(k);
+        }
+        for (key, t) in &memory.first_seen {
+            batch.insert(encode_key(key), time_bytes(*t));
+        }
+        self.problems.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.set_time(PROBLEMS_AT, memory.at)
+    }
+}
+
+/// A finding's key: site, kind, recorder, camera, each string length-prefixed.
+fn encode_key(k: &ProblemKey) -> Vec<u8> {
+    fn push(v: &mut Vec<u8>, s: &str) {
+        v.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        v.extend_from_slice(s.as_bytes());
+    }
+    let mut v = Vec::with_capacity(k.site.len() + k.recorder.len() + k.camera.len() + 16);
+    push(&mut v, &k.site);
+    v.extend_from_slice(&k.kind.to_be_bytes());
+    push(&mut v, &k.recorder);
+    push(&mut v, &k.camera);
+    v
+}
+
+/// The key back; `None` for bytes this build did not write.
+fn decode_key(b: &[u8]) -> Option<ProblemKey> {
+    fn take<'b>(rest: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
+        let (head, tail) = (rest.get(..n)?, rest.get(n..)?);
+        *rest = tail;
+        Some(head)
+    }
+    fn string(rest: &mut &[u8]) -> Option<String> {
+        let len = u32::from_be_bytes(take(rest, 4)?.try_into().ok()?) as usize;
+        Some(std::str::from_utf8(take(rest, len)?).ok()?.to_string())
+    }
+    let mut rest = b;
+    let site = string(&mut rest)?;
+    let kind = i32::from_be_bytes(take(&mut rest, 4)?.try_into().ok()?);
+    let recorder = string(&mut rest)?;
+    let camera = string(&mut rest)?;
+    rest.is_empty().then_some(ProblemKey {
+        site,
+        kind,
+        recorder,
+        camera,
+    })
+}
+
+/// An instant back from [`time_bytes`].
+fn decode_time(b: &[u8]) -> Option<DateTime<Utc>> {
+    let secs = i64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+    let nanos = u32::from_be_bytes(b.get(8..12)?.try_into().ok()?);
+    DateTime::<Utc>::from_timestamp(secs, nanos)
+}
+
 /// An instant as stored: seconds then nanoseconds, big-endian (12 bytes).
 fn time_bytes(t: DateTime<Utc>) -> Vec<u8> {
     let mut v = t.timestamp().to_be_bytes().to_vec();
@@ -224,6 +306,48 @@ mod tests {
         clear.insert("loja-1".into(), BTreeSet::new());
         s.set_alert_states(&clear).expect("clear");
         assert!(s.alert_states().expect("alerts").is_empty());
+    }
+
+    #[test]
+    fn the_digest_memory_survives_reopening_and_is_replaced_whole() {
+        let dir = tempfile::tempdir().expect("dir");
+        let t = DateTime::<Utc>::from_timestamp(1_795_000_000, 0).expect("time");
+        let key = |site: &str, kind: i32, camera: &str| ProblemKey {
+            site: site.into(),
+            kind,
+            recorder: "nvr".into(),
+            camera: camera.into(),
+        };
+        {
+            let s = State::open(dir.path()).expect("open");
+            assert_eq!(
+                s.digest_memory().expect("read"),
+                None,
+                "none before a digest"
+            );
+            let mut m = DigestMemory {
+                at: Some(t),
+                ..DigestMemory::default()
+            };
+            m.first_seen.insert(key("loja-1", 2, ""), t);
+            m.first_seen.insert(key("loja-é", 5, "doca"), t);
+            s.set_digest_memory(&m).expect("write");
+        }
+        let s = State::open(dir.path()).expect("reopen");
+        let m = s.digest_memory().expect("read").expect("memory");
+        assert_eq!(m.at, Some(t));
+        assert_eq!(m.first_seen.len(), 2);
+        assert_eq!(m.first_seen.get(&key("loja-é", 5, "doca")), Some(&t));
+        let later = DigestMemory {
+            at: Some(t + chrono::Duration::days(1)),
+            ..DigestMemory::default()
+        };
+        s.set_digest_memory(&later).expect("replace");
+        assert_eq!(
+            s.digest_memory().expect("read"),
+            Some(later),
+            "old findings gone"
+        );
     }
 
     #[test]

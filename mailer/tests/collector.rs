@@ -122,7 +122,7 @@ async fn digest_rows_come_from_a_real_collector() {
     let ok = text.find("loja-ok · Intelbras").expect("healthy row");
     assert!(never < late && late < ok, "{text}");
     assert!(text.contains("Late: newest recording"), "{text}");
-    assert!(html.contains("<b>loja-late</b>") && html.contains("<td>loja-ok</td>"));
+    assert!(html.contains("<b>loja-late</b>") && html.contains("<div>loja-ok · Intelbras"));
     c.stop().await;
 }
 

@@ -124,7 +124,7 @@ async fn digest_arrives_over_starttls_with_auth_plain_and_login() {
                 "{row} row in the text"
             );
         }
-        assert!(text.contains("Late: newest recording 2026-11-28 00:00"));
+        assert!(text.contains("Late: newest recording 28/11/2026 00:00"));
         assert!(
             server
                 .events()

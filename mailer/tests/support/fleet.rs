@@ -6,8 +6,8 @@
 use chrono::{DateTime, Duration, Utc};
 use vigia::days::{format_day, last_n_days, local_date, parse_tz, to_timestamp};
 use vigia::pb::{
-    CameraStatus, ListSitesResponse, RecorderReport, RecordingStatus, ScanError, ScanOutcome,
-    SiteReport, SiteState, Technology,
+    Acknowledgement, CameraStatus, InventoryEntry, ListSitesResponse, RecorderReport,
+    RecordingStatus, ScanError, ScanOutcome, SiteReport, SiteState, Technology, VerdictKind,
 };
 use vigia::rules::{recorder_verdicts, site_verdicts, RecorderInput, Rules, SiteInput};
 
@@ -85,6 +85,17 @@ pub fn site(
     last_contact: Option<DateTime<Utc>>,
     note: &str,
 ) -> SiteReport {
+    site_with(name, statuses, last_contact, note, Vec::new())
+}
+
+/// [`site`] with what the collector remembers of the site's recorders and cameras.
+pub fn site_with(
+    name: &str,
+    statuses: Vec<RecordingStatus>,
+    last_contact: Option<DateTime<Utc>>,
+    note: &str,
+    inventory: Vec<InventoryEntry>,
+) -> SiteReport {
     let rules = Rules::default();
     let now = now();
     let received = |s: &RecordingStatus| {
@@ -107,6 +118,7 @@ pub fn site(
             last_contact,
             report_interval: Some(std::time::Duration::from_secs(300)),
             recorders: inputs.clone(),
+            inventory: &inventory,
         },
         now,
         &rules,
@@ -137,7 +149,61 @@ pub fn site(
         verdicts,
         min_retention_days: rules.min_retention_days,
         note: note.into(),
-        inventory: Vec::new(),
+        inventory,
+    }
+}
+
+/// A camera of `status` that recorded on `days` days, the last of them `stopped_days_ago` days
+/// before the recorder's newest day, with its day bitmap as a current probe sends it.
+pub fn camera(
+    status: &RecordingStatus,
+    name: &str,
+    days: u32,
+    stopped_days_ago: u32,
+) -> CameraStatus {
+    let tz = parse_tz(ZONE).expect("zone");
+    let newest = status
+        .newest_recording
+        .as_ref()
+        .and_then(vigia::days::from_timestamp)
+        .expect("newest recording")
+        - Duration::days(i64::from(stopped_days_ago));
+    let recorded = last_n_days(local_date(newest, tz), days);
+    let (first, bitmap) = vigia::day_bitmap::encode(&recorded).expect("days");
+    CameraStatus {
+        camera: name.into(),
+        oldest_recording: status.oldest_recording,
+        newest_recording: Some(to_timestamp(newest)),
+        days_recorded: days,
+        file_count: u64::from(days) * 24,
+        total_bytes: u64::from(days) * 1_000_000_000,
+        newest_nonempty_recording: Some(to_timestamp(newest)),
+        first_day: format_day(first),
+        day_bitmap: bitmap,
+    }
+}
+
+/// Marks a site's findings of `kind` acknowledged by `who` until `until`, as the collector does.
+pub fn acknowledge(
+    site: &mut SiteReport,
+    kind: VerdictKind,
+    who: &str,
+    note: &str,
+    until: DateTime<Utc>,
+) {
+    let ack = Acknowledgement {
+        who: who.into(),
+        note: note.into(),
+        until: Some(to_timestamp(until)),
+        at: Some(to_timestamp(now() - Duration::days(1))),
+    };
+    let verdicts = site.verdicts.iter_mut().chain(
+        site.recorders
+            .iter_mut()
+            .flat_map(|r| r.verdicts.iter_mut()),
+    );
+    for v in verdicts.filter(|v| v.kind() == kind) {
+        v.acknowledgement = Some(ack.clone());
     }
 }
 
@@ -173,24 +239,8 @@ pub fn fixed_fleet() -> ListSitesResponse {
 
     let mut cams = status("loja-camera", "digifort", Technology::Digifort, 35);
     cams.cameras = vec![
-        CameraStatus {
-            camera: "entrada".into(),
-            oldest_recording: cams.oldest_recording,
-            newest_recording: cams.newest_recording,
-            days_recorded: 35,
-            file_count: 1000,
-            total_bytes: 1 << 40,
-            ..Default::default()
-        },
-        CameraStatus {
-            camera: "doca".into(),
-            oldest_recording: cams.oldest_recording,
-            newest_recording: Some(to_timestamp(now - Duration::days(2))),
-            days_recorded: 33,
-            file_count: 900,
-            total_bytes: 1 << 39,
-            ..Default::default()
-        },
+        camera(&cams, "entrada", 35, 0),
+        camera(&cams, "doca", 33, 2),
     ];
     sites.push(site("loja-camera", vec![cams], recent(), ""));
 
@@ -236,6 +286,79 @@ pub fn fixed_fleet() -> ListSitesResponse {
         sites,
         evaluated_at: Some(to_timestamp(now)),
     }
+}
+
+/// The fixed fleet and a site for each remaining kind (CAMERA_MISSING, RECORDER_SILENT,
+/// NOT_WRITING), a site whose only finding is acknowledged and a problem site with an
+/// acknowledged finding beside an open one: every verdict kind and both sections.
+pub fn every_kind_fleet() -> ListSitesResponse {
+    let now = now();
+    let mut fleet = fixed_fleet();
+    let sites = &mut fleet.sites;
+
+    let mut gone = status("loja-missing", "digifort", Technology::Digifort, 35);
+    gone.cameras = vec![camera(&gone, "entrada", 35, 0)];
+    let seen = |camera: &str, present: bool, last: DateTime<Utc>| InventoryEntry {
+        recorder: "digifort".into(),
+        camera: camera.into(),
+        first_seen: Some(to_timestamp(now - Duration::days(90))),
+        last_seen: Some(to_timestamp(last)),
+        present,
+        retired_at: None,
+    };
+    let inventory = vec![
+        seen("", true, now),
+        seen("entrada", true, now),
+        seen("portao", false, now - Duration::days(3)),
+    ];
+    sites.push(site_with(
+        "loja-missing",
+        vec![gone],
+        recent(),
+        "",
+        inventory,
+    ));
+
+    let fresh = status("loja-dropped", "nvr-1", Technology::Intelbras, 40);
+    let mut stale = status("loja-dropped", "nvr-2", Technology::Intelbras, 40);
+    stale.observed_at = Some(to_timestamp(now - Duration::hours(3)));
+    stale.newest_recording = Some(to_timestamp(
+        now - Duration::hours(3) - Duration::minutes(3),
+    ));
+    sites.push(site("loja-dropped", vec![fresh, stale], recent(), ""));
+
+    let mut empty = status("loja-empty", "nvr", Technology::Intelbras, 40);
+    empty.newest_nonempty_recording = Some(to_timestamp(now - Duration::hours(6)));
+    sites.push(site("loja-empty", vec![empty], recent(), ""));
+
+    let mut holes = status("loja-acked", "nvr", Technology::Intelbras, 40);
+    holes.recorded_days.retain(|d| d != "2026-11-19");
+    holes.days_recorded = holes.recorded_days.len() as u32;
+    let mut acked = site("loja-acked", vec![holes], recent(), "");
+    acknowledge(
+        &mut acked,
+        VerdictKind::Gaps,
+        "ana",
+        "disk replaced on 19/11, the day is lost",
+        now + Duration::days(5),
+    );
+    sites.push(acked);
+
+    let mut dock = status("loja-dock", "digifort", Technology::Digifort, 35);
+    dock.cameras = vec![camera(&dock, "patio", 35, 0), camera(&dock, "rampa", 31, 4)];
+    dock.disk_free_bytes = 300 * 1024 * 1024;
+    let mut mixed = site("loja-dock", vec![dock], recent(), "");
+    acknowledge(
+        &mut mixed,
+        VerdictKind::DiskLow,
+        "bruno",
+        "new disk ordered",
+        now + Duration::days(2),
+    );
+    sites.push(mixed);
+
+    sites.sort_by(|a, b| a.site.cmp(&b.site));
+    fleet
 }
 
 /// `n` sites, one in `problem_every` with a problem (rotating through the kinds), the rest healthy.
