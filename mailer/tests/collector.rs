@@ -123,6 +123,32 @@ async fn digest_rows_come_from_a_real_collector() {
     assert!(never < late && late < ok, "{text}");
     assert!(text.contains("Late: newest recording"), "{text}");
     assert!(html.contains("<b>loja-late</b>") && html.contains("<div>loja-ok · Intelbras"));
+
+    // The next day's digest compares with this one (remembered in the mailer's state): loja-late
+    // recovered, the never-reported site is still open since the first digest, nothing is new.
+    report(&c, &e.fleet, live("loja-late", 2, false)).await;
+    let next = slot + Duration::days(1);
+    let outcome = mailer
+        .send_digest_for_slot(next, next + Duration::minutes(5), &mut rx)
+        .await
+        .expect("no error");
+    assert_eq!(outcome, SlotOutcome::Sent);
+    let got = server.wait_for(2);
+    let subject = got[1]["subject"].as_str().expect("subject");
+    assert!(
+        subject.ends_with("— 1 problem (1 recovered), 3 sites"),
+        "{subject}"
+    );
+    let text = got[1]["text"].as_str().expect("text").replace("\r\n", "\n");
+    let first_day = mailer.settings().render_options().date(slot);
+    assert!(
+        text.contains(&format!("(still open since {first_day})")),
+        "{text}"
+    );
+    assert!(
+        text.contains("== Recovered since the last digest (1) ==\n\nloja-late: Late"),
+        "{text}"
+    );
     c.stop().await;
 }
 

@@ -108,6 +108,7 @@ fn a_thousand_sites_with_a_tenth_in_trouble_fit_with_every_problem_in_detail() {
         };
         assert!(r.html.contains(healthy));
         assert!(r.html.contains("site-00001, site-00002"));
+        assert!(r.html.contains(", site-00999<"), "every healthy name fits");
         println!("{lang:?}: {} bytes of HTML", r.html.len());
     }
 }

@@ -58,7 +58,7 @@ pub struct Figures {
     pub newest: Option<String>,
     /// Days with recordings.
     pub days: u32,
-    /// Under the site's minimum.
+    /// Under the site's minimum: the recorder has a SHORT_RETENTION finding.
     pub days_red: bool,
 }
 
@@ -331,7 +331,12 @@ fn figures(site: &SiteReport, s: &RecordingStatus, opts: &RenderOptions) -> Figu
         oldest: ts(s.oldest_recording.as_ref()),
         newest: ts(s.newest_recording.as_ref()),
         days: s.days_recorded,
-        days_red: s.days_recorded < site.min_retention_days,
+        // The verdict decides, not a threshold of the mailer's.
+        days_red: site.verdicts.iter().any(|v| {
+            v.kind() == VerdictKind::ShortRetention
+                && v.recorder == s.recorder
+                && v.cameras.is_empty()
+        }),
     }
 }
 
