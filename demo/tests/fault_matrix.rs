@@ -12,8 +12,10 @@ use vigia::config::ConfigSource;
 use vigia::days::{local_date, parse_tz, to_timestamp};
 use vigia::pb::ingest_client::IngestClient;
 use vigia::pb::{ListSitesRequest, ListSitesResponse, RecordingStatus, SiteReport, VerdictKind};
+use vigia::wording::{kind_label, sentence, Language};
 use vigia_collector::testkit::{connect, TestCollector, TestFleet};
 use vigia_collector::Clock;
+use vigia_mailer::{render_digest, FleetView, RenderOptions};
 use vigia_probe::config::ProbeConfig;
 use vigia_probe::scan::Scanner;
 
@@ -432,5 +434,69 @@ async fn every_fault_gives_its_verdict_and_every_control_stays_ok() {
         "the digest disagrees with ListSites:\n{}",
         wrong.join("\n")
     );
+    // The digests say the same, in both languages: each site alone in a digest, so that what
+    // the digest shows of it cannot be confused with another site.
+    let eval_now = clock.now();
+    for lang in Language::ALL {
+        let tz = parse_tz(ZONE).expect("zone");
+        let opts = RenderOptions::new(lang, tz, lang.default_date_format(), "%d/%m/%Y");
+        for (site, expect, names) in &all {
+            let report = by_name[site];
+            let alone = ListSitesResponse {
+                sites: vec![report.clone()],
+                evaluated_at: resp.evaluated_at,
+            };
+            let digest = render_digest(&FleetView::Reachable(&alone), eval_now, &opts);
+            for part in [&digest.text, &digest.html] {
+                let flat = part.replace("=\r\n", "").replace("\r\n", "\n");
+                for k in expect.iter().filter(|k| **k != VerdictKind::Ok) {
+                    let label = kind_label(lang, *k);
+                    let label_html = maud::html! { (label) }.into_string();
+                    if !flat.contains(label) && !flat.contains(&label_html) {
+                        wrong.push(format!("{lang:?} digest of {site}: no {label:?}"));
+                    }
+                }
+                for n in names {
+                    if !flat.contains(n) {
+                        wrong.push(format!("{lang:?} digest of {site}: camera {n} not named"));
+                    }
+                }
+                if expect == &[VerdictKind::Ok] {
+                    for k in problem_kinds_all() {
+                        let label = kind_label(lang, k);
+                        if flat.contains(&format!("{label}:"))
+                            || flat.contains(&format!("[{label}]"))
+                        {
+                            wrong.push(format!("{lang:?} digest of healthy {site} says {label:?}"));
+                        }
+                    }
+                }
+            }
+            // Each finding's sentence, in this language, is in the text part.
+            for v in report
+                .verdicts
+                .iter()
+                .filter(|v| v.kind() != VerdictKind::Ok)
+            {
+                let s = sentence(v, lang, &opts);
+                let text = digest.text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let want = s.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !text.contains(&want) {
+                    wrong.push(format!("{lang:?} text digest of {site} lacks {want:?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the digest disagrees with ListSites:\n{}",
+        wrong.join("\n")
+    );
     c.stop().await;
+}
+
+fn problem_kinds_all() -> Vec<VerdictKind> {
+    (2..=13)
+        .filter_map(|i| VerdictKind::try_from(i).ok())
+        .collect()
 }
