@@ -138,6 +138,13 @@ pub fn step(
 ) -> (Vec<Event>, Memory) {
     let mut events = Vec::new();
     let mut next = Memory::new();
+    // Acknowledging is not recovering: an acknowledged finding is forgotten quietly, and alerts
+    // again (after the hold) when the acknowledgement ends.
+    let acknowledged: std::collections::BTreeSet<&FindingKey> = findings
+        .iter()
+        .filter(|f| f.acknowledged)
+        .map(|f| &f.key)
+        .collect();
     for f in findings.iter().filter(|f| !f.acknowledged) {
         if next.contains_key(&f.key) {
             continue;
@@ -181,7 +188,7 @@ pub fn step(
         next.insert(f.key.clone(), r);
     }
     for (key, r) in memory {
-        if next.contains_key(key) {
+        if next.contains_key(key) || acknowledged.contains(key) {
             continue;
         }
         if r.alerted.is_some() {
@@ -277,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn acknowledged_findings_never_alert_and_an_alerted_one_ends_quietly_as_recovered() {
+    fn acknowledged_findings_never_alert_and_an_alerted_one_goes_quietly() {
         let p = Policy {
             hold_for: Duration::ZERO,
             ..Policy::default()
@@ -288,8 +295,15 @@ mod tests {
         assert!(e.is_empty() && m.is_empty());
         let (e, m) = step(t(0), &[late("a")], &Memory::new(), &p);
         assert_eq!(phases(&e), [Phase::Entered], "hold_for 0 alerts at once");
-        let (e, _) = step(t(1), &[f], &m, &p);
-        assert_eq!(phases(&e), [Phase::Recovered]);
+        let (e, m) = step(t(1), &[f], &m, &p);
+        assert!(e.is_empty(), "an acknowledgement is not a recovery: {e:?}");
+        assert!(m.is_empty());
+        let (e, _) = step(t(2), &[late("a")], &m, &p);
+        assert_eq!(
+            phases(&e),
+            [Phase::Entered],
+            "back when the acknowledgement ends"
+        );
     }
 
     #[test]

@@ -16,7 +16,13 @@ use vigia::config::{duration, ConfigError, ConfigSource};
 use vigia::Tz;
 
 /// Keys whose `VIGIA_*` environment value is a comma-separated list.
-pub const LIST_KEYS: &[&str] = &["smtp.to", "smtp.cc", "smtp.bcc", "alerts.to"];
+pub const LIST_KEYS: &[&str] = &[
+    "smtp.to",
+    "smtp.cc",
+    "smtp.bcc",
+    "alerts.to",
+    "alerts.escalate_to",
+];
 
 /// The file as written (every field documented in `examples/mailer.toml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -265,8 +271,8 @@ fn default_digest_schedule() -> String {
     "0 0 7 * * *".into()
 }
 
-/// Urgent alerts on a site entering LATE, SILENT, SCAN_ERROR or CAMERA_LATE.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Urgent alerts on a finding that means "not recording" (see `service::ALERTABLE`).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// Six-field cron of the checks, e.g. `"0 */10 * * * *"`; no alerts when unset.
@@ -275,6 +281,38 @@ pub struct AlertsConfig {
     /// Recipients of alerts; the digest's `to` when empty.
     #[serde(default)]
     pub to: Vec<String>,
+    /// How long a finding must hold before it alerts (a recorder restarting is not news).
+    #[serde(default = "default_hold_for", with = "duration")]
+    pub hold_for: Duration,
+    /// How often a finding still open is reminded; `"0s"` never.
+    #[serde(default = "default_remind_every", with = "duration")]
+    pub remind_every: Duration,
+    /// After how long open a finding also goes to `escalate_to`; no escalation when unset.
+    #[serde(default, with = "duration::option")]
+    pub escalate_after: Option<Duration>,
+    /// Recipients of escalations (e.g. the operations manager).
+    #[serde(default)]
+    pub escalate_to: Vec<String>,
+}
+
+fn default_hold_for() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_remind_every() -> Duration {
+    Duration::from_secs(86_400)
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            schedule: None,
+            to: Vec::new(),
+            hold_for: default_hold_for(),
+            remind_every: default_remind_every(),
+            escalate_after: None,
+            escalate_to: Vec::new(),
+        }
+    }
 }
 
 /// The configuration after every check, ready to run.
@@ -304,6 +342,10 @@ pub struct Settings {
     pub bcc: Vec<Mailbox>,
     /// Alert recipients.
     pub alerts_to: Vec<Mailbox>,
+    /// Escalation recipients.
+    pub escalate_to: Vec<Mailbox>,
+    /// When findings alert, remind and escalate.
+    pub alert_policy: crate::alert_policy::Policy,
     /// OAuth2 client credentials, when XOAUTH2 or Graph is used.
     pub oauth2: Option<OAuth2Settings>,
     /// Graph's base URL.
@@ -359,6 +401,17 @@ impl Settings {
         }
         let cc = mailboxes("smtp.cc", &raw.smtp.cc).map_err(bad)?;
         let bcc = mailboxes("smtp.bcc", &raw.smtp.bcc).map_err(bad)?;
+        let escalate_to = mailboxes("alerts.escalate_to", &raw.alerts.escalate_to).map_err(bad)?;
+        if raw.alerts.escalate_after.is_some() && escalate_to.is_empty() {
+            return Err(bad(
+                "key `alerts.escalate_to`: empty while `alerts.escalate_after` is set; name who escalations go to".into(),
+            ));
+        }
+        let alert_policy = crate::alert_policy::Policy {
+            hold_for: raw.alerts.hold_for,
+            remind_every: raw.alerts.remind_every,
+            escalate_after: raw.alerts.escalate_after,
+        };
         let alerts_to = if raw.alerts.to.is_empty() {
             to.clone()
         } else {
@@ -436,6 +489,8 @@ impl Settings {
             cc,
             bcc,
             alerts_to,
+            escalate_to,
+            alert_policy,
             oauth2,
             graph_url,
             webhooks,

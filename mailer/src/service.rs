@@ -6,16 +6,16 @@
 //! are retried with capped exponential backoff and jitter until the next slot is due, and a
 //! restart catches up the latest slot that did not go out.
 
+use crate::alert_policy::{self, Event, Finding, FindingKey, Phase, Policy};
 use crate::config::Settings;
 use crate::delivery::Delivery;
 use crate::notify::Notifier;
 use crate::render::{self, AlertChange, FleetView, Rendered};
 use crate::schedule::Schedule;
 use crate::smtp::{Recipients, SendError};
-use crate::state::{AlertStates, State, StateError};
+use crate::state::{AlertMemory, State, StateError};
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -314,27 +314,41 @@ impl Mailer {
             Fleet::Reachable(r) => r,
             Fleet::Unreachable { .. } => return Ok(AlertOutcome::CollectorUnreachable),
         };
-        let stored = self.state.alert_states()?;
-        let (changes, updates) = alert_changes(&fleet, &stored, &self.settings.render_options());
-        if changes.is_empty() {
-            if !updates.is_empty() {
-                self.state.set_alert_states(&updates)?;
+        let opts = self.settings.render_options();
+        let memory = self.state.alert_memory()?;
+        let (changes, escalations, next) =
+            alert_changes(&fleet, &memory, now, &self.settings.alert_policy, &opts);
+        if changes.is_empty() && escalations.is_empty() {
+            if next != memory {
+                self.state.set_alert_memory(&next)?;
             }
             return Ok(AlertOutcome::NoChange);
         }
-        let mail = render::render_alert(&changes, now, &self.settings.render_options());
-        let rcpt = Recipients {
-            to: self.settings.alerts_to.clone(),
-            cc: Vec::new(),
-            bcc: Vec::new(),
-        };
-        self.delivery.send(&rcpt, &mail, true).await?;
-        self.state.set_alert_states(&updates)?;
-        info!(subject = %mail.subject, changes = changes.len(), "alert sent");
-        self.notifier
-            .alert(&mail.subject, &mail.text, &site_notes(&changes))
-            .await;
-        Ok(AlertOutcome::Sent(changes))
+        for (lines, to) in [
+            (&changes, &self.settings.alerts_to),
+            (&escalations, &self.settings.escalate_to),
+        ] {
+            if lines.is_empty() {
+                continue;
+            }
+            let mail = render::render_alert(lines, now, &opts);
+            let rcpt = Recipients {
+                to: to.clone(),
+                cc: Vec::new(),
+                bcc: Vec::new(),
+            };
+            self.delivery.send(&rcpt, &mail, true).await?;
+            info!(subject = %mail.subject, changes = lines.len(), "alert sent");
+            self.notifier
+                .alert(&mail.subject, &mail.text, &site_notes(lines))
+                .await;
+        }
+        // Remembered only once sent: a failed send is retried at the next check, and a sent
+        // one is never repeated, also across a restart.
+        self.state.set_alert_memory(&next)?;
+        let mut all = changes;
+        all.extend(escalations);
+        Ok(AlertOutcome::Sent(all))
     }
 
     /// Runs the digest (and alert) schedules until `shutdown` turns true.
@@ -460,76 +474,79 @@ impl Mailer {
     }
 }
 
-/// Compares the fleet with the stored alert states: the changes to announce, and the new
-/// states of every site whose state moves (sites gone from the fleet are dropped silently).
-/// Only unacknowledged findings of the [`ALERTABLE`] kinds count.
-pub fn alert_changes(
-    fleet: &ListSitesResponse,
-    stored: &AlertStates,
-    opts: &render::RenderOptions,
-) -> (Vec<AlertChange>, AlertStates) {
-    let mut changes = Vec::new();
-    let mut updates = AlertStates::new();
-    let mut seen = BTreeSet::new();
-    for site in &fleet.sites {
-        if site.state() == SiteState::Retired {
-            continue;
-        }
-        seen.insert(site.site.as_str());
-        let urgent = || {
-            site.verdicts
-                .iter()
-                .filter(|v| ALERTABLE.contains(&v.kind()) && unacknowledged(v))
-        };
-        let current: BTreeSet<i32> = urgent().map(|v| v.kind).collect();
-        // Acknowledging is not recovering: a kind that left only because it is now
-        // acknowledged goes quietly, and alerts again when the acknowledgement ends.
-        let acknowledged: BTreeSet<i32> = site
+/// The urgent findings of a fleet, as the alert policy reads them: the [`ALERTABLE`] kinds,
+/// one per site, kind, recorder and camera, retired sites left out.
+pub fn alert_findings(fleet: &ListSitesResponse, opts: &render::RenderOptions) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for site in fleet
+        .sites
+        .iter()
+        .filter(|s| s.state() != SiteState::Retired)
+    {
+        for v in site
             .verdicts
             .iter()
-            .filter(|v| ALERTABLE.contains(&v.kind()) && !unacknowledged(v))
-            .map(|v| v.kind)
-            .collect();
-        let before = stored.get(&site.site).cloned().unwrap_or_default();
-        if current == before {
-            continue;
-        }
-        for k in current.difference(&before) {
-            let kind = VerdictKind::try_from(*k).unwrap_or(VerdictKind::Unspecified);
-            let detail = urgent()
-                .filter(|v| v.kind() == kind)
-                .map(|v| match v.recorder.as_str() {
-                    "" => render::verdict_sentence(v, opts),
-                    r => format!("[{r}] {}", render::verdict_sentence(v, opts)),
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            changes.push(AlertChange {
-                site: site.site.clone(),
-                kind,
-                entered: true,
-                detail,
-            });
-        }
-        for k in before
-            .difference(&current)
-            .filter(|k| !acknowledged.contains(k))
+            .filter(|v| ALERTABLE.contains(&v.kind()))
         {
-            changes.push(AlertChange {
-                site: site.site.clone(),
-                kind: VerdictKind::try_from(*k).unwrap_or(VerdictKind::Unspecified),
-                entered: false,
-                detail: String::new(),
+            let sentence = render::verdict_sentence(v, opts);
+            out.push(Finding {
+                key: FindingKey {
+                    site: site.site.clone(),
+                    kind: v.kind(),
+                    recorder: v.recorder.clone(),
+                    camera: v.cameras.first().cloned().unwrap_or_default(),
+                },
+                detail: match v.recorder.as_str() {
+                    "" => sentence,
+                    r => format!("[{r}] {sentence}"),
+                },
+                acknowledged: !unacknowledged(v),
             });
         }
-        updates.insert(site.site.clone(), current);
     }
-    for site in stored.keys() {
-        if !seen.contains(site.as_str()) {
-            updates.insert(site.clone(), BTreeSet::new());
+    out
+}
+
+/// One alert check at `now`: the lines for the alert recipients, those for the escalation
+/// recipients, and what to remember once they are sent. Reminders and escalations say since
+/// when the finding is open.
+pub fn alert_changes(
+    fleet: &ListSitesResponse,
+    memory: &AlertMemory,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    opts: &render::RenderOptions,
+) -> (Vec<AlertChange>, Vec<AlertChange>, AlertMemory) {
+    let findings = alert_findings(fleet, opts);
+    let (events, next) = alert_policy::step(now, &findings, memory, policy);
+    let open_since = |e: &Event, escalated: bool| {
+        let since = opts.datetime(e.since);
+        match (opts.language, escalated) {
+            (crate::Language::En, false) => format!("still open since {since} — {}", e.detail),
+            (crate::Language::En, true) => format!("open since {since}, escalated — {}", e.detail),
+            (crate::Language::PtBr, false) => format!("ainda aberto desde {since} — {}", e.detail),
+            (crate::Language::PtBr, true) => {
+                format!("aberto desde {since}, escalado — {}", e.detail)
+            }
+        }
+    };
+    let mut alerts = Vec::new();
+    let mut escalations = Vec::new();
+    for e in &events {
+        let change = |entered, detail| AlertChange {
+            site: e.key.site.clone(),
+            kind: e.key.kind,
+            entered,
+            detail,
+        };
+        match e.phase {
+            Phase::Entered => alerts.push(change(true, e.detail.clone())),
+            Phase::Reminder => alerts.push(change(true, open_since(e, false))),
+            Phase::Escalated => escalations.push(change(true, open_since(e, true))),
+            Phase::Recovered => alerts.push(change(false, String::new())),
         }
     }
-    (changes, updates)
+    (alerts, escalations, next)
 }
 
 /// The alert's changes per site, for the webhooks' JSON payload.

@@ -7,7 +7,7 @@
 
 use crate::render::changes::{DigestMemory, ProblemKey};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet};
+
 use std::path::{Path, PathBuf};
 
 const LAST_SLOT: &[u8] = b"digest.last_slot";
@@ -32,7 +32,8 @@ pub enum StateError {
 }
 
 /// Open alert conditions per site: site name → verdict kinds (as their wire numbers).
-pub type AlertStates = BTreeMap<String, BTreeSet<i32>>;
+pub use crate::alert_policy::Memory as AlertMemory;
+use crate::alert_policy::{FindingKey, Remembered};
 
 /// The opened store; cheap to clone, shared by the digest and alert loops.
 #[derive(Clone)]
@@ -148,37 +149,62 @@ impl State {
         self.get_time(LAST_OK)
     }
 
-    /// The open alert conditions of every site.
-    pub fn alert_states(&self) -> Result<AlertStates, StateError> {
-        let mut out = AlertStates::new();
+    /// What the alert loop remembers of each urgent finding (entries of older mailers, one set
+    /// of kinds per site, are not read and go at the next write).
+    pub fn alert_memory(&self) -> Result<AlertMemory, StateError> {
+        let mut out = AlertMemory::new();
         for item in self.alerts.iter() {
             let (k, v) = item.map_err(|e| self.err(e))?;
-            let site = String::from_utf8_lossy(&k).into_owned();
-            let kinds = v
-                .chunks_exact(4)
-                .filter_map(|c| <[u8; 4]>::try_from(c).ok())
-                .map(i32::from_be_bytes)
-                .collect();
-            out.insert(site, kinds);
+            if let (Some(key), Some(r)) = (FindingKey::decode(&k), decode_remembered(&v)) {
+                out.insert(key, r);
+            }
         }
         Ok(out)
     }
 
-    /// Replaces the open conditions of the named sites (an empty set removes the site).
-    pub fn set_alert_states(&self, changes: &AlertStates) -> Result<(), StateError> {
+    /// Replaces what the alert loop remembers, durably.
+    pub fn set_alert_memory(&self, memory: &AlertMemory) -> Result<(), StateError> {
         let mut batch = sled::Batch::default();
-        for (site, kinds) in changes {
-            if kinds.is_empty() {
-                batch.remove(site.as_bytes());
-            } else {
-                let v: Vec<u8> = kinds.iter().flat_map(|k| k.to_be_bytes()).collect();
-                batch.insert(site.as_bytes(), v);
+        for item in self.alerts.iter() {
+            let (k, _) = item.map_err(|e| self.err(e))?;
+            let keep = FindingKey::decode(&k).is_some_and(|key| memory.contains_key(&key));
+            if !keep {
+                batch.remove(k);
             }
+        }
+        for (key, r) in memory {
+            batch.insert(key.encode(), encode_remembered(r));
         }
         self.alerts.apply_batch(batch).map_err(|e| self.err(e))?;
         self.db.flush().map_err(|e| self.err(e))?;
         Ok(())
     }
+}
+
+fn encode_remembered(r: &Remembered) -> Vec<u8> {
+    let micros = |t: Option<DateTime<Utc>>| t.map_or(i64::MIN, |t| t.timestamp_micros());
+    [Some(r.since), r.alerted, r.last_sent, r.escalated]
+        .into_iter()
+        .flat_map(|t| micros(t).to_be_bytes())
+        .collect()
+}
+
+fn decode_remembered(v: &[u8]) -> Option<Remembered> {
+    let mut times = v.chunks_exact(8).map(|c| {
+        let us = i64::from_be_bytes(<[u8; 8]>::try_from(c).ok()?);
+        (us != i64::MIN)
+            .then(|| DateTime::<Utc>::from_timestamp_micros(us))
+            .flatten()
+    });
+    if v.len() != 32 {
+        return None;
+    }
+    Some(Remembered {
+        since: times.next()??,
+        alerted: times.next()?,
+        last_sent: times.next()?,
+        escalated: times.next()?,
+    })
 }
 
 impl State {
@@ -281,9 +307,7 @@ mod tests {
             s.mark_digest_sent(t).expect("mark");
             s.mark_digest_sent(t - chrono::Duration::days(1))
                 .expect("older mark");
-            let mut a = AlertStates::new();
-            a.insert("loja-1".into(), [2, 8].into_iter().collect());
-            s.set_alert_states(&a).expect("alerts");
+            s.set_alert_memory(&memory(t)).expect("alerts");
             assert_eq!(s.collector_failed(t).expect("fail"), t);
             assert_eq!(
                 s.collector_failed(t + chrono::Duration::hours(1))
@@ -295,17 +319,29 @@ mod tests {
         let s = State::open(dir.path()).expect("reopen");
         assert_eq!(s.last_digest_slot().expect("read"), Some(t));
         assert!(s.digest_sent(t).expect("read"));
-        assert_eq!(
-            s.alert_states().expect("alerts").get("loja-1"),
-            Some(&[2, 8].into_iter().collect())
-        );
+        assert_eq!(s.alert_memory().expect("alerts"), memory(t));
         s.collector_ok(t).expect("ok");
         let later = t + chrono::Duration::hours(2);
         assert_eq!(s.collector_failed(later).expect("fail"), later);
-        let mut clear = AlertStates::new();
-        clear.insert("loja-1".into(), BTreeSet::new());
-        s.set_alert_states(&clear).expect("clear");
-        assert!(s.alert_states().expect("alerts").is_empty());
+        s.set_alert_memory(&AlertMemory::new()).expect("clear");
+        assert!(s.alert_memory().expect("alerts").is_empty());
+    }
+
+    fn memory(t: DateTime<Utc>) -> AlertMemory {
+        let key = FindingKey {
+            site: "loja-1".into(),
+            kind: vigia::pb::VerdictKind::CameraLate,
+            recorder: "nvr".into(),
+            camera: "doca".into(),
+        };
+        let t = DateTime::<Utc>::from_timestamp_micros(t.timestamp_micros()).expect("time");
+        let r = Remembered {
+            since: t,
+            alerted: Some(t + chrono::Duration::minutes(10)),
+            last_sent: Some(t + chrono::Duration::minutes(10)),
+            escalated: None,
+        };
+        [(key, r)].into_iter().collect()
     }
 
     #[test]

@@ -6,9 +6,10 @@ mod support;
 use std::collections::BTreeSet;
 use support::fleet::{acknowledge, every_kind_fleet, now};
 use vigia::pb::{ListSitesResponse, VerdictKind};
+use vigia_mailer::alert_policy::Policy;
 use vigia_mailer::render::RenderOptions;
 use vigia_mailer::service::alert_changes;
-use vigia_mailer::state::AlertStates;
+use vigia_mailer::state::AlertMemory;
 use vigia_mailer::Language;
 
 fn opts() -> RenderOptions {
@@ -21,8 +22,16 @@ fn opts() -> RenderOptions {
     )
 }
 
-fn entered(fleet: &ListSitesResponse, stored: &AlertStates) -> BTreeSet<(String, VerdictKind)> {
-    let (changes, _) = alert_changes(fleet, stored, &opts());
+/// Alerts at once (no hold), to see which findings alert.
+fn at_once() -> Policy {
+    Policy {
+        hold_for: std::time::Duration::ZERO,
+        ..Policy::default()
+    }
+}
+
+fn entered(fleet: &ListSitesResponse, stored: &AlertMemory) -> BTreeSet<(String, VerdictKind)> {
+    let (changes, _, _) = alert_changes(fleet, stored, now(), &at_once(), &opts());
     changes
         .iter()
         .filter(|c| c.entered)
@@ -33,7 +42,7 @@ fn entered(fleet: &ListSitesResponse, stored: &AlertStates) -> BTreeSet<(String,
 #[test]
 fn not_recording_kinds_alert_and_acknowledged_ones_do_not() {
     let fleet = every_kind_fleet();
-    let got = entered(&fleet, &AlertStates::new());
+    let got = entered(&fleet, &AlertMemory::new());
     let want: BTreeSet<(String, VerdictKind)> = [
         ("loja-camera", VerdictKind::CameraLate),
         ("loja-dock", VerdictKind::CameraLate),
@@ -50,7 +59,7 @@ fn not_recording_kinds_alert_and_acknowledged_ones_do_not() {
     .collect();
     assert_eq!(got, want);
     // Alert details are the email's sentences, naming the recorder.
-    let (changes, _) = alert_changes(&fleet, &AlertStates::new(), &opts());
+    let (changes, _, _) = alert_changes(&fleet, &AlertMemory::new(), now(), &at_once(), &opts());
     let late = changes
         .iter()
         .find(|c| c.site == "loja-late")
@@ -78,20 +87,26 @@ fn an_acknowledged_finding_is_quiet_until_the_acknowledgement_ends() {
         now(),
     );
     // Never alerted: acknowledged before the first check, nothing to say.
-    let got = entered(&fleet, &AlertStates::new());
+    let got = entered(&fleet, &AlertMemory::new());
     assert!(!got.iter().any(|(s, _)| s == "loja-late"), "{got:?}");
     // Alerted before, acknowledged now: no "recovered" email, the state goes quiet.
-    let mut stored = AlertStates::new();
-    stored.insert(
-        "loja-late".into(),
-        [VerdictKind::Late as i32].into_iter().collect(),
-    );
-    let (changes, updates) = alert_changes(&fleet, &stored, &opts());
+    let mut unacked = fleet.clone();
+    *unacked
+        .sites
+        .iter_mut()
+        .find(|s| s.site == "loja-late")
+        .expect("late site") = open.clone();
+    let (_, _, stored) = alert_changes(&unacked, &AlertMemory::new(), now(), &at_once(), &opts());
+    assert!(stored.keys().any(|k| k.site == "loja-late"), "alerted");
+    let (changes, _, updates) = alert_changes(&fleet, &stored, now(), &at_once(), &opts());
     assert!(
         !changes.iter().any(|c| c.site == "loja-late"),
         "an acknowledgement is not a recovery: {changes:?}"
     );
-    assert_eq!(updates.get("loja-late"), Some(&BTreeSet::new()));
+    assert!(
+        !updates.keys().any(|k| k.site == "loja-late"),
+        "forgotten quietly"
+    );
     // The acknowledgement is gone (the collector dropped it): the finding alerts again.
     let site = fleet
         .sites

@@ -201,7 +201,8 @@ async fn alert_once_on_entering_late_none_while_it_stays_one_recovery() {
     report(&c, &e.fleet, live("loja-a", 1, false)).await;
     report(&c, &e.fleet, live("loja-b", 1, false)).await;
     let server = e.smtp();
-    let tail = "[alerts]\nschedule = \"0 */10 * * * *\"\nto = [\"oncall@example.com\"]";
+    let tail =
+        "[alerts]\nschedule = \"0 */10 * * * *\"\nto = [\"oncall@example.com\"]\nhold_for = \"0s\"";
     let settings = setup(&e, c.url(), server.port, tail).settings();
     let mailer = Mailer::open(settings.clone()).expect("mailer");
 
@@ -262,6 +263,73 @@ async fn alert_once_on_entering_late_none_while_it_stays_one_recovery() {
         server.messages().len(),
         2,
         "exactly one alert and one recovery"
+    );
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn alerts_hold_remind_and_escalate_on_an_injected_clock_and_never_repeat_after_a_restart() {
+    let e = env();
+    let c = e.collector().await;
+    report(&c, &e.fleet, live("loja-a", 1, true)).await;
+    let server = e.smtp();
+    let tail = "[alerts]\nschedule = \"0 */10 * * * *\"\nto = [\"oncall@example.com\"]\nhold_for = \"10m\"\nremind_every = \"1h\"\nescalate_after = \"3h\"\nescalate_to = [\"boss@example.com\"]";
+    let settings = setup(&e, c.url(), server.port, tail).settings();
+    let t0 = Utc::now();
+    let at = |min: i64| t0 + chrono::Duration::minutes(min);
+    let check = |mailer: &Mailer, min: i64| {
+        let mailer = mailer.clone();
+        async move { mailer.check_alerts(at(min)).await.expect("check") }
+    };
+    let mailer = Mailer::open(settings.clone()).expect("mailer");
+    assert_eq!(check(&mailer, 0).await, AlertOutcome::NoChange, "held");
+    assert_eq!(
+        check(&mailer, 9).await,
+        AlertOutcome::NoChange,
+        "still held"
+    );
+    assert!(
+        matches!(check(&mailer, 10).await, AlertOutcome::Sent(_)),
+        "held for 10m"
+    );
+    let got = server.wait_for(1);
+    assert_eq!(got[0]["to"], "oncall@example.com");
+    // A restart neither repeats nor forgets.
+    drop(mailer);
+    let mailer = Mailer::open(settings).expect("reopen");
+    assert_eq!(check(&mailer, 20).await, AlertOutcome::NoChange);
+    match check(&mailer, 70).await {
+        AlertOutcome::Sent(changes) => {
+            assert!(
+                changes[0].detail.starts_with("still open since"),
+                "{changes:?}"
+            );
+        }
+        other => panic!("expected a reminder, got {other:?}"),
+    }
+    let got = server.wait_for(2);
+    assert_eq!(got[1]["to"], "oncall@example.com");
+    assert_eq!(check(&mailer, 100).await, AlertOutcome::NoChange);
+    match check(&mailer, 180).await {
+        AlertOutcome::Sent(changes) => {
+            assert!(changes[0].detail.contains("escalated"), "{changes:?}");
+        }
+        other => panic!("expected an escalation, got {other:?}"),
+    }
+    let got = server.wait_for(3);
+    assert_eq!(got[2]["to"], "boss@example.com");
+    // It recovers: one recovery, to the alert recipients.
+    report(&c, &e.fleet, live("loja-a", 2, false)).await;
+    match check(&mailer, 190).await {
+        AlertOutcome::Sent(changes) => assert!(!changes[0].entered, "{changes:?}"),
+        other => panic!("expected a recovery, got {other:?}"),
+    }
+    assert_eq!(check(&mailer, 200).await, AlertOutcome::NoChange);
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    assert_eq!(
+        server.messages().len(),
+        4,
+        "alert, reminder, escalation, recovery"
     );
     c.stop().await;
 }
