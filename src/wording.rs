@@ -333,6 +333,11 @@ pub fn phrase(v: &Verdict, dates: &dyn DateText) -> Option<Phrase> {
                 dur(&f.interval),
             ],
         )),
+        Facts::DataDropped(f) => one(Clause::new(
+            "the probe's spool overflowed while it could not reach the collector: {0} status(es) lost, reported {1} ({2} in all)",
+            "o spool da sonda encheu enquanto não alcançava o coletor: {0} relatório(s) perdido(s), informado em {1} ({2} no total)",
+            vec![f.count.to_string(), ts(&f.reported_at, dates), f.total.to_string()],
+        )),
         Facts::ClockSkew(f) => {
             let mut clauses = Vec::new();
             if f.probe_ahead.is_some() {
@@ -398,6 +403,7 @@ fn kind_labels(kind: VerdictKind) -> (&'static str, &'static str) {
         VerdictKind::Silent => ("Silent", "Sem contato"),
         VerdictKind::NeverReported => ("Never reported", "Nunca reportou"),
         VerdictKind::ClockSkew => ("Clock skew", "Relógio errado"),
+        VerdictKind::DataDropped => ("Data dropped", "Dados perdidos"),
         VerdictKind::Unspecified => ("Unknown", "Desconhecido"),
     }
 }
@@ -418,6 +424,7 @@ pub fn kind_of(facts: &Facts) -> VerdictKind {
         Facts::Silent(_) => VerdictKind::Silent,
         Facts::NeverReported(_) => VerdictKind::NeverReported,
         Facts::ClockSkew(_) => VerdictKind::ClockSkew,
+        Facts::DataDropped(_) => VerdictKind::DataDropped,
     }
 }
 
@@ -447,6 +454,11 @@ mod tests {
         let mut out = vec![
             Facts::Ok(OkFacts {}),
             Facts::NeverReported(NeverReportedFacts {}),
+            Facts::DataDropped(DataDroppedFacts {
+                count: 34,
+                reported_at: t(-3),
+                total: 40,
+            }),
             Facts::Late(LateFacts {
                 newest_recording: t(-7),
                 age: d(7 * 3600),
@@ -540,7 +552,7 @@ mod tests {
     #[test]
     fn every_kind_has_a_sample() {
         let kinds: Vec<VerdictKind> = samples().iter().map(kind_of).collect();
-        for k in (0..=13).filter_map(|i| VerdictKind::try_from(i).ok()) {
+        for k in (0..=14).filter_map(|i| VerdictKind::try_from(i).ok()) {
             if k == VerdictKind::Unspecified {
                 continue;
             }

@@ -227,6 +227,7 @@ fn silent_fires_past_interval_plus_grace() {
                 received_at: now(),
             }],
             inventory: &[],
+            last_drop: None,
         };
         site_verdicts(&site, now(), &Rules::default())
     };
@@ -282,6 +283,7 @@ fn site_collects_every_recorders_problems() {
             },
         ],
         inventory: &[],
+        last_drop: None,
     };
     let v = site_verdicts(&site, now(), &Rules::default());
     assert_only(&v, VerdictKind::ShortRetention);

@@ -271,6 +271,7 @@ fn site<'a>(recorders: Vec<RecorderInput<'a>>, inventory: &'a [InventoryEntry]) 
         report_interval: Some(Duration::from_secs(300)),
         recorders,
         inventory,
+        last_drop: None,
     }
 }
 
@@ -444,4 +445,27 @@ fn an_acknowledged_retention_comes_back_when_fewer_days_remain() {
     let mut v = eval(&s);
     apply(&mut v, &[input], now());
     assert!(v[0].acknowledgement.is_none(), "fewer days is worse");
+}
+
+#[test]
+fn statuses_lost_from_a_full_spool_are_data_dropped_for_a_day() {
+    let s = healthy();
+    let judge = |last_drop| {
+        let input = RecorderInput {
+            status: &s,
+            received_at: now(),
+        };
+        let mut site = site(vec![input], &[]);
+        site.last_drop = last_drop;
+        site_verdicts(&site, now(), &Rules::default())
+    };
+    let v = judge(Some((34, now() - CDuration::hours(2), 40)));
+    let f = only(&v, VerdictKind::DataDropped, None);
+    assert!(f.detail.contains("34 status(es) lost"), "{}", f.detail);
+    only(
+        &judge(Some((34, now() - CDuration::hours(25), 40))),
+        VerdictKind::Ok,
+        None,
+    );
+    only(&judge(None), VerdictKind::Ok, None);
 }

@@ -75,6 +75,11 @@ fn build(
         report_interval: Some(interval.unwrap_or(DEFAULT_REPORT_INTERVAL)),
         recorders: inputs.clone(),
         inventory: &inventory,
+        last_drop: record
+            .last_drop_at
+            .as_ref()
+            .and_then(from_timestamp)
+            .map(|at| (record.last_drop_count, at, record.dropped_total)),
     };
     let mut verdicts = site_verdicts(&input, now, &rules);
     let acks = store.acks(site, now)?;

@@ -267,7 +267,7 @@ async fn metrics_show_the_same_verdicts_and_the_counters() {
         "vigia_statuses_ingested_total 2",
         "vigia_statuses_duplicate_total 2",
         "vigia_site_statuses_dropped_total{site=\"loja-1\"} 34",
-        "vigia_site_verdict{site=\"loja-1\",verdict=\"OK\"} 1",
+        "vigia_site_verdict{site=\"loja-1\",verdict=\"DATA_DROPPED\"} 1",
         "vigia_site_verdict{site=\"loja-9\",verdict=\"NEVER_REPORTED\"} 1",
         "vigia_site_last_contact_age_seconds{site=\"loja-1\"}",
         "vigia_recorder_newest_recording_age_seconds{site=\"loja-1\",recorder=\"nvr\"}",

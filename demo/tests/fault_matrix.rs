@@ -227,6 +227,8 @@ fn cases() -> Vec<Case> {
         vec![K::ScanError],
     ));
     out.push(case("silent", Digifort, four(), vec![K::Silent]));
+    // The probe's spool overflowed while the collector was away: 34 statuses lost.
+    out.push(case("spool-overflow", Ivms, four(), vec![K::DataDropped]));
     out
 }
 
@@ -368,7 +370,10 @@ async fn every_fault_gives_its_verdict_and_every_control_stays_ok() {
             "dropped-recorder" => probe_config(dir.path(), case.site, &recorders[..1]),
             _ => cfg.clone(),
         };
-        let statuses = scan(&cfg, case.probe_clock_off, later);
+        let mut statuses = scan(&cfg, case.probe_clock_off, later);
+        if case.site == "spool-overflow" {
+            statuses[0].dropped_statuses = 34;
+        }
         report(
             &c,
             &fleet,
@@ -496,7 +501,7 @@ async fn every_fault_gives_its_verdict_and_every_control_stays_ok() {
 }
 
 fn problem_kinds_all() -> Vec<VerdictKind> {
-    (2..=13)
+    (2..=14)
         .filter_map(|i| VerdictKind::try_from(i).ok())
         .collect()
 }

@@ -10,6 +10,7 @@ mod camera_late;
 mod camera_missing;
 pub mod clock;
 mod clock_skew;
+mod data_dropped;
 mod disk_low;
 mod gaps;
 mod late;
@@ -122,22 +123,26 @@ pub struct SiteInput<'a> {
     /// Every recorder and camera the collector has seen (retired ones marked); empty when the
     /// caller keeps no memory, and then no CAMERA_MISSING can be found.
     pub inventory: &'a [InventoryEntry],
+    /// The latest report of statuses lost from the probe's spool: how many, when it arrived,
+    /// and how many in all.
+    pub last_drop: Option<(u64, DateTime<Utc>, u64)>,
 }
 
 /// How bad a verdict is, for ordering digests and picking a site's headline (higher is worse).
 pub fn severity(kind: VerdictKind) -> u8 {
     match kind {
-        VerdictKind::NeverReported => 14,
-        VerdictKind::Silent => 13,
-        VerdictKind::RecorderSilent => 12,
-        VerdictKind::ScanError => 11,
-        VerdictKind::Late => 10,
-        VerdictKind::NotWriting => 9,
-        VerdictKind::CameraMissing => 8,
-        VerdictKind::CameraLate => 7,
-        VerdictKind::ShortRetention => 6,
-        VerdictKind::Gaps => 5,
-        VerdictKind::DiskLow => 4,
+        VerdictKind::NeverReported => 15,
+        VerdictKind::Silent => 14,
+        VerdictKind::RecorderSilent => 13,
+        VerdictKind::ScanError => 12,
+        VerdictKind::Late => 11,
+        VerdictKind::NotWriting => 10,
+        VerdictKind::CameraMissing => 9,
+        VerdictKind::CameraLate => 8,
+        VerdictKind::ShortRetention => 7,
+        VerdictKind::Gaps => 6,
+        VerdictKind::DiskLow => 5,
+        VerdictKind::DataDropped => 4,
         VerdictKind::ClockSkew => 3,
         VerdictKind::Ok => 1,
         VerdictKind::Unspecified => 0,
@@ -270,6 +275,7 @@ pub fn site_verdicts(site: &SiteInput<'_>, now: DateTime<Utc>, rules: &Rules) ->
     let site_wide = silent::check(site, now, rules);
     let site_silent = site_wide.is_some();
     out.extend(site_wide.map(|f| verdict("", zone, f)));
+    out.extend(data_dropped::check(site.last_drop, now).map(|f| verdict("", zone, f)));
     let interval = site.report_interval.unwrap_or(DEFAULT_INTERVAL);
     for r in &site.recorders {
         let s = r.status;

@@ -119,6 +119,7 @@ pub fn site_with(
             report_interval: Some(std::time::Duration::from_secs(300)),
             recorders: inputs.clone(),
             inventory: &inventory,
+            last_drop: None,
         },
         now,
         &rules,
