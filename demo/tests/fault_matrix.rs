@@ -29,6 +29,8 @@ enum Layout {
     Intelbras,
     Digifort,
     Ivms,
+    /// `<camera>/<date>/<file>.mp4`, the camera at depth 1.
+    Generic,
 }
 
 impl Layout {
@@ -37,6 +39,7 @@ impl Layout {
             Layout::Intelbras => "intelbras",
             Layout::Digifort => "digifort",
             Layout::Ivms => "ivms",
+            Layout::Generic => "generic",
         }
     }
 }
@@ -105,6 +108,10 @@ fn write_tree(
                     .join(local.format("%Y%m%d").to_string())
                     .join(c.name)
                     .join(name.replace(".rec", ".mp4")),
+                Layout::Generic => root
+                    .join(c.name)
+                    .join(local.format("%Y-%m-%d").to_string())
+                    .join(name.replace(".rec", ".mp4")),
             };
             if let Some(p) = path.parent() {
                 std::fs::create_dir_all(p).expect("mkdir");
@@ -147,6 +154,7 @@ fn cases() -> Vec<Case> {
         case("ok-intelbras", Intelbras, four(), vec![K::Ok]),
         case("ok-digifort", Digifort, four(), vec![K::Ok]),
         case("ok-ivms", Ivms, four(), vec![K::Ok]),
+        case("ok-generic", Generic, four(), vec![K::Ok]),
     ];
     // A camera whose folder is gone (seen in round one, absent in round two).
     let mut c = case("gone-camera", Digifort, four(), vec![K::CameraMissing]);
@@ -219,6 +227,11 @@ fn cases() -> Vec<Case> {
     let mut c = case("camera-late", Ivms, cams, vec![K::CameraLate]);
     c.names = vec!["cam1"];
     out.push(c);
+    let mut cams = four();
+    cams[3].stopped_hours = 5;
+    let mut c = case("camera-late-generic", Generic, cams, vec![K::CameraLate]);
+    c.names = vec!["cam4"];
+    out.push(c);
     out.push(case("disk-low", Digifort, four(), vec![K::DiskLow]));
     out.push(case(
         "scan-error",
@@ -240,6 +253,9 @@ fn probe_config(dir: &Path, site: &str, recorders: &[(&str, Layout, PathBuf)]) -
             layout.technology(),
             path.to_string_lossy()
         ));
+        if *layout == Layout::Generic {
+            toml.push_str("extensions = [\"mp4\"]\ncamera_depth = 1\n");
+        }
     }
     let file = dir.join(format!("{site}.toml"));
     std::fs::write(&file, toml).expect("write config");
