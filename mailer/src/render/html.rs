@@ -63,9 +63,12 @@ const MSO_CLOSE: &str = "<!--[if mso]></td></tr></table><![endif]-->";
 /// The badge of a verdict kind, coloured by severity.
 pub fn badge(kind: VerdictKind) -> &'static str {
     match severity(kind) {
-        7.. => "background:#c62828;color:#fff;padding:1px 6px;font-weight:bold",
-        5..=6 => "background:#e65100;color:#fff;padding:1px 6px;font-weight:bold",
-        2..=4 => "background:#f9a825;color:#222;padding:1px 6px;font-weight:bold",
+        // CAMERA_LATE and worse: not recording.
+        8.. => "background:#c62828;color:#fff;padding:1px 6px;font-weight:bold",
+        // SHORT_RETENTION, GAPS: recording, but not keeping what was promised.
+        6..=7 => "background:#e65100;color:#fff;padding:1px 6px;font-weight:bold",
+        // DISK_LOW, DATA_DROPPED, CLOCK_SKEW.
+        2..=5 => "background:#f9a825;color:#222;padding:1px 6px;font-weight:bold",
         _ => "background:#2e7d32;color:#fff;padding:1px 6px;font-weight:bold",
     }
 }

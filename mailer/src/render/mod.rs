@@ -227,7 +227,7 @@ pub fn render_digest_since(
                 .collect();
             let full = html::full_report(&ctx, &m, &subject, &summary, &problems, &acks);
             if full.len() <= BODY_BUDGET {
-                let text = text::render(&m, &subject, true, opts);
+                let text = text::render(&m, &subject, &summary, true, opts);
                 return Rendered {
                     subject,
                     html: full,
@@ -236,7 +236,7 @@ pub fn render_digest_since(
                 };
             }
             let body = fit::body(&ctx, &m, &subject, &summary, &problems, &acks);
-            let text = text::render(&m, &subject, false, opts);
+            let text = text::render(&m, &subject, &summary, false, opts);
             let stem = i18n::report_file_stem(lang);
             let day = vigia::days::format_day(vigia::days::local_date(now, opts.tz));
             let attachments = vec![

@@ -100,16 +100,15 @@ fn problem(out: &mut String, opts: &RenderOptions, p: &ProblemSite<'_>) {
 }
 
 /// The text part; `complete` is false when the HTML body is a summary with the report attached.
-pub fn render(m: &DigestModel<'_>, subject: &str, complete: bool, opts: &RenderOptions) -> String {
+pub fn render(
+    m: &DigestModel<'_>,
+    subject: &str,
+    summary: &str,
+    complete: bool,
+    opts: &RenderOptions,
+) -> String {
     let lang = opts.language;
     let l = labels(lang);
-    let summary = i18n::summary(
-        lang,
-        m.problems.len(),
-        m.total,
-        &m.by_kind,
-        m.acknowledged_only,
-    );
     let mut out = String::with_capacity(300 * m.problems.len() + 80 * m.healthy.len() + 1024);
     let _ = writeln!(out, "{subject}\n{summary}\n");
     if !complete {
