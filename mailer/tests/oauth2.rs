@@ -72,6 +72,29 @@ fn xoauth2_smtp(env: &Env, port: u16) -> String {
 }
 
 /// The server's XOAUTH2 log lines.
+/// A relay offering only XOAUTH2 (accepting `accepted` tokens; `gmail` for Gmail's way of
+/// refusing) and a mailer set up to take its tokens from `tokens`.
+fn xoauth2(
+    env: &Env,
+    tokens: HttpServer,
+    accepted: &[&str],
+    gmail: bool,
+) -> (HttpServer, SmtpServer, vigia_mailer::Settings, Delivery) {
+    let server = SmtpServer::start_xoauth2(
+        &env.dir.path().join("mbox"),
+        &env.fleet.server(),
+        accepted,
+        gmail,
+    );
+    let settings = env.settings(
+        "",
+        &xoauth2_smtp(env, server.port),
+        &env.oauth2_section(&format!("{}{TOKEN_PATH}", tokens.url())),
+    );
+    let delivery = Delivery::new(Arc::new(settings.clone()));
+    (tokens, server, settings, delivery)
+}
+
 fn auth_events(server: &SmtpServer) -> Vec<String> {
     server
         .events()
@@ -91,19 +114,12 @@ async fn send(delivery: &Delivery, settings: &vigia_mailer::Settings) -> Result<
 #[tokio::test]
 async fn token_is_asked_once_and_reused_across_sends() {
     let env = Env::new();
-    let tokens = token_endpoint(3600, "good-", OUTLOOK_SCOPE).await;
-    let server = SmtpServer::start_xoauth2(
-        &env.dir.path().join("mbox"),
-        &env.fleet.server(),
+    let (tokens, server, settings, delivery) = xoauth2(
+        &env,
+        token_endpoint(3600, "good-", OUTLOOK_SCOPE).await,
         &["good-1"],
         false,
     );
-    let settings = env.settings(
-        "",
-        &xoauth2_smtp(&env, server.port),
-        &env.oauth2_section(&format!("{}{TOKEN_PATH}", tokens.url())),
-    );
-    let delivery = Delivery::new(Arc::new(settings.clone()));
     send(&delivery, &settings).await.expect("first send");
     send(&delivery, &settings).await.expect("second send");
     let got = server.wait_for_async(2).await;
@@ -130,19 +146,12 @@ async fn token_is_asked_once_and_reused_across_sends() {
 async fn token_is_renewed_before_it_expires() {
     // 60 s of lifetime is inside the five-minute margin: every send asks for a new token.
     let env = Env::new();
-    let tokens = token_endpoint(60, "good-", OUTLOOK_SCOPE).await;
-    let server = SmtpServer::start_xoauth2(
-        &env.dir.path().join("mbox"),
-        &env.fleet.server(),
+    let (tokens, server, settings, delivery) = xoauth2(
+        &env,
+        token_endpoint(60, "good-", OUTLOOK_SCOPE).await,
         &["good-1", "good-2"],
         false,
     );
-    let settings = env.settings(
-        "",
-        &xoauth2_smtp(&env, server.port),
-        &env.oauth2_section(&format!("{}{TOKEN_PATH}", tokens.url())),
-    );
-    let delivery = Delivery::new(Arc::new(settings.clone()));
     send(&delivery, &settings).await.expect("first send");
     send(&delivery, &settings).await.expect("second send");
     server.wait_for_async(2).await;
@@ -160,19 +169,12 @@ async fn token_is_renewed_before_it_expires() {
 async fn office365_refusing_the_token_is_permanent_and_names_the_missing_setup() {
     let env = Env::new();
     // The endpoint hands out tokens the relay does not accept (an app without SMTP.SendAsApp).
-    let tokens = token_endpoint(3600, "unauthorised-", OUTLOOK_SCOPE).await;
-    let server = SmtpServer::start_xoauth2(
-        &env.dir.path().join("mbox"),
-        &env.fleet.server(),
+    let (tokens, server, settings, delivery) = xoauth2(
+        &env,
+        token_endpoint(3600, "unauthorised-", OUTLOOK_SCOPE).await,
         &["good-1"],
         false,
     );
-    let settings = env.settings(
-        "",
-        &xoauth2_smtp(&env, server.port),
-        &env.oauth2_section(&format!("{}{TOKEN_PATH}", tokens.url())),
-    );
-    let delivery = Delivery::new(Arc::new(settings.clone()));
     let err = send(&delivery, &settings).await.expect_err("refused");
     assert!(matches!(err, SendError::Permanent(_)), "{err:?}");
     let text = err.to_string();
@@ -194,19 +196,12 @@ async fn office365_refusing_the_token_is_permanent_and_names_the_missing_setup()
 #[tokio::test]
 async fn gmail_334_challenge_is_an_authentication_failure_not_a_transient_one() {
     let env = Env::new();
-    let tokens = token_endpoint(3600, "expired-", OUTLOOK_SCOPE).await;
-    let server = SmtpServer::start_xoauth2(
-        &env.dir.path().join("mbox"),
-        &env.fleet.server(),
+    let (tokens, server, settings, delivery) = xoauth2(
+        &env,
+        token_endpoint(3600, "expired-", OUTLOOK_SCOPE).await,
         &["good-1"],
         true,
     );
-    let settings = env.settings(
-        "",
-        &xoauth2_smtp(&env, server.port),
-        &env.oauth2_section(&format!("{}{TOKEN_PATH}", tokens.url())),
-    );
-    let delivery = Delivery::new(Arc::new(settings.clone()));
     let err = send(&delivery, &settings).await.expect_err("refused");
     assert!(matches!(err, SendError::Permanent(_)), "{err:?}");
     assert!(!err.is_transient());
