@@ -196,7 +196,7 @@ async fn office365_refusing_the_token_is_permanent_and_names_the_missing_setup()
 #[tokio::test]
 async fn gmail_334_challenge_is_an_authentication_failure_not_a_transient_one() {
     let env = Env::new();
-    let (tokens, server, settings, delivery) = xoauth2(
+    let (_tokens, server, settings, delivery) = xoauth2(
         &env,
         token_endpoint(3600, "expired-", OUTLOOK_SCOPE).await,
         &["good-1"],
