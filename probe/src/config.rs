@@ -52,7 +52,8 @@ pub struct CollectorSection {
     /// the certificate does not list.
     #[serde(default)]
     pub server_name: Option<String>,
-    /// Longest wait between reconnection attempts.
+    /// Longest wait between reconnection attempts: also how long after the collector returns
+    /// the probe may take to reconnect, however long the outage was (default 10 s).
     #[serde(default = "default_backoff_max", with = "duration")]
     pub backoff_max: Duration,
     /// Time allowed to establish a connection.
@@ -64,7 +65,7 @@ fn default_ca() -> PathBuf {
     PathBuf::from("certs/ca.pem")
 }
 fn default_backoff_max() -> Duration {
-    Duration::from_secs(60)
+    Duration::from_secs(10)
 }
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(10)

@@ -247,7 +247,7 @@ fn the_defaults_are_the_documented_ones() {
     .expect("write");
     let cfg = ProbeConfig::load_from(&ConfigSource::file(&p).with_env(vec![])).expect("valid");
     let c = cfg.collector.clone().expect("collector");
-    assert_eq!(c.backoff_max, Duration::from_secs(60));
+    assert_eq!(c.backoff_max, Duration::from_secs(10));
     assert_eq!(c.connect_timeout, Duration::from_secs(10));
     assert_eq!(c.server_name.as_deref(), Some("collector.example"));
     assert_eq!(

@@ -43,6 +43,12 @@ async fn refused_probe(
     (attempts, logs, stats.last_error())
 }
 
+/// One failure line per attempt; the attempt the proxy accepted as the probe was being stopped
+/// may end without its line (the stop cuts it), so one fewer is fine, one more never.
+fn one_line_per_attempt(lines: u64, attempts: u64) -> bool {
+    lines <= attempts && lines + 1 >= attempts && lines >= 1
+}
+
 #[tokio::test]
 async fn a_probe_certificate_from_another_ca_is_logged_clearly_without_a_busy_loop() {
     let (attempts, logs, last) =
@@ -53,10 +59,10 @@ async fn a_probe_certificate_from_another_ca_is_logged_clearly_without_a_busy_lo
         "{attempts} connection attempts in 4 s"
     );
     let failures = logs.lines_with("collector connection failed");
-    assert_eq!(
-        failures.len() as u64,
-        attempts,
-        "one line per attempt:\n{}",
+    assert!(
+        one_line_per_attempt(failures.len() as u64, attempts),
+        "{} lines for {attempts} attempts:\n{}",
+        failures.len(),
         logs.text()
     );
     assert!(
@@ -81,10 +87,10 @@ async fn a_probe_certificate_for_another_site_is_logged_clearly_without_a_busy_l
         "the start-up check names the mismatch:\n{text}"
     );
     let failures = logs.lines_with("collector connection failed");
-    assert_eq!(
-        failures.len() as u64,
-        attempts,
-        "one line per attempt:\n{text}"
+    assert!(
+        one_line_per_attempt(failures.len() as u64, attempts),
+        "{} lines for {attempts} attempts:\n{text}",
+        failures.len()
     );
     assert!(
         failures[0].contains("PermissionDenied") || failures[0].contains("refused"),
