@@ -147,6 +147,12 @@ fn case(site: &'static str, layout: Layout, cams: Vec<Cam>, expect: Vec<VerdictK
     }
 }
 
+/// A case whose verdicts must name these cameras.
+fn naming(mut c: Case, cameras: &[&'static str]) -> Case {
+    c.names = cameras.to_vec();
+    c
+}
+
 fn cases() -> Vec<Case> {
     use Layout::*;
     use VerdictKind as K;
@@ -157,21 +163,24 @@ fn cases() -> Vec<Case> {
         case("ok-generic", Generic, four(), vec![K::Ok]),
     ];
     // A camera whose folder is gone (seen in round one, absent in round two).
-    let mut c = case("gone-camera", Digifort, four(), vec![K::CameraMissing]);
-    c.names = vec!["cam4"];
-    out.push(c);
+    out.push(naming(
+        case("gone-camera", Digifort, four(), vec![K::CameraMissing]),
+        &["cam4"],
+    ));
     // One camera keeping 5 days while the others keep 35.
     let mut cams = four();
     cams[1].days = 5;
-    let mut c = case("short-camera", Ivms, cams, vec![K::ShortRetention]);
-    c.names = vec!["cam2"];
-    out.push(c);
+    out.push(naming(
+        case("short-camera", Ivms, cams, vec![K::ShortRetention]),
+        &["cam2"],
+    ));
     // One camera down three whole days last week, back now.
     let mut cams = four();
     cams[2].missing = vec![5, 6, 7];
-    let mut c = case("gap-camera", Digifort, cams, vec![K::Gaps]);
-    c.names = vec!["cam3"];
-    out.push(c);
+    out.push(naming(
+        case("gap-camera", Digifort, cams, vec![K::Gaps]),
+        &["cam3"],
+    ));
     // Zero-byte files for the last six hours.
     let mut cams = four();
     for c in &mut cams {
@@ -224,14 +233,16 @@ fn cases() -> Vec<Case> {
     out.push(case("gaps", Intelbras, cams, vec![K::Gaps]));
     let mut cams = four();
     cams[0].stopped_hours = 5;
-    let mut c = case("camera-late", Ivms, cams, vec![K::CameraLate]);
-    c.names = vec!["cam1"];
-    out.push(c);
+    out.push(naming(
+        case("camera-late", Ivms, cams, vec![K::CameraLate]),
+        &["cam1"],
+    ));
     let mut cams = four();
     cams[3].stopped_hours = 5;
-    let mut c = case("camera-late-generic", Generic, cams, vec![K::CameraLate]);
-    c.names = vec!["cam4"];
-    out.push(c);
+    out.push(naming(
+        case("camera-late-generic", Generic, cams, vec![K::CameraLate]),
+        &["cam4"],
+    ));
     out.push(case("disk-low", Digifort, four(), vec![K::DiskLow]));
     out.push(case(
         "scan-error",

@@ -67,6 +67,20 @@ fn relay(env: &Env, port: u16) -> String {
     )
 }
 
+/// Sends the digest of a slot starting now (30 s to succeed), bounded by the test's step.
+async fn send_slot_now(settings: vigia_mailer::Settings) -> SlotOutcome {
+    let mailer = Mailer::open(settings).expect("open");
+    let (_tx, mut rx) = tokio::sync::watch::channel(false);
+    let slot = chrono::Utc::now();
+    tokio::time::timeout(
+        STEP,
+        mailer.send_digest_for_slot(slot, slot + chrono::Duration::seconds(30), &mut rx),
+    )
+    .await
+    .expect("in time")
+    .expect("no error")
+}
+
 fn by_path<'a>(reqs: &'a [support::http::Request], path: &str) -> &'a support::http::Request {
     reqs.iter()
         .find(|r| r.path == path)
@@ -146,16 +160,7 @@ async fn a_refused_digest_goes_to_the_webhooks_and_the_dead_mans_switch_fails() 
             deadman.url()
         ),
     );
-    let mailer = Mailer::open(settings).expect("open");
-    let (_tx, mut rx) = tokio::sync::watch::channel(false);
-    let slot = chrono::Utc::now();
-    let outcome = tokio::time::timeout(
-        STEP,
-        mailer.send_digest_for_slot(slot, slot + chrono::Duration::seconds(30), &mut rx),
-    )
-    .await
-    .expect("in time")
-    .expect("no error");
+    let outcome = send_slot_now(settings).await;
     assert!(
         matches!(&outcome, SlotOutcome::GaveUp(e) if e.contains("554")),
         "{outcome:?}"
@@ -208,16 +213,7 @@ async fn a_sent_digest_pings_the_dead_mans_switch_and_failing_webhooks_do_not_ma
             deadman.url()
         ),
     );
-    let mailer = Mailer::open(settings).expect("open");
-    let (_tx, mut rx) = tokio::sync::watch::channel(false);
-    let slot = chrono::Utc::now();
-    let outcome = tokio::time::timeout(
-        STEP,
-        mailer.send_digest_for_slot(slot, slot + chrono::Duration::seconds(30), &mut rx),
-    )
-    .await
-    .expect("in time")
-    .expect("no error");
+    let outcome = send_slot_now(settings.clone()).await;
     assert_eq!(outcome, SlotOutcome::Sent);
     server.wait_for_async(1).await;
     let pings = deadman.wait_for(1).await;
@@ -227,7 +223,7 @@ async fn a_sent_digest_pings_the_dead_mans_switch_and_failing_webhooks_do_not_ma
     assert!(broken.requests().is_empty());
 
     // A failed digest with those broken webhooks: the failure is still noted at the switch.
-    let notifier = Notifier::new(mailer.settings());
+    let notifier = Notifier::new(&settings);
     tokio::time::timeout(STEP, notifier.digest_failed("relay down"))
         .await
         .expect("webhook failures are bounded");
