@@ -50,6 +50,9 @@ pub struct CollectorConfig {
     /// Store tuning.
     #[serde(default)]
     pub store: StoreConfig,
+    /// How fast one probe certificate may send statuses.
+    #[serde(default)]
+    pub ingest: IngestLimits,
     /// How long a shutdown waits for open streams to drain before closing them (default 10s).
     #[serde(default = "default_shutdown_grace", with = "duration")]
     pub shutdown_grace: Duration,
@@ -98,6 +101,37 @@ pub struct StoreConfig {
     /// sled's page cache (default 64 MiB); sled's own default is 1 GiB, too much beside 10,000 streams.
     #[serde(default = "default_cache")]
     pub cache_capacity: ByteSize,
+}
+
+/// `[ingest]`: a per-site token bucket, so one probe certificate (a stolen key, a runaway
+/// script) cannot fill the collector's disk while the rest of the fleet reports normally.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestLimits {
+    /// Sustained statuses per minute per site (default 120; a probe sends about one per
+    /// recorder every scan interval).
+    #[serde(default = "default_statuses_per_minute")]
+    pub statuses_per_minute: u32,
+    /// Statuses a site may send at once above the sustained rate (default 10,000: a probe's
+    /// whole spool after an outage goes through without waiting).
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_statuses_per_minute() -> u32 {
+    120
+}
+fn default_burst() -> u32 {
+    10_000
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits {
+            statuses_per_minute: default_statuses_per_minute(),
+            burst: default_burst(),
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -167,6 +201,7 @@ impl Default for CollectorConfig {
             metrics: MetricsConfig::default(),
             max_message_bytes: default_max_message_bytes(),
             store: StoreConfig::default(),
+            ingest: IngestLimits::default(),
             shutdown_grace: default_shutdown_grace(),
             clock: Clock::system(),
         }
@@ -218,6 +253,12 @@ impl CollectorConfig {
                 ))
             }
             ByteSize::Bytes(_) => {}
+        }
+        if self.ingest.statuses_per_minute == 0 {
+            return Err("key `ingest.statuses_per_minute`: must be at least 1".into());
+        }
+        if self.ingest.burst == 0 {
+            return Err("key `ingest.burst`: must be at least 1".into());
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err("key `data_dir`: empty path".into());

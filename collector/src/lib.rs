@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod inventory;
 pub mod metrics;
+pub mod rate_limit;
 pub mod report;
 pub mod server;
 mod service;

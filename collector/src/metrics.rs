@@ -44,6 +44,8 @@ pub struct Metrics {
     pub rejected_invalid: Counter,
     /// Calls refused with PERMISSION_DENIED.
     pub rejected_permission: Counter,
+    /// Statuses refused with RESOURCE_EXHAUSTED: over the site's rate, or a frame over the size limit.
+    pub rejected_exhausted: Counter,
     /// Store flushes (one per group commit).
     pub flushes: Counter,
     /// Ingest streams currently open.
@@ -90,9 +92,10 @@ pub fn render(config: &CollectorConfig, store: &Store, metrics: &Metrics) -> Str
     }
     let _ = writeln!(
         out,
-        "# HELP vigia_rejections_total Statuses or calls refused, by reason.\n# TYPE vigia_rejections_total counter\nvigia_rejections_total{{reason=\"invalid_argument\"}} {}\nvigia_rejections_total{{reason=\"permission_denied\"}} {}",
+        "# HELP vigia_rejections_total Statuses or calls refused, by reason.\n# TYPE vigia_rejections_total counter\nvigia_rejections_total{{reason=\"invalid_argument\"}} {}\nvigia_rejections_total{{reason=\"permission_denied\"}} {}\nvigia_rejections_total{{reason=\"resource_exhausted\"}} {}",
         metrics.rejected_invalid.get(),
-        metrics.rejected_permission.get()
+        metrics.rejected_permission.get(),
+        metrics.rejected_exhausted.get()
     );
     let _ = writeln!(
         out,

@@ -17,6 +17,7 @@ use vigia::tls::{TlsError, TlsMaterial};
 use crate::admin::AdminService;
 use crate::config::CollectorConfig;
 use crate::metrics::{self, Metrics};
+use crate::rate_limit::RateLimiter;
 use crate::service::{IngestService, QueryService, Shared, StoreSlot};
 use crate::store::{Store, StoreError, Writer};
 
@@ -177,6 +178,7 @@ impl Collector {
             store: StoreSlot::new(store.clone()),
             writer: writer.clone(),
             metrics: metrics.clone(),
+            limiter: Arc::new(RateLimiter::new(&config.ingest)),
             stopping: stop_rx.clone(),
         };
 

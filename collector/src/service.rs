@@ -16,6 +16,7 @@ use vigia::tls::{PeerIdentity, Role};
 
 use crate::config::CollectorConfig;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 use crate::report;
 use crate::store::{HistoryError, Store, Writer};
 use crate::validate;
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     pub store: StoreSlot,
     pub writer: Writer,
     pub metrics: Arc<Metrics>,
+    /// Each site's Ingest rate (`[ingest]`).
+    pub limiter: Arc<RateLimiter>,
     /// Turns true when the collector shuts down: streams finish their acks and close.
     pub stopping: watch::Receiver<bool>,
 }
@@ -181,6 +184,10 @@ async fn run_stream(
                         ending = Some(e);
                         break;
                     }
+                    if let Err(e) = shared.limiter.take(&id.name) {
+                        ending = Some(rate_refusal(shared, &id, status.sequence, e));
+                        break;
+                    }
                     let sequence = status.sequence;
                     match shared.writer.submit(status).await {
                         Ok(pending) => inflight.push_back(async move { (sequence, pending.await) }),
@@ -198,8 +205,7 @@ async fn run_stream(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::debug!(site = %id.name, error = %e, "ingest stream ended");
-                    ending = Some(e);
+                    ending = Some(frame_refusal(shared, &id, e));
                     break;
                 }
             },
@@ -221,6 +227,63 @@ async fn run_stream(
     }
     if let Some(status) = ending {
         let _ = tx.send(Err(status)).await;
+    }
+}
+
+/// The answer to a site over its `[ingest]` rate: the stream ends after the acks it earned, and
+/// the probe keeps the rest in its spool and retries after its backoff.
+fn rate_refusal(
+    shared: &Shared,
+    id: &PeerIdentity,
+    sequence: u64,
+    e: crate::rate_limit::Exceeded,
+) -> Status {
+    shared.metrics.rejected_exhausted.inc();
+    let limits = &shared.config.ingest;
+    tracing::warn!(
+        site = %id.name,
+        sequence,
+        statuses_per_minute = limits.statuses_per_minute,
+        burst = limits.burst,
+        "site over its ingest rate; stream closed, the probe will retry"
+    );
+    Status::resource_exhausted(format!(
+        "site {:?} sent more than its {} statuses per minute (burst {}; keys `ingest.statuses_per_minute`, `ingest.burst`); status {sequence} and later were not stored: retry in {} s",
+        id.name,
+        limits.statuses_per_minute,
+        limits.burst,
+        e.retry_after.as_secs().max(1)
+    ))
+}
+
+/// A frame the collector could not read as a status. tonic reports an oversize frame as
+/// OUT_OF_RANGE and an undecodable one as INTERNAL, which tell a probe's operator neither the
+/// limit nor that the fault is on the sending side; anything else (a reset, a cancel) is the
+/// connection ending and is passed on as it is.
+fn frame_refusal(shared: &Shared, id: &PeerIdentity, e: Status) -> Status {
+    let limit = shared.config.max_message_bytes;
+    match e.code() {
+        tonic::Code::OutOfRange => {
+            shared.metrics.rejected_exhausted.inc();
+            tracing::warn!(site = %id.name, error = e.message(), "status frame over the size limit; stream closed");
+            Status::resource_exhausted(format!(
+                "status frame larger than the collector decodes ({} bytes, twice max_message_bytes = {limit}): {}",
+                limit.saturating_mul(2),
+                e.message()
+            ))
+        }
+        tonic::Code::Internal if e.message().starts_with("failed to decode") => {
+            shared.metrics.rejected_invalid.inc();
+            tracing::warn!(site = %id.name, error = e.message(), "undecodable status frame; stream closed");
+            Status::invalid_argument(format!(
+                "frame is not a vigia.v1.RecordingStatus: {}",
+                e.message()
+            ))
+        }
+        _ => {
+            tracing::debug!(site = %id.name, error = %e, "ingest stream ended");
+            e
+        }
     }
 }
 
