@@ -10,6 +10,7 @@ pub mod pb;
 pub mod process;
 pub mod rules;
 pub mod secret_file;
+pub mod service_manager;
 pub mod tls;
 pub mod wording;
 

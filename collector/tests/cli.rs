@@ -183,4 +183,63 @@ fn sigterm_stops_the_collector_with_status_0() {
         rest.iter().any(|l| l.contains("collector stopped")),
         "{rest:?}"
     );
+    assert!(
+        !rest.iter().any(|l| l.contains('\x1b')),
+        "a redirected log carries no colour codes: {rest:?}"
+    );
+}
+
+/// Runs `vigia-collector run` for a few seconds on a pseudo-terminal (util-linux `script`),
+/// returning everything it wrote there.
+#[cfg(unix)]
+fn run_on_a_terminal(dir: &Path, no_color: Option<&str>) -> String {
+    let cmd = format!(
+        "timeout -s TERM 6 {} run",
+        env!("CARGO_BIN_EXE_vigia-collector")
+    );
+    let mut s = Command::new("script");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VIGIA_") {
+            s.env_remove(k);
+        }
+    }
+    s.args(["-qefc", &cmd, "/dev/null"])
+        .current_dir(dir)
+        .env("VIGIA_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null());
+    if let Some(v) = no_color {
+        s.env("NO_COLOR", v);
+    }
+    let out = s.output().expect("run under script");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[cfg(unix)]
+#[test]
+fn colour_codes_on_a_terminal_only_and_never_with_no_color() {
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(run_in(dir.path(), &["ca", "init"]).status.success());
+    assert!(
+        run_in(dir.path(), &["ca", "issue", "server", "--dns", "localhost"])
+            .status
+            .success()
+    );
+    std::fs::write(
+        dir.path().join("collector.toml"),
+        "listen = \"127.0.0.1:0\"\n",
+    )
+    .expect("write");
+    let coloured = run_on_a_terminal(dir.path(), None);
+    assert!(coloured.contains("collector serving"), "{coloured}");
+    assert!(
+        coloured.contains('\x1b'),
+        "a terminal gets colour: {coloured}"
+    );
+    let plain = run_on_a_terminal(dir.path(), Some("1"));
+    assert!(plain.contains("collector serving"), "{plain}");
+    assert!(
+        !plain.contains('\x1b'),
+        "NO_COLOR=1 turns colour off: {plain:?}"
+    );
 }
