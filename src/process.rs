@@ -51,6 +51,7 @@ fn colour_wanted(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>)
 /// service); a second signal while draining exits at once with status 130.
 pub async fn shutdown_signal() {
     wait_signal().await;
+    crate::service_manager::stopping();
     tokio::spawn(async {
         wait_signal().await;
         eprintln!("second signal: exiting without waiting");

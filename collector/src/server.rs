@@ -249,6 +249,8 @@ impl Collector {
                 let _ = stop_signal.wait_for(|s| *s).await;
             });
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "collector serving");
+        vigia::service_manager::ready();
+        vigia::service_manager::spawn_watchdog();
 
         let grace = config.shutdown_grace;
         let health_on_stop = health.clone();

@@ -243,3 +243,81 @@ fn colour_codes_on_a_terminal_only_and_never_with_no_color() {
         "NO_COLOR=1 turns colour off: {plain:?}"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn systemd_hears_ready_the_watchdog_and_stopping() {
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(run_in(dir.path(), &["ca", "init"]).status.success());
+    assert!(
+        run_in(dir.path(), &["ca", "issue", "server", "--dns", "localhost"])
+            .status
+            .success()
+    );
+    std::fs::write(
+        dir.path().join("collector.toml"),
+        "listen = \"127.0.0.1:0\"\n",
+    )
+    .expect("write");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    // systemd names the watched process; `exec` keeps the shell's pid for the collector.
+    let mut sh = Command::new("sh");
+    for (k, v) in bin().get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let mut child = sh
+        .args([
+            "-c",
+            &format!(
+                "WATCHDOG_PID=$$ exec {} run",
+                env!("CARGO_BIN_EXE_vigia-collector")
+            ),
+        ])
+        .current_dir(dir.path())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut heard = Vec::new();
+    let mut buf = [0u8; 256];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline
+        && !(heard.iter().any(|m: &String| m.contains("READY=1"))
+            && heard.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2)
+    {
+        match socket.recv(&mut buf) {
+            Ok(n) => heard.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(_) => break,
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut stopping = false;
+    while Instant::now() < deadline && !stopping {
+        match socket.recv(&mut buf) {
+            Ok(n) => stopping = String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"),
+            Err(_) => break,
+        }
+    }
+    let _ = child.wait();
+    assert!(
+        heard.first().is_some_and(|m| m.contains("READY=1")),
+        "{heard:?}"
+    );
+    assert!(
+        heard.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2,
+        "the watchdog is pinged: {heard:?}"
+    );
+    assert!(stopping, "SIGTERM is announced as STOPPING=1");
+}

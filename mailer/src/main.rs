@@ -137,6 +137,8 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             let mailer = Mailer::open(settings).context("opening the state store")?;
             let (tx, rx) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(mailer.run(rx));
+            vigia::service_manager::ready();
+            vigia::service_manager::spawn_watchdog();
             vigia::process::shutdown_signal().await;
             tracing::info!("shutting down");
             let _ = tx.send(true);

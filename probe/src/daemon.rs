@@ -840,6 +840,8 @@ pub fn run_command(config: ProbeConfig) -> anyhow::Result<ExitCode> {
             collector,
             "probe running"
         );
+        vigia::service_manager::ready();
+        vigia::service_manager::spawn_watchdog();
         daemon.run(source, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     });
