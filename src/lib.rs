@@ -12,6 +12,7 @@ pub mod rules;
 pub mod secret_file;
 pub mod service_manager;
 pub mod tls;
+pub mod validate;
 pub mod wording;
 
 pub use chrono_tz::Tz;

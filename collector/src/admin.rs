@@ -13,7 +13,7 @@ use crate::inventory::RetireError;
 use crate::report;
 use crate::service::{site_name, store_status, Shared, MAX_NOTE};
 use crate::store::{SiteChange, StoreError};
-use crate::validate;
+use vigia::validate;
 
 /// Longest acknowledgement: past this it is a retirement, not an acknowledgement.
 const MAX_ACK: Duration = Duration::from_secs(90 * 86_400);

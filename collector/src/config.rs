@@ -153,7 +153,7 @@ fn default_keep() -> Duration {
     Duration::from_secs(90 * 86_400)
 }
 fn default_max_message_bytes() -> usize {
-    1024 * 1024
+    vigia::validate::DEFAULT_MAX_MESSAGE_BYTES
 }
 fn default_cache() -> ByteSize {
     ByteSize::Bytes(64 * 1024 * 1024)

@@ -19,7 +19,6 @@ pub mod server;
 mod service;
 pub mod store;
 pub mod testkit;
-pub mod validate;
 
 pub use clock::Clock;
 pub use config::CollectorConfig;

@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::report;
 use crate::store::{HistoryError, Store, Writer};
-use crate::validate;
+use vigia::validate;
 
 /// Statuses of one stream waiting for their flush; a probe sending faster waits (backpressure).
 const STREAM_WINDOW: usize = 256;

@@ -1,12 +1,17 @@
 //! What a status must look like before it is stored. Every limit here bounds what one probe can
 //! make the collector hold, and every refusal names the field, so the person reading a probe's
-//! log knows what to fix.
+//! log knows what to fix. One definition for both sides: the collector refuses what breaks these
+//! rules, and the probe checks them before spooling, so a status that would be refused is dropped
+//! (and said why) instead of blocking the spool on every reconnect.
 
 use prost::Message;
 use std::time::Duration;
-use vigia::config::{validate_name, MAX_NAME_LEN};
-use vigia::pb::{RecordingStatus, ScanOutcome, Technology};
+use crate::config::{validate_name, MAX_NAME_LEN};
+use crate::pb::{RecordingStatus, ScanOutcome, Technology};
 
+/// The collector's default `max_message_bytes`: the largest encoded status it accepts unless
+/// configured otherwise. The probe checks against it too (it cannot know a collector's setting).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// Most entries in `recorded_days`: ten years of days.
 pub const MAX_RECORDED_DAYS: usize = 3660;
 /// Most cameras in one status.
@@ -219,7 +224,7 @@ pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), Invalid> {
     text("hostname", &s.hostname, MAX_TEXT_LEN)?;
     text("root_path", &s.root_path, MAX_PATH_LEN)?;
     text("time_zone", &s.time_zone, 64)?;
-    if !s.time_zone.is_empty() && vigia::days::parse_tz(&s.time_zone).is_err() {
+    if !s.time_zone.is_empty() && crate::days::parse_tz(&s.time_zone).is_err() {
         return Err(bad(
             "time_zone",
             format!("{:?} is not an IANA time zone", s.time_zone),
@@ -239,7 +244,7 @@ pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), Invalid> {
 
 /// A camera's day bitmap: both parts or neither, a real first day, at most ten years.
 fn day_bitmap(i: usize, first_day: &str, bits: &[u8]) -> Result<(), Invalid> {
-    use vigia::day_bitmap::MAX_BITMAP_DAYS;
+    use crate::day_bitmap::MAX_BITMAP_DAYS;
     match (first_day.is_empty(), bits.is_empty()) {
         (true, true) => return Ok(()),
         (true, false) => {
@@ -435,7 +440,7 @@ mod tests {
             "hostname: 300 bytes",
         );
         let cam = |first_day: &str, day_bitmap: Vec<u8>| RecordingStatus {
-            cameras: vec![vigia::pb::CameraStatus {
+            cameras: vec![crate::pb::CameraStatus {
                 camera: "cam1".into(),
                 first_day: first_day.into(),
                 day_bitmap,
