@@ -22,22 +22,55 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 /// Sets up logging to stderr, filtered by `VIGIA_LOG`, falling back to `RUST_LOG`, then `info`;
 /// a filter that does not parse is said once and replaced by `info`.
 pub fn init_logging() {
+    // Err means a subscriber is already set (tests, embedding): keep that one.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .with_writer(std::io::stderr)
+        .with_ansi(stderr_colour())
+        .try_init();
+}
+
+/// Logging to stderr and to `path`, rotated by size (10 MB, five old files kept): for a
+/// Windows service, whose stderr goes nowhere. The file never gets colour codes.
+pub fn init_logging_to_file(path: &std::path::Path) -> std::io::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let file = crate::log_file::RotatingFile::open(
+        path,
+        crate::log_file::DEFAULT_MAX_BYTES,
+        crate::log_file::DEFAULT_KEEP,
+    )?;
+    let _ = tracing_subscriber::registry()
+        .with(log_filter())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(stderr_colour()),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(crate::log_file::SharedLog::new(file))
+                .with_ansi(false),
+        )
+        .try_init();
+    Ok(())
+}
+
+fn log_filter() -> tracing_subscriber::EnvFilter {
     let wanted = std::env::var("VIGIA_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".to_string());
-    let filter = tracing_subscriber::EnvFilter::try_new(&wanted).unwrap_or_else(|e| {
+    tracing_subscriber::EnvFilter::try_new(&wanted).unwrap_or_else(|e| {
         eprintln!("warning: log filter {wanted:?} not understood ({e}); using \"info\"");
         tracing_subscriber::EnvFilter::new("info")
-    });
-    // Err means a subscriber is already set (tests, embedding): keep that one.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour_wanted(
-            std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            std::env::var_os("NO_COLOR"),
-        ))
-        .try_init();
+    })
+}
+
+fn stderr_colour() -> bool {
+    colour_wanted(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR"),
+    )
 }
 
 /// Colour codes only on a terminal: a log file (NSSM's, a redirect) or the journal would keep

@@ -818,6 +818,15 @@ fn start(config: &ProbeConfig) -> Result<Daemon, ExitCode> {
 
 /// `vigia-probe run`: scans on schedule and streams statuses until SIGTERM / Ctrl-C.
 pub fn run_command(config: ProbeConfig) -> anyhow::Result<ExitCode> {
+    run_until(config, shutdown_signal())
+}
+
+/// The daemon until `shutdown` resolves, then the same drain as on Ctrl-C: `run` passes the
+/// process signals, the Windows service the SCM's stop.
+pub fn run_until(
+    config: ProbeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let result = rt.block_on(async {
         let daemon = match start(&config) {
@@ -842,7 +851,7 @@ pub fn run_command(config: ProbeConfig) -> anyhow::Result<ExitCode> {
         );
         vigia::service_manager::ready();
         vigia::service_manager::spawn_watchdog();
-        daemon.run(source, shutdown_signal()).await?;
+        daemon.run(source, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     });
     // A walk still running on a blocking thread is abandoned: its statuses would only be spooled.

@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod scan;
 pub mod schedule;
+pub mod service;
 pub mod spool;
 
 /// Logging as every Vigia binary sets it up (stderr, `VIGIA_LOG` then `RUST_LOG`).

@@ -51,6 +51,35 @@ enum Command {
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
         timeout: Duration,
     },
+    /// Windows: run the probe as a native service (install, start, stop, status, uninstall).
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ServiceCommand {
+    /// Register the service with --config's file (absolute): automatic delayed start, restarted
+    /// after a failure, logging to vigia-probe.log beside the configuration. Run as Administrator.
+    Install {
+        /// Run as this account (`.\user` or `DOMAIN\user`) instead of LocalSystem; it must be
+        /// able to read the recording folders.
+        #[arg(long)]
+        account: Option<String>,
+        /// The environment variable holding that account's password.
+        #[arg(long, requires = "account", value_name = "VAR")]
+        password_env: Option<String>,
+    },
+    /// Stop the service if it runs, then remove it.
+    Uninstall,
+    /// Start the installed service.
+    Start,
+    /// Stop the service; it drains as on Ctrl-C.
+    Stop,
+    /// Print the service's state.
+    Status,
+    /// What the Service Control Manager runs; not for a console.
+    #[command(hide = true)]
+    Run,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -61,6 +90,9 @@ fn main() -> ExitCode {
     vigia::tls::install_crypto_provider();
     let cli = Cli::parse();
     vigia::secret_file::allow_insecure(cli.allow_insecure_keys);
+    if let Command::Service(cmd) = &cli.command {
+        return service_command(cmd, &cli.config);
+    }
     vigia_probe::init_logging();
     let config = match ProbeConfig::load(&cli.config) {
         Ok(c) => c,
@@ -77,6 +109,58 @@ fn main() -> ExitCode {
         Command::CheckConfig => vigia_probe::scan::cli::check_config_command(&config),
         Command::Run => vigia_probe::daemon::run_command(config),
         Command::SendOnce { timeout } => vigia_probe::daemon::send_once_command(config, timeout),
+        Command::Service(_) => unreachable_service(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Handled before the configuration is loaded: uninstalling or asking the status needs none,
+/// and the service logs to its file, not to this console.
+fn unreachable_service() -> anyhow::Result<ExitCode> {
+    anyhow::bail!("internal: service commands are dispatched before the configuration loads")
+}
+
+fn service_command(cmd: &ServiceCommand, config: &std::path::Path) -> ExitCode {
+    use vigia_probe::service;
+    let done = |what: &str| {
+        println!("{what}");
+        Ok(ExitCode::SUCCESS)
+    };
+    let result = match cmd {
+        ServiceCommand::Install {
+            account,
+            password_env,
+        } => {
+            vigia_probe::init_logging();
+            if let Err(e) = ProbeConfig::load(config) {
+                eprintln!("invalid configuration: {e}");
+                return ExitCode::from(2);
+            }
+            let password = match password_env {
+                Some(var) => match std::env::var(var) {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        eprintln!("error: --password-env {var}: the variable is not set");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => None,
+            };
+            service::install(config, account.as_deref(), password.as_deref()).and_then(|()| {
+                done("installed VigiaProbe (automatic, delayed start); start it with `vigia-probe service start`")
+            })
+        }
+        ServiceCommand::Uninstall => service::uninstall().and_then(|()| done("removed VigiaProbe")),
+        ServiceCommand::Start => service::start().and_then(|()| done("VigiaProbe is running")),
+        ServiceCommand::Stop => service::stop().and_then(|()| done("VigiaProbe stopped")),
+        ServiceCommand::Status => service::status().and_then(|s| done(&s)),
+        ServiceCommand::Run => service::run(config),
     };
     match result {
         Ok(code) => code,
