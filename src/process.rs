@@ -33,6 +33,7 @@ pub fn init_logging() {
 /// Logging to stderr and to `path`, rotated by size (10 MB, five old files kept): for a
 /// Windows service, whose stderr goes nowhere. The file never gets colour codes.
 pub fn init_logging_to_file(path: &std::path::Path) -> std::io::Result<()> {
+    LOGS_TO_FILE.store(true, std::sync::atomic::Ordering::Relaxed);
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let file = crate::log_file::RotatingFile::open(
@@ -54,6 +55,18 @@ pub fn init_logging_to_file(path: &std::path::Path) -> std::io::Result<()> {
         )
         .try_init();
     Ok(())
+}
+
+/// Set once the log goes to a file: nobody reads a service's stderr.
+static LOGS_TO_FILE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// An error that ends the program: on stderr for the person at the console, and into the log
+/// file too when there is one (a service's stderr goes nowhere).
+pub fn say_error(message: &str) {
+    eprintln!("{message}");
+    if LOGS_TO_FILE.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!("{message}");
+    }
 }
 
 fn log_filter() -> tracing_subscriber::EnvFilter {

@@ -9,10 +9,13 @@ use rcgen::{
 };
 use std::io::Write;
 use std::net::IpAddr;
+use rustls_pki_types::pem::PemObject as _;
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 use vigia::config::validate_name;
 use vigia::tls::{PeerIdentity, Role};
+
+use crate::revocation;
 
 /// Default validity of issued certificates, in days (the CA/Browser Forum's old 825-day limit).
 pub const DEFAULT_DAYS: u32 = 825;
@@ -55,6 +58,45 @@ pub enum CaError {
     /// rcgen refused (corrupt CA key, etc.).
     #[error("certificate generation failed: {0}")]
     Rcgen(String),
+    /// The name already has a valid certificate; replacing it must be asked for.
+    #[error("{role} {name:?} already has a certificate (serial {serial}, listed in {}); pass --force to replace it (the old one is then revoked)", .index.display())]
+    AlreadyIssued {
+        /// Its role.
+        role: &'static str,
+        /// Its name.
+        name: String,
+        /// The serial of the certificate in force.
+        serial: String,
+        /// `issued.toml`.
+        index: PathBuf,
+    },
+    /// `ca revoke --serial` of a serial this CA has no record of.
+    #[error("serial {serial} is not listed in {}: this CA did not issue it, or issued it before the index existed (then revoke it with --cert FILE)", .index.display())]
+    UnknownSerial {
+        /// As typed.
+        serial: String,
+        /// `issued.toml`.
+        index: PathBuf,
+    },
+    /// `ca revoke NAME` of a name this CA issued nothing for.
+    #[error("no certificate for {name:?} is listed in {} (check the spelling; a certificate issued before the index existed is revoked with --cert FILE)", .index.display())]
+    UnknownName {
+        /// As typed.
+        name: String,
+        /// `issued.toml`.
+        index: PathBuf,
+    },
+    /// A name with certificates of several roles.
+    #[error("{name:?} names certificates of several roles ({roles}); say which with --role")]
+    AmbiguousName {
+        /// As typed.
+        name: String,
+        /// The roles found.
+        roles: String,
+    },
+    /// Not a serial number.
+    #[error("invalid serial {0:?}: expected hexadecimal digits, optionally separated by ':'")]
+    BadSerial(String),
 }
 
 impl From<rcgen::Error> for CaError {
@@ -238,6 +280,34 @@ impl Ca {
         &self.cert_pem
     }
 
+    /// Signs a CRL with the CA key; PEM.
+    pub(crate) fn sign_crl(
+        &self,
+        params: &rcgen::CertificateRevocationListParams,
+    ) -> Result<String, CaError> {
+        let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, &self.key)?;
+        Ok(params.signed_by(&issuer)?.pem()?)
+    }
+
+    /// Whether a certificate was signed by this CA (issuer name and signature), or why not.
+    pub(crate) fn check_issued(&self, cert_der: &[u8]) -> Result<(), String> {
+        let ca_der = rustls_pki_types::CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
+            .map_err(|e| format!("CA certificate: {e}"))?;
+        let (_, ca) = x509_parser::parse_x509_certificate(&ca_der)
+            .map_err(|e| format!("CA certificate: {e}"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+            .map_err(|e| format!("certificate cannot be parsed: {e}"))?;
+        if cert.issuer().as_raw() != ca.subject().as_raw()
+            || cert.verify_signature(Some(ca.public_key())).is_err()
+        {
+            return Err(format!(
+                "not issued by this CA (its issuer is \"{}\")",
+                cert.issuer()
+            ));
+        }
+        Ok(())
+    }
+
     /// The CA certificate and key, PEM, for writing to disk.
     pub fn to_pem_pair(&self) -> PemPair {
         PemPair {
@@ -297,10 +367,25 @@ impl Ca {
     }
 }
 
-/// Creates a CA in `dir` (`ca.pem`, `ca.key`); returns the files written.
+/// Creates a CA in `dir` (`ca.pem`, `ca.key`, an empty `crl.pem`, and fresh `issued.toml`
+/// and `revoked.toml`); returns the certificate, key and CRL paths.
 pub fn init(dir: &Path, name: &str, days: u32, force: bool) -> Result<Vec<PathBuf>, CaError> {
     let ca = Ca::generate(name, Validity::days(days)?)?;
-    write_pair(dir, "ca", &ca.to_pem_pair(), force)
+    let mut files = write_pair(dir, "ca", &ca.to_pem_pair(), force)?;
+    // A new CA starts a new record: the old one's certificates are not trusted any more.
+    files.push(revocation::reset(dir, &ca)?);
+    Ok(files)
+}
+
+/// What `ca issue` did.
+#[derive(Debug)]
+pub struct Issued {
+    /// The certificate and key written (and `crl.pem` when an old certificate was revoked).
+    pub files: Vec<PathBuf>,
+    /// The new certificate's serial.
+    pub serial: String,
+    /// Certificates for the same name revoked because this one replaces them (`--force`).
+    pub superseded: Vec<revocation::RevokedCert>,
 }
 
 /// Issues a certificate from the CA in `ca_dir` into `out_dir`; returns the files written.
@@ -311,11 +396,66 @@ pub fn issue(
     days: u32,
     force: bool,
 ) -> Result<Vec<PathBuf>, CaError> {
+    Ok(issue_recorded(ca_dir, out_dir, subject, days, force)?.files)
+}
+
+/// Issues a certificate, records it in the CA's `issued.toml`, and with `force` revokes the
+/// certificates it replaces (same role and name), so one name has one valid certificate.
+pub fn issue_recorded(
+    ca_dir: &Path,
+    out_dir: &Path,
+    subject: &Subject,
+    days: u32,
+    force: bool,
+) -> Result<Issued, CaError> {
     subject.validate()?;
     let validity = Validity::days(days)?;
     let ca = Ca::load(ca_dir)?;
+    let identity = subject.identity();
+    let previous = revocation::live_for(ca_dir, identity.role, &identity.name)?;
+    if let (false, Some(old)) = (force, previous.first()) {
+        return Err(CaError::AlreadyIssued {
+            role: identity.role.as_str(),
+            name: identity.name,
+            serial: old.serial.clone(),
+            index: ca_dir.join(revocation::ISSUED_FILE),
+        });
+    }
     let pair = ca.issue(subject, validity)?;
-    write_pair(out_dir, subject.file_stem(), &pair, force)
+    let mut files = write_pair(out_dir, subject.file_stem(), &pair, force)?;
+    let (serial, not_after, _) = revocation::cert_facts(&pair.cert_pem).map_err(CaError::Rcgen)?;
+    revocation::record_issued(
+        ca_dir,
+        revocation::IssuedCert {
+            serial: serial.clone(),
+            role: identity.role.as_str().to_string(),
+            name: identity.name.clone(),
+            issued_at: chrono::Utc::now(),
+            not_after,
+        },
+    )?;
+    let mut superseded = Vec::new();
+    if !previous.is_empty() {
+        let chosen = previous
+            .into_iter()
+            .map(|c| (c.serial, c.role, c.name))
+            .collect();
+        let list = revocation::revoked(ca_dir)?;
+        let done = revocation::revoke_entries(
+            ca_dir,
+            &ca,
+            list,
+            chosen,
+            revocation::Reason::Superseded,
+        )?;
+        files.extend(done.files.into_iter().filter(|f| f.ends_with(revocation::CRL_FILE)));
+        superseded = done.newly;
+    }
+    Ok(Issued {
+        files,
+        serial,
+        superseded,
+    })
 }
 
 /// Writes `STEM.pem` and `STEM.key` (0600 on Unix), refusing to overwrite unless `force`.

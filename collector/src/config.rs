@@ -53,6 +53,9 @@ pub struct CollectorConfig {
     /// How fast one probe certificate may send statuses.
     #[serde(default)]
     pub ingest: IngestLimits,
+    /// Connection limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// How long a shutdown waits for open streams to drain before closing them (default 10s).
     #[serde(default = "default_shutdown_grace", with = "duration")]
     pub shutdown_grace: Duration,
@@ -74,6 +77,41 @@ pub struct TlsPaths {
     /// The server certificate's private key.
     #[serde(default = "default_key")]
     pub key: PathBuf,
+    /// The fleet CA's revocation list (`vigia-collector ca revoke` writes it); default
+    /// `crl.pem` beside `ca`. A missing file means nothing is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl: Option<PathBuf>,
+    /// How often `ca`, `crl`, `cert` and `key` are re-read; a change applies to new
+    /// connections without a restart (default 30s, at least 1s).
+    #[serde(default = "default_reload_interval", with = "duration")]
+    pub reload_interval: Duration,
+}
+
+impl TlsPaths {
+    /// Where the CRL is read from: `[tls] crl`, or `crl.pem` in the folder of `[tls] ca`.
+    pub fn crl_path(&self) -> PathBuf {
+        match &self.crl {
+            Some(p) => p.clone(),
+            None => self
+                .ca
+                .parent()
+                .map_or_else(|| PathBuf::from("crl.pem"), |d| d.join("crl.pem")),
+        }
+    }
+}
+
+/// `[limits]`: what one collector lets the network cost it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Connections open or handshaking at once; beyond it new ones wait in the kernel's backlog.
+    /// Default: three quarters of the file descriptors the process may open (after raising
+    /// its soft limit to the hard one), less a reserve for the store and logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
+    /// A connection that has not completed its TLS handshake by then is closed (default 10s).
+    #[serde(default = "default_handshake_timeout", with = "duration")]
+    pub handshake_timeout: Duration,
 }
 
 /// `[history]`.
@@ -149,6 +187,12 @@ fn default_cert() -> PathBuf {
 fn default_key() -> PathBuf {
     PathBuf::from("certs/server.key")
 }
+fn default_reload_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
 fn default_keep() -> Duration {
     Duration::from_secs(90 * 86_400)
 }
@@ -168,6 +212,17 @@ impl Default for TlsPaths {
             ca: default_ca(),
             cert: default_cert(),
             key: default_key(),
+            crl: None,
+            reload_interval: default_reload_interval(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections: None,
+            handshake_timeout: default_handshake_timeout(),
         }
     }
 }
@@ -202,6 +257,7 @@ impl Default for CollectorConfig {
             max_message_bytes: default_max_message_bytes(),
             store: StoreConfig::default(),
             ingest: IngestLimits::default(),
+            limits: LimitsConfig::default(),
             shutdown_grace: default_shutdown_grace(),
             clock: Clock::system(),
         }
@@ -262,6 +318,30 @@ impl CollectorConfig {
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err("key `data_dir`: empty path".into());
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&self.tls.reload_interval)
+        {
+            return Err(format!(
+                "key `tls.reload_interval`: {} is out of range; expected \"1s\" to \"24h\"",
+                duration::format(&self.tls.reload_interval)
+            ));
+        }
+        if self.tls.crl.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err("key `tls.crl`: empty path".into());
+        }
+        if self.limits.max_connections == Some(0) {
+            return Err(
+                "key `limits.max_connections`: 0 would refuse every connection; expected at least 1"
+                    .into(),
+            );
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(300))
+            .contains(&self.limits.handshake_timeout)
+        {
+            return Err(format!(
+                "key `limits.handshake_timeout`: {} is out of range; expected \"1s\" to \"5m\"",
+                duration::format(&self.limits.handshake_timeout)
+            ));
         }
         if self.shutdown_grace > Duration::from_secs(600) {
             return Err("key `shutdown_grace`: at most \"10m\"".into());

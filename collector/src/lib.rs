@@ -6,19 +6,24 @@
 //! [`CollectorConfig::load`]), bind a listener, and call [`serve`]; or use
 //! [`testkit::TestCollector`], which does that with a minted test fleet.
 
+pub mod accept;
 pub mod acks;
 mod admin;
 pub mod ca;
 pub mod clock;
 pub mod config;
+pub mod fd_limit;
 pub mod inventory;
+pub mod log_throttle;
 pub mod metrics;
 pub mod rate_limit;
 pub mod report;
+pub mod revocation;
 pub mod server;
 mod service;
 pub mod store;
 pub mod testkit;
+pub mod tls_reload;
 
 pub use clock::Clock;
 pub use config::CollectorConfig;

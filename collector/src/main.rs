@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vigia::config::ConfigSource;
-use vigia_collector::{ca, CollectorConfig};
+use vigia_collector::{ca, revocation, CollectorConfig};
 
 /// The file read when --config is not given; when it does not exist every default applies.
 const DEFAULT_CONFIG: &str = "collector.toml";
@@ -38,7 +38,7 @@ enum Command {
     /// Load and check the configuration and the certificate files, print the effective
     /// configuration, and exit (0 when valid, 2 for a configuration error, 1 for certificates).
     CheckConfig,
-    /// Manage the fleet certificate authority (create it, issue certificates).
+    /// Manage the fleet certificate authority (create it, issue and revoke certificates).
     #[command(subcommand)]
     Ca(CaCommand),
 }
@@ -61,7 +61,39 @@ enum CaCommand {
         force: bool,
     },
     /// Issue a certificate signed by the fleet CA: for the collector, a probe or a reader.
+    /// Each is recorded in the CA folder's issued.toml; with --force, the certificate it
+    /// replaces (same role and name) is revoked.
     Issue(IssueArgs),
+    /// Revoke certificates: records them in revoked.toml and writes crl.pem, signed by the CA.
+    /// A running collector refuses them at the handshake once it re-reads the CRL
+    /// ([tls] reload_interval).
+    Revoke(RevokeArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["name", "serial", "cert"])))]
+struct RevokeArgs {
+    /// Folder holding the CA (ca.pem, ca.key, issued.toml); revoked.toml and crl.pem are written there.
+    #[arg(long, default_value = "certs")]
+    dir: PathBuf,
+    /// The site, reader or server name: every certificate issued for it is revoked.
+    name: Option<String>,
+    /// One certificate's serial number (hex, as issued.toml lists it; ':' separators allowed).
+    #[arg(long, value_name = "HEX")]
+    serial: Option<String>,
+    /// The certificate in this file (also one issued before issued.toml existed).
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// With NAME: only certificates of this role (probe, reader, server), when a name has several.
+    #[arg(long, value_parser = parse_role, requires = "name")]
+    role: Option<vigia::tls::Role>,
+    /// Why: unspecified, key-compromise (a lost or stolen machine), cessation-of-operation (a closed site), superseded.
+    #[arg(long, default_value = "unspecified", value_parser = |s: &str| s.parse::<revocation::Reason>())]
+    reason: revocation::Reason,
+}
+
+fn parse_role(s: &str) -> Result<vigia::tls::Role, String> {
+    vigia::tls::Role::parse(s).ok_or_else(|| format!("unknown role {s:?}; expected probe, reader or server"))
 }
 
 #[derive(Args, Debug)]
@@ -143,11 +175,17 @@ fn main() -> ExitCode {
                 eprintln!("error: {msg}");
                 return ExitCode::from(1);
             }
-            if let Err(e) =
-                vigia::tls::TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key)
-            {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
+            match vigia_collector::tls_reload::load(&config.tls) {
+                Ok(tls) => eprintln!(
+                    "CRL {}: {} revoked certificate(s){}",
+                    config.tls.crl_path().display(),
+                    tls.crls.revoked,
+                    if tls.crls.ders.is_empty() { " (no file: nothing revoked)" } else { "" }
+                ),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
             }
             eprintln!("configuration and certificates are valid");
             ExitCode::SUCCESS
@@ -182,7 +220,45 @@ fn run_ca(cmd: CaCommand) -> Result<Vec<PathBuf>, ca::CaError> {
                 IssueKind::Reader { name } => ca::Subject::Reader { name },
             };
             let out = args.out.unwrap_or_else(|| args.dir.clone());
-            ca::issue(&args.dir, &out, &subject, args.days, args.force)
+            let issued = ca::issue_recorded(&args.dir, &out, &subject, args.days, args.force)?;
+            println!("issued serial {}", issued.serial);
+            for old in &issued.superseded {
+                println!(
+                    "revoked serial {} ({} {}): superseded by {}",
+                    old.serial, old.role, old.name, issued.serial
+                );
+            }
+            Ok(issued.files)
+        }
+        CaCommand::Revoke(args) => {
+            let target = match (args.name, args.serial, args.cert) {
+                (Some(name), _, _) => revocation::Target::Name {
+                    name,
+                    role: args.role,
+                },
+                (None, Some(serial), _) => revocation::Target::Serial(serial),
+                (None, None, Some(cert)) => revocation::Target::CertFile(cert),
+                // clap's group demands one of the three.
+                (None, None, None) => return Ok(Vec::new()),
+            };
+            let done = revocation::revoke(&args.dir, &target, args.reason)?;
+            for r in &done.newly {
+                println!("revoked serial {} ({} {}): {}", r.serial, r.role, r.name, r.reason);
+            }
+            for r in &done.already {
+                println!(
+                    "serial {} ({} {}) was already revoked on {} ({})",
+                    r.serial,
+                    r.role,
+                    r.name,
+                    r.revoked_at.format("%Y-%m-%d %H:%M UTC"),
+                    r.reason
+                );
+            }
+            if !done.newly.is_empty() {
+                println!("a running collector refuses it from its next CRL check ([tls] reload_interval); copy crl.pem to where [tls] crl points if that is another folder");
+            }
+            Ok(done.files)
         }
     }
 }

@@ -50,6 +50,21 @@ pub struct Metrics {
     pub flushes: Counter,
     /// Ingest streams currently open.
     pub open_streams: AtomicU64,
+    /// TLS connections open now (handshake done, until closed).
+    pub connections_open: AtomicU64,
+    /// Refused TLS handshakes by reason (`crate::accept::REFUSAL_REASONS`).
+    pub handshakes_refused: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    /// Counts one refused TLS handshake.
+    pub fn handshake_refused(&self, reason: &'static str) {
+        let mut m = match self.handshakes_refused.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *m.entry(reason).or_default() += 1;
+    }
 }
 
 fn escape(label: &str) -> String {
@@ -102,6 +117,7 @@ pub fn render(config: &CollectorConfig, store: &Store, metrics: &Metrics) -> Str
         "# HELP vigia_ingest_streams Ingest streams open now.\n# TYPE vigia_ingest_streams gauge\nvigia_ingest_streams {}",
         metrics.open_streams.load(Ordering::Relaxed)
     );
+    render_connections(&mut out, metrics);
     let reports = match crate::report::all_reports(config, store, now, false) {
         Ok(r) => r,
         Err(e) => {
@@ -171,6 +187,27 @@ pub fn render(config: &CollectorConfig, store: &Store, metrics: &Metrics) -> Str
         }
     }
     out
+}
+
+/// Open connections and refused handshakes (every reason, zeros included, so rates work).
+fn render_connections(out: &mut String, metrics: &Metrics) {
+    let _ = writeln!(
+        out,
+        "# HELP vigia_connections_open TLS connections open now.\n# TYPE vigia_connections_open gauge\nvigia_connections_open {}",
+        metrics.connections_open.load(Ordering::Relaxed)
+    );
+    out.push_str("# HELP vigia_tls_handshakes_refused_total TLS handshakes refused, by reason.\n# TYPE vigia_tls_handshakes_refused_total counter\n");
+    let refused = match metrics.handshakes_refused.lock() {
+        Ok(m) => m.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    for reason in crate::accept::REFUSAL_REASONS {
+        let _ = writeln!(
+            out,
+            "vigia_tls_handshakes_refused_total{{reason=\"{reason}\"}} {}",
+            refused.get(reason).copied().unwrap_or(0)
+        );
+    }
 }
 
 /// Serves `/metrics` on `listener` until `stop` fires.

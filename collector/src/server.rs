@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 use vigia::pb;
-use vigia::tls::{TlsError, TlsMaterial};
+use vigia::tls::TlsError;
 
 use crate::admin::AdminService;
 use crate::config::CollectorConfig;
@@ -35,6 +34,9 @@ pub enum StartError {
     /// The certificate files exist but are unusable.
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    /// The CRL file is present but unusable.
+    #[error("TLS: {0}")]
+    Crl(#[from] crate::tls_reload::CrlError),
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -112,7 +114,8 @@ pub fn missing_certificates(config: &CollectorConfig) -> Option<String> {
 /// A collector whose certificates are loaded and whose store is open, ready to serve.
 pub struct Collector {
     config: Arc<CollectorConfig>,
-    tls: TlsMaterial,
+    tls: crate::tls_reload::LoadedTls,
+    tls_snapshot: crate::tls_reload::Snapshot,
     store: Store,
     metrics: Arc<Metrics>,
     metrics_listener: Option<std::net::TcpListener>,
@@ -124,7 +127,9 @@ impl Collector {
         if let Some(msg) = missing_certificates(&config) {
             return Err(StartError::MissingCertificates(msg));
         }
-        let tls = TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+        // Read before loading, so a file changed meanwhile is loaded again by the reloader.
+        let tls_snapshot = crate::tls_reload::Snapshot::read(&config.tls);
+        let tls = crate::tls_reload::load(&config.tls)?;
         let metrics_listener = match config.metrics.listen {
             Some(addr) => {
                 let l = std::net::TcpListener::bind(addr)
@@ -138,6 +143,7 @@ impl Collector {
         Ok(Collector {
             config: Arc::new(config),
             tls,
+            tls_snapshot,
             store,
             metrics: Arc::new(Metrics::default()),
             metrics_listener,
@@ -165,6 +171,7 @@ impl Collector {
         let Collector {
             config,
             tls,
+            tls_snapshot,
             store,
             metrics,
             metrics_listener,
@@ -210,13 +217,28 @@ impl Collector {
         let admin = pb::admin_server::AdminServer::new(AdminService(shared.clone()))
             .max_decoding_message_size(64 * 1024);
 
-        let tls_config = ServerTlsConfig::new()
-            .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
-            .client_ca_root(Certificate::from_pem(&tls.ca_pem))
-            .timeout(Duration::from_secs(10));
-        let incoming = TcpIncoming::from(listener)
-            .with_nodelay(Some(true))
-            .with_keepalive(Some(Duration::from_secs(60)));
+        // Our own accept loop instead of tonic's TLS: the configuration is swapped on reload
+        // (CRL, CA, server certificate), and connections and handshakes are bounded.
+        crate::tls_reload::log_loaded(&config.tls, &tls, "TLS configuration loaded");
+        let tls_slot = Arc::new(crate::tls_reload::TlsSlot::new(tls.config.clone()));
+        let tls_reloader = tokio::spawn(crate::tls_reload::reload_loop(
+            config.tls.clone(),
+            tls_slot.clone(),
+            tls_snapshot,
+            config.tls.reload_interval,
+            stop_rx.clone(),
+        ));
+        let limits = crate::accept::AcceptLimits {
+            max_connections: max_connections(&config),
+            handshake_timeout: config.limits.handshake_timeout,
+        };
+        let incoming = crate::accept::incoming(
+            listener,
+            tls_slot,
+            limits,
+            metrics.clone(),
+            stop_rx.clone(),
+        );
 
         let mut metrics_task = None;
         if let Some(ml) = metrics_listener {
@@ -234,8 +256,6 @@ impl Collector {
 
         let mut stop_signal = stop_rx.clone();
         let server = Server::builder()
-            .tls_config(tls_config)
-            .map_err(|e| StartError::Transport(e.to_string()))?
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .max_concurrent_streams(Some(64))
@@ -295,6 +315,7 @@ impl Collector {
             tracing::error!(error = %e, "final flush failed");
         }
         watcher.abort();
+        tls_reloader.abort();
         pruner.abort();
         if let Some(t) = metrics_task {
             t.abort();
@@ -333,6 +354,27 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let collector = tokio::task::spawn_blocking(move || Collector::open(config)).await??;
     collector.serve(listener, shutdown).await
+}
+
+/// `[limits] max_connections`, or the default from the file descriptor limit (raised first).
+fn max_connections(config: &CollectorConfig) -> usize {
+    let soft = crate::fd_limit::raise_nofile_limit();
+    let derived = crate::fd_limit::default_max_connections(soft);
+    let max = config.limits.max_connections.unwrap_or(derived);
+    if max > derived {
+        tracing::warn!(
+            max_connections = max,
+            fd_limit = ?soft,
+            "[limits] max_connections is above what the file descriptor limit allows; raise `ulimit -n` (LimitNOFILE=)"
+        );
+    }
+    tracing::info!(
+        max_connections = max,
+        fd_limit = ?soft,
+        handshake_timeout_s = config.limits.handshake_timeout.as_secs_f64(),
+        "connection limits"
+    );
+    max
 }
 
 /// Resolves once the stop flag is set (or its sender is gone).

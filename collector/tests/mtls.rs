@@ -331,7 +331,9 @@ fn ca_files_refuse_overwrite_and_bad_names() {
     let dir = tempfile::tempdir().expect("temp dir");
     let certs = dir.path().join("certs");
     let written = ca::init(&certs, "t", 30, false).expect("init");
-    assert_eq!(written.len(), 2);
+    // ca.pem, ca.key and an empty crl.pem.
+    assert_eq!(written.len(), 3);
+    assert!(written[2].ends_with("crl.pem"), "{written:?}");
     let e = ca::init(&certs, "t", 30, false).expect_err("second init");
     assert!(
         e.to_string().contains("already exists") && e.to_string().contains("--force"),

@@ -20,6 +20,9 @@ use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
 use super::spec::{self, Phase, ServiceSpec, SERVICE_NAME};
 
+/// Win32 ERROR_SERVICE_ALREADY_RUNNING.
+const ERROR_SERVICE_ALREADY_RUNNING: i32 = 1056;
+
 /// The configuration path handed from `main` to the SCM's callback, which takes no arguments.
 static CONFIG: OnceLock<PathBuf> = OnceLock::new();
 /// The exit status the service ended with, for `main` once the dispatcher returns.
@@ -47,25 +50,42 @@ pub fn install(spec: &ServiceSpec, password: Option<&str>) -> anyhow::Result<()>
     let service = m
         .create_service(&info, ServiceAccess::CHANGE_CONFIG | ServiceAccess::START)
         .with_context(|| format!("cannot create the service {SERVICE_NAME} (is it installed already? `vigia-probe service uninstall` first)"))?;
-    service.set_description(spec::DESCRIPTION)?;
-    // Delayed: the network and the recorder's share are up by the time the probe starts.
-    service.set_delayed_auto_start(true)?;
-    service.update_failure_actions(ServiceFailureActions {
-        reset_period: ServiceFailureResetPeriod::After(spec.reset_failures_after),
-        reboot_msg: None,
-        command: None,
-        actions: Some(
-            spec.restart_after
-                .iter()
-                .map(|d| ServiceAction {
-                    action_type: ServiceActionType::Restart,
-                    delay: *d,
-                })
-                .collect(),
+    // The service exists from here on: a setting that cannot be applied is said, not fatal.
+    let settings: [(&str, windows_service::Result<()>); 4] = [
+        ("description", service.set_description(spec::DESCRIPTION)),
+        // Delayed: the network and the recorder's share are up by the time the probe starts.
+        (
+            "delayed automatic start",
+            service.set_delayed_auto_start(true),
         ),
-    })?;
-    // A non-zero exit (configuration error, lost certificate) counts as a failure too.
-    service.set_failure_actions_on_non_crash_failures(true)?;
+        (
+            "restart on failure",
+            service.update_failure_actions(ServiceFailureActions {
+                reset_period: ServiceFailureResetPeriod::After(spec.reset_failures_after),
+                reboot_msg: None,
+                command: None,
+                actions: Some(
+                    spec.restart_after
+                        .iter()
+                        .map(|d| ServiceAction {
+                            action_type: ServiceActionType::Restart,
+                            delay: *d,
+                        })
+                        .collect(),
+                ),
+            }),
+        ),
+        // A non-zero exit (configuration error, lost certificate) counts as a failure too.
+        (
+            "restart after an error exit",
+            service.set_failure_actions_on_non_crash_failures(true),
+        ),
+    ];
+    for (what, result) in settings {
+        if let Err(e) = result {
+            eprintln!("warning: {SERVICE_NAME} installed, but its {what} could not be set: {e}");
+        }
+    }
     Ok(())
 }
 
@@ -108,7 +128,13 @@ pub fn uninstall() -> anyhow::Result<()> {
 
 pub fn start() -> anyhow::Result<()> {
     let service = open(ServiceAccess::QUERY_STATUS | ServiceAccess::START)?;
-    service.start::<&str>(&[])?;
+    match service.start::<&str>(&[]) {
+        Ok(()) => {}
+        // Already running (started by hand, or by the SCM at boot): what was asked for.
+        Err(windows_service::Error::Winapi(e))
+            if e.raw_os_error() == Some(ERROR_SERVICE_ALREADY_RUNNING) => {}
+        Err(e) => return Err(e.into()),
+    }
     wait_for(&service, ServiceState::Running, Duration::from_secs(30))
 }
 
