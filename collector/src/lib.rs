@@ -19,9 +19,12 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod report;
 pub mod revocation;
+pub mod salvage;
 pub mod server;
 mod service;
 pub mod store;
+pub mod store_cell;
+pub mod store_guard;
 pub mod testkit;
 pub mod tls_reload;
 

@@ -41,6 +41,23 @@ enum Command {
     /// Manage the fleet certificate authority (create it, issue and revoke certificates).
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Inspect or rescue the store in data_dir (with the collector stopped).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreCommand {
+    /// Read every record of the store in data_dir and report counts and damage (exit 0 when
+    /// sound, 1 when damaged or unreadable).
+    Check,
+    /// Copy every record of data_dir's store that can be read into a new store folder, which
+    /// the collector then opens (set data_dir to it). The collector must be stopped.
+    Salvage {
+        /// The new store folder: must not exist, or be empty.
+        #[arg(long, value_name = "NEWDIR")]
+        to: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,6 +207,13 @@ fn main() -> ExitCode {
             eprintln!("configuration and certificates are valid");
             ExitCode::SUCCESS
         }
+        Command::Store(cmd) => {
+            let config = match load_config(cli.config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            run_store(&config, cmd)
+        }
         Command::Ca(cmd) => match run_ca(cmd) {
             Ok(files) => {
                 for f in files {
@@ -275,15 +299,70 @@ fn load_config(path: Option<PathBuf>) -> Result<CollectorConfig, ExitCode> {
     })
 }
 
+/// `store check` / `store salvage`: prints the report; exit 0 when sound (or salvaged).
+fn run_store(config: &CollectorConfig, cmd: StoreCommand) -> ExitCode {
+    let dir = &config.data_dir;
+    match cmd {
+        StoreCommand::Check => match vigia_collector::salvage::check(dir, config.cache_bytes()) {
+            Ok(report) => {
+                print!("{}", report.render(dir));
+                if report.ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!(
+                        "error: store {} is damaged: restore it from a backup, or copy what can be read with: vigia-collector store salvage --to NEWDIR",
+                        dir.display()
+                    );
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
+        StoreCommand::Salvage { to } => {
+            match vigia_collector::salvage::salvage(dir, &to, config.cache_bytes()) {
+                Ok(report) => {
+                    print!("{}", report.render(dir, &to));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
 fn run(config: CollectorConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
+        // Listen for SIGTERM / Ctrl-C from now on (a signal future only registers when first
+        // polled): a signal arriving right after "collector serving" must stop it gracefully.
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            vigia::process::shutdown_signal().await;
+            let _ = stop_tx.send(());
+        });
+        // The store opens (and is checked) before the port is bound: a collector that cannot
+        // serve its data never accepts a connection.
+        let collector =
+            tokio::task::spawn_blocking(move || vigia_collector::Collector::open(config))
+                .await
+                .context("open the collector")??;
+        let listen = collector.listen_addr();
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("listen on {}", config.listen))?;
-        vigia_collector::serve(config, listener, vigia::process::shutdown_signal()).await
+            .with_context(|| format!("listen on {listen}"))?;
+        collector
+            .serve(listener, async move {
+                let _ = stop_rx.await;
+            })
+            .await
     })
 }

@@ -15,7 +15,7 @@ use vigia::days::from_timestamp;
 use vigia::pb::{SiteState, VerdictKind};
 
 use crate::config::CollectorConfig;
-use crate::store::Store;
+use crate::store_cell::StoreCell;
 
 /// A monotonically increasing count.
 #[derive(Debug, Default)]
@@ -79,7 +79,7 @@ fn age_secs(now: DateTime<Utc>, t: Option<DateTime<Utc>>) -> Option<f64> {
 }
 
 /// Renders the whole exposition.
-pub fn render(config: &CollectorConfig, store: &Store, metrics: &Metrics) -> String {
+pub fn render(config: &CollectorConfig, cell: &StoreCell, metrics: &Metrics) -> String {
     let now = config.clock.now();
     let mut out = String::with_capacity(4096);
     let counters = [
@@ -118,6 +118,15 @@ pub fn render(config: &CollectorConfig, store: &Store, metrics: &Metrics) -> Str
         metrics.open_streams.load(Ordering::Relaxed)
     );
     render_connections(&mut out, metrics);
+    render_store_health(&mut out, cell);
+    let store = match cell.read() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(out, "# store error: {}", e.to_string().replace('\n', " "));
+            return out;
+        }
+    };
+    let store = &store;
     let reports = match crate::report::all_reports(config, store, now, false) {
         Ok(r) => r,
         Err(e) => {
@@ -189,6 +198,36 @@ pub fn render(config: &CollectorConfig, store: &Store, metrics: &Metrics) -> Str
     out
 }
 
+/// Whether the store writes, and if not why (the storage faults of `crate::store_cell`).
+fn render_store_health(out: &mut String, cell: &StoreCell) {
+    let fault = cell.fault();
+    let _ = writeln!(
+        out,
+        "# HELP vigia_store_writable 1 when the store accepts writes; 0 during a storage fault (statuses refused, not acknowledged; probes keep them).\n# TYPE vigia_store_writable gauge\nvigia_store_writable {}",
+        u8::from(cell.is_writable())
+    );
+    out.push_str("# HELP vigia_store_fault_info The storage fault now (absent when the store writes): reason and message.\n# TYPE vigia_store_fault_info gauge\n");
+    if let Some(f) = &fault {
+        let _ = writeln!(
+            out,
+            "vigia_store_fault_info{{reason=\"{}\",message=\"{}\"}} 1",
+            f.reason,
+            escape(&f.message)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vigia_store_fault_since_seconds Seconds since the storage fault began.\n# TYPE vigia_store_fault_since_seconds gauge\nvigia_store_fault_since_seconds {:.3}",
+            (chrono::Utc::now() - f.since).num_milliseconds() as f64 / 1000.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP vigia_store_faults_total Storage faults since start.\n# TYPE vigia_store_faults_total counter\nvigia_store_faults_total {}\n# HELP vigia_store_reopens_total Times the store was reopened in-process after a fault.\n# TYPE vigia_store_reopens_total counter\nvigia_store_reopens_total {}",
+        cell.faults.get(),
+        cell.reopens.get()
+    );
+}
+
 /// Open connections and refused handshakes (every reason, zeros included, so rates work).
 fn render_connections(out: &mut String, metrics: &Metrics) {
     let _ = writeln!(
@@ -214,7 +253,7 @@ fn render_connections(out: &mut String, metrics: &Metrics) {
 pub async fn serve(
     listener: TcpListener,
     config: Arc<CollectorConfig>,
-    store: Store,
+    store: Arc<StoreCell>,
     metrics: Arc<Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {

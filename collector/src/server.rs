@@ -19,6 +19,7 @@ use crate::metrics::{self, Metrics};
 use crate::rate_limit::RateLimiter;
 use crate::service::{IngestService, QueryService, Shared, StoreSlot};
 use crate::store::{Store, StoreError, Writer};
+use crate::store_cell::StoreCell;
 
 /// How often history is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -130,6 +131,8 @@ impl Collector {
         // Read before loading, so a file changed meanwhile is loaded again by the reloader.
         let tls_snapshot = crate::tls_reload::Snapshot::read(&config.tls);
         let tls = crate::tls_reload::load(&config.tls)?;
+        // The store first: nothing is bound for a collector that cannot open its store.
+        let store = Store::open_checked(&config.data_dir, config.cache_bytes())?;
         let metrics_listener = match config.metrics.listen {
             Some(addr) => {
                 let l = std::net::TcpListener::bind(addr)
@@ -139,7 +142,6 @@ impl Collector {
             }
             None => None,
         };
-        let store = Store::open(&config.data_dir, config.cache_bytes())?;
         Ok(Collector {
             config: Arc::new(config),
             tls,
@@ -155,6 +157,11 @@ impl Collector {
         self.metrics_listener
             .as_ref()
             .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address to bind for gRPC (`listen`), once the store is open.
+    pub fn listen_addr(&self) -> std::net::SocketAddr {
+        self.config.listen
     }
 
     /// The open store (read access for tests and tools).
@@ -179,10 +186,13 @@ impl Collector {
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop_tx = Arc::new(stop_tx);
-        let writer = Writer::start(store.clone(), config.clock.clone(), metrics.clone());
+        // Every reader and the writer take the store from the cell for one operation, so that
+        // it can be reopened after a storage fault; no other handle is kept.
+        let cell = StoreCell::new(store);
+        let writer = Writer::with_cell(cell.clone(), config.clock.clone(), metrics.clone());
         let shared = Shared {
             config: config.clone(),
-            store: StoreSlot::new(store.clone()),
+            store: StoreSlot::new(cell.clone()),
             writer: writer.clone(),
             metrics: metrics.clone(),
             limiter: Arc::new(RateLimiter::new(&config.ingest)),
@@ -199,6 +209,12 @@ impl Collector {
         health
             .set_serving::<pb::admin_server::AdminServer<AdminService>>()
             .await;
+        let store_health = tokio::spawn(report_store_health(
+            cell.clone(),
+            health.clone(),
+            stop_rx.clone(),
+        ));
+        let recovery = tokio::spawn(cell.clone().recover_loop(stop_rx.clone()));
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -247,12 +263,12 @@ impl Collector {
             metrics_task = Some(tokio::spawn(metrics::serve(
                 ml,
                 config.clone(),
-                store.clone(),
+                cell.clone(),
                 metrics.clone(),
                 stop_rx.clone(),
             )));
         }
-        let pruner = tokio::spawn(prune_loop(store.clone(), config.clone(), stop_rx.clone()));
+        let pruner = tokio::spawn(prune_loop(cell.clone(), config.clone(), stop_rx.clone()));
 
         let mut stop_signal = stop_rx.clone();
         let server = Server::builder()
@@ -306,14 +322,10 @@ impl Collector {
         {
             tracing::error!("the store writer did not stop in time");
         }
-        let flushed = tokio::task::spawn_blocking({
-            let store = store.clone();
-            move || store.flush()
-        })
-        .await;
-        if let Ok(Err(e)) = &flushed {
-            tracing::error!(error = %e, "final flush failed");
-        }
+        // The writer's last flush was the final one; the handle is gone with it.
+        cell.release();
+        store_health.abort();
+        recovery.abort();
         watcher.abort();
         tls_reloader.abort();
         pruner.abort();
@@ -325,13 +337,45 @@ impl Collector {
     }
 }
 
-async fn prune_loop(store: Store, config: Arc<CollectorConfig>, mut stop: watch::Receiver<bool>) {
+/// Health follows the store: Ingest (and the server as a whole, "") is NOT_SERVING while the
+/// store cannot write, SERVING again once it can. Query and Admin reads keep answering.
+async fn report_store_health(
+    cell: Arc<StoreCell>,
+    health: tonic_health::server::HealthReporter,
+    stop: watch::Receiver<bool>,
+) {
+    let mut writable = cell.subscribe();
+    loop {
+        if writable.changed().await.is_err() || *stop.borrow() {
+            return;
+        }
+        let ok = *writable.borrow_and_update();
+        if *stop.borrow() {
+            return;
+        }
+        let status = if ok {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        health
+            .set_service_status(pb::ingest_server::SERVICE_NAME, status)
+            .await;
+        health.set_service_status("", status).await;
+    }
+}
+
+async fn prune_loop(
+    cell: Arc<StoreCell>,
+    config: Arc<CollectorConfig>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let before = chrono::Duration::from_std(config.history.keep)
             .ok()
             .and_then(|keep| config.clock.now().checked_sub_signed(keep));
-        if let Some(before) = before {
-            let s = store.clone();
+        // Only while the store writes: pruning a faulted store would only fail.
+        if let (Some(before), Ok((s, _))) = (before, cell.for_write()) {
             match tokio::task::spawn_blocking(move || s.prune(before)).await {
                 Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "pruned old history"),
                 Ok(Err(e)) => tracing::warn!(error = %e, "history pruning failed"),

@@ -28,6 +28,13 @@ const ACK_BUFFER: usize = 256;
 /// Default and largest History page.
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
+/// ListSites page size when a page_token is given without a page_size, and the largest page.
+const DEFAULT_SITES_PAGE: u32 = 500;
+const MAX_SITES_PAGE: u32 = 1000;
+/// A ListSites page stops growing past this many bytes.
+const PAGE_BYTES: usize = 3 * 1024 * 1024;
+/// The largest unpaged ListSites answer: what a gRPC client decodes by default.
+const WHOLE_FLEET_BYTES: usize = 4 * 1024 * 1024;
 /// Longest ExpectSite note, in bytes.
 pub(crate) const MAX_NOTE: usize = 256;
 
@@ -57,26 +64,28 @@ fn identity<T>(req: &Request<T>) -> Result<PeerIdentity, Status> {
         .map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))
 }
 
-/// The open store, until shutdown.
+/// The open store, until shutdown; the live cell, so queries follow a reopen after a storage
+/// fault and keep reading while writes are refused.
 #[derive(Clone)]
-pub(crate) struct StoreSlot(Arc<std::sync::RwLock<Option<Store>>>);
+pub(crate) struct StoreSlot(Arc<crate::store_cell::StoreCell>);
 
 impl StoreSlot {
-    pub fn new(store: Store) -> StoreSlot {
-        StoreSlot(Arc::new(std::sync::RwLock::new(Some(store))))
+    pub fn new(cell: Arc<crate::store_cell::StoreCell>) -> StoreSlot {
+        StoreSlot(cell)
     }
 
     fn get(&self) -> Result<Store, Status> {
-        self.0
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| Status::unavailable("the collector is shutting down"))
+        self.0.read().map_err(|e| match e {
+            crate::store::StoreError::WriterStopped => {
+                Status::unavailable("the collector is shutting down")
+            }
+            e => Status::unavailable(e.to_string()),
+        })
     }
 
-    /// Drops the store handle; later calls answer UNAVAILABLE.
+    /// Refuses later calls with UNAVAILABLE (shutdown).
     pub fn close(&self) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.0.close();
     }
 }
 
@@ -108,8 +117,16 @@ impl Shared {
     }
 }
 
-pub(crate) fn store_status(e: impl std::fmt::Display) -> Status {
-    Status::internal(format!("store: {e}"))
+/// A store error as a status: storage faults (I/O, a store being reopened) are UNAVAILABLE —
+/// the client may retry — and only damaged records are INTERNAL.
+pub(crate) fn store_status(e: crate::store::StoreError) -> Status {
+    use crate::store::StoreError as E;
+    match e {
+        E::Corrupt { .. } | E::Version { .. } | E::Damaged { .. } => {
+            Status::internal(format!("store: {e}"))
+        }
+        e => Status::unavailable(format!("store: {e}")),
+    }
 }
 
 pub(crate) fn site_name(field: &str, site: &str) -> Result<(), Status> {
@@ -333,6 +350,58 @@ fn check(
     Ok(())
 }
 
+/// `MILLIS:SITE`: the instant every page of a listing is evaluated at, and the last site given.
+fn page_token(at: chrono::DateTime<chrono::Utc>, last: &str) -> String {
+    format!("{}:{last}", at.timestamp_millis())
+}
+
+/// The filters of a ListSites request, and the instant its token carries.
+fn listing(
+    req: &pb::ListSitesRequest,
+) -> Result<(report::Listing, Option<chrono::DateTime<chrono::Utc>>), Status> {
+    let bad_token = || {
+        Status::invalid_argument(
+            "page_token: not a token from a previous ListSites answer; start again without one",
+        )
+    };
+    let (at, after) = if req.page_token.is_empty() {
+        (None, None)
+    } else {
+        let (millis, site) = req.page_token.split_once(':').ok_or_else(bad_token)?;
+        let at = millis
+            .parse::<i64>()
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .ok_or_else(bad_token)?;
+        validate_name("site", site).map_err(|_| bad_token())?;
+        (Some(at), Some(site.to_string()))
+    };
+    let mut kinds = Vec::with_capacity(req.kinds.len());
+    for (i, k) in req.kinds.iter().enumerate() {
+        match pb::VerdictKind::try_from(*k) {
+            Ok(pb::VerdictKind::Unspecified) | Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "kinds[{i}]: {k} is not a verdict kind"
+                )))
+            }
+            Ok(kind) => kinds.push(kind),
+        }
+    }
+    if !req.name_prefix.is_empty() && req.name_prefix.len() > vigia::config::MAX_NAME_LEN {
+        return Err(Status::invalid_argument("name_prefix: longer than any site name"));
+    }
+    Ok((
+        report::Listing {
+            include_retired: req.include_retired,
+            only_problems: req.only_problems,
+            kinds,
+            name_prefix: req.name_prefix.clone(),
+            after,
+        },
+        at,
+    ))
+}
+
 #[tonic::async_trait]
 impl pb::query_server::Query for QueryService {
     async fn list_sites(
@@ -340,17 +409,41 @@ impl pb::query_server::Query for QueryService {
         request: Request<pb::ListSitesRequest>,
     ) -> Result<Response<pb::ListSitesResponse>, Status> {
         self.0.require_reader(&request, "Query")?;
-        let include_retired = request.get_ref().include_retired;
+        let req = request.into_inner();
+        let (listing, at) = listing(&req)?;
+        let whole_fleet = req.page_size == 0 && req.page_token.is_empty();
+        let page_size = match req.page_size {
+            0 => DEFAULT_SITES_PAGE,
+            n => n.min(MAX_SITES_PAGE),
+        } as usize;
         let resp = self
             .0
             .blocking(move |s, store| {
-                let now = s.config.clock.now();
-                let sites = report::all_reports(&s.config, store, now, include_retired)
-                    .map_err(store_status)?;
-                Ok(pb::ListSitesResponse {
+                let now = at.unwrap_or_else(|| s.config.clock.now());
+                let (max_sites, max_bytes) = if whole_fleet {
+                    (usize::MAX, usize::MAX)
+                } else {
+                    (page_size, PAGE_BYTES)
+                };
+                let (sites, more) =
+                    report::page(&s.config, store, now, &listing, max_sites, max_bytes)
+                        .map_err(store_status)?;
+                let next_page_token = match (more, sites.last()) {
+                    (true, Some(last)) => page_token(now, &last.site),
+                    _ => String::new(),
+                };
+                let resp = pb::ListSitesResponse {
                     sites,
                     evaluated_at: Some(to_timestamp(now)),
-                })
+                    next_page_token,
+                };
+                let len = prost::Message::encoded_len(&resp);
+                if whole_fleet && len > WHOLE_FLEET_BYTES {
+                    return Err(Status::resource_exhausted(format!(
+                        "the whole fleet is {len} bytes, more than one answer carries ({WHOLE_FLEET_BYTES}); ask in pages (page_size, page_token)"
+                    )));
+                }
+                Ok(resp)
             })
             .await?;
         Ok(Response::new(resp))

@@ -31,6 +31,7 @@ use vigia::pb::{HistoryEntry, RecordingStatus};
 
 use crate::clock::Clock;
 use crate::metrics::Metrics;
+use crate::store_cell::StoreCell;
 
 /// The layout this collector writes and reads.
 pub const LAYOUT_VERSION: u32 = 1;
@@ -140,12 +141,40 @@ pub enum StoreError {
         /// The flusher's message.
         reason: String,
     },
+    /// The store's files are damaged or lost data: refused rather than served (or replaced by
+    /// an empty store). The message says what to do.
+    #[error("store {} is damaged: {reason}.\nThe collector will not run on it (that would hide or replace the data). What to do:\n  - stop here and restore {} from a backup (docs/deployment.md, \"Backup and restore of data_dir\"), or\n  - see what can be read: vigia-collector store check --config FILE\n  - copy what can be read into a new store: vigia-collector store salvage --config FILE --to NEWDIR, then set data_dir = NEWDIR\n  - to start with an empty store on purpose, move {} away (or remove its {})", .dir.display(), .dir.display(), .dir.display(), crate::store_guard::MARKER_FILE)]
+    Damaged {
+        /// The store folder.
+        dir: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A storage fault (a full disk): writes are refused until the store writes again.
+    #[error("store {} cannot write now ({reason}); not stored, send it again later", .dir.display())]
+    Unwritable {
+        /// The store folder.
+        dir: PathBuf,
+        /// The fault.
+        reason: String,
+    },
+    /// The store is being reopened after a storage fault: nothing can be read for the moment.
+    #[error("store {} is unavailable for the moment ({reason}); try again shortly", .dir.display())]
+    Unavailable {
+        /// The store folder.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Open trees of one store folder.
 #[derive(Clone)]
 pub struct Store {
     dir: PathBuf,
+    cache_bytes: u64,
+    /// Keeps the marker beside sled's files up to date (`crate::store_guard`).
+    pub(crate) marker: std::sync::Arc<crate::store_guard::MarkerWatch>,
     pub(crate) db: sled::Db,
     sites: sled::Tree,
     latest: sled::Tree,
@@ -232,8 +261,18 @@ pub enum HistoryError {
 
 impl Store {
     /// Opens (or creates) the store in `dir`, with sled's cache limited to `cache_bytes`, and
-    /// checks its layout version.
+    /// checks its layout version. Unfinished snapshots of a failed open are removed first, and
+    /// a panic inside sled becomes [`StoreError::Damaged`]. The collector opens with
+    /// [`Store::open_checked`], which also refuses a store that lost data.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        crate::store_guard::remove_stale_snapshots(dir).map_err(|e| StoreError::Sled {
+            dir: dir.to_path_buf(),
+            source: sled::Error::Io(e),
+        })?;
+        crate::store_guard::no_panic(dir, "opening it", || Store::open_inner(dir, cache_bytes))
+    }
+
+    fn open_inner(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let sled_err = |source: sled::Error| match source {
             sled::Error::Io(ref e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 StoreError::Locked {
@@ -285,8 +324,13 @@ impl Store {
                 db.flush().map_err(sled_err)?;
             }
         }
+        let marker = crate::store_guard::read_marker(dir).ok().flatten();
         Ok(Store {
             dir: dir.to_path_buf(),
+            cache_bytes,
+            marker: std::sync::Arc::new(crate::store_guard::MarkerWatch::from_marker(
+                marker.as_ref(),
+            )),
             sites: db.open_tree("sites").map_err(sled_err)?,
             latest: db.open_tree("latest").map_err(sled_err)?,
             history: db.open_tree("history").map_err(sled_err)?,
@@ -300,6 +344,51 @@ impl Store {
     /// The store folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// sled's cache limit it was opened with (a reopen uses the same).
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_bytes
+    }
+
+    /// Number of sites in the inventory.
+    pub fn site_count(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for kv in self.sites.iter().keys() {
+            kv.map_err(|e| self.err(e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Number of `latest` pointers naming a history record that is not there (damage).
+    pub fn dangling_latest(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for kv in self.latest.iter() {
+            let (_, v) = kv.map_err(|e| self.err(e))?;
+            let present = match v.get(8..) {
+                Some(k) => self.history.contains_key(k).map_err(|e| self.err(e))?,
+                None => false,
+            };
+            if !present {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Writes and flushes a small record: proof that the store writes (after a reopen).
+    pub fn write_check(&self) -> Result<(), StoreError> {
+        let meta = self.db.open_tree("meta").map_err(|e| self.err(e))?;
+        let now = micros(Utc::now());
+        meta.insert(b"write_check", &now.to_be_bytes())
+            .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// The raw sled database (the `store` commands copy every tree).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     pub(crate) fn err(&self, source: sled::Error) -> StoreError {
@@ -500,6 +589,8 @@ pub enum SiteChange {
 /// A request to make everything written so far durable.
 enum FlushJob {
     Flush {
+        /// The store generation the writes were made on (`crate::store_cell`).
+        generation: u64,
         reply: oneshot::Sender<Result<(), String>>,
     },
     Stop {
@@ -518,8 +609,9 @@ enum FlushJob {
 /// streams of one probe (a reconnect racing its old connection) store a sequence once.
 #[derive(Clone)]
 pub struct Writer {
-    /// Emptied by `stop`, so that no handle left in a lingering task keeps the store open.
-    store: std::sync::Arc<std::sync::RwLock<Option<Store>>>,
+    /// The live store: closed by `stop`, so that no handle left in a lingering task keeps the
+    /// store open; replaced after a storage fault.
+    cell: std::sync::Arc<StoreCell>,
     clock: Clock,
     metrics: std::sync::Arc<Metrics>,
     tx: mpsc::Sender<FlushJob>,
@@ -565,17 +657,26 @@ impl std::future::Future for PendingAck {
 impl Writer {
     /// Starts the flusher thread over a store; statuses are stamped with `clock`.
     pub fn start(store: Store, clock: Clock, metrics: std::sync::Arc<Metrics>) -> Writer {
+        Writer::with_cell(StoreCell::new(store), clock, metrics)
+    }
+
+    /// Starts the flusher thread over a live store shared with readers.
+    pub fn with_cell(
+        cell: std::sync::Arc<StoreCell>,
+        clock: Clock,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> Writer {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 2);
-        let flusher_store = store.clone();
+        let flusher_cell = cell.clone();
         let flusher_metrics = metrics.clone();
         let spawned = std::thread::Builder::new()
             .name("vigia-store-flush".into())
-            .spawn(move || flush_loop(&flusher_store, &flusher_metrics, rx));
+            .spawn(move || flush_loop(&flusher_cell, &flusher_metrics, rx));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the store flusher thread");
         }
         Writer {
-            store: std::sync::Arc::new(std::sync::RwLock::new(Some(store))),
+            cell,
             clock,
             metrics,
             tx,
@@ -597,19 +698,31 @@ impl Writer {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    fn store(&self) -> Result<Store, StoreError> {
-        self.store
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or(StoreError::WriterStopped)
+    /// The live store this writer writes to.
+    pub fn cell(&self) -> &std::sync::Arc<StoreCell> {
+        &self.cell
     }
 
-    /// Asks for a flush covering every write made so far.
-    async fn durable(&self) -> Result<oneshot::Receiver<Result<(), String>>, StoreError> {
+    fn store(&self) -> Result<(Store, u64), StoreError> {
+        self.cell.for_write()
+    }
+
+    /// Runs a write on the store of generation `generation`; a failure faults the store.
+    fn write<T>(&self, generation: u64, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            self.cell.failed(generation, e);
+        }
+        r
+    }
+
+    /// Asks for a flush covering every write made so far on the store of `generation`.
+    async fn durable(
+        &self,
+        generation: u64,
+    ) -> Result<oneshot::Receiver<Result<(), String>>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(FlushJob::Flush { reply })
+            .send(FlushJob::Flush { generation, reply })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         Ok(rx)
@@ -617,12 +730,14 @@ impl Writer {
 
     /// Stores a status (or recognises a re-send); the receiver resolves once it is durable.
     pub async fn submit(&self, status: RecordingStatus) -> Result<PendingAck, StoreError> {
-        let store = self.store()?;
+        let (store, generation) = self.store()?;
         let stored = {
             let _site = self.site_lock(&status.site);
-            apply_status(&store, status, self.clock.now())?
+            let r = apply_status(&store, status, self.clock.now());
+            self.write(generation, r)?
         };
-        let flushed = self.durable().await?;
+        drop(store);
+        let flushed = self.durable(generation).await?;
         Ok(PendingAck {
             flushed,
             stored,
@@ -632,7 +747,7 @@ impl Writer {
 
     /// Applies an Admin change durably and returns the site's record.
     pub async fn change_site(&self, site: &str, change: SiteChange) -> Result<SiteRecord, String> {
-        let store = self.store().map_err(|e| e.to_string())?;
+        let (store, generation) = self.store().map_err(|e| e.to_string())?;
         let now = self.clock.now();
         let guard = self.site_lock(site);
         let rec = update_site(&store, site, |rec| match &change {
@@ -647,10 +762,11 @@ impl Writer {
                 rec.retired = true;
                 rec.retired_at = Some(to_timestamp(now));
             }
-        })
-        .map_err(|e| e.to_string())?;
+        });
+        let rec = self.write(generation, rec).map_err(|e| e.to_string())?;
         drop(guard);
-        self.durable()
+        drop(store);
+        self.durable(generation)
             .await
             .map_err(|e| e.to_string())?
             .await
@@ -664,13 +780,15 @@ impl Writer {
         site: &str,
         write: impl FnOnce(&Store, DateTime<Utc>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let store = self.store()?;
+        let (store, generation) = self.store()?;
         let now = self.clock.now();
         let out = {
             let _guard = self.site_lock(site);
+            // An I/O error here shows again at the flush below, which faults the store.
             write(&store, now)?
         };
-        self.durable()
+        drop(store);
+        self.durable(generation)
             .await?
             .await
             .map_err(|_| StoreError::WriterStopped)?
@@ -682,11 +800,12 @@ impl Writer {
     pub async fn stop(&self) {
         // Writers already holding the store finish their writes; the flush below covers them
         // only if they came first, and a later one is simply not acknowledged.
-        *self.store.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.cell.close();
         let (reply, rx) = oneshot::channel();
         if self.tx.send(FlushJob::Stop { reply }).await.is_ok() {
             let _ = rx.await;
         }
+        self.cell.release();
     }
 }
 
@@ -701,7 +820,11 @@ fn update_site(
         .sites
         .update_and_fetch(site.as_bytes(), |old| {
             let mut rec = match old.map(SiteRecord::decode) {
-                None => SiteRecord::default(),
+                None => {
+                    // The marker must learn of it before the write is acknowledged.
+                    store.marker.site_added();
+                    SiteRecord::default()
+                }
                 Some(Ok(r)) => r,
                 Some(Err(e)) => {
                     corrupt = Some(e);
@@ -737,11 +860,39 @@ fn apply_status(
         }
     }
     let seen = seen_key(&status.site, &status.spool_id, status.sequence);
-    let duplicate = store
+    let earlier = store
         .seen
         .insert(seen, &now_us.to_be_bytes())
-        .map_err(|e| store.err(e))?
-        .is_some();
+        .map_err(|e| store.err(e))?;
+    // A re-send is a duplicate only if its history record is there too: a flush cut short (a
+    // full disk, a crash) can keep the dedup mark without the status, which was then never
+    // acknowledged and must be stored now. (Pruning removes both at the same age.)
+    let duplicate = match earlier {
+        None => false,
+        Some(at) => {
+            let at = <[u8; 8]>::try_from(at.as_ref())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            // The record's key starts with (site, arrival, sequence) and ends with the spool;
+            // the recorder between them may differ in a re-send (it is not part of the identity).
+            let mut start = prefix(&status.site);
+            start.extend_from_slice(&at.to_be_bytes());
+            start.extend_from_slice(&status.sequence.to_be_bytes());
+            let mut tail = vec![SEP];
+            tail.extend_from_slice(status.spool_id.as_bytes());
+            let mut stored = false;
+            for k in store.history.scan_prefix(&start).keys() {
+                if k.map_err(|e| store.err(e))?.ends_with(&tail) {
+                    stored = true;
+                    break;
+                }
+            }
+            if !stored {
+                tracing::warn!(site = %status.site, sequence = status.sequence, "a re-sent status had a dedup mark but no stored record (a write cut short); storing it now");
+            }
+            stored
+        }
+    };
     let dropped = if duplicate {
         0
     } else {
@@ -867,8 +1018,33 @@ impl BatchStats {
     }
 }
 
+/// Flushes the current store and brings the marker up to date; the generation flushed.
+fn flush_current(cell: &StoreCell) -> (Result<(), String>, u64) {
+    match cell.current() {
+        Some((store, generation)) => {
+            let r = store
+                .flush()
+                .and_then(|()| crate::store_guard::after_flush(&store));
+            if let Err(e) = &r {
+                cell.failed(generation, e);
+            }
+            (r.map_err(|e| e.to_string()), generation)
+        }
+        None => (Err(StoreError::WriterStopped.to_string()), 0),
+    }
+}
+
+/// What one waiting write is told: durable only if its own store generation was flushed.
+fn answer(result: &Result<(), String>, flushed: u64, generation: u64) -> Result<(), String> {
+    match result {
+        Ok(()) if flushed == generation => Ok(()),
+        Ok(()) => Err("the store was reopened after a storage fault before this write was durable; send it again".into()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
 /// The flusher thread: one flush for every request queued since the last one.
-fn flush_loop(store: &Store, metrics: &Metrics, mut rx: mpsc::Receiver<FlushJob>) {
+fn flush_loop(cell: &StoreCell, metrics: &Metrics, mut rx: mpsc::Receiver<FlushJob>) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     let mut stats = BatchStats::default();
     let mut last_batch = 0usize;
@@ -880,7 +1056,7 @@ fn flush_loop(store: &Store, metrics: &Metrics, mut rx: mpsc::Receiver<FlushJob>
         let gather_more = last_batch > 1;
         while let Some(j) = job.take() {
             match j {
-                FlushJob::Flush { reply } => waiting.push(reply),
+                FlushJob::Flush { generation, reply } => waiting.push((generation, reply)),
                 FlushJob::Stop { reply } => {
                     stop = Some(reply);
                     break;
@@ -897,30 +1073,30 @@ fn flush_loop(store: &Store, metrics: &Metrics, mut rx: mpsc::Receiver<FlushJob>
             }
         }
         let flush_started = std::time::Instant::now();
-        let result = store.flush().map_err(|e| e.to_string());
+        let (result, flushed) = flush_current(cell);
         metrics.flushes.inc();
         last_batch = waiting.len();
         stats.record(waiting.len(), flush_started.elapsed());
         if let Err(e) = &result {
             tracing::error!(error = %e, "store flush failed; statuses not acknowledged");
         }
-        for reply in waiting.drain(..) {
-            let _ = reply.send(result.clone());
+        for (generation, reply) in waiting.drain(..) {
+            let _ = reply.send(answer(&result, flushed, generation));
         }
         if let Some(reply) = stop {
             // Anything queued behind the stop was written before it: flush it too.
-            while let Ok(FlushJob::Flush { reply }) = rx.try_recv() {
-                waiting.push(reply);
+            while let Ok(FlushJob::Flush { generation, reply }) = rx.try_recv() {
+                waiting.push((generation, reply));
             }
-            let result = store.flush().map_err(|e| e.to_string());
-            for r in waiting.drain(..) {
-                let _ = r.send(result.clone());
+            let (result, flushed) = flush_current(cell);
+            for (generation, r) in waiting.drain(..) {
+                let _ = r.send(answer(&result, flushed, generation));
             }
             let _ = reply.send(());
             return;
         }
     }
-    let _ = store.flush();
+    let _ = flush_current(cell);
 }
 
 fn observed_micros(s: &RecordingStatus) -> i64 {
