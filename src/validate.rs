@@ -35,6 +35,13 @@ const MAX_UNIX: i64 = 253_402_300_799;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid(pub String);
 
+impl Invalid {
+    /// The field at fault (`cameras[2].camera`), for a log line's field of its own.
+    pub fn field(&self) -> &str {
+        self.0.split_once(": ").map_or(self.0.as_str(), |(f, _)| f)
+    }
+}
+
 impl std::fmt::Display for Invalid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -330,6 +337,7 @@ mod tests {
     fn refused(s: RecordingStatus, says: &str) {
         let e = status(&s, 1 << 20).expect_err("must refuse");
         assert!(e.0.starts_with(says), "expected {says:?}, got {e}");
+        assert_eq!(e.field(), says.split(": ").next().unwrap_or(says), "{e}");
     }
 
     #[test]
@@ -507,5 +515,6 @@ mod tests {
         )
         .expect_err("too big");
         assert!(e.0.contains("max_message_bytes"), "{e}");
+        assert_eq!(e.field(), "status");
     }
 }

@@ -59,6 +59,10 @@ pub struct CollectorSection {
     /// Time allowed to establish a connection.
     #[serde(default = "default_connect_timeout", with = "duration")]
     pub connect_timeout: Duration,
+    /// The collector's `max_message_bytes`: a bigger status would be refused, so it is dropped
+    /// before spooling (default the collector's default).
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
 }
 
 fn default_ca() -> PathBuf {
@@ -70,6 +74,11 @@ fn default_backoff_max() -> Duration {
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(10)
 }
+fn default_max_message_bytes() -> usize {
+    vigia::validate::DEFAULT_MAX_MESSAGE_BYTES
+}
+/// Smallest `collector.max_message_bytes` accepted (the collector's own lower bound).
+const MIN_MESSAGE_BYTES: usize = 16 * 1024;
 
 /// `[schedule]`: a fixed interval or a six-field cron expression (seconds first). Each status
 /// announces the gap to the next one as its report interval, so with `send-once` run by the
@@ -179,6 +188,15 @@ impl ProbeConfig {
                 return Err(ConfigError::invalid(
                     file,
                     "key `collector.connect_timeout`: must be longer than zero",
+                ));
+            }
+            if c.max_message_bytes < MIN_MESSAGE_BYTES {
+                return Err(ConfigError::invalid(
+                    file,
+                    format!(
+                        "key `collector.max_message_bytes`: {} is too small; at least {MIN_MESSAGE_BYTES}, like the collector's",
+                        c.max_message_bytes
+                    ),
                 ));
             }
         }

@@ -11,7 +11,7 @@
 //! time to collect acknowledgements, and whatever is left stays in the spool for next time.
 
 use crate::backoff::{self, Backoff};
-use crate::client::{explain_status, Connector};
+use crate::client::Connector;
 use crate::config::{CollectorSection, ProbeConfig};
 use crate::schedule::{Schedule, Ticker};
 use crate::spool::{Spool, SpoolError};
@@ -97,6 +97,7 @@ pub struct Stats {
     streams_opened: AtomicU64,
     acknowledged: AtomicU64,
     scans: AtomicU64,
+    invalid: AtomicU64,
     spool_depth: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -121,6 +122,10 @@ impl Stats {
     /// Scans completed.
     pub fn scans(&self) -> u64 {
         self.scans.load(Ordering::Relaxed)
+    }
+    /// Statuses not spooled because the collector would refuse them (counted as dropped).
+    pub fn invalid(&self) -> u64 {
+        self.invalid.load(Ordering::Relaxed)
     }
     /// Statuses waiting in the spool, as of the latest scan or acknowledgement.
     pub fn spool_depth(&self) -> u64 {
@@ -186,7 +191,8 @@ impl Daemon {
         }
         let tz = config.tz();
         let schedule = Schedule::from_config(&config.schedule, tz)?;
-        let spool = Spool::open(&config.spool.dir, config.spool.max_entries)?;
+        let spool = Spool::open(&config.spool.dir, config.spool.max_entries)?
+            .with_max_message_bytes(collector.max_message_bytes);
         let stats = Arc::new(Stats::default());
         stats.set_depth(&spool);
         info!(
@@ -338,6 +344,10 @@ impl Daemon {
                 .await
                 .map_err(|e| DaemonError::Task(e.to_string()))?;
         let new = log_scan(&spooled, stats.spool_depth());
+        // A status dropped as invalid is not delivered: `send-once` must not report success.
+        let invalid = spooled
+            .iter()
+            .any(|s| matches!(s.result, Err(SpoolError::Invalid { .. })));
         let done = |shared: &Shared| {
             let spool = shared.spool();
             if new.is_empty() {
@@ -366,12 +376,18 @@ impl Daemon {
         .await
         .is_ok()
             && done(&shared)
-            && !refused(&shared);
+            && !refused(&shared)
+            && !invalid;
         let _ = stop_tx.send(true);
         sender.await.map_err(|e| DaemonError::Task(e.to_string()))?;
         let left = shared.spool().len();
         if ok {
             info!(left_in_spool = left, "acknowledged");
+        } else if invalid {
+            warn!(
+                left_in_spool = left,
+                "a status of this scan was invalid and not sent (see the error above)"
+            );
         } else {
             warn!(
                 left_in_spool = left,
@@ -392,7 +408,7 @@ struct Spooled {
     days: u32,
     newest: String,
     elapsed: Duration,
-    result: Result<crate::spool::Pushed, String>,
+    result: Result<crate::spool::Pushed, SpoolError>,
 }
 
 /// Scans once and writes the statuses to the spool (blocking); returns the source and what
@@ -434,7 +450,10 @@ fn scan_and_spool<S: StatusSource>(
             status.file_count,
             status.days_recorded,
         );
-        let result = shared.spool().push(status).map_err(|e| e.to_string());
+        let result = shared.spool().push(status);
+        if matches!(result, Err(SpoolError::Invalid { .. })) {
+            shared.stats.invalid.fetch_add(1, Ordering::Relaxed);
+        }
         out.push(Spooled {
             recorder,
             outcome,
@@ -477,6 +496,12 @@ fn log_scan(spooled: &[Spooled], depth: u64) -> Vec<u64> {
                 }
                 new.push(p.sequence);
             }
+            Err(SpoolError::Invalid { reason, .. }) => error!(
+                recorder = %s.recorder,
+                field = reason.field(),
+                reason = %reason,
+                "status not spooled: the collector would refuse it on every reconnect; counted as dropped (the next status reports it)"
+            ),
             Err(e) => error!(
                 recorder = %s.recorder,
                 error = %e,
@@ -665,7 +690,7 @@ impl Sender {
         let mut client = tokio::select! {
             c = self.connector.connect() => match c {
                 Ok(c) => c,
-                Err(error) => return Ended::Failed { error, acked: false },
+                Err(error) => return Ended::Failed { error: error.to_string(), acked: false },
             },
             _ = stopped(&mut self.stop) => return Ended::Stopped,
         };
@@ -682,7 +707,7 @@ impl Sender {
                 tokio::select! {
                     r = &mut call => match r {
                         Ok(resp) => break resp.into_inner(),
-                        Err(status) => return Ended::Failed { error: explain_status(&status), acked: false },
+                        Err(status) => return Ended::Failed { error: self.connector.explain_status(&status), acked: false },
                     },
                     _ = self.shared.spooled.notified() => { self.fill(&tx, &mut last_sent); }
                     _ = stopped(&mut self.stop) => return Ended::Stopped,
@@ -747,7 +772,7 @@ impl Sender {
                     Err(status) => {
                         self.set_aside_refused(&status);
                         return Ended::Failed {
-                            error: explain_status(&status),
+                            error: self.connector.explain_status(&status),
                             acked: acked_any,
                         };
                     }
@@ -807,10 +832,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn start(config: &ProbeConfig) -> Result<Daemon, ExitCode> {
     Daemon::new(config).map_err(|e| {
         if e.is_configuration() {
-            eprintln!("invalid configuration: {e}");
+            vigia::process::say_error(&format!("invalid configuration: {e}"));
             ExitCode::from(2)
         } else {
-            eprintln!("error: {e}");
+            vigia::process::say_error(&format!("error: {e}"));
             ExitCode::from(1)
         }
     })

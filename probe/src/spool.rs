@@ -15,6 +15,10 @@
 //! spool are never rewritten, so a re-sent status is byte-for-byte the one first sent, and a
 //! status that carried a count and is dropped in turn hands its count on: every drop is
 //! reported exactly once.
+//!
+//! A status that breaks the collector's rules (`vigia::validate`, the collector's own check) is
+//! not written at all: it would be refused on every reconnect. It is counted as dropped like
+//! one the spool had no room for, and [`Spool::push`] says which field is at fault.
 
 use prost::Message;
 use std::collections::BTreeSet;
@@ -47,6 +51,15 @@ pub enum SpoolError {
     Locked {
         /// The spool folder.
         path: PathBuf,
+    },
+    /// The status breaks the rules the collector checks (`vigia::validate`): never written,
+    /// counted as dropped.
+    #[error("status of recorder {recorder:?} not spooled, the collector would refuse it: {reason}; counted as dropped")]
+    Invalid {
+        /// The recorder the status is about.
+        recorder: String,
+        /// The field at fault and what is wrong with it.
+        reason: vigia::validate::Invalid,
     },
     /// The state file is not ours or is damaged.
     #[error("spool {}: damaged state file: {reason}", .path.display())]
@@ -171,6 +184,8 @@ pub struct Spool {
     state: State,
     entries: BTreeSet<u64>,
     dropped_since_open: u64,
+    /// The collector's message size limit a status is checked against before it is written.
+    max_message_bytes: usize,
     /// Held open (and locked) for as long as the spool is: one process per spool.
     _lock: File,
 }
@@ -229,10 +244,18 @@ impl Spool {
             state,
             entries,
             dropped_since_open: 0,
+            max_message_bytes: vigia::validate::DEFAULT_MAX_MESSAGE_BYTES,
             _lock: lock,
         };
         spool.save_state()?;
         Ok(spool)
+    }
+
+    /// The largest encoded status accepted (the collector's `max_message_bytes`; default
+    /// [`vigia::validate::DEFAULT_MAX_MESSAGE_BYTES`]).
+    pub fn with_max_message_bytes(mut self, max: usize) -> Spool {
+        self.max_message_bytes = max;
+        self
     }
 
     /// The folder.
@@ -313,7 +336,9 @@ impl Spool {
     }
 
     /// Gives `status` the next sequence and this spool's id, makes room by dropping the oldest
-    /// statuses when full, and writes it durably. Returns once it is safe from a crash.
+    /// statuses when full, and writes it durably. Returns once it is safe from a crash. A
+    /// status the collector would refuse is not written ([`SpoolError::Invalid`]), and counted
+    /// as dropped; it takes no sequence.
     pub fn push(&mut self, mut status: RecordingStatus) -> Result<Pushed, SpoolError> {
         let seq = self.state.next_sequence;
         status.sequence = seq;
@@ -337,6 +362,17 @@ impl Spool {
             pending = 0;
         } else {
             status.dropped_statuses = 0;
+        }
+        // Checked as it would go on the wire, count of drops included; nothing has changed yet,
+        // so a refusal only adds itself to the drops the next status reports.
+        if let Err(reason) = vigia::validate::status(&status, self.max_message_bytes) {
+            self.state.pending_dropped += 1;
+            self.dropped_since_open += 1;
+            self.save_state()?;
+            return Err(SpoolError::Invalid {
+                recorder: status.recorder,
+                reason,
+            });
         }
 
         // The new status first, then the state, then the removals: a crash in between at worst
@@ -451,10 +487,17 @@ enum ReadError {
 mod tests {
     use super::*;
 
+    /// A status the collector accepts (the spool checks the collector's rules).
     fn status(recorder: &str) -> RecordingStatus {
         RecordingStatus {
             site: "loja-1".into(),
             recorder: recorder.into(),
+            technology: vigia::pb::Technology::Intelbras as i32,
+            outcome: vigia::pb::ScanOutcome::Ok as i32,
+            observed_at: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
             file_count: 7,
             ..Default::default()
         }
@@ -649,6 +692,75 @@ mod tests {
         spool.ack(4).expect("ack");
         spool.push(status("a")).expect("push");
         assert_eq!(counts(&mut spool), vec![(5, 3)]);
+    }
+
+    #[test]
+    fn a_status_the_collector_would_refuse_is_not_spooled_but_counted_and_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(dir.path(), 10).expect("open");
+        spool.push(status("a")).expect("push");
+        let bad = RecordingStatus {
+            scan_duration: Some(prost_types::Duration {
+                seconds: 5,
+                nanos: -1,
+            }),
+            ..status("b")
+        };
+        let err = spool.push(bad).expect_err("refused");
+        let SpoolError::Invalid { recorder, reason } = &err else {
+            panic!("not an Invalid: {err}");
+        };
+        assert_eq!(recorder, "b");
+        assert_eq!(reason.field(), "scan_duration", "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("recorder \"b\"") && msg.contains("counted as dropped"),
+            "{msg}"
+        );
+        assert_eq!(seqs(&spool), vec![1], "nothing written");
+        assert_eq!(
+            fs::read_dir(dir.path())
+                .expect("dir")
+                .filter(|e| e
+                    .as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(ENTRY_SUFFIX)))
+                .count(),
+            1
+        );
+        assert_eq!(spool.pending_dropped(), 1);
+        assert_eq!(spool.dropped_since_open(), 1);
+        // The count survives a restart and the next good status reports it; no sequence is
+        // spent on the refused one.
+        drop(spool);
+        let mut spool = Spool::open(dir.path(), 10).expect("reopen");
+        assert_eq!(spool.pending_dropped(), 1);
+        let p = spool.push(status("a")).expect("push");
+        assert_eq!(p.sequence, 2);
+        assert_eq!(counts(&mut spool), vec![(1, 0), (2, 1)]);
+    }
+
+    #[test]
+    fn the_size_limit_is_the_collectors() {
+        let big = RecordingStatus {
+            errors: (0..20)
+                .map(|i| vigia::pb::ScanError {
+                    path: format!("/rec/{i}/{}", "x".repeat(1000)),
+                    reason: "unreadable".into(),
+                })
+                .collect(),
+            ..status("a")
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(dir.path(), 10).expect("open");
+        spool
+            .push(big.clone())
+            .expect("20 kB fits the default 1 MiB");
+        drop(spool);
+        let mut spool = Spool::open(dir.path(), 10)
+            .expect("open")
+            .with_max_message_bytes(16 * 1024);
+        let err = spool.push(big).expect_err("over 16 KiB");
+        assert!(err.to_string().contains("max_message_bytes"), "{err}");
     }
 
     #[test]

@@ -136,3 +136,41 @@ async fn one_line_per_scan_and_per_delivery() {
     assert_eq!(logs.lines_with("stopped left_in_spool=").len(), 1);
     assert!(logs.lines_with("collector connection failed").is_empty());
 }
+
+#[tokio::test]
+async fn a_status_the_collector_would_refuse_is_logged_with_the_field_at_fault() {
+    let (logs, _guard) = Logs::capture();
+    let site = SiteDir::new();
+    let collector = site.start_collector().await;
+    let cfg = site.config(&collector.url(), &site.probe_certs(), &Opts::default());
+    let mut real = vigia_probe::daemon::scanner_source(&cfg);
+    // A scan duration whose seconds and nanos disagree in sign: protobuf JSON cannot print it.
+    let source = move || {
+        let mut statuses = vigia_probe::daemon::StatusSource::scan(&mut real);
+        for s in &mut statuses {
+            s.scan_duration = Some(prost_types::Duration {
+                seconds: 5,
+                nanos: -1,
+            });
+        }
+        statuses
+    };
+    let daemon = vigia_probe::daemon::Daemon::new(&cfg).expect("daemon");
+    let acked = daemon
+        .send_once(source, Duration::from_secs(5))
+        .await
+        .expect("send-once");
+    assert!(!acked);
+    collector.stop().await;
+    let lines = logs.lines_with("status not spooled");
+    assert_eq!(lines.len(), 1, "{}", logs.text());
+    for part in [
+        "recorder=nvr1",
+        "field=\"scan_duration\"",
+        "disagree in sign",
+        "counted as dropped",
+    ] {
+        assert!(lines[0].contains(part), "{part} missing: {}", lines[0]);
+    }
+    assert!(logs.lines_with("scan done").is_empty(), "{}", logs.text());
+}

@@ -1,5 +1,7 @@
-//! A status the collector refuses as invalid must not block the spool forever: it is set aside,
-//! counted as dropped, and every later status still goes through.
+//! A status that cannot be delivered must not block the spool forever. One the probe knows is
+//! invalid (it checks the collector's own rules, `vigia::validate`) is never spooled; one the
+//! collector refuses anyway (here: bigger than that collector's `max_message_bytes`) is set
+//! aside. Both are counted as dropped, and every later status still goes through.
 
 mod daemon_support;
 
@@ -7,10 +9,26 @@ use daemon_support::*;
 use std::time::Duration;
 use vigia_probe::daemon::{scanner_source, Daemon, StatusSource};
 
+/// Files named `*.SUFFIX` in the spool folder.
+fn spool_files(site: &SiteDir, suffix: &str) -> usize {
+    std::fs::read_dir(site.spool_dir())
+        .expect("spool dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalid_status_is_set_aside_and_later_ones_are_delivered() {
+async fn a_status_the_collector_refuses_is_set_aside_and_later_ones_are_delivered() {
     let site = SiteDir::new();
-    let collector = site.start_collector().await;
+    // A collector configured below the probe's limit (the default 1 MiB): the probe's check
+    // passes, the collector's refuses.
+    let collector =
+        vigia_collector::testkit::TestCollector::start(&site.fleet, &site.data_dir(), |c| {
+            c.max_message_bytes = 16 * 1024
+        })
+        .await
+        .expect("collector starts");
     let cfg = site.config(
         &url_of(collector.addr),
         &site.probe_certs(),
@@ -18,12 +36,18 @@ async fn an_invalid_status_is_set_aside_and_later_ones_are_delivered() {
     );
     let mut real = scanner_source(&cfg);
     let mut first = true;
-    // The first scan yields a status the collector must refuse (an empty recorder id).
+    // The first scan yields a status of some 20 kB (twenty long error paths): over this
+    // collector's limit, under twice it, so the collector decodes it and names its sequence.
     let source = move || {
         let mut statuses = real.scan();
         if std::mem::take(&mut first) {
             for s in &mut statuses {
-                s.recorder.clear();
+                s.errors = (0..20)
+                    .map(|i| vigia::pb::ScanError {
+                        path: format!("/rec/{i}/{}", "x".repeat(1000)),
+                        reason: "unreadable".into(),
+                    })
+                    .collect();
             }
         }
         statuses
@@ -49,15 +73,62 @@ async fn an_invalid_status_is_set_aside_and_later_ones_are_delivered() {
         stored[0].dropped_statuses, 1,
         "the refused status is counted"
     );
-    let aside: Vec<_> = std::fs::read_dir(site.spool_dir())
-        .expect("spool dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".rejected"))
-        .collect();
     assert_eq!(
-        aside.len(),
+        spool_files(&site, ".rejected"),
         1,
         "the refused status is kept aside for inspection"
+    );
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_breaking_the_shared_rules_is_never_spooled_and_counted_dropped() {
+    let site = SiteDir::new();
+    let collector = site.start_collector().await;
+    let cfg = site.config(
+        &url_of(collector.addr),
+        &site.probe_certs(),
+        &Opts::default(),
+    );
+    let mut real = scanner_source(&cfg);
+    let mut first = true;
+    // The first scan yields a camera name with a NUL in it (the collector would refuse it on
+    // every reconnect).
+    let source = move || {
+        let mut statuses = real.scan();
+        if std::mem::take(&mut first) {
+            for s in &mut statuses {
+                s.cameras.push(vigia::pb::CameraStatus {
+                    camera: "cam\0one".into(),
+                    ..Default::default()
+                });
+            }
+        }
+        statuses
+    };
+    let daemon = Daemon::new(&cfg).expect("daemon");
+    let stats = daemon.stats();
+    let acked = daemon
+        .send_once(source, Duration::from_secs(10))
+        .await
+        .expect("send-once");
+    assert!(!acked, "an invalid status is not reported as delivered");
+    assert_eq!(stats.invalid(), 1);
+    assert_eq!(spool_files(&site, ".status"), 0, "nothing spooled");
+    assert!(stored(&collector, &site.fleet).await.is_empty());
+
+    let daemon = Daemon::new(&cfg).expect("daemon");
+    let acked = daemon
+        .send_once(scanner_source(&cfg), Duration::from_secs(15))
+        .await
+        .expect("send-once");
+    assert!(acked);
+    let stored = stored(&collector, &site.fleet).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        (stored[0].sequence, stored[0].dropped_statuses),
+        (1, 1),
+        "no sequence spent on the invalid status; the next one reports it dropped"
     );
     collector.stop().await;
 }
