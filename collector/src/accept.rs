@@ -53,8 +53,37 @@ pub struct AcceptLimits {
 /// the connection, and counts itself in the open-connections gauge.
 pub struct Conn {
     inner: TlsStream<TcpStream>,
+    revocation: RevocationCheck,
     _slot: OwnedSemaphorePermit,
     _open: OpenGuard,
+}
+
+/// Closes a connection whose certificate a reload revoked: a stolen probe key must not keep
+/// streaming on the connection it opened before `ca revoke`. Checked on each read, but only
+/// when a reload happened since the last check (one atomic load otherwise); HTTP/2 keepalive
+/// pings make an idle connection read too.
+struct RevocationCheck {
+    tls: Arc<TlsSlot>,
+    serial: Option<String>,
+    generation: u64,
+    peer: SocketAddr,
+}
+
+impl RevocationCheck {
+    fn revoked(&mut self) -> bool {
+        let g = self.tls.generation();
+        if g == self.generation {
+            return false;
+        }
+        self.generation = g;
+        match &self.serial {
+            Some(serial) if self.tls.is_revoked(serial) => {
+                tracing::info!(peer = %self.peer, serial, "closing a connection: its certificate was revoked");
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 struct OpenGuard(Arc<Metrics>);
@@ -78,7 +107,14 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        if this.revocation.revoked() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the client certificate was revoked",
+            )));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 
@@ -286,10 +322,25 @@ async fn handshake(
     peer: SocketAddr,
     slot: OwnedSemaphorePermit,
 ) {
+    // The generation before the configuration: a reload in between is checked once more.
+    let generation = shared.tls.generation();
     let acceptor = TlsAcceptor::from(shared.tls.current());
     match tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => {
+            let serial = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|leaf| x509_parser::parse_x509_certificate(leaf).ok())
+                .map(|(_, c)| crate::revocation::serial_hex(c.raw_serial()));
             let conn = Conn {
+                revocation: RevocationCheck {
+                    tls: shared.tls.clone(),
+                    serial,
+                    generation,
+                    peer,
+                },
                 inner: tls,
                 _slot: slot,
                 _open: OpenGuard::new(shared.metrics.clone()),

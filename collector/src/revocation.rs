@@ -9,10 +9,10 @@
 
 use crate::ca::{Ca, CaError};
 use chrono::{DateTime, Utc};
+use rustls_pki_types::pem::PemObject as _;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::Write as _;
-use rustls_pki_types::pem::PemObject as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use vigia::tls::{PeerIdentity, Role};
@@ -320,8 +320,8 @@ pub fn write_crl(dir: &Path, ca: &Ca, list: &mut RevokedList) -> Result<PathBuf,
                 format!("damaged: serial {:?} is not hex", r.serial),
             )
         })?;
-        let revoked_at = time::OffsetDateTime::from_unix_timestamp(r.revoked_at.timestamp())
-            .unwrap_or(now);
+        let revoked_at =
+            time::OffsetDateTime::from_unix_timestamp(r.revoked_at.timestamp()).unwrap_or(now);
         revoked_certs.push(rcgen::RevokedCertParams {
             serial_number: rcgen::SerialNumber::from_slice(&bytes),
             revocation_time: revoked_at,
@@ -452,7 +452,11 @@ mod tests {
     #[test]
     fn serials_are_read_in_every_usual_spelling() {
         for typed in ["3A:0f:01", "3a0f01", "0x3a0f01", "00:3a:0f:01", " 3a0f01 "] {
-            assert_eq!(normalize_serial(typed).ok().as_deref(), Some("3a0f01"), "{typed}");
+            assert_eq!(
+                normalize_serial(typed).ok().as_deref(),
+                Some("3a0f01"),
+                "{typed}"
+            );
         }
         assert_eq!(normalize_serial("a0f01").ok().as_deref(), Some("0a0f01"));
         for bad in ["", "xyz", "3a-0f", &"f".repeat(43)] {

@@ -6,8 +6,10 @@
 
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, pem::PemObject};
+use rustls_pki_types::{pem::PemObject, CertificateDer, CertificateRevocationListDer};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -72,6 +74,8 @@ pub struct Crls {
     pub ders: Vec<CertificateRevocationListDer<'static>>,
     /// Revoked serials listed, over all CRLs.
     pub revoked: usize,
+    /// Those serials, as [`crate::revocation::serial_hex`] spells them.
+    pub serials: HashSet<String>,
     /// Whether every CA certificate in `[tls] ca` has a CRL here.
     pub covers_every_ca: bool,
 }
@@ -112,6 +116,7 @@ pub fn load_crls(
             reason: format!("CA certificate: {e}"),
         })?;
     let mut covered = vec![false; cas.len()];
+    let mut serials = HashSet::new();
     let mut revoked = 0;
     for der in &ders {
         let (_, crl) = x509_parser::parse_x509_crl(der).map_err(|e| invalid(e.to_string()))?;
@@ -132,11 +137,15 @@ pub fn load_crls(
             });
         }
         covered[i] = true;
-        revoked += crl.iter_revoked_certificates().count();
+        for r in crl.iter_revoked_certificates() {
+            revoked += 1;
+            serials.insert(crate::revocation::serial_hex(r.raw_serial()));
+        }
     }
     Ok(Crls {
         ders,
         revoked,
+        serials,
         covers_every_ca: covered.iter().all(|c| *c),
     })
 }
@@ -203,28 +212,57 @@ pub fn server_config(material: &TlsMaterial, crls: &Crls) -> Result<ServerConfig
 }
 
 /// The configuration new connections get; replaced whole on reload, so a handshake uses one
-/// consistent configuration from start to end.
-pub struct TlsSlot(RwLock<Arc<ServerConfig>>);
+/// consistent configuration from start to end. It also tells open connections which serials a
+/// reload revoked, so a revoked certificate's connection closes too (see `crate::accept`).
+pub struct TlsSlot {
+    config: RwLock<Arc<ServerConfig>>,
+    revoked: RwLock<Arc<HashSet<String>>>,
+    generation: AtomicU64,
+}
 
 impl TlsSlot {
-    /// A slot holding `config`.
+    /// A slot holding `config`. Its revoked set starts empty: no connection can exist yet
+    /// whose certificate the first CRL revokes.
     pub fn new(config: Arc<ServerConfig>) -> TlsSlot {
-        TlsSlot(RwLock::new(config))
+        TlsSlot {
+            config: RwLock::new(config),
+            revoked: RwLock::new(Arc::new(HashSet::new())),
+            generation: AtomicU64::new(0),
+        }
     }
 
     /// The configuration in force now.
     pub fn current(&self) -> Arc<ServerConfig> {
-        match self.0.read() {
+        match self.config.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    fn set(&self, config: Arc<ServerConfig>) {
-        match self.0.write() {
+    /// Changes with every reload; a connection compares it to decide whether to look again.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether the CRL of the latest reload lists `serial` (hex as `serial_hex` spells it).
+    pub fn is_revoked(&self, serial: &str) -> bool {
+        match self.revoked.read() {
+            Ok(g) => g.contains(serial),
+            Err(poisoned) => poisoned.into_inner().contains(serial),
+        }
+    }
+
+    fn set(&self, config: Arc<ServerConfig>, revoked: HashSet<String>) {
+        match self.config.write() {
             Ok(mut g) => *g = config,
             Err(poisoned) => *poisoned.into_inner() = config,
         }
+        let revoked = Arc::new(revoked);
+        match self.revoked.write() {
+            Ok(mut g) => *g = revoked,
+            Err(poisoned) => *poisoned.into_inner() = revoked,
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -288,7 +326,7 @@ pub async fn reload_loop(
         match outcome {
             Ok(new) => {
                 log_loaded(&paths, &new, "TLS files changed; new connections use them");
-                slot.set(new.config);
+                slot.set(new.config, new.crls.serials);
                 loaded_from = snapshot;
                 failed = None;
             }
