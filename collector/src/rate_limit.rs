@@ -86,7 +86,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(l.take_at("a", t), Ok(()));
         }
-        let e = l.take_at("a", t).unwrap_err();
+        let e = l.take_at("a", t).expect_err("the bucket is empty");
         assert!((e.retry_after.as_secs_f64() - 1.0).abs() < 1e-6, "{e:?}");
     }
 

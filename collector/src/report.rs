@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use vigia::days::from_timestamp;
-use vigia::pb::{SiteReport, SiteState};
+use vigia::pb::{SiteReport, SiteState, VerdictKind};
 use vigia::rules::{ok_verdict, site_verdicts, RecorderInput, SiteInput};
 
 use crate::config::CollectorConfig;
@@ -129,6 +129,53 @@ pub fn all_reports(
     now: DateTime<Utc>,
     include_retired: bool,
 ) -> Result<Vec<SiteReport>, StoreError> {
+    let listing = Listing {
+        include_retired,
+        ..Listing::default()
+    };
+    Ok(page(config, store, now, &listing, usize::MAX, usize::MAX)?.0)
+}
+
+/// Which sites a listing wants, and where the previous page ended.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Retired sites too.
+    pub include_retired: bool,
+    /// Only sites with a verdict other than OK.
+    pub only_problems: bool,
+    /// Only sites with a verdict of one of these kinds (empty: any).
+    pub kinds: Vec<VerdictKind>,
+    /// Only names starting with this.
+    pub name_prefix: String,
+    /// Names up to and including this one were on earlier pages.
+    pub after: Option<String>,
+}
+
+impl Listing {
+    fn wants(&self, report: &SiteReport) -> bool {
+        if self.only_problems && report.verdicts.iter().all(|v| v.kind() == VerdictKind::Ok) {
+            return false;
+        }
+        self.kinds.is_empty()
+            || report
+                .verdicts
+                .iter()
+                .chain(report.recorders.iter().flat_map(|r| r.verdicts.iter()))
+                .any(|v| self.kinds.contains(&v.kind()))
+    }
+}
+
+/// One page of sites by name after `listing.after`: at most `max_sites`, and no more once the
+/// encoded page passes `max_bytes` (always at least one site). Also says whether any site is
+/// left after the page. Only the page's sites are evaluated, except those a filter drops.
+pub fn page(
+    config: &CollectorConfig,
+    store: &Store,
+    now: DateTime<Utc>,
+    listing: &Listing,
+    max_sites: usize,
+    max_bytes: usize,
+) -> Result<(Vec<SiteReport>, bool), StoreError> {
     let mut records: std::collections::BTreeMap<String, SiteRecord> =
         store.sites()?.into_iter().collect();
     for s in &config.expected_sites {
@@ -136,13 +183,31 @@ pub fn all_reports(
     }
     let expected: std::collections::HashSet<&str> =
         config.expected_sites.iter().map(String::as_str).collect();
-    let mut out = Vec::with_capacity(records.len());
-    for (name, record) in &records {
-        if record.retired && !include_retired {
+    let start = match &listing.after {
+        Some(after) => std::ops::Bound::Excluded(after.clone()),
+        None => std::ops::Bound::Unbounded,
+    };
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    let mut candidates = records
+        .range((start, std::ops::Bound::Unbounded))
+        .filter(|(name, record)| {
+            name.starts_with(&listing.name_prefix) && (listing.include_retired || !record.retired)
+        })
+        .peekable();
+    while let Some((name, record)) = candidates.next() {
+        let in_config = expected.contains(name.as_str());
+        let report = build(config, store, name, record, in_config, now)?;
+        if !listing.wants(&report) {
             continue;
         }
-        let in_config = expected.contains(name.as_str());
-        out.push(build(config, store, name, record, in_config, now)?);
+        bytes = bytes.saturating_add(prost::Message::encoded_len(&report));
+        out.push(report);
+        if out.len() >= max_sites || bytes >= max_bytes {
+            // More may follow; a filter may still drop them all, which costs the reader one
+            // empty last page.
+            return Ok((out, candidates.peek().is_some()));
+        }
     }
-    Ok(out)
+    Ok((out, false))
 }

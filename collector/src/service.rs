@@ -388,7 +388,9 @@ fn listing(
         }
     }
     if !req.name_prefix.is_empty() && req.name_prefix.len() > vigia::config::MAX_NAME_LEN {
-        return Err(Status::invalid_argument("name_prefix: longer than any site name"));
+        return Err(Status::invalid_argument(
+            "name_prefix: longer than any site name",
+        ));
     }
     Ok((
         report::Listing {
@@ -419,7 +421,11 @@ impl pb::query_server::Query for QueryService {
         let resp = self
             .0
             .blocking(move |s, store| {
-                let now = at.unwrap_or_else(|| s.config.clock.now());
+                // Whole milliseconds, the token's precision, so later pages match the first.
+                let now = at.unwrap_or_else(|| {
+                    let now = s.config.clock.now();
+                    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+                });
                 let (max_sites, max_bytes) = if whole_fleet {
                     (usize::MAX, usize::MAX)
                 } else {

@@ -135,6 +135,7 @@ async fn list_sites_judges_silent_never_reported_overrides_and_retired() {
     let list = query
         .list_sites(ListSitesRequest {
             include_retired: true,
+            ..Default::default()
         })
         .await
         .expect("list")
@@ -186,6 +187,7 @@ async fn list_sites_judges_silent_never_reported_overrides_and_retired() {
     let list = query
         .list_sites(ListSitesRequest {
             include_retired: true,
+            ..Default::default()
         })
         .await
         .expect("list")
@@ -274,6 +276,140 @@ async fn metrics_show_the_same_verdicts_and_the_counters() {
         "vigia_rejections_total{reason=\"invalid_argument\"} 0",
     ] {
         assert!(body.contains(line), "{line:?} missing from:\n{body}");
+    }
+    c.stop().await;
+}
+
+/// Every page of a listing, following next_page_token.
+async fn all_pages(
+    q: &mut vigia::pb::query_client::QueryClient<tonic::transport::Channel>,
+    req: ListSitesRequest,
+) -> Vec<vigia::pb::ListSitesResponse> {
+    let mut pages = Vec::new();
+    let mut token = String::new();
+    for _ in 0..100 {
+        let page = q
+            .list_sites(ListSitesRequest {
+                page_token: token.clone(),
+                ..req.clone()
+            })
+            .await
+            .expect("page")
+            .into_inner();
+        token = page.next_page_token.clone();
+        pages.push(page);
+        if token.is_empty() {
+            return pages;
+        }
+    }
+    panic!("more than 100 pages");
+}
+
+#[tokio::test]
+async fn list_sites_pages_in_name_order_at_one_instant_and_filters() {
+    let env = Env::new();
+    let clock = Clock::manual(chrono::Utc::now());
+    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| {
+        cfg.clock = clock.clone();
+        cfg.expected_sites = vec!["norte-never".into()];
+    })
+    .await
+    .expect("start");
+    let now = clock.now();
+    for i in 0..12 {
+        let site = format!("loja-{i:02}");
+        let probe = env.fleet.probe(&site).expect("probe");
+        let mut s = probe_stream(&c, &probe).await.expect("stream");
+        let mut st = status(&site, "nvr", 1, now);
+        if i % 4 == 0 {
+            // Stopped recording six hours ago: LATE.
+            st.newest_recording = Some(vigia::days::to_timestamp(now - chrono::Duration::hours(6)));
+        }
+        s.send(st).await;
+        assert_eq!(s.next().await.expect("ack").sequence, 1);
+    }
+    let mut q = c.query_client(&env.fleet, "ops").await.expect("query");
+    let whole = support::list_sites(&mut q).await;
+    assert_eq!(
+        whole.len(),
+        13,
+        "an unpaged request still gets the whole fleet"
+    );
+
+    clock.advance(Duration::from_secs(60));
+    let pages = all_pages(
+        &mut q,
+        ListSitesRequest {
+            page_size: 5,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        pages.iter().map(|p| p.sites.len()).collect::<Vec<_>>(),
+        vec![5, 5, 3]
+    );
+    let names: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| p.sites.iter().map(|s| s.site.as_str()))
+        .collect();
+    let expected: Vec<&str> = whole.iter().map(|s| s.site.as_str()).collect();
+    assert_eq!(names, expected, "every site once, by name");
+    assert!(
+        pages
+            .iter()
+            .all(|p| p.evaluated_at == pages[0].evaluated_at),
+        "every page is evaluated at the first page's instant"
+    );
+    assert!(pages.last().is_some_and(|p| p.next_page_token.is_empty()));
+
+    let problems: Vec<String> = all_pages(
+        &mut q,
+        ListSitesRequest {
+            page_size: 2,
+            only_problems: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .into_iter()
+    .flat_map(|p| p.sites.into_iter().map(|s| s.site))
+    .collect();
+    assert_eq!(problems, ["loja-00", "loja-04", "loja-08", "norte-never"]);
+
+    let late: Vec<String> = all_pages(
+        &mut q,
+        ListSitesRequest {
+            kinds: vec![VerdictKind::Late as i32],
+            name_prefix: "loja-0".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .into_iter()
+    .flat_map(|p| p.sites.into_iter().map(|s| s.site))
+    .collect();
+    assert_eq!(late, ["loja-00", "loja-04", "loja-08"]);
+
+    for (req, says) in [
+        (
+            ListSitesRequest {
+                page_token: "garbage".into(),
+                ..Default::default()
+            },
+            "page_token",
+        ),
+        (
+            ListSitesRequest {
+                kinds: vec![0],
+                ..Default::default()
+            },
+            "kinds[0]",
+        ),
+    ] {
+        let e = q.list_sites(req).await.expect_err("refused");
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains(says), "{says} in {}", e.message());
     }
     c.stop().await;
 }

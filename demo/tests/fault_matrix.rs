@@ -475,6 +475,7 @@ async fn every_fault_gives_its_verdict_and_every_control_stays_ok() {
         for (site, expect, names) in &all {
             let report = by_name[site];
             let alone = ListSitesResponse {
+                next_page_token: String::new(),
                 sites: vec![report.clone()],
                 evaluated_at: resp.evaluated_at,
             };

@@ -114,6 +114,14 @@ pub struct CollectorConfig {
     /// start is known to this precision; `"0s"` checks only when fetching.
     #[serde(default = "default_watch_every", with = "duration")]
     pub watch_every: Duration,
+    /// Sites per ListSites page (default 500, at most 1000): the fleet is read page by page,
+    /// so no answer grows with the fleet.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+}
+
+fn default_page_size() -> u32 {
+    500
 }
 
 fn default_collector_timeout() -> Duration {
@@ -144,6 +152,7 @@ impl Default for CollectorConfig {
             key: default_collector_key(),
             timeout: default_collector_timeout(),
             watch_every: default_watch_every(),
+            page_size: default_page_size(),
         }
     }
 }
@@ -470,6 +479,12 @@ impl Settings {
                 "keys `smtp.retry_initial`/`smtp.retry_max`: need 0 < retry_initial <= retry_max"
                     .into(),
             ));
+        }
+        if !(1..=1000).contains(&raw.collector.page_size) {
+            return Err(bad(format!(
+                "key `collector.page_size`: {} is out of range; expected 1 to 1000",
+                raw.collector.page_size
+            )));
         }
         if !(raw.collector.url.starts_with("https://")) {
             return Err(bad(format!(

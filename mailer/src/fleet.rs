@@ -6,8 +6,8 @@ use vigia::pb::query_client::QueryClient;
 use vigia::pb::{ListSitesRequest, ListSitesResponse};
 use vigia::tls::TlsMaterial;
 
-/// Largest answer accepted: 10,000 sites with their recorded days fit well under this.
-const MAX_ANSWER: usize = 256 << 20;
+/// Largest answer accepted: a page stops growing at 3 MiB, plus the one site that crossed it.
+const MAX_ANSWER: usize = 16 << 20;
 
 /// Why the fleet could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -99,13 +99,45 @@ async fn channel(cfg: &CollectorConfig) -> Result<Channel, FleetError> {
     })
 }
 
-/// The whole fleet (retired sites left out), evaluated now by the collector.
+/// Most pages one listing may take: a collector that keeps answering with a token (a bug, or
+/// a fleet a thousand times larger than any) must not keep the mailer reading forever.
+const MAX_PAGES: usize = 10_000;
+
+/// The whole fleet (retired sites left out), evaluated by the collector at one instant, read
+/// page by page (`[collector] page_size`) and joined.
 pub async fn list_sites(cfg: &CollectorConfig) -> Result<ListSitesResponse, FleetError> {
     let mut client = connect(cfg).await?;
+    let mut fleet = ListSitesResponse::default();
+    let mut token = String::new();
+    for _ in 0..MAX_PAGES {
+        let page = one_page(cfg, &mut client, &token).await?;
+        if fleet.evaluated_at.is_none() {
+            fleet.evaluated_at = page.evaluated_at;
+        }
+        fleet.sites.extend(page.sites);
+        if page.next_page_token.is_empty() {
+            return Ok(fleet);
+        }
+        token = page.next_page_token;
+    }
+    Err(FleetError::Connect {
+        url: cfg.url.clone(),
+        reason: format!("the collector kept paging past {MAX_PAGES} pages of ListSites"),
+    })
+}
+
+async fn one_page(
+    cfg: &CollectorConfig,
+    client: &mut QueryClient<Channel>,
+    token: &str,
+) -> Result<ListSitesResponse, FleetError> {
     let answer = tokio::time::timeout(
         cfg.timeout,
         client.list_sites(ListSitesRequest {
             include_retired: false,
+            page_size: cfg.page_size,
+            page_token: token.to_string(),
+            ..Default::default()
         }),
     )
     .await

@@ -232,6 +232,7 @@ fn check_email_safe(html: &str) {
 #[test]
 fn all_well_is_still_a_digest() {
     let fleet = ListSitesResponse {
+        next_page_token: String::new(),
         sites: vec![site(
             "loja-ok",
             vec![status("loja-ok", "nvr", Technology::Intelbras, 45)],
@@ -283,6 +284,7 @@ fn hostile_names_render_as_text() {
     healthy.note = "\"quoted\"".into();
     sites.push(healthy);
     let fleet = ListSitesResponse {
+        next_page_token: String::new(),
         sites,
         evaluated_at: fixed_fleet().evaluated_at,
     };
@@ -377,6 +379,7 @@ proptest::proptest! {
         let mut late = status(&name, &name, Technology::Intelbras, 40);
         late.newest_recording = Some(vigia::days::to_timestamp(now() - Duration::hours(7)));
         let fleet = ListSitesResponse {
+            next_page_token: String::new(),
             sites: vec![
                 site(&name, vec![late], Some(now()), &note),
                 site(&format!("ok{name}"), vec![status("x", "nvr", Technology::Generic, 40)], Some(now()), ""),
@@ -573,6 +576,7 @@ fn acknowledged_findings_have_their_section_and_are_not_problems() {
         .contains("1 local só com constatações reconhecidas."));
     // A fleet whose only finding is acknowledged has no problem.
     let only = ListSitesResponse {
+        next_page_token: String::new(),
         sites: fleet
             .sites
             .iter()

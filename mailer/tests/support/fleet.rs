@@ -284,6 +284,7 @@ pub fn fixed_fleet() -> ListSitesResponse {
 
     sites.sort_by(|a, b| a.site.cmp(&b.site));
     ListSitesResponse {
+        next_page_token: String::new(),
         sites,
         evaluated_at: Some(to_timestamp(now)),
     }
@@ -387,6 +388,7 @@ pub fn big_fleet(n: usize, problem_every: usize) -> ListSitesResponse {
         sites.push(s);
     }
     ListSitesResponse {
+        next_page_token: String::new(),
         sites,
         evaluated_at: fixed.evaluated_at,
     }

@@ -65,6 +65,8 @@ cert = {cert:?}
 key = {key:?}
 timeout = "3s"
 watch_every = "0s"
+# Small pages, so every test against a real collector reads the fleet in several.
+page_size = 2
 
 [smtp]
 from = "Vigia <vigia@example.com>"
