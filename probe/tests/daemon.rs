@@ -304,3 +304,65 @@ async fn a_backlog_many_windows_long_drains_in_order_once() {
     assert_contiguous_once(&stored(&collector, &site.fleet).await, 301);
     collector.stop().await;
 }
+
+/// The promise of `collector.backoff_max` (default 10 s): however long the outage, the probe is
+/// back within that long of the collector's return. The outage here lasts 30 s, long enough for
+/// the backoff ceiling (1 s, doubling) to reach the cap; the test takes about 45 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_long_outage_the_probe_is_back_within_ten_seconds_of_the_collectors_return() {
+    const OUTAGE: Duration = Duration::from_secs(30);
+    // Full jitter draws each delay from [0, 10 s]; the margin is for the handshake and the ack.
+    const BACK_WITHIN: Duration = Duration::from_secs(10);
+    const MARGIN: Duration = Duration::from_secs(1);
+    let site = SiteDir::new();
+    let collector = site.start_collector().await;
+    let addr = collector.addr;
+    let opts = Opts {
+        backoff_max: "",
+        every: "1s",
+        ..Opts::default()
+    };
+    let cfg = site.config(&collector.url(), &site.probe_certs(), &opts);
+    assert_eq!(
+        cfg.collector.as_ref().map(|c| c.backoff_max),
+        Some(BACK_WITHIN),
+        "the default backoff cap"
+    );
+    let probe = Running::start(&cfg, Duration::from_secs(5));
+    let stats = probe.stats.clone();
+    wait_until("a first status acknowledged", || stats.acknowledged() >= 1).await;
+
+    collector.stop().await;
+    let failures_before = stats.failures();
+    tokio::time::sleep(OUTAGE).await;
+    let failed = stats.failures() - failures_before;
+    // Ceilings 1, 2, 4, 8 s, then 10 s: a fifth failure means the cap was reached.
+    assert!(
+        failed >= 5,
+        "{failed} failed attempts during the outage: the backoff did not reach its cap"
+    );
+    let error = stats.last_error().unwrap_or_default();
+    assert!(
+        error.contains("unreachable") && !error.contains("certificate"),
+        "a stopped collector is unreachable, not a certificate problem: {error}"
+    );
+
+    let acked = stats.acknowledged();
+    let collector = site.start_collector_on(addr).await;
+    let back = tokio::time::Instant::now();
+    while stats.acknowledged() <= acked {
+        assert!(
+            back.elapsed() <= BACK_WITHIN + MARGIN,
+            "no status delivered within {BACK_WITHIN:?} of the collector's return (last error: {:?})",
+            stats.last_error()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = back.elapsed();
+    probe.stop().await;
+
+    let left = Spool::open(&site.spool_dir(), 10_000).expect("spool").len() as u64;
+    assert_contiguous_once(&stored(&collector, &site.fleet).await, stats.scans() - left);
+    collector.stop().await;
+    eprintln!("delivered {took:?} after the collector's return");
+}

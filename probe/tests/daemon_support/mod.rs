@@ -73,14 +73,19 @@ impl SiteDir {
             "site = \"{SITE}\"\ntimezone = \"America/Sao_Paulo\"\n\n\
              [[recorder]]\nid = \"nvr1\"\ntechnology = \"intelbras\"\npath = {}\n\n\
              [collector]\nurl = \"{url}\"\nca = {}\ncert = {}\nkey = {}\n\
-             connect_timeout = \"2s\"\nbackoff_max = \"{}\"\n\n\
+             connect_timeout = \"2s\"\n{}\n\
              [schedule]\nevery = \"{}\"\n\n\
              [spool]\ndir = 'spool'\nmax_entries = {}\n",
             lit(&self.path("rec")),
             lit(&certs.ca),
             lit(&certs.cert),
             lit(&certs.key),
-            opts.backoff_max,
+            // Empty: the default, as a user who never set it has it.
+            if opts.backoff_max.is_empty() {
+                String::new()
+            } else {
+                format!("backoff_max = \"{}\"\n", opts.backoff_max)
+            },
             opts.every,
             opts.max_entries,
         );
@@ -104,6 +109,7 @@ impl SiteDir {
 
 /// The knobs the tests turn in `probe.toml`.
 pub struct Opts {
+    /// `collector.backoff_max`; empty leaves it out (the default).
     pub backoff_max: &'static str,
     pub every: &'static str,
     pub max_entries: usize,
