@@ -366,6 +366,20 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Checks that the secret files the configuration names (SMTP password, OAuth2 client
+    /// secret) are readable by their owner only, so `run` refuses at start rather than at the
+    /// first digest; the collector key is checked when the TLS files are loaded.
+    pub fn check_secret_files(&self) -> Result<(), vigia::secret_file::InsecureFile> {
+        if let Some(file) = &self.raw.smtp.password_file {
+            vigia::secret_file::check(file, crate::smtp::SMTP_PASSWORD_FILE)?;
+        }
+        if let Some(crate::oauth2::SecretRef::File(file)) = self.oauth2.as_ref().map(|o| &o.secret)
+        {
+            vigia::secret_file::check(file, crate::oauth2::CLIENT_SECRET_FILE)?;
+        }
+        Ok(())
+    }
+
     /// Loads and resolves a configuration, with every error naming the file and the key.
     pub fn load(source: &ConfigSource) -> Result<Settings, ConfigError> {
         let source = source.clone().with_list_keys(LIST_KEYS);

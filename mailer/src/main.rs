@@ -26,6 +26,10 @@ struct Cli {
     /// with `__` between sections (e.g. `VIGIA_SMTP__HOST`).
     #[arg(long, global = true, default_value = "mailer.toml")]
     config: PathBuf,
+    /// Use private key, password and client secret files that group or others can read
+    /// (refused otherwise), with a warning.
+    #[arg(long, global = true)]
+    allow_insecure_keys: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     vigia::tls::install_crypto_provider();
     let cli = Cli::parse();
     vigia::process::init_logging();
+    vigia::secret_file::allow_insecure(cli.allow_insecure_keys);
     let settings = match Settings::load(&ConfigSource::file(&cli.config)) {
         Ok(s) => s,
         Err(e) => {
@@ -70,6 +75,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Commands that send refuse secret files others can read before doing anything.
+    if matches!(
+        cli.command,
+        Command::Run | Command::SendNow | Command::TestSend { .. }
+    ) {
+        if let Err(e) = settings.check_secret_files() {
+            eprintln!("invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -21,6 +21,9 @@ use vigia::config::duration;
 /// A token is renewed when less than this is left of its lifetime.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
+/// How a client secret file is named in the messages about its permissions.
+pub const CLIENT_SECRET_FILE: &str = "OAuth2 client secret file, oauth2.client_secret_file";
+
 /// The scope for SMTP XOAUTH2 against Office 365 (the default with `smtp.auth = ["XOAUTH2"]`).
 pub const OUTLOOK_SCOPE: &str = "https://outlook.office365.com/.default";
 
@@ -163,7 +166,8 @@ impl OAuth2Settings {
         })
     }
 
-    /// Reads the client secret from where the configuration points.
+    /// Reads the client secret from where the configuration points; a secret file others can
+    /// read is refused (unless `--allow-insecure-keys`).
     pub fn client_secret(&self) -> Result<String, SendError> {
         match &self.secret {
             SecretRef::Env(var) => match std::env::var(var) {
@@ -173,6 +177,8 @@ impl OAuth2Settings {
                 ))),
             },
             SecretRef::File(file) => {
+                vigia::secret_file::check(file, CLIENT_SECRET_FILE)
+                    .map_err(|e| SendError::Config(e.to_string()))?;
                 let text = std::fs::read_to_string(file).map_err(|e| {
                     SendError::Config(format!(
                         "{} (oauth2.client_secret_file): cannot read: {e}",

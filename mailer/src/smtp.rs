@@ -129,7 +129,11 @@ impl lettre::message::header::Header for Importance {
     }
 }
 
-/// Reads the password from where the configuration points.
+/// How an SMTP password file is named in the messages about its permissions.
+pub const SMTP_PASSWORD_FILE: &str = "SMTP password file, smtp.password_file";
+
+/// Reads the password from where the configuration points; a password file others can read
+/// is refused (unless `--allow-insecure-keys`).
 pub fn password(settings: &Settings) -> Result<Option<String>, SendError> {
     let smtp = &settings.raw.smtp;
     if let Some(var) = &smtp.password_env {
@@ -140,6 +144,9 @@ pub fn password(settings: &Settings) -> Result<Option<String>, SendError> {
         });
     }
     if let Some(file) = &smtp.password_file {
+        // A password others can read lets any user of this machine send as the mailbox.
+        vigia::secret_file::check(file, SMTP_PASSWORD_FILE)
+            .map_err(|e| SendError::Config(e.to_string()))?;
         let text = std::fs::read_to_string(file).map_err(|e| {
             SendError::Config(format!(
                 "{} (smtp.password_file): cannot read: {e}",

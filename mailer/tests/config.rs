@@ -26,6 +26,16 @@ fn write(dir: &Path, text: &str) -> PathBuf {
     file
 }
 
+/// A secret file readable by its owner only (the mailer refuses others on Unix).
+fn write_secret(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("secret file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    }
+}
+
 fn load(text: &str) -> Result<Settings, ConfigError> {
     let dir = tempfile::tempdir().expect("dir");
     let file = write(dir.path(), text);
@@ -222,7 +232,7 @@ fn check_config_and_preview_with_real_certificates() {
     let fleet = vigia_collector::testkit::TestFleet::new(&dir.path().join("certs")).expect("fleet");
     let reader = fleet.reader("mailer").expect("reader");
     let pw = dir.path().join("pw");
-    std::fs::write(&pw, "secret\n").expect("pw");
+    write_secret(&pw, "secret\n");
     // A collector port where nothing listens: preview still renders, saying so.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -316,4 +326,129 @@ to = ["ops@example.com"]
             assert!(body.starts_with("<!DOCTYPE html>"));
         }
     }
+}
+
+/// A configuration with real reader certificates and a password file of `mode`, plus `extra`
+/// (e.g. an `[oauth2]` section); returns the folder, the file and the password file.
+#[cfg(unix)]
+fn with_secret_of_mode(
+    mode: u32,
+    smtp: &str,
+    extra: &str,
+) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let fleet = vigia_collector::testkit::TestFleet::new(&dir.path().join("certs")).expect("fleet");
+    let reader = fleet.reader("mailer").expect("reader");
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "secret\n").expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    let text = format!(
+        r#"
+state_dir = {state:?}
+[collector]
+url = "https://localhost:1"
+ca = {ca:?}
+cert = {cert:?}
+key = {key:?}
+[smtp]
+host = "smtp.example.com"
+from = "vigia@example.com"
+to = ["ops@example.com"]
+{smtp}
+{extra}
+"#,
+        state = dir.path().join("state"),
+        ca = reader.ca,
+        cert = reader.cert,
+        key = reader.key,
+        smtp = smtp.replace("SECRET", &format!("{secret:?}")),
+        extra = extra.replace("SECRET", &format!("{secret:?}")),
+    );
+    let file = write(dir.path(), &text);
+    (dir, file, secret)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_password_file_others_can_read_is_refused_naming_it_and_the_fix() {
+    let (_dir, file, pw) =
+        with_secret_of_mode(0o644, "username = \"u\"\npassword_file = SECRET", "");
+    for command in ["check-config", "run", "send-now"] {
+        let out = bin()
+            .arg("--config")
+            .arg(&file)
+            .arg(command)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(
+            err.contains(&pw.display().to_string())
+                && err.contains("smtp.password_file")
+                && err.contains("mode 0644")
+                && err.contains(&format!("chmod 600 {}", pw.display()))
+                && err.contains("--allow-insecure-keys"),
+            "{command}: {err}"
+        );
+    }
+    let settings = Settings::load(&ConfigSource::file(&file).with_env(vec![])).expect("loads");
+    let e = vigia_mailer::smtp::password(&settings).expect_err("refused when read");
+    assert!(e.to_string().contains("chmod 600"), "{e}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_password_file_others_can_read_is_used_with_allow_insecure_keys_and_a_warning() {
+    let (_dir, file, pw) =
+        with_secret_of_mode(0o644, "username = \"u\"\npassword_file = SECRET", "");
+    let out = bin()
+        .arg("--allow-insecure-keys")
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{err}");
+    assert!(
+        err.contains("WARN") && err.contains("INSECURE") && err.contains(&pw.display().to_string()),
+        "{err}"
+    );
+    // Owner-only passes without a word.
+    let (_dir, file, _) =
+        with_secret_of_mode(0o600, "username = \"u\"\npassword_file = SECRET", "");
+    let out = bin()
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("INSECURE"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_client_secret_file_others_can_read_is_refused() {
+    let (_dir, file, secret) = with_secret_of_mode(
+        0o640,
+        "username = \"u@example.com\"\nauth = [\"XOAUTH2\"]",
+        "[oauth2]\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"c\"\nclient_secret_file = SECRET\n",
+    );
+    let out = bin()
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("oauth2.client_secret_file")
+            && err.contains(&format!("chmod 600 {}", secret.display())),
+        "{err}"
+    );
 }

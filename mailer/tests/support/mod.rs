@@ -7,6 +7,17 @@ pub mod http;
 
 use std::path::PathBuf;
 
+/// Writes a secret (password, client secret) readable by its owner only, as the mailer
+/// requires of such files on Unix.
+pub fn write_secret(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).expect("secret file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    }
+}
+
 /// Set to 1 to rewrite the expected files under `tests/snapshots/` instead of comparing.
 pub const UPDATE_ENV: &str = "VIGIA_UPDATE_SNAPSHOTS";
 
@@ -77,7 +88,7 @@ impl Setup<'_> {
     /// Writes `mailer.toml` and loads it the way the binary does (no process environment).
     pub fn settings(&self) -> vigia_mailer::Settings {
         let pw = self.dir.join("smtp-password");
-        std::fs::write(&pw, format!("{}\n", self.password)).expect("password file");
+        write_secret(&pw, &format!("{}\n", self.password));
         let toml = format!(
             r#"state_dir = {state:?}
 timezone = "America/Sao_Paulo"

@@ -34,7 +34,7 @@ impl Env {
     /// Writes `secret` into a file and returns its path.
     pub fn secret_file(&self, name: &str, secret: &str) -> PathBuf {
         let p = self.dir.path().join(name);
-        std::fs::write(&p, format!("{secret}\n")).expect("secret file");
+        super::write_secret(&p, &format!("{secret}\n"));
         p
     }
 
