@@ -13,6 +13,7 @@ pub mod rules;
 pub mod secret_file;
 pub mod service_manager;
 pub mod tls;
+pub mod tls_check;
 pub mod validate;
 pub mod wording;
 

@@ -338,7 +338,7 @@ impl TlsMaterial {
         PrivateKeyDer::from_pem_slice(&self.key_pem).map_err(|e| TlsError::Config(e.to_string()))
     }
 
-    fn roots(&self) -> Result<rustls::RootCertStore, TlsError> {
+    pub(crate) fn roots(&self) -> Result<rustls::RootCertStore, TlsError> {
         let mut roots = rustls::RootCertStore::empty();
         for c in &self.ca_certs {
             roots

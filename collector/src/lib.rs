@@ -10,6 +10,7 @@ pub mod accept;
 pub mod acks;
 mod admin;
 pub mod ca;
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod fd_limit;

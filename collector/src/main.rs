@@ -110,7 +110,8 @@ struct RevokeArgs {
 }
 
 fn parse_role(s: &str) -> Result<vigia::tls::Role, String> {
-    vigia::tls::Role::parse(s).ok_or_else(|| format!("unknown role {s:?}; expected probe, reader or server"))
+    vigia::tls::Role::parse(s)
+        .ok_or_else(|| format!("unknown role {s:?}; expected probe, reader or server"))
 }
 
 #[derive(Args, Debug)]
@@ -192,17 +193,16 @@ fn main() -> ExitCode {
                 eprintln!("error: {msg}");
                 return ExitCode::from(1);
             }
-            match vigia_collector::tls_reload::load(&config.tls) {
-                Ok(tls) => eprintln!(
-                    "CRL {}: {} revoked certificate(s){}",
-                    config.tls.crl_path().display(),
-                    tls.crls.revoked,
-                    if tls.crls.ders.is_empty() { " (no file: nothing revoked)" } else { "" }
-                ),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(1);
-                }
+            let findings = vigia_collector::check::check(&config);
+            for line in &findings.lines {
+                eprintln!("{line}");
+            }
+            if !findings.problems.is_empty() {
+                eprintln!(
+                    "check-config: {} problem(s); the collector would not start as configured",
+                    findings.problems.len()
+                );
+                return ExitCode::from(1);
             }
             eprintln!("configuration and certificates are valid");
             ExitCode::SUCCESS
@@ -267,7 +267,10 @@ fn run_ca(cmd: CaCommand) -> Result<Vec<PathBuf>, ca::CaError> {
             };
             let done = revocation::revoke(&args.dir, &target, args.reason)?;
             for r in &done.newly {
-                println!("revoked serial {} ({} {}): {}", r.serial, r.role, r.name, r.reason);
+                println!(
+                    "revoked serial {} ({} {}): {}",
+                    r.serial, r.role, r.name, r.reason
+                );
             }
             for r in &done.already {
                 println!(

@@ -201,6 +201,20 @@ async fn run_stream(
                         ending = Some(e);
                         break;
                     }
+                    if status.dry_run {
+                        match dry_run(shared, &status).await {
+                            Ok(ack) => {
+                                if tx.send(Ok(ack)).await.is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                            Err(e) => {
+                                ending = Some(e);
+                                break;
+                            }
+                        }
+                    }
                     if let Err(e) = shared.limiter.take(&id.name) {
                         ending = Some(rate_refusal(shared, &id, status.sequence, e));
                         break;
@@ -245,6 +259,32 @@ async fn run_stream(
     if let Some(status) = ending {
         let _ = tx.send(Err(status)).await;
     }
+}
+
+/// A `check-config --connect` status, already validated and matched to its certificate: the
+/// site must not be retired; nothing is stored, marked seen, or counted against the rate.
+async fn dry_run(shared: &Shared, status: &RecordingStatus) -> Result<ReportAck, Status> {
+    let site = status.site.clone();
+    let sequence = status.sequence;
+    let retired = shared
+        .blocking(move |_, store| {
+            Ok(store
+                .site(&site)
+                .map_err(store_status)?
+                .is_some_and(|r| r.retired))
+        })
+        .await?;
+    if retired {
+        return Err(Status::permission_denied(format!(
+            "site {:?} was retired (Admin/RetireSite); its probe's statuses are refused",
+            status.site
+        )));
+    }
+    tracing::info!(site = %status.site, "check-config --connect: dry-run status acknowledged, not stored");
+    Ok(ReportAck {
+        sequence,
+        duplicate: false,
+    })
 }
 
 /// The answer to a site over its `[ingest]` rate: the stream ends after the acks it earned, and

@@ -77,7 +77,8 @@ impl TestFleet {
         })
     }
 
-    /// A probe certificate for `site` from a different CA, written as `foreign-SITE.*`;
+    /// A probe certificate for `site` from a different CA, written as `foreign-SITE.*` (that
+    /// CA's certificate as `foreign-SITE-ca.pem`);
     /// it trusts this fleet's CA (so it accepts the server) but will be refused by it.
     pub fn foreign_probe(&self, site: &str) -> Result<CertPaths, ca::CaError> {
         let other = Ca::generate("foreign", Validity::days(30)?)?;
@@ -89,6 +90,13 @@ impl TestFleet {
         )?;
         let stem = format!("foreign-{site}");
         ca::write_pair(&self.dir, &stem, &pair, true)?;
+        // The other CA's certificate too, for a probe that trusts both CAs (it passes its own
+        // checks and is refused only by the collector).
+        let ca_path = self.dir.join(format!("{stem}-ca.pem"));
+        std::fs::write(&ca_path, other.to_pem_pair().cert_pem).map_err(|e| ca::CaError::Io {
+            path: ca_path.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(self.paths(&stem))
     }
 

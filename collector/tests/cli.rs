@@ -321,3 +321,69 @@ fn systemd_hears_ready_the_watchdog_and_stopping() {
     );
     assert!(stopping, "SIGTERM is announced as STOPPING=1");
 }
+
+#[test]
+fn check_config_proves_the_server_certificate_and_the_data_folder() {
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(run_in(dir.path(), &["ca", "init"]).status.success());
+    assert!(
+        run_in(dir.path(), &["ca", "issue", "server", "--dns", "localhost"])
+            .status
+            .success()
+    );
+    assert!(
+        run_in(dir.path(), &["ca", "issue", "probe", "--site", "loja-1"])
+            .status
+            .success()
+    );
+    let out = run_in(dir.path(), &["check-config"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("ok: certificate certs/server.pem: server"),
+        "{err}"
+    );
+    assert!(err.contains("more days"), "{err}");
+    assert!(
+        err.contains("ok: data_dir vigia-data will be created"),
+        "{err}"
+    );
+
+    let case = |toml: &str, says: &[&str]| {
+        std::fs::write(dir.path().join("bad.toml"), toml).expect("write");
+        let out = run_in(dir.path(), &["--config", "bad.toml", "check-config"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        for s in says {
+            assert!(err.contains(s), "{s:?} not in:\n{err}");
+        }
+    };
+    case(
+        "[tls]\ncert = \"certs/loja-1.pem\"\nkey = \"certs/loja-1.key\"\n",
+        &["certs/loja-1.pem", "needs a server certificate"],
+    );
+    case(
+        "[tls]\nkey = \"certs/loja-1.key\"\n",
+        &["certs/loja-1.key", "does not match"],
+    );
+    case(
+        "data_dir = \"no/such/parent/data\"\n",
+        &["key `data_dir`", "no/such/parent", "does not exist"],
+    );
+    // A CA re-created after the server certificate was issued.
+    let other = tempfile::tempdir().expect("other");
+    assert!(run_in(other.path(), &["ca", "init"]).status.success());
+    std::fs::copy(
+        other.path().join("certs/ca.pem"),
+        dir.path().join("certs/other-ca.pem"),
+    )
+    .expect("copy");
+    case(
+        "[tls]\nca = \"certs/other-ca.pem\"\n",
+        &[
+            "certs/server.pem",
+            "not issued by the CA",
+            "certs/other-ca.pem",
+        ],
+    );
+}

@@ -2,6 +2,7 @@
 //! health to the collector over mutual-TLS gRPC, spooling to disk while the collector is away.
 
 pub mod backoff;
+pub mod check;
 pub mod client;
 pub mod config;
 pub mod daemon;

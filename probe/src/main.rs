@@ -40,8 +40,18 @@ enum Command {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
-    /// Load and check the configuration, print what would be scanned, and exit.
-    CheckConfig,
+    /// Prove the set-up: the configuration, every recording folder, the spool, and the
+    /// certificate (this site's, issued by the CA, valid: days left shown). Exits 1 when
+    /// anything would fail at run time, 2 for a configuration that does not load.
+    CheckConfig {
+        /// A recording folder that does not exist yet is a warning, not an error.
+        #[arg(long)]
+        allow_missing: bool,
+        /// Also connect to the collector: TLS handshake, and a dry-run status it acknowledges
+        /// without storing.
+        #[arg(long)]
+        connect: bool,
+    },
     /// Run the daemon: scan on schedule and stream statuses to the collector.
     Run,
     /// Scan once, send, wait for the acknowledgement; exit 0 when acknowledged, 1 when the
@@ -106,7 +116,16 @@ fn main() -> ExitCode {
             let json = matches!(format, Format::Json);
             vigia_probe::scan::cli::scan_command(&config, json, cache.as_deref())
         }
-        Command::CheckConfig => vigia_probe::scan::cli::check_config_command(&config),
+        Command::CheckConfig {
+            allow_missing,
+            connect,
+        } => vigia_probe::check::check_config_command(
+            &config,
+            vigia_probe::check::CheckOptions {
+                allow_missing,
+                connect,
+            },
+        ),
         Command::Run => vigia_probe::daemon::run_command(config),
         Command::SendOnce { timeout } => vigia_probe::daemon::send_once_command(config, timeout),
         Command::Service(_) => unreachable_service(),

@@ -134,17 +134,11 @@ pub fn render_table(statuses: &[RecordingStatus], tz: vigia::Tz) -> String {
     out
 }
 
-/// `vigia-probe check-config`: prints what would be scanned.
-pub fn check_config_command(config: &ProbeConfig) -> anyhow::Result<ExitCode> {
-    print!("{}", describe(config));
-    Ok(ExitCode::SUCCESS)
-}
-
 /// What `check-config` prints: the site, the zone, each recorder's layout and filters.
 pub fn describe(config: &ProbeConfig) -> String {
     let mut out = String::new();
     let tz = config.tz();
-    let _ = writeln!(out, "configuration OK");
+    let _ = writeln!(out, "configuration loaded");
     let _ = writeln!(out, "site: {}", config.site);
     let _ = writeln!(
         out,

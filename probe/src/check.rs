@@ -1,0 +1,241 @@
+//! `vigia-probe check-config`: proves, before the technician leaves the site, that `run` will
+//! work. The configuration loads, every recording folder is there, the certificate is this
+//! site's, issued by the fleet CA and valid, the spool can be written, and with `--connect` the
+//! collector answers and acknowledges a dry-run status for this site. Anything that would fail
+//! at run time makes it exit non-zero, with the file and the key to fix.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio_stream::StreamExt as _;
+use vigia::pb::{RecordingStatus, ScanOutcome};
+use vigia::tls::Role;
+use vigia::tls_check::{self, Expected};
+
+use crate::client::Connector;
+use crate::config::ProbeConfig;
+
+/// What `check-config` may accept or must also do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckOptions {
+    /// A recording folder that does not exist yet is a warning, not an error.
+    pub allow_missing: bool,
+    /// Also reach the collector and have it acknowledge a dry-run status.
+    pub connect: bool,
+}
+
+/// The findings: lines to print, and the problems that make the exit status 1.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// What was found, in order.
+    pub lines: Vec<String>,
+    /// What would fail at run time.
+    pub problems: Vec<String>,
+}
+
+impl Findings {
+    fn ok(&mut self, line: String) {
+        self.lines.push(format!("ok: {line}"));
+    }
+    fn warn(&mut self, line: String) {
+        self.lines.push(format!("warning: {line}"));
+    }
+    fn problem(&mut self, line: String) {
+        self.lines.push(format!("error: {line}"));
+        self.problems.push(line);
+    }
+}
+
+/// Runs every check (and the connection when asked) and prints the report.
+pub fn check_config_command(config: &ProbeConfig, opts: CheckOptions) -> anyhow::Result<ExitCode> {
+    let findings = check(config, opts)?;
+    let mut out = crate::scan::cli::describe(config);
+    for line in &findings.lines {
+        let _ = writeln!(out, "{line}");
+    }
+    print!("{out}");
+    if findings.problems.is_empty() {
+        println!("check-config: everything `run` needs is in place");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "check-config: {} problem(s); the probe would not work as configured",
+            findings.problems.len()
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// The checks, without printing.
+pub fn check(config: &ProbeConfig, opts: CheckOptions) -> anyhow::Result<Findings> {
+    let mut f = Findings::default();
+    for (i, r) in config.recorders.iter().enumerate() {
+        let key = format!("recorder[{i}].path");
+        match std::fs::read_dir(&r.path) {
+            Ok(_) => f.ok(format!(
+                "{} ({}): {} is readable",
+                r.id,
+                key,
+                r.path.display()
+            )),
+            Err(e) => {
+                let what = match e.kind() {
+                    std::io::ErrorKind::NotFound => "does not exist".to_string(),
+                    std::io::ErrorKind::PermissionDenied => {
+                        "cannot be read by this account (the service's account must read it)"
+                            .to_string()
+                    }
+                    _ if r.path.is_file() => "is a file, not a folder".to_string(),
+                    _ => format!("cannot be read: {e}"),
+                };
+                let line = format!("{} (key `{key}`): {} {what}", r.id, r.path.display());
+                if opts.allow_missing && e.kind() == std::io::ErrorKind::NotFound {
+                    f.warn(format!("{line} (allowed by --allow-missing)"));
+                } else {
+                    f.problem(line);
+                }
+            }
+        }
+    }
+    spool(config, &mut f);
+    let Some(collector) = &config.collector else {
+        f.problem(
+            "key `collector`: missing; `run` and `send-once` need [collector] url, ca, cert and key"
+                .into(),
+        );
+        return Ok(f);
+    };
+    let expected = Expected {
+        role: Role::Probe,
+        name: Some(&config.site),
+        name_key: "site",
+    };
+    match tls_check::check(
+        &collector.ca,
+        &collector.cert,
+        &collector.key,
+        &expected,
+        chrono::Utc::now(),
+    ) {
+        Ok(facts) => {
+            let line = facts.summary(&collector.cert);
+            if facts.days_left < 30 {
+                f.warn(format!("{line}: renew it soon"));
+            } else {
+                f.ok(line);
+            }
+        }
+        Err(e) => {
+            f.problem(e.to_string());
+            return Ok(f);
+        }
+    }
+    if opts.connect {
+        connect(config, &mut f)?;
+    }
+    Ok(f)
+}
+
+fn spool(config: &ProbeConfig, f: &mut Findings) {
+    let dir = &config.spool.dir;
+    let probe = |d: &Path| -> std::io::Result<()> {
+        let path = d.join(".vigia-check-config");
+        std::fs::write(&path, b"")?;
+        std::fs::remove_file(&path)
+    };
+    if dir.is_dir() {
+        match probe(dir) {
+            Ok(()) => f.ok(format!("spool {} is writable", dir.display())),
+            Err(e) => f.problem(format!(
+                "key `spool.dir`: {} cannot be written: {e}",
+                dir.display()
+            )),
+        }
+        return;
+    }
+    match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) if !parent.is_dir() => f.problem(format!(
+            "key `spool.dir`: {} cannot be created: {} does not exist",
+            dir.display(),
+            parent.display()
+        )),
+        parent => match probe(parent.unwrap_or_else(|| Path::new("."))) {
+            Ok(()) => f.ok(format!(
+                "spool {} will be created at the first run",
+                dir.display()
+            )),
+            Err(e) => f.problem(format!(
+                "key `spool.dir`: {} cannot be created: {e}",
+                dir.display()
+            )),
+        },
+    }
+}
+
+/// Connects as `run` would and has the collector acknowledge one dry-run status.
+fn connect(config: &ProbeConfig, f: &mut Findings) -> anyhow::Result<()> {
+    let Some(section) = &config.collector else {
+        return Ok(());
+    };
+    let connector = match Connector::new(section) {
+        Ok(c) => c,
+        Err(e) => {
+            f.problem(e.to_string());
+            return Ok(());
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let status = dry_run_status(config);
+    let wait = section.connect_timeout + Duration::from_secs(10);
+    let outcome = rt.block_on(async {
+        let mut client = match connector.connect().await {
+            Ok(c) => c,
+            Err(e) => return Err(e.to_string()),
+        };
+        let call = client.report(tokio_stream::once(status));
+        let answer = tokio::time::timeout(wait, async {
+            let mut acks = call.await?.into_inner();
+            acks.next().await.transpose()
+        })
+        .await;
+        match answer {
+            Err(_) => Err(format!(
+                "the collector at {} did not answer within {} s",
+                section.url,
+                wait.as_secs()
+            )),
+            Ok(Err(status)) => Err(connector.explain_status(&status)),
+            Ok(Ok(None)) => Err("the collector closed the stream without acknowledging".into()),
+            Ok(Ok(Some(_))) => Ok(()),
+        }
+    });
+    match outcome {
+        Ok(()) => f.ok(format!(
+            "the collector at {} accepted this probe's certificate and acknowledged a dry-run status for site {:?} (nothing stored)",
+            section.url, config.site
+        )),
+        Err(e) => f.problem(e),
+    }
+    Ok(())
+}
+
+/// A status that passes the collector's checks for this site and is stored nowhere.
+fn dry_run_status(config: &ProbeConfig) -> RecordingStatus {
+    let recorder = config.recorders.first();
+    RecordingStatus {
+        site: config.site.clone(),
+        recorder: recorder.map_or_else(|| "check-config".to_string(), |r| r.id.clone()),
+        technology: recorder.map_or(vigia::pb::Technology::Generic, |r| r.technology.to_pb())
+            as i32,
+        sequence: 1,
+        spool_id: "check-config".into(),
+        observed_at: Some(vigia::days::to_timestamp(chrono::Utc::now())),
+        outcome: ScanOutcome::Ok as i32,
+        probe_version: env!("CARGO_PKG_VERSION").into(),
+        dry_run: true,
+        ..Default::default()
+    }
+}
