@@ -131,6 +131,7 @@ pub fn status(s: &RecordingStatus) -> Value {
         "newestNonemptyRecording",
         &s.newest_nonempty_recording,
     );
+    m.insert("dryRun".into(), json!(s.dry_run));
     Value::Object(m)
 }
 
