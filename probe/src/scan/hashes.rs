@@ -204,14 +204,14 @@ impl BucketIndex {
 }
 
 /// How many hashes [`Resolved::contains_batch`] looks up at once.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg(target_os = "linux")]
 pub(crate) const BATCH: usize = 64;
 
 impl Resolved<'_> {
     /// For each of up to [`BATCH`] hashes, whether it is among these. Faster than one by one:
     /// a lookup is two reads at random places of a 200 KB list, usually cache misses; done in
     /// two passes over the batch, the misses of one pass overlap instead of following each other.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg(target_os = "linux")]
     pub(crate) fn contains_batch(&self, hs: &[u64], found: &mut [bool; BATCH]) {
         let hs = &hs[..hs.len().min(BATCH)];
         match &self.base {

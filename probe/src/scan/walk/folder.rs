@@ -1,0 +1,371 @@
+//! The per-folder algorithm: reuse a folder's cached listing, or list it again (stat'ing only
+//! names not already known), and queue its subfolders.
+
+use super::super::agg::{Agg, FileTime};
+use super::super::hashes::{name_hash, NameHashes, Resolved};
+use super::meta::{change_time, identity, reason};
+use super::{Acc, Ctx, DirCache, HotFile, Task, MAX_DEPTH};
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A folder whose mtime is this close to the moment its listing was read may have changed within
+/// the same timestamp tick (FAT keeps 2 s); such a listing is read again next time.
+const RACY_SECS: i64 = 5;
+
+/// Chain of folder identities from the root, for loop detection when links are followed.
+pub(crate) struct Ancestors {
+    id: (u64, u64),
+    parent: Option<Arc<Ancestors>>,
+}
+
+impl Ancestors {
+    fn contains(self: &Arc<Self>, id: (u64, u64)) -> bool {
+        let mut cur = Some(self);
+        while let Some(a) = cur {
+            if a.id == id {
+                return true;
+            }
+            cur = a.parent.as_ref();
+        }
+        false
+    }
+}
+
+/// Scans one folder: its counted files into `acc`, its cache entry, and its subfolders as tasks.
+pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task> {
+    let abs = ctx.root.join(&task.rel);
+    let follow = ctx.layout.follow || task.depth == 0;
+    let meta = if follow {
+        std::fs::metadata(&abs)
+    } else {
+        std::fs::symlink_metadata(&abs)
+    };
+    let meta = match meta {
+        Ok(m) if m.is_dir() => m,
+        // Replaced by something else, or gone since its parent was listed.
+        Ok(_) => return Vec::new(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            if task.depth == 0 {
+                acc.root_unreadable = Some(reason(&e));
+            } else {
+                acc.error(&abs, reason(&e));
+            }
+            return Vec::new();
+        }
+    };
+    let id = identity(&meta);
+    let ctime = change_time(&meta);
+    let ancestors = if ctx.layout.follow {
+        if let Some(a) = &task.ancestors {
+            if id != (0, 0) && a.contains(id) {
+                acc.error(
+                    &abs,
+                    "symbolic link loop: leads back to a folder above it".to_string(),
+                );
+                return Vec::new();
+            }
+        }
+        Some(Arc::new(Ancestors {
+            id,
+            parent: task.ancestors.clone(),
+        }))
+    } else {
+        None
+    };
+    let Some(mtime) = FileTime::of(&meta) else {
+        acc.error(&abs, "no modification time".to_string());
+        return Vec::new();
+    };
+    if let Some(cam) = &task.camera {
+        if Some(task.depth) == ctx.layout.camera_level {
+            acc.cameras.entry(cam.clone()).or_default();
+        }
+    }
+
+    let old = ctx
+        .old
+        .and_then(|c| c.dirs.get(&task.rel))
+        .filter(|d| d.id == id);
+    let reusable = old
+        .filter(|d| d.mtime == mtime && d.ctime == ctime && mtime.secs < d.listed_at - RACY_SECS);
+    let errors_before = acc.error_count;
+    let reused = reusable.and_then(|d| reuse_listing(ctx, &abs, d, acc));
+    let entry = match reused {
+        Some(d) => {
+            acc.stats.dirs_reused += 1;
+            Some(d)
+        }
+        None => {
+            acc.stats.dirs_listed += 1;
+            let mut e = read_listing(ctx, task, &abs, meta.len(), old, acc);
+            if e.as_ref().is_some_and(|e| e.is_none()) {
+                // A file known to the cache is gone: the aggregate cannot be corrected, read in full.
+                e = read_listing(ctx, task, &abs, meta.len(), None, acc);
+            }
+            e.flatten()
+        }
+    };
+    let Some(mut entry) = entry else {
+        return Vec::new();
+    };
+    entry.id = id;
+    entry.mtime = mtime;
+    entry.ctime = ctime;
+
+    let mut here = entry.cold.clone();
+    for f in &entry.hot {
+        here.add(f.mtime, f.size, &mut acc.calc);
+    }
+    match &task.camera {
+        Some(cam) if here.files > 0 => acc.cameras.entry(cam.clone()).or_default().merge(&here),
+        Some(_) => {}
+        None => acc.loose.merge(&here),
+    }
+
+    // Only recently-written folders keep their files' name hashes.
+    if entry.hot.is_empty() && mtime < ctx.cutoff && mtime.secs < entry.listed_at - RACY_SECS {
+        entry.cold_hashes = None;
+    }
+    let children = entry
+        .subdirs
+        .iter()
+        .map(|name| {
+            let depth = task.depth + 1;
+            let camera = if Some(depth) == ctx.layout.camera_level {
+                Some(Arc::from(name.to_string_lossy().as_ref()))
+            } else {
+                task.camera.clone()
+            };
+            Task {
+                rel: task.rel.join(name),
+                depth,
+                camera,
+                ancestors: ancestors.clone(),
+            }
+        })
+        .collect();
+    // A folder with errors is not cached, so the next scan tries it afresh.
+    if acc.error_count == errors_before {
+        acc.dirs.push((task.rel.clone(), entry));
+    }
+    children
+}
+
+/// The folder is unchanged: its listing stands, only its recent files are stat'ed again.
+/// `None` when the cache cannot be brought up to date this way (the caller reads the listing).
+fn reuse_listing(ctx: &Ctx<'_>, abs: &Path, old: &DirCache, acc: &mut Acc) -> Option<DirCache> {
+    let mut entry = DirCache {
+        id: old.id,
+        mtime: old.mtime,
+        ctime: old.ctime,
+        listed_at: old.listed_at,
+        subdirs: old.subdirs.clone(),
+        cold: old.cold.clone(),
+        cold_hashes: old.cold_hashes.clone(),
+        hot: Vec::new(),
+    };
+    let mut new_cold = Vec::new();
+    for f in &old.hot {
+        let path = abs.join(&f.name);
+        acc.stats.files_stated += 1;
+        let meta = if ctx.layout.follow {
+            std::fs::metadata(&path)
+        } else {
+            std::fs::symlink_metadata(&path)
+        };
+        match meta {
+            Ok(m) if m.is_file() => {
+                let Some(t) = FileTime::of(&m) else { continue };
+                if t >= ctx.cutoff {
+                    entry.hot.push(HotFile {
+                        name: f.name.clone(),
+                        mtime: t,
+                        size: m.len(),
+                    });
+                } else {
+                    entry.cold.add(t, m.len(), &mut acc.calc);
+                    new_cold.push(name_hash(f.name.as_encoded_bytes()));
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => acc.error(&path, reason(&e)),
+        }
+    }
+    if !new_cold.is_empty() {
+        match &mut entry.cold_hashes {
+            Some(h) => h.add(&mut new_cold),
+            // Cannot happen (folders with recent files keep their hashes); read it again.
+            None => return None,
+        }
+    }
+    Some(entry)
+}
+
+/// What a listing gathers, before it becomes a cache entry (one per reader when a big folder
+/// is read by two threads).
+#[derive(Default)]
+pub(crate) struct Gathered {
+    /// Names found among the cached older files' hashes (not stat'ed again).
+    pub(crate) seen_cold: usize,
+    pub(crate) subdirs: Vec<OsString>,
+    pub(crate) cold: Agg,
+    pub(crate) hashes: Vec<u64>,
+    pub(crate) hot: Vec<HotFile>,
+}
+
+/// A counted file's figures from its stat.
+pub(crate) struct FileMeta {
+    pub(crate) is_file: bool,
+    pub(crate) mtime: Option<FileTime>,
+    pub(crate) len: u64,
+}
+
+impl Gathered {
+    /// A subfolder of the folder at `depth`.
+    pub(crate) fn subdir(
+        &mut self,
+        ctx: &Ctx<'_>,
+        depth: u32,
+        name: &OsStr,
+        path: impl FnOnce() -> PathBuf,
+        acc: &mut Acc,
+    ) {
+        if depth + 1 > MAX_DEPTH {
+            acc.error(
+                &path(),
+                format!("deeper than {MAX_DEPTH} levels; not walked"),
+            );
+        } else if ctx.layout.descends(depth + 1, name) {
+            self.subdirs.push(name.to_os_string());
+        }
+    }
+
+    /// A regular file whose name counts. `stat` is called only for names not already known.
+    pub(crate) fn file(
+        &mut self,
+        ctx: &Ctx<'_>,
+        name: &OsStr,
+        old: Option<&Resolved<'_>>,
+        stat: impl FnOnce() -> io::Result<FileMeta>,
+        path: impl Fn() -> PathBuf,
+        acc: &mut Acc,
+    ) {
+        let h = name_hash(name.as_encoded_bytes());
+        if old.is_some_and(|oh| oh.contains(h)) {
+            self.seen_cold += 1;
+            return;
+        }
+        self.new_file(ctx, name, h, stat, path, acc);
+    }
+
+    /// A counted file not among the cached older ones (`h`: its name's hash): stat'ed.
+    pub(crate) fn new_file(
+        &mut self,
+        ctx: &Ctx<'_>,
+        name: &OsStr,
+        h: u64,
+        stat: impl FnOnce() -> io::Result<FileMeta>,
+        path: impl Fn() -> PathBuf,
+        acc: &mut Acc,
+    ) {
+        acc.stats.files_stated += 1;
+        let meta = match stat() {
+            Ok(m) => m,
+            Err(err) => {
+                if err.kind() != io::ErrorKind::NotFound {
+                    acc.error(&path(), reason(&err));
+                }
+                return;
+            }
+        };
+        if !meta.is_file {
+            return;
+        }
+        let Some(t) = meta.mtime else {
+            acc.error(&path(), "no modification time".to_string());
+            return;
+        };
+        if t >= ctx.cutoff {
+            self.hot.push(HotFile {
+                name: name.to_os_string(),
+                mtime: t,
+                size: meta.len,
+            });
+        } else {
+            self.cold.add(t, meta.len, &mut acc.calc);
+            self.hashes.push(h);
+        }
+    }
+
+    /// Adds what another reader of the same folder gathered.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn absorb(&mut self, other: Gathered) {
+        self.seen_cold += other.seen_cold;
+        self.subdirs.extend(other.subdirs);
+        self.cold.merge(&other.cold);
+        self.hashes.extend(other.hashes);
+        self.hot.extend(other.hot);
+    }
+}
+
+/// Reads a folder's listing. With `old` (same folder, changed), names whose hashes are cached as
+/// older files are not stat'ed again. Returns `Some(None)` when such a file has disappeared (the
+/// caller then reads in full), `None` when the folder could not be read.
+fn read_listing(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    abs: &Path,
+    dir_bytes: u64,
+    old: Option<&DirCache>,
+    acc: &mut Acc,
+) -> Option<Option<DirCache>> {
+    let listed_at = ctx.now_secs;
+    // A block that cannot be read leaves `old_hashes` empty: the folder is then read in full.
+    let old_hashes = old
+        .and_then(|d| d.cold_hashes.as_ref())
+        .and_then(NameHashes::resolve);
+
+    #[cfg(target_os = "linux")]
+    let g = if ctx.layout.follow {
+        super::list_std::gather_portable(ctx, task, abs, old_hashes.as_ref(), acc)?
+    } else {
+        super::list_linux::gather_linux(ctx, task, abs, dir_bytes, old_hashes.as_ref(), acc)?
+    };
+    #[cfg(not(target_os = "linux"))]
+    let g = {
+        let _ = dir_bytes;
+        super::list_std::gather_portable(ctx, task, abs, old_hashes.as_ref(), acc)?
+    };
+    let Gathered {
+        seen_cold,
+        mut subdirs,
+        mut cold,
+        mut hashes,
+        hot,
+    } = g;
+    hashes.sort_unstable();
+    let cold_hashes = if let (Some(old), Some(oh)) = (old, &old_hashes) {
+        if seen_cold != oh.len() {
+            return Some(None);
+        }
+        cold.merge(&old.cold);
+        oh.with(&hashes)
+    } else {
+        NameHashes::from_sorted(hashes)
+    };
+    subdirs.sort();
+    Some(Some(DirCache {
+        id: (0, 0),
+        mtime: FileTime { secs: 0, nanos: 0 },
+        ctime: FileTime { secs: 0, nanos: 0 },
+        listed_at,
+        subdirs,
+        cold,
+        cold_hashes: Some(cold_hashes),
+        hot,
+    }))
+}
