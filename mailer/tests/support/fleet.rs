@@ -75,6 +75,7 @@ pub fn status_at(
         dropped_statuses: 0,
         newest_nonempty_recording: Some(to_timestamp(newest)),
         root_path: "D:\\Gravacoes".into(),
+        dry_run: false,
     }
 }
 
