@@ -153,8 +153,10 @@ async fn connect_proves_the_collector_accepts_this_probe_or_says_why_not() {
         .await
         .expect("join");
     assert_eq!(code, 1, "{text}");
-    eprintln!("REFUSED CASE:\n{text}");
-    assert!(text.contains("error: ") && text.contains("refused"), "{text}");
+    assert!(
+        text.contains("error: ") && text.contains("refuses this probe's certificate"),
+        "{text}"
+    );
     assert!(!text.contains("acknowledged"), "{text}");
 
     let addr = collector.addr;
