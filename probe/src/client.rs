@@ -118,41 +118,40 @@ impl Connector {
 
     /// Connects (TCP, TLS and HTTP/2 handshakes, all bounded by the connect timeout).
     pub async fn connect(&self) -> Result<IngestClient<Channel>, ConnectError> {
-        let channel = tokio::time::timeout(self.connect_timeout, self.endpoint.connect())
-            .await
-            .map_err(|_| ConnectError::Timeout {
-                addr: self.addr.clone(),
-                timeout: vigia::config::duration::format(&self.connect_timeout),
-            })?
-            .map_err(|e| ConnectError::Failed {
-                failure: self.classify_soon(&e),
-                addr: self.addr.clone(),
-                source: e,
-            })?;
+        let timeout = || ConnectError::Timeout {
+            addr: self.addr.clone(),
+            timeout: vigia::config::duration::format(&self.connect_timeout),
+        };
+        let deadline = tokio::time::Instant::now() + self.connect_timeout;
+        let channel = match tokio::time::timeout_at(deadline, self.endpoint.connect()).await {
+            Err(_) => return Err(timeout()),
+            Ok(Ok(channel)) => channel,
+            Ok(Err(e)) => {
+                let failure = match classify(&e) {
+                    Failure::Other if self.host_is_name => {
+                        // hyper reports a failed lookup only as text: ask the resolver again.
+                        match tokio::time::timeout_at(deadline, self.resolves()).await {
+                            Ok(false) => Failure::NameNotResolved,
+                            _ => Failure::Other,
+                        }
+                    }
+                    f => f,
+                };
+                return Err(ConnectError::Failed {
+                    failure,
+                    addr: self.addr.clone(),
+                    source: e,
+                });
+            }
+        };
         Ok(IngestClient::new(channel).max_decoding_message_size(MAX_DECODING))
     }
 
-    /// [`classify`], and for a failure of no known type while the URL names a host, whether
-    /// that name resolves at all (hyper reports a failed lookup only as text).
-    fn classify_soon(&self, e: &(dyn std::error::Error + 'static)) -> Failure {
-        match classify(e) {
-            Failure::Other if self.host_is_name => {
-                let resolves = self
-                    .addr
-                    .rsplit_once(':')
-                    .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)))
-                    .is_some_and(|(host, port)| {
-                        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-                            .is_ok_and(|mut a| a.next().is_some())
-                    });
-                if resolves {
-                    Failure::Other
-                } else {
-                    Failure::NameNotResolved
-                }
-            }
-            f => f,
-        }
+    /// Whether the collector's host name resolves to any address.
+    async fn resolves(&self) -> bool {
+        tokio::net::lookup_host(self.addr.as_str())
+            .await
+            .is_ok_and(|mut a| a.next().is_some())
     }
 
     /// A failed RPC (the call or the stream) as one line with a hint.
