@@ -264,6 +264,7 @@ mod tests {
             dropped_statuses: 8,
             root_path: "/r".into(),
             newest_nonempty_recording: t,
+            dry_run: true,
         };
         let v = status(&s);
         for (message, got) in [
