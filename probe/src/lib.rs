@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod check;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;

@@ -126,8 +126,8 @@ fn main() -> ExitCode {
                 connect,
             },
         ),
-        Command::Run => vigia_probe::daemon::run_command(config),
-        Command::SendOnce { timeout } => vigia_probe::daemon::send_once_command(config, timeout),
+        Command::Run => vigia_probe::cli::run_command(config),
+        Command::SendOnce { timeout } => vigia_probe::cli::send_once_command(config, timeout),
         Command::Service(_) => unreachable_service(),
     };
     match result {

@@ -237,7 +237,7 @@ fn serve(config: &Path) -> u8 {
                 tracing::info!("stop requested by Windows; draining");
                 tell(handle, Phase::Stopping);
             };
-            match crate::daemon::run_until(cfg, shutdown) {
+            match crate::cli::run_until(cfg, shutdown) {
                 Ok(code) if code == ExitCode::SUCCESS => 0,
                 Ok(_) => 1,
                 Err(e) => {

@@ -1,0 +1,92 @@
+//! The daemon's commands as `main` runs them: `run` (until a signal, or the Windows service's
+//! stop) and `send-once` (for a task scheduler), each on its own runtime, with exit statuses
+//! 0 (done), 1 (an error, or a status left in the spool) and 2 (the configuration).
+
+use crate::config::ProbeConfig;
+use crate::daemon::{scanner_source, shutdown_signal, Daemon};
+use std::process::ExitCode;
+use std::time::Duration;
+use tracing::info;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn start(config: &ProbeConfig) -> Result<Daemon, ExitCode> {
+    Daemon::new(config).map_err(|e| {
+        if e.is_configuration() {
+            vigia::process::say_error(&format!("invalid configuration: {e}"));
+            ExitCode::from(2)
+        } else {
+            vigia::process::say_error(&format!("error: {e}"));
+            ExitCode::from(1)
+        }
+    })
+}
+
+/// `vigia-probe run`: scans on schedule and streams statuses until SIGTERM / Ctrl-C.
+pub fn run_command(config: ProbeConfig) -> anyhow::Result<ExitCode> {
+    run_until(config, shutdown_signal())
+}
+
+/// The daemon until `shutdown` resolves, then the same drain as on Ctrl-C: `run` passes the
+/// process signals, the Windows service the SCM's stop.
+pub fn run_until(
+    config: ProbeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let daemon = match start(&config) {
+            Ok(d) => d,
+            Err(code) => return Ok(code),
+        };
+        let source = scanner_source(&config);
+        let schedule = match (&config.schedule.cron, config.schedule.every) {
+            (Some(cron), _) => format!("cron {cron:?} in {}", config.tz().name()),
+            (None, every) => format!(
+                "every {}",
+                vigia::config::duration::format(&every.unwrap_or(crate::config::DEFAULT_EVERY))
+            ),
+        };
+        let collector = config.collector.as_ref().map_or("", |c| c.url.as_str());
+        info!(
+            site = %config.site,
+            recorders = config.recorders.len(),
+            %schedule,
+            collector,
+            "probe running"
+        );
+        vigia::service_manager::ready();
+        vigia::service_manager::spawn_watchdog();
+        daemon.run(source, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    });
+    // A walk still running on a blocking thread is abandoned: its statuses would only be spooled.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// `vigia-probe send-once`: one scan, one delivery attempt bounded by `timeout`.
+pub fn send_once_command(config: ProbeConfig, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let daemon = match start(&config) {
+            Ok(d) => d,
+            Err(code) => return Ok(code),
+        };
+        let source = scanner_source(&config);
+        let ok = daemon.send_once(source, timeout).await?;
+        Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}
