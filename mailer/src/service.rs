@@ -166,7 +166,16 @@ impl Mailer {
 
     /// Reads the fleet and keeps track of collector outages.
     pub async fn fetch(&self, now: DateTime<Utc>) -> Result<Fleet, StateError> {
-        match crate::fleet::list_sites(&self.settings.raw.collector).await {
+        self.fetch_with(now, &[]).await
+    }
+
+    /// [`Mailer::fetch`] of only the sites with a verdict of one of `kinds` (all when empty).
+    async fn fetch_with(
+        &self,
+        now: DateTime<Utc>,
+        kinds: &[VerdictKind],
+    ) -> Result<Fleet, StateError> {
+        match crate::fleet::list_sites_with(&self.settings.raw.collector, kinds).await {
             Ok(r) => {
                 self.state.collector_ok(now)?;
                 Ok(Fleet::Reachable(r))
@@ -310,7 +319,9 @@ impl Mailer {
     /// The state moves only after the relay accepted the email, so a failure is retried at the
     /// next check instead of being forgotten.
     pub async fn check_alerts(&self, now: DateTime<Utc>) -> Result<AlertOutcome, MailerError> {
-        let fleet = match self.fetch(now).await? {
+        // Only the sites that can alert: a site absent from the answer has no finding, which
+        // is what ends (recovers) a remembered one.
+        let fleet = match self.fetch_with(now, &ALERTABLE).await? {
             Fleet::Reachable(r) => r,
             Fleet::Unreachable { .. } => return Ok(AlertOutcome::CollectorUnreachable),
         };
