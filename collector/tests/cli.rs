@@ -26,6 +26,24 @@ fn run_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run vigia-collector")
 }
 
+/// A folder with a fleet CA, the collector's certificate and a `collector.toml` listening on an
+/// ephemeral loopback port: what `run` needs.
+fn serving_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(run_in(dir.path(), &["ca", "init"]).status.success());
+    assert!(
+        run_in(dir.path(), &["ca", "issue", "server", "--dns", "localhost"])
+            .status
+            .success()
+    );
+    std::fs::write(
+        dir.path().join("collector.toml"),
+        "listen = \"127.0.0.1:0\"\n",
+    )
+    .expect("write");
+    dir
+}
+
 #[test]
 fn first_run_without_certificates_names_them_and_the_commands() {
     let dir = tempfile::tempdir().expect("dir");
@@ -119,18 +137,7 @@ fn help_explains_every_flag() {
 #[test]
 fn sigterm_stops_the_collector_with_status_0() {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().expect("dir");
-    assert!(run_in(dir.path(), &["ca", "init"]).status.success());
-    assert!(
-        run_in(dir.path(), &["ca", "issue", "server", "--dns", "localhost"])
-            .status
-            .success()
-    );
-    std::fs::write(
-        dir.path().join("collector.toml"),
-        "listen = \"127.0.0.1:0\"\n",
-    )
-    .expect("write");
+    let dir = serving_dir();
     let mut child = bin()
         .current_dir(dir.path())
         .arg("run")
@@ -218,18 +225,7 @@ fn run_on_a_terminal(dir: &Path, no_color: Option<&str>) -> String {
 #[cfg(unix)]
 #[test]
 fn colour_codes_on_a_terminal_only_and_never_with_no_color() {
-    let dir = tempfile::tempdir().expect("dir");
-    assert!(run_in(dir.path(), &["ca", "init"]).status.success());
-    assert!(
-        run_in(dir.path(), &["ca", "issue", "server", "--dns", "localhost"])
-            .status
-            .success()
-    );
-    std::fs::write(
-        dir.path().join("collector.toml"),
-        "listen = \"127.0.0.1:0\"\n",
-    )
-    .expect("write");
+    let dir = serving_dir();
     let coloured = run_on_a_terminal(dir.path(), None);
     assert!(coloured.contains("collector serving"), "{coloured}");
     assert!(
@@ -247,18 +243,7 @@ fn colour_codes_on_a_terminal_only_and_never_with_no_color() {
 #[cfg(target_os = "linux")]
 #[test]
 fn systemd_hears_ready_the_watchdog_and_stopping() {
-    let dir = tempfile::tempdir().expect("dir");
-    assert!(run_in(dir.path(), &["ca", "init"]).status.success());
-    assert!(
-        run_in(dir.path(), &["ca", "issue", "server", "--dns", "localhost"])
-            .status
-            .success()
-    );
-    std::fs::write(
-        dir.path().join("collector.toml"),
-        "listen = \"127.0.0.1:0\"\n",
-    )
-    .expect("write");
+    let dir = serving_dir();
     let socket_path = dir.path().join("notify.sock");
     let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
     socket
@@ -324,13 +309,7 @@ fn systemd_hears_ready_the_watchdog_and_stopping() {
 
 #[test]
 fn check_config_proves_the_server_certificate_and_the_data_folder() {
-    let dir = tempfile::tempdir().expect("dir");
-    assert!(run_in(dir.path(), &["ca", "init"]).status.success());
-    assert!(
-        run_in(dir.path(), &["ca", "issue", "server", "--dns", "localhost"])
-            .status
-            .success()
-    );
+    let dir = serving_dir();
     assert!(
         run_in(dir.path(), &["ca", "issue", "probe", "--site", "loja-1"])
             .status
