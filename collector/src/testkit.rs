@@ -81,41 +81,64 @@ impl TestFleet {
     /// CA's certificate as `foreign-SITE-ca.pem`);
     /// it trusts this fleet's CA (so it accepts the server) but will be refused by it.
     pub fn foreign_probe(&self, site: &str) -> Result<CertPaths, ca::CaError> {
+        let subject = Subject::Probe {
+            site: site.to_string(),
+        };
+        self.foreign(&subject, &format!("foreign-{site}"))
+    }
+
+    /// A reader certificate for `name` from a different CA, written as `foreign-reader-NAME.*`
+    /// (that CA's certificate as `foreign-reader-NAME-ca.pem`), refused by the collector.
+    pub fn foreign_reader(&self, name: &str) -> Result<CertPaths, ca::CaError> {
+        let subject = Subject::Reader {
+            name: name.to_string(),
+        };
+        self.foreign(&subject, &format!("foreign-reader-{name}"))
+    }
+
+    fn foreign(&self, subject: &Subject, stem: &str) -> Result<CertPaths, ca::CaError> {
         let other = Ca::generate("foreign", Validity::days(30)?)?;
-        let pair = other.issue(
-            &Subject::Probe {
-                site: site.to_string(),
-            },
-            Validity::days(30)?,
-        )?;
-        let stem = format!("foreign-{site}");
-        ca::write_pair(&self.dir, &stem, &pair, true)?;
-        // The other CA's certificate too, for a probe that trusts both CAs (it passes its own
+        let pair = other.issue(subject, Validity::days(30)?)?;
+        ca::write_pair(&self.dir, stem, &pair, true)?;
+        // The other CA's certificate too, for a party that trusts both CAs (it passes its own
         // checks and is refused only by the collector).
         let ca_path = self.dir.join(format!("{stem}-ca.pem"));
         std::fs::write(&ca_path, other.to_pem_pair().cert_pem).map_err(|e| ca::CaError::Io {
             path: ca_path.clone(),
             reason: e.to_string(),
         })?;
-        Ok(self.paths(&stem))
+        Ok(self.paths(stem))
     }
 
     /// A probe certificate for `site` from this fleet's CA that expired ten days ago, written as
     /// `expired-SITE.*`.
     pub fn expired_probe(&self, site: &str) -> Result<CertPaths, ca::CaError> {
+        let subject = Subject::Probe {
+            site: site.to_string(),
+        };
+        self.expired(&subject, &format!("expired-{site}"))
+    }
+
+    /// A reader certificate for `name` from this fleet's CA that expired ten days ago, written
+    /// as `expired-reader-NAME.*`.
+    pub fn expired_reader(&self, name: &str) -> Result<CertPaths, ca::CaError> {
+        let subject = Subject::Reader {
+            name: name.to_string(),
+        };
+        self.expired(&subject, &format!("expired-reader-{name}"))
+    }
+
+    fn expired(&self, subject: &Subject, stem: &str) -> Result<CertPaths, ca::CaError> {
         let now = time::OffsetDateTime::now_utc();
         let pair = self.ca.issue(
-            &Subject::Probe {
-                site: site.to_string(),
-            },
+            subject,
             Validity {
                 not_before: now - time::Duration::days(40),
                 not_after: now - time::Duration::days(10),
             },
         )?;
-        let stem = format!("expired-{site}");
-        ca::write_pair(&self.dir, &stem, &pair, true)?;
-        Ok(self.paths(&stem))
+        ca::write_pair(&self.dir, stem, &pair, true)?;
+        Ok(self.paths(stem))
     }
 
     fn issue(&self, subject: &Subject) -> Result<CertPaths, ca::CaError> {

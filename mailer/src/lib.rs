@@ -10,6 +10,7 @@
 
 pub mod alert_policy;
 pub mod chain;
+pub mod check;
 pub mod config;
 pub mod deadman;
 pub mod delivery;

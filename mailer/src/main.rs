@@ -58,9 +58,15 @@ enum Command {
         #[arg(long)]
         to: Option<String>,
     },
-    /// Load and check the configuration, the certificates and the password, then print the
-    /// next digest times.
-    CheckConfig,
+    /// Prove what `run` needs: the configuration, the reader certificate (issued by the
+    /// fleet CA, valid, days left), the password and client secret; prints the next digest
+    /// times. Exit 1 when anything would fail at run time.
+    CheckConfig {
+        /// Also reach the collector (TLS handshake and a ListSites) and the mail path (SMTP:
+        /// connect, STARTTLS or TLS, login, quit; Graph: a token), sending nothing.
+        #[arg(long)]
+        connect: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -107,7 +113,9 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
-        Command::CheckConfig => check_config(&settings),
+        Command::CheckConfig { connect } => {
+            Ok(vigia_mailer::check::command(&settings, connect).await)
+        }
         Command::Preview { out, text } => {
             let now = Utc::now();
             let fleet = fetch_stateless(&settings, now).await;
@@ -167,94 +175,6 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn check_config(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let c = &settings.raw.collector;
-    let tls = vigia::tls::TlsMaterial::load(&c.ca, &c.cert, &c.key);
-    let mut problems = Vec::new();
-    match &tls {
-        Ok(m) if m.identity.role != vigia::tls::Role::Reader => problems.push(format!(
-            "{}: certificate is for {}, but the mailer needs a reader certificate",
-            c.cert.display(),
-            m.identity
-        )),
-        Ok(_) => {}
-        Err(e) => problems.push(e.to_string()),
-    }
-    if let Err(e) = vigia_mailer::smtp::password(settings) {
-        problems.push(e.to_string());
-    }
-    if let Some(o) = &settings.oauth2 {
-        if let Err(e) = o.client_secret() {
-            problems.push(e.to_string());
-        }
-    }
-    if settings.raw.delivery == vigia_mailer::config::DeliveryMethod::Smtp {
-        if let Err(e) = vigia_mailer::smtp::transport(settings) {
-            problems.push(e.to_string());
-        }
-    }
-    if !problems.is_empty() {
-        for p in &problems {
-            eprintln!("invalid configuration: {}: {p}", settings.file.display());
-        }
-        return Ok(ExitCode::from(2));
-    }
-    let now = Utc::now();
-    let tz = settings.tz;
-    println!("configuration {} is valid", settings.file.display());
-    println!(
-        "collector {} as {}",
-        c.url,
-        tls.map(|m| m.identity.to_string()).unwrap_or_default()
-    );
-    let delivery = vigia_mailer::delivery::Delivery::new(std::sync::Arc::new(settings.clone()));
-    println!(
-        "mail by {}, from {}, to {}",
-        delivery.describe(),
-        settings.from,
-        settings
-            .to
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let mut t = now;
-    for i in 0..3 {
-        match settings.digest_schedule.next_after(t, tz) {
-            Some(n) => {
-                println!(
-                    "digest {}: {} ({tz})",
-                    i + 1,
-                    n.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z")
-                );
-                t = n;
-            }
-            None => break,
-        }
-    }
-    match &settings.alerts_schedule {
-        Some(s) => println!("alerts: {s}"),
-        None => println!("alerts: off"),
-    }
-    if let Some(o) = &settings.oauth2 {
-        println!(
-            "oauth2: client {} at {} for {}",
-            o.client_id, o.token_url, o.scope
-        );
-    }
-    for w in &settings.webhooks {
-        println!("{} (alerts, failed digests)", w.name());
-    }
-    if let Some(d) = &settings.deadman {
-        println!(
-            "dead-man's switch: {} after each digest, /fail when one cannot be sent",
-            vigia_mailer::http::host_of(&d.url)
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `test-send`: one short message through the configured delivery; prints what happened and

@@ -250,8 +250,8 @@ pub async fn send_with_token(
     }
 }
 
-/// Sorts a failure and says what to fix.
-fn classify(e: &lettre::transport::smtp::Error, settings: &Settings) -> SendError {
+/// Sorts a failure and says what to fix (also for `check-config --connect`).
+pub(crate) fn classify(e: &lettre::transport::smtp::Error, settings: &Settings) -> SendError {
     let smtp = &settings.raw.smtp;
     let text = vigia::process::error_chain(e);
     if let Some(problem) = crate::chain::refused_certificate(e) {

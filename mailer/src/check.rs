@@ -1,0 +1,350 @@
+//! `vigia-mailer check-config`: proves, before the first 07:00, that `run` will work. The
+//! configuration loads, the reader certificate is a reader's, issued by the fleet CA and valid
+//! (days left shown), the SMTP password and the OAuth2 client secret can be read; with
+//! `--connect` the collector accepts the certificate and answers a one-site `ListSites`, the
+//! relay takes a connection, TLS and the login (then QUIT, no mail), and a Graph set-up gets a
+//! token. Anything that would fail at run time makes it exit 1, naming the key or the host,
+//! with the same explanations `run` logs.
+
+use crate::config::{DeliveryMethod, Settings};
+use crate::delivery::Delivery;
+use crate::smtp::SendError;
+use chrono::Utc;
+use lettre::AsyncTransport as _;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use vigia::pb::ListSitesRequest;
+use vigia::tls::Role;
+use vigia::tls_check::{self, Expected};
+
+/// A certificate with fewer days left than this is a warning: renew it before it stops the
+/// digest.
+const RENEW_DAYS: i64 = 30;
+
+/// The findings: lines to print, and the problems that make the exit status 1.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// What was found, in order (`ok: …`, `warning: …`, `error: …`).
+    pub lines: Vec<String>,
+    /// What would fail at run time.
+    pub problems: Vec<String>,
+}
+
+impl Findings {
+    fn ok(&mut self, line: String) {
+        self.lines.push(format!("ok: {line}"));
+    }
+    fn warn(&mut self, line: String) {
+        self.lines.push(format!("warning: {line}"));
+    }
+    fn problem(&mut self, line: String) {
+        // Two checks may meet the same cause (the transport reads the password the password
+        // check already refused): say it once.
+        if self.problems.contains(&line) {
+            return;
+        }
+        self.lines.push(format!("error: {line}"));
+        self.problems.push(line);
+    }
+}
+
+/// Runs every check (and the connections with `connect`), prints the report and returns the
+/// exit status: 0 when `run` has what it needs, 1 otherwise.
+pub async fn command(settings: &Settings, connect: bool) -> ExitCode {
+    print!("{}", describe(settings));
+    let findings = check(settings, connect).await;
+    for line in &findings.lines {
+        if line.starts_with("error: ") {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    if findings.problems.is_empty() {
+        println!("check-config: everything `run` needs is in place");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "check-config: {} problem(s) in {}; the mailer would not work as configured",
+            findings.problems.len(),
+            settings.file.display()
+        );
+        ExitCode::from(1)
+    }
+}
+
+/// The checks, without printing; `connect` also reaches the collector and the mail path.
+pub async fn check(settings: &Settings, connect: bool) -> Findings {
+    let mut f = Findings::default();
+    let certificate_ok = certificate(settings, &mut f);
+    secrets(settings, &mut f);
+    if connect {
+        if certificate_ok {
+            collector(settings, &mut f).await;
+        }
+        mail_path(settings, &mut f).await;
+    }
+    f
+}
+
+/// The reader certificate, as the collector will judge it.
+fn certificate(settings: &Settings, f: &mut Findings) -> bool {
+    let c = &settings.raw.collector;
+    let expected = Expected {
+        role: Role::Reader,
+        name: None,
+        name_key: "collector.cert",
+    };
+    match tls_check::check(&c.ca, &c.cert, &c.key, &expected, Utc::now()) {
+        Ok(facts) if facts.days_left < RENEW_DAYS => {
+            f.warn(format!(
+                "{}: renew it soon (vigia-collector ca issue --force … reader --name {})",
+                facts.summary(&c.cert),
+                facts.identity.name
+            ));
+            true
+        }
+        Ok(facts) => {
+            f.ok(facts.summary(&c.cert));
+            true
+        }
+        Err(e) => {
+            f.problem(format!("key `collector.cert`: {e}"));
+            false
+        }
+    }
+}
+
+/// The secrets `run` reads at each send, and the relay's TLS settings that use files.
+fn secrets(settings: &Settings, f: &mut Findings) {
+    if let Err(e) = crate::smtp::password(settings) {
+        f.problem(e.to_string());
+    }
+    if let Some(o) = &settings.oauth2 {
+        if let Err(e) = o.client_secret() {
+            f.problem(e.to_string());
+        }
+    }
+    if settings.raw.delivery == DeliveryMethod::Smtp {
+        // Builds no connection: it reads smtp.ca_file (and the password again, deduplicated).
+        if let Err(e) = crate::smtp::transport_with_token(settings, None) {
+            f.problem(e.to_string());
+        }
+    }
+}
+
+/// The collector accepts the reader certificate and answers a query.
+async fn collector(settings: &Settings, f: &mut Findings) {
+    let cfg = &settings.raw.collector;
+    let outcome = async {
+        let mut client = crate::fleet::connect(cfg)
+            .await
+            .map_err(|e| e.to_string())?;
+        let call = client.list_sites(ListSitesRequest {
+            page_size: 1,
+            ..Default::default()
+        });
+        match tokio::time::timeout(cfg.timeout, call).await {
+            Err(_) => Err(format!(
+                "collector {} did not answer ListSites within {:?} (collector.timeout)",
+                cfg.url, cfg.timeout
+            )),
+            Ok(Err(status)) => Err(explain_status(&cfg.url, &status)),
+            Ok(Ok(answer)) => Ok(answer.into_inner()),
+        }
+    }
+    .await;
+    match outcome {
+        Ok(page) => f.ok(format!(
+            "the collector at {} accepted the reader certificate and answered ListSites ({})",
+            cfg.url,
+            if page.sites.is_empty() {
+                "no site yet".to_string()
+            } else if page.next_page_token.is_empty() {
+                "1 site".to_string()
+            } else {
+                "first page of 1 site, more follow".to_string()
+            }
+        )),
+        Err(e) => f.problem(format!("key `collector.url`: {e}")),
+    }
+}
+
+/// A failed query in words: a refused reader certificate says so and names the key to fix.
+fn explain_status(url: &str, status: &tonic::Status) -> String {
+    let text = vigia::process::error_chain(status);
+    if std::error::Error::source(status).is_some_and(tls_refused) {
+        return format!(
+            "the collector at {url} ended the connection right after the TLS handshake, as it does when it refuses this reader certificate (issued by another CA, expired, or revoked?): collector.cert and collector.key must be a reader certificate issued by the fleet CA the collector trusts ({text})"
+        );
+    }
+    match status.code() {
+        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => format!(
+            "the collector at {url} did not accept this reader certificate: is collector.cert a reader certificate of this fleet? ({text})"
+        ),
+        tonic::Code::Unimplemented => format!(
+            "{url} does not offer Vigia's Query service: is collector.url a vigia-collector of a compatible version? ({text})"
+        ),
+        _ => format!("collector {url} answered with an error: {text}"),
+    }
+}
+
+/// True when the connection broke under the first query, just after a handshake that
+/// completed on our side. Under TLS 1.3 the client's handshake completes before the collector
+/// has judged its certificate, so a refusal arrives on the first read: as an alert
+/// (`rustls::Error::AlertReceived`, or an `InvalidData` I/O error once h2/hyper stringified
+/// it), or, when the collector closed first, as a cancelled request on a closed connection.
+/// A collector's own refusals (a status without a transport cause) are not this.
+fn tls_refused(src: &(dyn std::error::Error + 'static)) -> bool {
+    crate::chain::causes(src).any(|c| {
+        matches!(
+            c.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::AlertReceived(_))
+        ) || c.is::<tonic::transport::Error>()
+    })
+}
+
+/// The way mail leaves, without sending any.
+async fn mail_path(settings: &Settings, f: &mut Findings) {
+    let delivery = Delivery::new(Arc::new(settings.clone()));
+    let token = match (&settings.oauth2, delivery.tokens()) {
+        (None, _) => None,
+        (Some(o), None) => {
+            f.problem(format!(
+                "{}: cannot prepare the HTTPS client for [oauth2]",
+                o.endpoint_name()
+            ));
+            return;
+        }
+        (Some(o), Some(tokens)) => match tokens.token().await {
+            Ok(t) => {
+                f.ok(format!(
+                    "{} issued an access token for client {} (scope {})",
+                    o.endpoint_name(),
+                    o.client_id,
+                    o.scope
+                ));
+                Some(t)
+            }
+            Err(e) => {
+                f.problem(format!("keys `oauth2.token_url`/`oauth2.tenant`: {e}"));
+                return;
+            }
+        },
+    };
+    match settings.raw.delivery {
+        DeliveryMethod::Graph => f.ok(format!(
+            "Microsoft Graph {} will be used as {} (no mail sent)",
+            settings.graph_url,
+            settings.sender_mailbox()
+        )),
+        DeliveryMethod::Smtp => smtp(settings, &delivery, token, f).await,
+    }
+}
+
+/// Connect, STARTTLS or TLS, authenticate as configured, NOOP, QUIT: what a send does before
+/// MAIL FROM.
+async fn smtp(settings: &Settings, delivery: &Delivery, token: Option<String>, f: &mut Findings) {
+    let smtp = &settings.raw.smtp;
+    let relay = format!(
+        "relay {}:{} (smtp.host, smtp.port)",
+        smtp.host,
+        settings.smtp_port()
+    );
+    let transport = match crate::smtp::transport_with_token(settings, token) {
+        Ok(t) => t,
+        // Already reported by the offline checks.
+        Err(_) => return,
+    };
+    // lettre bounds each step by smtp.timeout; this bounds the whole conversation.
+    let bound = smtp.timeout * 4;
+    let outcome = match tokio::time::timeout(bound, transport.test_connection()).await {
+        Err(_) => Err(SendError::Transient(format!(
+            "no answer within {bound:?} (smtp.timeout)"
+        ))),
+        Ok(Err(e)) => Err(crate::smtp::classify(&e, settings)),
+        Ok(Ok(false)) => Err(SendError::Transient(
+            "the relay did not answer NOOP after the login".into(),
+        )),
+        Ok(Ok(true)) => Ok(()),
+    };
+    // The pooled connection sends its QUIT from a task of its own when the pool closes: give
+    // it a moment before the process ends.
+    transport.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    match outcome {
+        Ok(()) => f.ok(format!(
+            "{relay}: {} accepted{} (no mail sent)",
+            delivery.describe(),
+            if smtp.username.is_some() {
+                " the login"
+            } else {
+                " the connection"
+            }
+        )),
+        Err(e) => f.problem(format!("{relay}: {e}")),
+    }
+}
+
+/// What the configuration says: the collector, the mail path, the next digests.
+fn describe(settings: &Settings) -> String {
+    let mut out = String::new();
+    let c = &settings.raw.collector;
+    let _ = writeln!(out, "configuration {} loads", settings.file.display());
+    let _ = writeln!(out, "collector {} with {}", c.url, c.cert.display());
+    let delivery = Delivery::new(Arc::new(settings.clone()));
+    let _ = writeln!(
+        out,
+        "mail by {}, from {}, to {}",
+        delivery.describe(),
+        settings.from,
+        settings
+            .to
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let tz = settings.tz;
+    let mut t = Utc::now();
+    for i in 0..3 {
+        let Some(n) = settings.digest_schedule.next_after(t, tz) else {
+            break;
+        };
+        let _ = writeln!(
+            out,
+            "digest {}: {} ({tz})",
+            i + 1,
+            n.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z")
+        );
+        t = n;
+    }
+    match &settings.alerts_schedule {
+        Some(s) => {
+            let _ = writeln!(out, "alerts: {s}");
+        }
+        None => {
+            let _ = writeln!(out, "alerts: off");
+        }
+    }
+    if let Some(o) = &settings.oauth2 {
+        let _ = writeln!(
+            out,
+            "oauth2: client {} at {} for {}",
+            o.client_id, o.token_url, o.scope
+        );
+    }
+    for w in &settings.webhooks {
+        let _ = writeln!(out, "{} (alerts, failed digests)", w.name());
+    }
+    if let Some(d) = &settings.deadman {
+        let _ = writeln!(
+            out,
+            "dead-man's switch: {} after each digest, /fail when one cannot be sent",
+            crate::http::host_of(&d.url)
+        );
+    }
+    out
+}
