@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The scanner benchmark (issue 3), one command:  bash bench/scan.sh
 #
-# Builds synthetic recording trees of FILES files (default 200,000) in each vendor layout, spread
-# over 35 days and 8 cameras with mtimes set, plus trees ten times smaller, then compares in one
-# run, warm page cache, median of RUNS runs (default 7) each:
+# Builds synthetic recording trees of FILES files (default 200,000) in each vendor layout and in
+# two shapes (SHAPES, default "few many"): `few`, 35 days x 8 cameras (few big folders), and
+# `many`, 130 days x 32 cameras (iVMS: 4,160 folders of 48 files), with mtimes set, plus trees ten
+# times smaller, then compares in one run, warm page cache, median of RUNS runs (default 7) each:
 #   - `vigia-probe scan` (release build, full scan, no cache),
 #   - GNU `find ROOT -type f -printf '%T@\n'`,
 #   - bench/baselines/old_scan.py, what the old tool did (os.listdir + os.path.getmtime into a
@@ -19,6 +20,15 @@ SMALL=$((FILES / 10))
 RUNS=${RUNS:-7}
 WORK=${BENCH_DIR:-/tmp/vigia-bench-scan}
 LAYOUTS=${LAYOUTS:-"intelbras digifort ivms"}
+SHAPES=${SHAPES:-"few many"}
+
+shape_args() { # shape -> days cameras
+    case $1 in
+        few) echo "35 8" ;;
+        many) echo "130 32" ;;
+        *) echo "unknown shape $1" >&2; exit 2 ;;
+    esac
+}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need hyperfine || [ ! -x /usr/bin/time ]; then
@@ -30,12 +40,14 @@ cargo build --release -q -p vigia-probe
 BIN=$PWD/target/release/vigia-probe
 mkdir -p "$WORK"
 
-tree() { # layout files -> root (built once, reused while the file count matches)
+tree() { # layout files shape -> root (built once, reused while the file count matches)
     local root="$WORK/$1-$2"
+    [ "$3" = few ] || root="$WORK/$1-$3-$2"
     if [ "$(cat "$root.done" 2>/dev/null)" != "$2" ]; then
         rm -rf "$root" "$root.done"
         echo "building $root ..." >&2
-        python3 bench/scan_tree.py "$1" "$root" "$2"
+        # shellcheck disable=SC2046
+        python3 bench/scan_tree.py "$1" "$root" "$2" $(shape_args "$3")
         echo "$2" >"$root.done"
     fi
     echo "$root"
@@ -80,23 +92,24 @@ rss_of() { # command... -> median peak RSS (MB) of 3 runs, from /usr/bin/time -v
 }
 
 rows=()
+for shape in $SHAPES; do
 for layout in $LAYOUTS; do
-    big=$(tree "$layout" "$FILES")
-    small=$(tree "$layout" "$SMALL")
+    big=$(tree "$layout" "$FILES" "$shape")
+    small=$(tree "$layout" "$SMALL" "$shape")
     cfg=$(config "$layout" "$big")
     cfg_small=$(config "$layout" "$small")
-    json="$WORK/$layout-full.json"
+    json="$WORK/$layout-$shape-full.json"
     hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$json" \
         -n vigia "$BIN --config $cfg scan" \
         -n find "find $big -type f -printf %T@\\n" \
         -n old "python3 bench/baselines/old_scan.py $layout $big" >&2
 
-    cache="$WORK/$layout.cache"
-    rm -f "$cache"
+    cache="$WORK/$layout-$shape.cache"
+    rm -rf "$cache" "$cache".*
     "$BIN" --config "$cfg" scan --cache "$cache" >/dev/null
     today=$(today_dir "$layout" "$big")
     mkdir -p "$today"
-    ijson="$WORK/$layout-incremental.json"
+    ijson="$WORK/$layout-$shape-incremental.json"
     hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$ijson" \
         --prepare "python3 -c 'import sys,time; open(sys.argv[1] + \"/bench-%d.\" % time.time_ns() + sys.argv[2], \"w\")' $today $(recording_ext "$layout")" \
         -n incremental "$BIN --config $cfg scan --cache $cache" >&2
@@ -108,22 +121,30 @@ for layout in $LAYOUTS; do
     r_inc=$(rss_of "$BIN" --config "$cfg" scan --cache "$cache")
     r_find=$(rss_of find "$big" -type f -printf '%T@\n')
     r_old=$(rss_of python3 bench/baselines/old_scan.py "$layout" "$big")
-    rows+=("$(python3 - "$layout" "$v" "$f" "$o" "$i" "$r_big" "$r_small" "$r_inc" "$r_find" "$r_old" <<'PY'
+    folders=$(find "$big" -type d | wc -l)
+    # What one more rescan writes: the growth of the cache's files (the journal and the heap are
+    # appended to; the base is rewritten only when the journal has outgrown it).
+    before=$(du -sb "$cache" "$cache".* 2>/dev/null | awk '{s+=$1} END {print s+0}')
+    python3 -c 'import sys,time; open(sys.argv[1] + "/bench-%d." % time.time_ns() + sys.argv[2], "w")' "$today" "$(recording_ext "$layout")"
+    "$BIN" --config "$cfg" scan --cache "$cache" >/dev/null
+    after=$(du -sb "$cache" "$cache".* 2>/dev/null | awk '{s+=$1} END {print s+0}')
+    rows+=("$(python3 - "$layout" "$shape" "$folders" "$v" "$f" "$o" "$i" "$r_big" "$r_small" "$r_inc" "$r_find" "$r_old" "$before" "$after" <<'PY'
 import sys
-l, v, f, o, i, rb, rs, ri, rf, ro = sys.argv[1:]
+l, sh, nd, v, f, o, i, rb, rs, ri, rf, ro, b, a = sys.argv[1:]
 v, f, o, i = map(float, (v, f, o, i))
-print(f"| {l} | {v:.0f} | {f:.0f} | {o:.0f} | **{v/f:.2f}** | {o/v:.1f}× | {i:.1f} | **{v/i:.0f}×** | {rb} | {rs} | {ri} | {rf} | {ro} |")
+print(f"| {l} | {sh} | {nd} | {v:.0f} | {f:.0f} | {o:.0f} | **{v/f:.2f}** | {o/v:.1f}× | {i:.1f} | **{v/i:.0f}×** | {rb} | {rs} | {ri} | {rf} | {ro} | {int(b)//1024} | {int(a)-int(b):+d} |")
 PY
 )")
     # Leave the tree as it was: remove the files the incremental runs added.
     find "$today" -name 'bench-*' -delete
 done
+done
 
 {
     echo "Machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)."
-    echo "Trees: $FILES files per layout (35 days, 8 cameras), small trees $SMALL files; median of $RUNS runs, warm cache."
+    echo "Trees: $FILES files per layout and shape (few: 35 days x 8 cameras; many: 130 days x 32 cameras), small trees $SMALL files; median of $RUNS runs, warm cache."
     echo
-    echo "| layout | vigia full (ms) | find (ms) | old tool (ms) | vigia/find | old/vigia | rescan (ms) | full/rescan | RSS full (MB) | RSS full, 10× smaller (MB) | RSS rescan (MB) | RSS find (MB) | RSS old (MB) |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| layout | shape | folders | vigia full (ms) | find (ms) | old tool (ms) | vigia/find | old/vigia | rescan (ms) | full/rescan | RSS full (MB) | RSS full, 10× smaller (MB) | RSS rescan (MB) | RSS find (MB) | RSS old (MB) | cache (KB) | bytes written by a rescan |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
 } | tee "$WORK/results.md"

@@ -197,7 +197,7 @@ fn corrupt_foreign_and_outdated_cache_files_are_refused_and_the_scan_is_full() {
         match (name, &err) {
             ("empty" | "foreign", CacheError::Foreign(_))
             | ("version", CacheError::Version { found: 99, .. })
-            | ("previous version", CacheError::Version { found: 2, .. })
+            | ("previous version", CacheError::Version { found: 3, .. })
             | ("truncated" | "flipped", CacheError::Corrupt { .. }) => {}
             _ => panic!("{name}: unexpected {err:?}"),
         }
@@ -395,6 +395,158 @@ fn a_cache_that_cannot_be_written_fails_the_command_but_the_figures_are_printed(
         stderr.contains("writing the scan cache") && stderr.contains("not-a-folder"),
         "{stderr}"
     );
+}
+
+/// An iVMS tree of many small folders (`days` x `cams` x `per` files, days old), whose folders
+/// were all written within the hot window, as after a copy or a restore: every folder keeps
+/// its name hashes, the worst case for what a rescan could read and write.
+fn many_small_folders(days: i64, cams: u32, per: u32) -> (Tree, ProbeConfig, DateTime<Utc>) {
+    let tree = Tree::new();
+    let now = Utc::now();
+    for d in 0..days {
+        let base = now - CDuration::days(days - d + 1);
+        for c in 1..=cams {
+            let folder = format!("rec/{}/cam{c:02}", base.format("%Y-%m-%d"));
+            for i in 0..per {
+                let t = base + CDuration::seconds(i64::from(c * 1000 + i));
+                tree.file(&format!("{folder}/{i:08}.mp4"), t, 10);
+            }
+        }
+    }
+    for p in walk_dirs(&tree.path("rec")) {
+        set_mtime(&p, now - CDuration::minutes(30));
+    }
+    let cfg = tree.config(&format!(
+        "site = \"loja\"\ntimezone = \"America/Sao_Paulo\"\n[scan]\nthreads = 2\n[[recorder]]\nid = \"ivms\"\ntechnology = \"ivms\"\npath = {}\n",
+        toml_path(&tree.path("rec"))
+    ));
+    (tree, cfg, now)
+}
+
+/// Every file of the cache (base, journal, heap, blocks) with its bytes.
+fn cache_files(cache_path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = cache_path.parent().expect("parent");
+    let name = cache_path
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let mut out = Vec::new();
+    for p in walk_dirs(dir) {
+        let Ok(rd) = std::fs::read_dir(&p) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            let rel = path
+                .strip_prefix(dir)
+                .expect("under")
+                .to_string_lossy()
+                .into_owned();
+            if e.file_type().is_ok_and(|t| t.is_file()) && rel.starts_with(&name) {
+                out.push((path.clone(), std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Bytes that differ between two states of the cache's files: a file's growth when the old
+/// bytes are a prefix of the new (an append), a new file's length, else its whole new length
+/// (a rewrite, also listed).
+fn bytes_written(
+    before: &[(PathBuf, Vec<u8>)],
+    after: &[(PathBuf, Vec<u8>)],
+) -> (usize, Vec<String>) {
+    let mut total = 0;
+    let mut rewritten = Vec::new();
+    for (p, new) in after {
+        match before.iter().find(|(q, _)| q == p) {
+            Some((_, old)) if new == old => {}
+            Some((_, old)) if new.starts_with(old) => total += new.len() - old.len(),
+            None => total += new.len(),
+            Some(_) => {
+                total += new.len();
+                rewritten.push(p.display().to_string());
+            }
+        }
+    }
+    (total, rewritten)
+}
+
+#[test]
+fn a_rescan_that_changes_one_folder_writes_bytes_in_proportion_to_that_folder() {
+    // 60 days x 8 cameras x 48 files: 23,040 files in 540 folders, every folder with hashes.
+    let (tree, cfg, now) = many_small_folders(60, 8, 48);
+    let cache_path = tree.path("state/scan.cache");
+    let first = scan_and_save(&cfg, &cache_path);
+    let before = cache_files(&cache_path);
+    let total: usize = before.iter().map(|(_, b)| b.len()).sum();
+    assert!(total > 23_040 * 8, "every name hash is kept: {total} bytes");
+
+    // One new recording in one folder of 48.
+    let day = (now - CDuration::days(5)).format("%Y-%m-%d").to_string();
+    tree.file(
+        &format!("rec/{day}/cam03/new.mp4"),
+        now - CDuration::days(3),
+        7,
+    );
+    // Not "racy" (changed within the clock tick of the scan), so listed once, not twice.
+    set_mtime(
+        &tree.path(&format!("rec/{day}/cam03")),
+        now - CDuration::minutes(20),
+    );
+    let r = scan_from_cache_file(&cfg, &cache_path, "ivms");
+    assert_eq!(r.stats.dirs_listed, 1, "{:?}", r.stats);
+    assert_eq!(r.stats.files_stated, 1, "{:?}", r.stats);
+    let got = scan_and_save(&cfg, &cache_path);
+    assert_eq!(got, strip(Scanner::new(&cfg).scan_all()));
+    assert_eq!(got[0].file_count, first[0].file_count + 1);
+    let after = cache_files(&cache_path);
+    let (written, rewritten) = bytes_written(&before, &after);
+    assert!(
+        rewritten.is_empty(),
+        "nothing rewritten whole: {rewritten:?}"
+    );
+    // The folder's entry (its path, times, aggregate, where its 49 hashes are) and its new
+    // hash: a few hundred bytes, against a cache of about 200 KB.
+    assert!(
+        written <= 600,
+        "one folder changed, {written} bytes written (cache {total} bytes)"
+    );
+
+    // An unchanged tree: nothing written at all.
+    let before = after;
+    scan_and_save(&cfg, &cache_path);
+    let (written, _) = bytes_written(&before, &cache_files(&cache_path));
+    assert_eq!(written, 0, "an unchanged rescan writes nothing");
+}
+
+#[test]
+fn a_rescan_reads_the_name_hashes_of_changed_folders_only() {
+    let (tree, cfg, now) = many_small_folders(20, 4, 30);
+    let cache_path = tree.path("scan.cache");
+    scan_and_save(&cfg, &cache_path);
+    // Every piece of every folder's hashes made unreadable: had a rescan read the hashes of an
+    // unchanged folder, it would have found them bad and listed that folder in full.
+    let heap = tree.path("scan.cache.hashes");
+    let len = std::fs::metadata(&heap)
+        .expect("the heap holds the hashes")
+        .len();
+    assert!(len >= 20 * 4 * 30 * 8, "{len}");
+    std::fs::write(&heap, vec![0u8; len as usize]).expect("scramble");
+    let day = (now - CDuration::days(4)).format("%Y-%m-%d").to_string();
+    tree.file(
+        &format!("rec/{day}/cam02/new.mp4"),
+        now - CDuration::days(3),
+        7,
+    );
+    let r = scan_from_cache_file(&cfg, &cache_path, "ivms");
+    // The changed folder alone: listed in full (its hashes do not check out), 30 + 1 files.
+    assert_eq!(r.stats.dirs_listed, 1, "{:?}", r.stats);
+    assert_eq!(r.stats.files_stated, 31, "{:?}", r.stats);
+    assert_same_figures(&r, &scan(&cfg, None));
 }
 
 /// A scan of the first recorder from the cache file, as a restarted probe makes it.
@@ -612,10 +764,21 @@ fn prop_config(tree: &Tree) -> ProbeConfig {
 }
 
 /// Runs the property: `big` files (days old, plus one being written) in a recently-written
-/// folder first, so their name hashes go to a block file beside the cache. Returns the last
-/// full scan's statuses. The statuses are compared whole, new fields included.
+/// folder first, so their name hashes go to a block file beside the cache; `small` folders of
+/// `per` files (`DATE/camNN`, as iVMS makes them), half of them written recently, so their
+/// hashes go to the heap. Returns the last full scan's statuses. The statuses are compared
+/// whole, new fields included.
 fn rescans_equal_full_scans(
     big: usize,
+    initial: &[Op],
+    steps: Vec<(Vec<Op>, u8)>,
+) -> Result<Vec<RecordingStatus>, TestCaseError> {
+    rescans_equal_full_scans_of(big, (0, 0), initial, steps)
+}
+
+fn rescans_equal_full_scans_of(
+    big: usize,
+    (small, per): (usize, usize),
     initial: &[Op],
     steps: Vec<(Vec<Op>, u8)>,
 ) -> Result<Vec<RecordingStatus>, TestCaseError> {
@@ -635,6 +798,19 @@ fn rescans_equal_full_scans(
         }
         write_file(&dir.join("live.mp4"), now - CDuration::minutes(5), 3);
         set_mtime(&dir, now - CDuration::minutes(5));
+    }
+    for f in 0..small {
+        let day = (now - CDuration::days(2 + (f / 4) as i64)).format("%Y-%m-%d");
+        let dir = tree.mkdir(&format!("root/{day}/cam{:02}", f % 4));
+        for i in 0..per {
+            let t = now - CDuration::days(1 + (f % 30) as i64) - CDuration::seconds(i as i64);
+            write_file(&dir.join(format!("{i:06}.mp4")), t, (i + f) % 5);
+        }
+        if f % 2 == 0 {
+            set_mtime(&dir, now - CDuration::minutes(40));
+        } else {
+            set_mtime(&dir, now - CDuration::days(1 + (f % 30) as i64));
+        }
     }
     let changed = world.apply(initial, now);
     world.stamp(&changed, 1, now);
@@ -727,5 +903,23 @@ proptest! {
         steps in rounds(),
     ) {
         rescans_equal_full_scans(1_500, &initial, steps)?;
+    }
+}
+
+/// Up to twelve rounds, enough for the journal to outgrow a small base and be folded into it.
+fn many_rounds() -> impl Strategy<Value = Vec<(Vec<Op>, u8)>> {
+    prop::collection::vec((prop::collection::vec(op(), 1..8), 0u8..3), 1..12)
+}
+
+proptest! {
+    // Fewer cases: each builds 40 folders of 12 files.
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn incremental_rescan_of_many_small_folders_equals_a_full_scan(
+        initial in prop::collection::vec(op(), 0..10),
+        steps in many_rounds(),
+    ) {
+        rescans_equal_full_scans_of(0, (40, 12), &initial, steps)?;
     }
 }

@@ -120,13 +120,13 @@ pub(crate) enum Base {
 }
 
 impl Base {
-    fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         match self {
             Base::Mem { id, .. } | Base::Disk { id, .. } => *id,
         }
     }
 
-    fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         match self {
             Base::Mem { list, .. } => list.len() as u64,
             Base::Disk { count, .. } => *count,
@@ -134,30 +134,80 @@ impl Base {
     }
 }
 
-/// The sorted name hashes of a folder's older files: a block plus a short inline list.
+/// The sorted name hashes of a folder's older files: a block (big lists) plus small pieces
+/// (short lists, and names that turned older since the block was written).
 #[derive(Debug, Clone)]
 pub(crate) struct NameHashes {
     /// The bulk of the hashes; `None` when there are none.
     pub(crate) base: Option<Base>,
-    /// Sorted hashes not in the block.
-    pub(crate) extra: Vec<u64>,
+    /// Each sorted, none in the block; together short next to it.
+    pub(crate) pieces: Vec<Piece>,
+}
+
+/// A short sorted list of hashes: in the heap file once saved, in memory until then.
+#[derive(Debug, Clone)]
+pub(crate) enum Piece {
+    /// Saved in the heap file beside the cache (see `cache.rs`).
+    Heap {
+        /// Byte offset in the heap file.
+        off: u64,
+        /// How many hashes.
+        count: u32,
+        /// [`block_id`] of the hashes, which checks them when read.
+        id: u64,
+        /// The heap file.
+        file: Arc<PathBuf>,
+    },
+    /// Not saved yet.
+    Mem(Arc<Vec<u64>>),
+}
+
+impl Piece {
+    /// How many hashes it holds.
+    pub(crate) fn count(&self) -> usize {
+        match self {
+            Piece::Heap { count, .. } => *count as usize,
+            Piece::Mem(l) => l.len(),
+        }
+    }
+}
+
+impl PartialEq for Piece {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Piece::Heap { off, count, id, .. },
+                Piece::Heap {
+                    off: o2,
+                    count: c2,
+                    id: i2,
+                    ..
+                },
+            ) => (off, count, id) == (o2, c2, i2),
+            (Piece::Mem(a), Piece::Mem(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl PartialEq for NameHashes {
     fn eq(&self, other: &Self) -> bool {
         self.base.as_ref().map(|b| (b.id(), b.count()))
             == other.base.as_ref().map(|b| (b.id(), b.count()))
-            && self.extra == other.extra
+            && self.pieces == other.pieces
     }
 }
 
-/// A [`NameHashes`] whose block is in memory, ready for lookups.
-pub(crate) struct Resolved<'a> {
+/// A [`NameHashes`] read into memory (block and pieces), ready for lookups.
+pub(crate) struct Resolved {
     base: Option<(u64, Arc<Vec<u64>>)>,
     /// Where each bucket of the block (by the top bits of the hash) starts: a lookup reads
     /// one or two hashes instead of searching 25,000 (it runs once per listed name).
     index: BucketIndex,
-    extra: &'a [u64],
+    /// The pieces as they were, each with its hashes (unchanged ones are kept, not rewritten).
+    pieces: Vec<(Piece, Arc<Vec<u64>>)>,
+    /// All pieces' hashes in one sorted list, for lookups.
+    extra: Vec<u64>,
 }
 
 /// For a sorted list of evenly spread hashes, the position of the first hash of each bucket.
@@ -207,7 +257,7 @@ impl BucketIndex {
 #[cfg(target_os = "linux")]
 pub(crate) const BATCH: usize = 64;
 
-impl Resolved<'_> {
+impl Resolved {
     /// For each of up to [`BATCH`] hashes, whether it is among these. Faster than one by one:
     /// a lookup is two reads at random places of a 200 KB list, usually cache misses; done in
     /// two passes over the batch, the misses of one pass overlap instead of following each other.
@@ -223,8 +273,8 @@ impl Resolved<'_> {
                     *r = (starts[b], starts[b + 1]);
                 }
                 for ((f, &h), &(lo, hi)) in found.iter_mut().zip(hs).zip(&ranges) {
-                    *f =
-                        list[lo as usize..hi as usize].contains(&h) || contains_hash(self.extra, h);
+                    *f = list[lo as usize..hi as usize].contains(&h)
+                        || contains_hash(&self.extra, h);
                 }
             }
             _ => {
@@ -240,7 +290,7 @@ impl Resolved<'_> {
         self.base
             .as_ref()
             .is_some_and(|(_, b)| self.index.contains(b, h))
-            || contains_hash(self.extra, h)
+            || contains_hash(&self.extra, h)
     }
 
     /// How many hashes there are.
@@ -248,28 +298,40 @@ impl Resolved<'_> {
         self.base.as_ref().map_or(0, |(_, b)| b.len()) + self.extra.len()
     }
 
-    /// These hashes plus `added` (sorted, none of them already here), folding `extra` into a
-    /// new block once it has grown.
+    /// These hashes plus `added` (sorted, none of them already here). The block stays as it is
+    /// until the pieces outgrow an eighth of it (then one new block holds everything); `added`
+    /// becomes a new piece, and the newest pieces are merged while the one before is at most
+    /// twice as big, so a folder keeps a few pieces and a hash is rewritten a few times at most.
     pub(crate) fn with(&self, added: &[u64]) -> NameHashes {
-        let extra = if added.is_empty() {
-            self.extra.to_vec()
-        } else {
-            merge_sorted(self.extra, added)
-        };
+        let extra_len = self.extra.len() + added.len();
         let base_len = self.base.as_ref().map_or(0, |(_, b)| b.len());
-        if extra.len() >= EXTRA_FOLD_MIN && extra.len() * 8 >= base_len {
+        if extra_len >= EXTRA_FOLD_MIN && extra_len * 8 >= base_len {
+            let extra = merge_sorted(&self.extra, added);
             let all = match &self.base {
                 Some((_, b)) => merge_sorted(b, &extra),
                 None => extra,
             };
             return NameHashes::from_sorted(all);
         }
+        let mut pieces = self.pieces.clone();
+        if !added.is_empty() {
+            let list = Arc::new(added.to_vec());
+            pieces.push((Piece::Mem(list.clone()), list));
+        }
+        while pieces.len() >= 2
+            && pieces[pieces.len() - 2].1.len() <= 2 * pieces[pieces.len() - 1].1.len()
+        {
+            let (_, b) = pieces.pop().unwrap_or_else(|| unreachable!());
+            let (_, a) = pieces.pop().unwrap_or_else(|| unreachable!());
+            let list = Arc::new(merge_sorted(&a, &b));
+            pieces.push((Piece::Mem(list.clone()), list));
+        }
         NameHashes {
             base: self.base.as_ref().map(|(id, list)| Base::Mem {
                 id: *id,
                 list: list.clone(),
             }),
-            extra,
+            pieces: pieces.into_iter().map(|(p, _)| p).collect(),
         }
     }
 }
@@ -278,54 +340,127 @@ impl NameHashes {
     /// Hashes from a full listing (sorted).
     pub(crate) fn from_sorted(list: Vec<u64>) -> NameHashes {
         if list.len() < EXTRA_FOLD_MIN {
-            return NameHashes {
-                base: None,
-                extra: list,
+            let pieces = if list.is_empty() {
+                Vec::new()
+            } else {
+                vec![Piece::Mem(Arc::new(list))]
             };
+            return NameHashes { base: None, pieces };
         }
         NameHashes {
             base: Some(Base::Mem {
                 id: block_id(&list),
                 list: Arc::new(list),
             }),
-            extra: Vec::new(),
+            pieces: Vec::new(),
         }
     }
 
     /// How many hashes there are.
     pub(crate) fn len(&self) -> usize {
-        self.base.as_ref().map_or(0, |b| b.count() as usize) + self.extra.len()
+        self.base.as_ref().map_or(0, |b| b.count() as usize)
+            + self.pieces.iter().map(Piece::count).sum::<usize>()
     }
 
-    /// Adds hashes of names that turned older, without reading the block.
+    /// Adds hashes of names that turned older, as a new piece, without reading anything.
     pub(crate) fn add(&mut self, added: &mut [u64]) {
         added.sort_unstable();
-        self.extra = merge_sorted(&self.extra, added);
+        self.pieces.push(Piece::Mem(Arc::new(added.to_vec())));
     }
 
-    /// The hashes ready for lookups; `None` when the block file is missing or does not check
-    /// out (the caller then lists the folder in full, as if nothing were cached).
-    pub(crate) fn resolve(&self) -> Option<Resolved<'_>> {
+    /// The hashes ready for lookups; `None` when the block or a piece is missing or does not
+    /// check out (the caller then lists the folder in full, as if nothing were cached).
+    pub(crate) fn resolve(&self) -> Option<Resolved> {
+        let resolved = self.read_all();
+        if let Err(why) = &resolved {
+            tracing::warn!(
+                %why,
+                "scan cache hashes discarded; their folder is read in full this time"
+            );
+        }
+        resolved.ok()
+    }
+
+    fn read_all(&self) -> Result<Resolved, String> {
         let base = match &self.base {
             None => None,
             Some(Base::Mem { id, list }) => Some((*id, list.clone())),
-            Some(Base::Disk { id, count, dir }) => match read_block(dir, *id, *count) {
-                Ok(list) => Some((*id, Arc::new(list))),
-                Err(why) => {
-                    tracing::warn!(
-                        %why,
-                        "scan cache block discarded; its folder is read in full this time"
-                    );
-                    return None;
-                }
-            },
+            Some(Base::Disk { id, count, dir }) => {
+                Some((*id, Arc::new(read_block(dir, *id, *count)?)))
+            }
         };
+        let mut heap = HeapReader::default();
+        let mut pieces = Vec::with_capacity(self.pieces.len());
+        let mut extra = Vec::new();
+        for p in &self.pieces {
+            let list = match p {
+                Piece::Mem(l) => l.clone(),
+                Piece::Heap {
+                    off,
+                    count,
+                    id,
+                    file,
+                } => Arc::new(heap.read(file, *off, *count, *id)?),
+            };
+            extra = if extra.is_empty() {
+                list.to_vec()
+            } else {
+                merge_sorted(&extra, &list)
+            };
+            pieces.push((p.clone(), list));
+        }
         let index = BucketIndex::new(base.as_ref().map_or(&[][..], |(_, b)| b.as_slice()));
-        Some(Resolved {
+        Ok(Resolved {
             base,
             index,
-            extra: &self.extra,
+            pieces,
+            extra,
         })
+    }
+}
+
+/// Reads pieces from the heap file, opened once for all the pieces of a folder.
+#[derive(Default)]
+pub(crate) struct HeapReader {
+    open: Option<(Arc<PathBuf>, std::fs::File)>,
+}
+
+impl HeapReader {
+    /// The `count` hashes at `off`, checked against `id`.
+    pub(crate) fn read(
+        &mut self,
+        file: &Arc<PathBuf>,
+        off: u64,
+        count: u32,
+        id: u64,
+    ) -> Result<Vec<u64>, String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let shown = |e: std::io::Error| format!("{}: {e}", file.display());
+        if self.open.as_ref().is_none_or(|(p, _)| p != file) {
+            let f = std::fs::File::open(file.as_path()).map_err(shown)?;
+            self.open = Some((file.clone(), f));
+        }
+        let Some((_, f)) = self.open.as_mut() else {
+            return Err(format!("{}: not open", file.display()));
+        };
+        let mut bytes = vec![0u8; count as usize * 8];
+        f.seek(SeekFrom::Start(off)).map_err(shown)?;
+        f.read_exact(&mut bytes).map_err(shown)?;
+        let list: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                u64::from_le_bytes(a)
+            })
+            .collect();
+        if block_id(&list) != id || !list.windows(2).all(|w| w[0] <= w[1]) {
+            return Err(format!(
+                "{}: the piece at {off} does not check out",
+                file.display()
+            ));
+        }
+        Ok(list)
     }
 }
 
@@ -362,7 +497,36 @@ fn read_block(dir: &Path, id: u64, count: u64) -> Result<Vec<u64>, String> {
 /// The block files a save found, and those the saved cache references.
 pub(crate) struct Written {
     present: HashSet<String>,
-    wanted: HashSet<String>,
+    /// The names of the blocks the saved cache references.
+    pub(crate) wanted: HashSet<String>,
+}
+
+/// The file name of the block a [`NameHashes`] references, if any.
+pub(crate) fn block_of(h: &NameHashes) -> Option<String> {
+    h.base.as_ref().map(|b| block_name(b.id(), b.count()))
+}
+
+/// Writes one block under its final name (see [`super::cache::replace_file`]); a block loaded
+/// from another cache file's folder is copied over. `false` when it could not be read.
+pub(crate) fn write_block(dir: &Path, base: &Base) -> std::io::Result<bool> {
+    let list = match base {
+        Base::Mem { list, .. } => list.clone(),
+        Base::Disk {
+            id,
+            count,
+            dir: from,
+        } => match read_block(from, *id, *count) {
+            Ok(l) => Arc::new(l),
+            Err(_) => return Ok(false),
+        },
+    };
+    let mut bytes = Vec::with_capacity(list.len() * 8);
+    for x in list.iter() {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    let path = dir.join(block_name(base.id(), base.count()));
+    super::cache::replace_file(&path, &bytes).map_err(|e| named(&path, e))?;
+    Ok(true)
 }
 
 /// Writes the blocks that `hashes` reference and `dir` lacks (each whole under its final name,
@@ -386,29 +550,101 @@ pub(crate) fn write_blocks<'a>(
         if !wanted.insert(name.clone()) || present.contains(&name) {
             continue;
         }
-        let list = match base {
-            Base::Mem { list, .. } => list.clone(),
-            // Loaded from another cache file's blocks: copy it over.
-            Base::Disk {
-                id,
-                count,
-                dir: from,
-            } => match read_block(from, *id, *count) {
-                Ok(l) => Arc::new(l),
-                Err(_) => {
-                    wanted.remove(&name);
-                    continue;
-                }
-            },
-        };
-        let mut bytes = Vec::with_capacity(list.len() * 8);
-        for x in list.iter() {
-            bytes.extend_from_slice(&x.to_le_bytes());
+        if !write_block(dir, base)? {
+            wanted.remove(&name);
         }
-        let path = dir.join(&name);
-        super::cache::replace_file(&path, &bytes).map_err(|e| named(&path, e))?;
     }
     Ok(Written { present, wanted })
+}
+
+/// The bytes of a list of hashes as stored (little-endian words).
+fn hash_bytes(list: &[u64], out: &mut Vec<u8>) {
+    out.reserve(list.len() * 8);
+    for x in list {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// Appends the pieces not saved yet to the heap file `file` (one write), and makes them refer
+/// to it. Returns the heap file's length afterwards.
+pub(crate) fn append_pieces(file: &Arc<PathBuf>, pieces: Vec<&mut Piece>) -> std::io::Result<u64> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file.as_path())
+        .map_err(|e| named(file, e))?;
+    let start = f.metadata().map_err(|e| named(file, e))?.len();
+    let mut bytes = Vec::new();
+    let mut placed = Vec::with_capacity(pieces.len());
+    for p in pieces {
+        let Piece::Mem(list) = &*p else { continue };
+        let off = start + bytes.len() as u64;
+        hash_bytes(list, &mut bytes);
+        placed.push((p, off));
+    }
+    if bytes.is_empty() {
+        return Ok(start);
+    }
+    f.write_all(&bytes).map_err(|e| named(file, e))?;
+    for (p, off) in placed {
+        if let Piece::Mem(list) = &*p {
+            let (count, id) = (list.len() as u32, block_id(list));
+            *p = Piece::Heap {
+                off,
+                count,
+                id,
+                file: file.clone(),
+            };
+        }
+    }
+    Ok(start + bytes.len() as u64)
+}
+
+/// Writes a new heap file holding exactly `pieces` (those that read back), renamed over the
+/// old one, and makes them refer to it: the heap's garbage (pieces no folder uses any more)
+/// goes. A piece that cannot be read keeps a reference that will not check out, so its folder
+/// is read in full next time. Returns the new length.
+pub(crate) fn rewrite_heap(
+    file: &Arc<PathBuf>,
+    mut pieces: Vec<&mut Piece>,
+) -> std::io::Result<u64> {
+    // In file order, so the old heap is read front to back.
+    pieces.sort_by_key(|p| match &**p {
+        Piece::Heap { off, .. } => *off,
+        Piece::Mem(_) => u64::MAX,
+    });
+    let mut reader = HeapReader::default();
+    let mut bytes = Vec::new();
+    let mut placed = Vec::with_capacity(pieces.len());
+    for p in pieces {
+        let list = match &*p {
+            Piece::Mem(l) => l.clone(),
+            Piece::Heap {
+                off,
+                count,
+                id,
+                file: from,
+            } => match reader.read(from, *off, *count, *id) {
+                Ok(l) => Arc::new(l),
+                Err(_) => continue,
+            },
+        };
+        let off = bytes.len() as u64;
+        hash_bytes(&list, &mut bytes);
+        placed.push((p, off, list));
+    }
+    drop(reader);
+    super::cache::replace_file(file, &bytes).map_err(|e| named(file, e))?;
+    for (p, off, list) in placed {
+        *p = Piece::Heap {
+            off,
+            count: list.len() as u32,
+            id: block_id(&list),
+            file: file.clone(),
+        };
+    }
+    Ok(bytes.len() as u64)
 }
 
 /// An I/O error that says which block file or folder it is about.
@@ -537,7 +773,7 @@ mod tests {
                 count: list.len() as u64,
                 dir: Arc::new(dir.path().to_path_buf()),
             }),
-            extra: vec![3],
+            pieces: vec![Piece::Mem(Arc::new(vec![3]))],
         };
         let r = on_disk.resolve().expect("block reads back");
         assert_eq!(r.len(), 5_001);

@@ -313,7 +313,8 @@ pub struct Scanner {
     recorders: Vec<RecorderConfig>,
     settings: ScanSettings,
     hostname: String,
-    cache_file: Option<PathBuf>,
+    /// The cache file, when the cache persists: what of it is on disk already.
+    store: Option<cache::Store>,
     caches: HashMap<String, RecorderCache>,
 }
 
@@ -328,7 +329,7 @@ impl Scanner {
             hostname: hostname::get()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            cache_file: None,
+            store: None,
             caches: HashMap::new(),
         }
     }
@@ -338,8 +339,9 @@ impl Scanner {
     /// [`Scanner::save_cache`].
     pub fn with_cache_file(config: &ProbeConfig, path: &Path) -> Scanner {
         let mut s = Scanner::new(config);
-        s.cache_file = Some(path.to_path_buf());
-        match cache::load(path) {
+        let (store, loaded) = cache::Store::open(path);
+        s.store = Some(store);
+        match loaded {
             Ok(Some(caches)) => s.caches = caches,
             Ok(None) => {}
             Err(e) => tracing::warn!(
@@ -391,10 +393,11 @@ impl Scanner {
         out
     }
 
-    /// Writes the cache file, if one was set (atomically: a temporary file renamed over it).
-    pub fn save_cache(&self) -> std::io::Result<()> {
-        match &self.cache_file {
-            Some(path) => cache::save(path, &self.caches),
+    /// Writes the cache file, if one was set: what changed since the last save, appended (see
+    /// [`cache`]), or the whole of it when due (a temporary file renamed over it).
+    pub fn save_cache(&mut self) -> std::io::Result<()> {
+        match &mut self.store {
+            Some(store) => store.save(&mut self.caches),
             None => Ok(()),
         }
     }

@@ -85,10 +85,8 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task
         }
     }
 
-    let old = ctx
-        .old
-        .and_then(|c| c.dirs.get(&task.rel))
-        .filter(|d| d.id == id);
+    let prev = ctx.old.and_then(|c| c.dirs.get(&task.rel));
+    let old = prev.filter(|d| d.id == id);
     let reusable = old
         .filter(|d| d.mtime == mtime && d.ctime == ctime && mtime.secs < d.listed_at - RACY_SECS);
     let errors_before = acc.error_count;
@@ -126,8 +124,12 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task
     }
 
     // Only recently-written folders keep their files' name hashes.
-    if entry.hot.is_empty() && mtime < ctx.cutoff && mtime.secs < entry.listed_at - RACY_SECS {
-        entry.cold_hashes = None;
+    if entry.hot.is_empty()
+        && mtime < ctx.cutoff
+        && mtime.secs < entry.listed_at - RACY_SECS
+        && entry.cold_hashes.take().is_some()
+    {
+        entry.dirty = true;
     }
     let children = entry
         .subdirs
@@ -149,6 +151,7 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task
         .collect();
     // A folder with errors is not cached, so the next scan tries it afresh.
     if acc.error_count == errors_before {
+        acc.carried += usize::from(prev.is_some());
         acc.dirs.push((task.rel.clone(), entry));
     }
     children
@@ -166,6 +169,7 @@ fn reuse_listing(ctx: &Ctx<'_>, abs: &Path, old: &DirCache, acc: &mut Acc) -> Op
         cold: old.cold.clone(),
         cold_hashes: old.cold_hashes.clone(),
         hot: Vec::new(),
+        dirty: old.dirty,
     };
     let mut new_cold = Vec::new();
     for f in &old.hot {
@@ -195,6 +199,7 @@ fn reuse_listing(ctx: &Ctx<'_>, abs: &Path, old: &DirCache, acc: &mut Acc) -> Op
             Err(e) => acc.error(&path, reason(&e)),
         }
     }
+    entry.dirty |= entry.hot != old.hot || !new_cold.is_empty();
     if !new_cold.is_empty() {
         match &mut entry.cold_hashes {
             Some(h) => h.add(&mut new_cold),
@@ -249,7 +254,7 @@ impl Gathered {
         &mut self,
         ctx: &Ctx<'_>,
         name: &OsStr,
-        old: Option<&Resolved<'_>>,
+        old: Option<&Resolved>,
         stat: impl FnOnce() -> io::Result<FileMeta>,
         path: impl Fn() -> PathBuf,
         acc: &mut Acc,
@@ -367,5 +372,6 @@ fn read_listing(
         cold,
         cold_hashes: Some(cold_hashes),
         hot,
+        dirty: true,
     }))
 }

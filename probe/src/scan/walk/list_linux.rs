@@ -17,7 +17,7 @@ pub(crate) fn gather_linux(
     task: &Task,
     abs: &Path,
     dir_bytes: u64,
-    old: Option<&Resolved<'_>>,
+    old: Option<&Resolved>,
     acc: &mut Acc,
 ) -> Option<Gathered> {
     use super::super::rawdir::{self, Part};
@@ -136,7 +136,7 @@ impl Pending {
         ctx: &Ctx<'_>,
         abs: &Path,
         fd: &rustix::fd::OwnedFd,
-        old: Option<&Resolved<'_>>,
+        old: Option<&Resolved>,
         g: &mut Gathered,
         acc: &mut Acc,
     ) {

@@ -16,7 +16,7 @@ pub(crate) fn gather_portable(
     ctx: &Ctx<'_>,
     task: &Task,
     abs: &Path,
-    old: Option<&Resolved<'_>>,
+    old: Option<&Resolved>,
     acc: &mut Acc,
 ) -> Option<Gathered> {
     let depth = task.depth;

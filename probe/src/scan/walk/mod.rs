@@ -116,6 +116,8 @@ pub(crate) struct Acc {
     error_count: u64,
     root_unreadable: Option<String>,
     dirs: Vec<(PathBuf, DirCache)>,
+    /// How many of `dirs` the old cache had too.
+    carried: usize,
     stats: WalkStats,
     /// The listing buffer, reused from folder to folder.
     #[cfg(target_os = "linux")]
@@ -132,6 +134,7 @@ impl Acc {
             error_count: 0,
             root_unreadable: None,
             dirs: Vec::new(),
+            carried: 0,
             stats: WalkStats::default(),
             #[cfg(target_os = "linux")]
             buf: Vec::new(),
@@ -194,6 +197,7 @@ pub fn scan_recorder(
     let empty_cache = RecorderCache {
         key,
         dirs: HashMap::new(),
+        removed: removed_since(old, &HashMap::new(), 0),
     };
     let fail = |outcome: ScanOutcome, why: String, cache: RecorderCache| RecorderScan {
         outcome,
@@ -245,7 +249,9 @@ pub fn scan_recorder(
     let mut root_unreadable = None;
     let mut dirs = HashMap::new();
     let mut stats = WalkStats::default();
+    let mut carried = 0;
     for acc in accs {
+        carried += acc.carried;
         total.merge(&acc.loose);
         for (cam, a) in acc.cameras {
             total.merge(&a);
@@ -260,9 +266,11 @@ pub fn scan_recorder(
         stats.files_stated += acc.stats.files_stated;
         stats.dirs_split += acc.stats.dirs_split;
     }
+    let removed = removed_since(old, &dirs, carried);
     let cache = RecorderCache {
         key: CacheKey::new(rec, tz, hot_window),
         dirs,
+        removed,
     };
     if let Some(why) = root_unreadable {
         return fail(ScanOutcome::PermissionDenied, why, cache);
@@ -290,4 +298,27 @@ pub fn scan_recorder(
         stats,
         cache,
     }
+}
+
+/// The folders of `old` not in `dirs` (of which `carried` were in `old`), with those `old` had
+/// already dropped without a save since: what the next save removes from the cache file.
+fn removed_since(
+    old: Option<&RecorderCache>,
+    dirs: &HashMap<PathBuf, DirCache>,
+    carried: usize,
+) -> Vec<PathBuf> {
+    let Some(old) = old else {
+        return Vec::new();
+    };
+    let mut removed: Vec<PathBuf> = old
+        .removed
+        .iter()
+        .filter(|p| !dirs.contains_key(*p))
+        .cloned()
+        .collect();
+    // Counting first spares a lookup per folder in the usual case, where nothing went.
+    if carried < old.dirs.len() {
+        removed.extend(old.dirs.keys().filter(|p| !dirs.contains_key(*p)).cloned());
+    }
+    removed
 }

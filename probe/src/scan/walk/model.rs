@@ -40,6 +40,9 @@ impl CacheKey {
 pub struct RecorderCache {
     pub(crate) key: CacheKey,
     pub(crate) dirs: HashMap<PathBuf, DirCache>,
+    /// Folders dropped from `dirs` since the cache file was last written (gone, or not cached
+    /// because of an error): the next save removes them there.
+    pub(crate) removed: Vec<PathBuf>,
 }
 
 impl RecorderCache {
@@ -52,7 +55,7 @@ impl RecorderCache {
     pub fn file_entries(&self) -> usize {
         self.dirs
             .values()
-            .map(|d| d.hot.len() + d.cold_hashes.as_ref().map_or(0, |h| h.len()))
+            .map(|d| d.hot.len() + d.cold_hashes.as_ref().map_or(0, NameHashes::len))
             .sum()
     }
 }
@@ -76,6 +79,9 @@ pub(crate) struct DirCache {
     pub(crate) cold_hashes: Option<NameHashes>,
     /// Counted files within the hot window, by name.
     pub(crate) hot: Vec<HotFile>,
+    /// Changed since the cache file was last written: the next save writes this entry (an
+    /// unchanged one stays where it is on disk).
+    pub(crate) dirty: bool,
 }
 
 /// A recently-modified file, re-stat'ed on every scan.
