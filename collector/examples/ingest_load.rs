@@ -90,6 +90,9 @@ enum Cmd {
         warmup: u64,
         #[arg(long, default_value_t = 8)]
         secs: u64,
+        /// Also print p50/p99/max per second of sending to stderr (where the slow acks were).
+        #[arg(long)]
+        timeline: bool,
     },
     /// Open CONNS idle probe streams (one connection each) and report the collector's RSS.
     Idle {
@@ -154,7 +157,8 @@ fn main() -> anyhow::Result<()> {
                 rate,
                 warmup,
                 secs,
-            } => latency(&dir, addr, streams, rate, warmup, secs).await,
+                timeline,
+            } => latency(&dir, addr, streams, rate, warmup, secs, timeline).await,
             Cmd::Idle {
                 dir,
                 addr,
@@ -264,6 +268,29 @@ fn status(site: &str, sequence: u64) -> RecordingStatus {
     }
 }
 
+/// What a real probe's next scan changes: the observation time, every newest recording, and
+/// the file and byte counts (new recordings at every scan); the verdict-relevant rest repeats.
+fn advance(s: &mut RecordingStatus, seq: u64) {
+    let now = chrono::Utc::now();
+    s.observed_at = Some(to_timestamp(now));
+    let newest = Some(to_timestamp(now - chrono::Duration::seconds(30)));
+    s.newest_recording = newest;
+    s.file_count += seq;
+    s.total_bytes += seq << 20;
+    s.disk_free_bytes = s.disk_free_bytes.saturating_sub(seq << 20);
+    for c in &mut s.cameras {
+        c.newest_recording = newest;
+        if c.newest_nonempty_recording.is_some() {
+            c.newest_nonempty_recording = newest;
+        }
+        c.file_count += seq;
+        c.total_bytes += seq << 16;
+    }
+    if s.newest_nonempty_recording.is_some() {
+        s.newest_nonempty_recording = newest;
+    }
+}
+
 /// A site name and the identity its probe presents.
 type Probe = (String, Identity);
 
@@ -361,6 +388,7 @@ async fn throughput(
                         seq += 1;
                         let mut s = template.clone();
                         s.sequence = seq;
+                        advance(&mut s, seq);
                         if tx.send(s).await.is_err() {
                             break;
                         }
@@ -401,15 +429,19 @@ async fn latency(
     rate: f64,
     warmup: u64,
     secs: u64,
+    timeline: bool,
 ) -> anyhow::Result<()> {
     let (ca_pem, ids) = probes(dir, streams, "lat")?;
     let channels = connect_all(addr, &ca_pem, ids, 32).await?;
     let period = Duration::from_secs_f64(streams as f64 / rate);
     let measuring = Arc::new(AtomicBool::new(false));
-    let samples = Arc::new(Mutex::new(Vec::<f64>::new()));
+    // (seconds since the start of measuring when sent, latency in ms)
+    let samples = Arc::new(Mutex::new(Vec::<(f64, f64)>::new()));
     let acks = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
+    let t_start = Arc::new(std::sync::OnceLock::<Instant>::new());
     for (i, (site, ch)) in channels.into_iter().enumerate() {
+        let t_start = t_start.clone();
         let measuring = measuring.clone();
         let samples = samples.clone();
         let acks = acks.clone();
@@ -437,6 +469,7 @@ async fn latency(
                         seq += 1;
                         let mut s = template.clone();
                         s.sequence = seq;
+                        advance(&mut s, seq);
                         sent.lock().await.push_back(Instant::now());
                         if tx.send(s).await.is_err() {
                             break;
@@ -449,7 +482,10 @@ async fn latency(
                 if let Some(at) = at {
                     if measuring.load(Ordering::Relaxed) {
                         let ms = at.elapsed().as_secs_f64() * 1000.0;
-                        samples.lock().await.push(ms);
+                        let since = t_start
+                            .get()
+                            .map_or(0.0, |t0| at.saturating_duration_since(*t0).as_secs_f64());
+                        samples.lock().await.push((since, ms));
                         acks.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -459,15 +495,35 @@ async fn latency(
         }));
     }
     tokio::time::sleep(Duration::from_secs(warmup)).await;
-    measuring.store(true, Ordering::Relaxed);
     let t0 = Instant::now();
+    let _ = t_start.set(t0);
+    measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(secs)).await;
     measuring.store(false, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
     for t in tasks {
         t.abort();
     }
-    let mut v = samples.lock().await.clone();
+    let all = samples.lock().await.clone();
+    if timeline {
+        // Per second of sending: where in the run the slow acks were (a stall or a backlog).
+        let mut by_sec = std::collections::BTreeMap::<u64, Vec<f64>>::new();
+        for (at, ms) in &all {
+            by_sec.entry(*at as u64).or_default().push(*ms);
+        }
+        for (sec, mut v) in by_sec {
+            v.sort_by(f64::total_cmp);
+            let p = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+            eprintln!(
+                "second {sec}: n {} p50 {:.1} p99 {:.1} max {:.1}",
+                v.len(),
+                p(0.5),
+                p(0.99),
+                v[v.len() - 1]
+            );
+        }
+    }
+    let mut v: Vec<f64> = all.into_iter().map(|(_, ms)| ms).collect();
     v.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
@@ -550,19 +606,32 @@ async fn idle(
         vigia::pb::query_client::QueryClient::new(ch).max_decoding_message_size(256 << 20);
     let mut times = Vec::new();
     let mut bytes = 0;
+    let mut largest_page = 0;
     for _ in 0..3 {
+        // The whole fleet as the mailer reads it: pages of 500 until the token runs out.
         let t = Instant::now();
-        let resp = query
-            .list_sites(vigia::pb::ListSitesRequest::default())
-            .await?
-            .into_inner();
+        let (mut sites, mut token) = (0, String::new());
+        bytes = 0;
+        loop {
+            let page = query
+                .list_sites(vigia::pb::ListSitesRequest {
+                    page_size: 500,
+                    page_token: token,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            let len = prost::Message::encoded_len(&page);
+            bytes += len;
+            largest_page = largest_page.max(len);
+            sites += page.sites.len();
+            token = page.next_page_token;
+            if token.is_empty() {
+                break;
+            }
+        }
         times.push(t.elapsed().as_secs_f64() * 1000.0);
-        bytes = prost::Message::encoded_len(&resp);
-        anyhow::ensure!(
-            resp.sites.len() >= n,
-            "ListSites returned {} sites",
-            resp.sites.len()
-        );
+        anyhow::ensure!(sites >= n, "ListSites returned {sites} sites");
     }
     times.sort_by(f64::total_cmp);
     println!("idle_streams {n}");
@@ -576,6 +645,7 @@ async fn idle(
     );
     println!("list_sites_ms {:.0}", times[1]);
     println!("list_sites_bytes {bytes}");
+    println!("list_sites_largest_page_bytes {largest_page}");
     drop(held);
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 pub mod accept;
 pub mod acks;
+pub mod beat;
 mod admin;
 pub mod ca;
 pub mod check;

@@ -6,7 +6,6 @@
 use prost::Message;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use vigia::pb::HistoryEntry;
 
 use crate::store::{SiteRecord, Store, StoreError};
 use crate::store_guard::{self, no_panic, Marker};
@@ -67,7 +66,7 @@ fn check_open(store: &Store) -> Result<CheckReport, StoreError> {
                     n += 1;
                     let decodes = match name {
                         "sites" => SiteRecord::decode(v.as_ref()).is_ok(),
-                        "history" => HistoryEntry::decode(v.as_ref()).is_ok(),
+                        "history" => crate::store::history_value_ok(v.as_ref()),
                         _ => true,
                     };
                     if !decodes {
@@ -239,7 +238,7 @@ fn copy_tree(
             };
             let decodes = match name {
                 "sites" => SiteRecord::decode(v.as_ref()).is_ok(),
-                "history" => HistoryEntry::decode(v.as_ref()).is_ok(),
+                "history" => crate::store::history_value_ok(v.as_ref()),
                 _ => true,
             };
             if !decodes || !keep(&k, &v) {

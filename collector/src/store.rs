@@ -8,7 +8,7 @@
 //! | `meta` | `layout_version` | u32 BE |
 //! | `sites` | site | [`SiteRecord`] |
 //! | `latest` | site `\0` recorder | observed_at µs (8, i64 BE) + the `history` key of the latest status |
-//! | `history` | site `\0` received µs (8) sequence (8) recorder `\0` spool | `pb::HistoryEntry` |
+//! | `history` | site `\0` received µs (8) sequence (8) recorder `\0` spool | `pb::HistoryEntry`, or `0x00` + `crate::beat::Beat` (a repeat of a full entry) |
 //! | `seen` | site `\0` spool `\0` sequence (8) | received µs (8), for dedup |
 //! | `inventory` | site `\0` recorder | recorders and cameras seen (`crate::inventory`) |
 //! | `acks` | site `\0` id (8) | acknowledgements (`crate::acks`) |
@@ -16,6 +16,11 @@
 //! `latest` points into `history` rather than copying the status: each status is written once
 //! (sled copies a leaf on every insert, so a second 1 KB copy cost as much as the first), and
 //! pruning never removes a history entry that a `latest` pointer names.
+//!
+//! A status repeating its recorder's previous full status in everything verdicts are made of is
+//! stored as a heartbeat naming that full status (`crate::beat`); a heartbeat's base is at most
+//! [`REBASE`] older than it, so that pruning knows how far past its cut-off to look for bases to
+//! keep. Layout 2 added heartbeats; a layout-1 store is read as it is and marked 2 at open.
 //!
 //! Writes are made by their callers; a status is acknowledged only after a flush that began after
 //! its writes, and one flush serves every status waiting for it ([`Writer`], group commit).
@@ -29,12 +34,17 @@ use tokio::sync::{mpsc, oneshot};
 use vigia::days::{from_timestamp, to_timestamp};
 use vigia::pb::{HistoryEntry, RecordingStatus};
 
+use crate::beat::{Beat, Fingerprint, Hasher128};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store_cell::StoreCell;
 
 /// The layout this collector writes and reads.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
+/// The older layout this collector still opens (and upgrades: layout 2 only added heartbeats).
+const LAYOUT_UPGRADABLE: u32 = 1;
+/// Longest time a heartbeat may follow its base: past it the next status is stored in full.
+pub const REBASE: Duration = Duration::from_secs(24 * 3600);
 const VERSION_KEY: &[u8] = b"layout_version";
 const SEP: u8 = 0;
 /// How long the writer waits for more statuses before a flush when statuses are streaming in.
@@ -182,6 +192,18 @@ pub struct Store {
     seen: sled::Tree,
     pub(crate) inventory: sled::Tree,
     pub(crate) acks: sled::Tree,
+    /// The last full status written per `site \0 recorder` (lost at restart: the first status
+    /// after one is stored in full).
+    bases: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, Base>>>,
+    hasher: std::sync::Arc<Hasher128>,
+}
+
+/// A recorder's base for heartbeats: its last full status.
+struct Base {
+    /// Its history key after `site\0`.
+    suffix: Vec<u8>,
+    fingerprint: Fingerprint,
+    received_us: u64,
 }
 
 fn micros(t: DateTime<Utc>) -> u64 {
@@ -311,7 +333,11 @@ impl Store {
                 let found = <[u8; 4]>::try_from(v.as_ref())
                     .map(u32::from_be_bytes)
                     .unwrap_or(0);
-                if found != LAYOUT_VERSION {
+                if found == LAYOUT_UPGRADABLE {
+                    meta.insert(VERSION_KEY, &LAYOUT_VERSION.to_be_bytes())
+                        .map_err(sled_err)?;
+                    db.flush().map_err(sled_err)?;
+                } else if found != LAYOUT_VERSION {
                     return Err(StoreError::Version {
                         dir: dir.to_path_buf(),
                         found,
@@ -337,6 +363,8 @@ impl Store {
             seen: db.open_tree("seen").map_err(sled_err)?,
             inventory: db.open_tree("inventory").map_err(sled_err)?,
             acks: db.open_tree("acks").map_err(sled_err)?,
+            bases: Default::default(),
+            hasher: Default::default(),
             db,
         })
     }
@@ -445,22 +473,89 @@ impl Store {
                 });
             };
             if let Some(entry) = self.history.get(hkey).map_err(|e| self.err(e))? {
-                out.push(
-                    HistoryEntry::decode(entry.as_ref()).map_err(|e| self.corrupt("history", e))?,
-                );
+                out.push(self.entry(site, &entry, &mut None)?);
             }
         }
         Ok(out)
     }
 
-    /// The history keys the `latest` pointers of a site name (kept by pruning).
-    fn latest_keys(&self, site: &str) -> Result<std::collections::HashSet<Vec<u8>>, StoreError> {
+    /// A stored history value as the entry received, a heartbeat rebuilt from its base.
+    /// `last_base` keeps the base last read (consecutive heartbeats mostly share it).
+    fn entry(
+        &self,
+        site: &str,
+        value: &[u8],
+        last_base: &mut Option<(Vec<u8>, HistoryEntry)>,
+    ) -> Result<HistoryEntry, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            dir: self.dir.clone(),
+            tree: "history",
+            reason,
+        };
+        let beat = match crate::beat::decode(value).map_err(|e| self.corrupt("history", e))? {
+            crate::beat::Stored::Full(e) => return Ok(*e),
+            crate::beat::Stored::Beat(b) => b,
+        };
+        let base = match last_base {
+            Some((k, e)) if *k == beat.base => e.clone(),
+            _ => {
+                let key = [prefix(site).as_slice(), &beat.base].concat();
+                let v = self
+                    .history
+                    .get(&key)
+                    .map_err(|e| self.err(e))?
+                    .ok_or_else(|| corrupt("a heartbeat's base status is missing".into()))?;
+                let base = match crate::beat::decode(&v).map_err(|e| self.corrupt("history", e))? {
+                    crate::beat::Stored::Full(e) => *e,
+                    crate::beat::Stored::Beat(_) => {
+                        return Err(corrupt("a heartbeat's base is a heartbeat".into()))
+                    }
+                };
+                *last_base = Some((beat.base.clone(), base.clone()));
+                base
+            }
+        };
+        beat.rebuild(base)
+            .map_err(|e| corrupt(format!("a heartbeat does not fit its base: {e}")))
+    }
+
+    /// The history keys pruning must keep for a site: those the `latest` pointers name, and the
+    /// bases of the heartbeats kept (received from `cutoff` on: their bases are at most
+    /// [`REBASE`] older, so only heartbeats up to `cutoff + REBASE` can name a base before it).
+    fn kept_keys(
+        &self,
+        site: &str,
+        cutoff: u64,
+    ) -> Result<std::collections::HashSet<Vec<u8>>, StoreError> {
+        let pre = prefix(site);
         let mut keys = std::collections::HashSet::new();
-        for kv in self.latest.scan_prefix(prefix(site)) {
+        let base_of = |keys: &mut std::collections::HashSet<Vec<u8>>, v: &[u8]| {
+            if let Ok(crate::beat::Stored::Beat(b)) = crate::beat::decode(v) {
+                keys.insert([pre.as_slice(), &b.base].concat());
+            }
+        };
+        for kv in self.latest.scan_prefix(&pre) {
             let (_, v) = kv.map_err(|e| self.err(e))?;
             if let Some(k) = v.get(8..) {
                 keys.insert(k.to_vec());
+                if let Some(hv) = self.history.get(k).map_err(|e| self.err(e))? {
+                    base_of(&mut keys, &hv);
+                }
             }
+        }
+        let rebase_us = u64::try_from(REBASE.as_micros()).unwrap_or(u64::MAX);
+        let lo = [pre.as_slice(), &cutoff.to_be_bytes()].concat();
+        let hi = [
+            pre.as_slice(),
+            &cutoff
+                .saturating_add(rebase_us)
+                .saturating_add(1)
+                .to_be_bytes(),
+        ]
+        .concat();
+        for kv in self.history.range(lo..hi) {
+            let (_, v) = kv.map_err(|e| self.err(e))?;
+            base_of(&mut keys, &v);
         }
         Ok(keys)
     }
@@ -503,6 +598,7 @@ impl Store {
             },
         };
         let mut page = HistoryPage::default();
+        let mut last_base = None;
         for kv in self
             .history
             .range::<Vec<u8>, _>((Bound::Included(lo), hi))
@@ -519,8 +615,7 @@ impl Store {
                 page.next_token = Some(hex(suffix));
                 break;
             }
-            page.entries
-                .push(HistoryEntry::decode(v.as_ref()).map_err(|e| self.corrupt("history", e))?);
+            page.entries.push(self.entry(site, &v, &mut last_base)?);
         }
         Ok(page)
     }
@@ -538,7 +633,7 @@ impl Store {
             let lo = prefix(&site);
             let mut hi = lo.clone();
             hi.extend_from_slice(&cutoff.to_be_bytes());
-            let keep = self.latest_keys(&site)?;
+            let keep = self.kept_keys(&site, cutoff)?;
             let mut batch = sled::Batch::default();
             for kv in self.history.range(lo..hi) {
                 let (k, _) = kv.map_err(|e| self.err(e))?;
@@ -732,8 +827,13 @@ impl Writer {
     pub async fn submit(&self, status: RecordingStatus) -> Result<PendingAck, StoreError> {
         let (store, generation) = self.store()?;
         let stored = {
+            let started = std::time::Instant::now();
             let _site = self.site_lock(&status.site);
             let r = apply_status(&store, status, self.clock.now());
+            SLOWEST_WRITE_US.fetch_max(
+                started.elapsed().as_micros() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             self.write(generation, r)?
         };
         drop(store);
@@ -937,14 +1037,51 @@ fn apply_status(
     );
     let lkey = pair_key(&status.site, &status.recorder);
     let observed = observed_micros(&status);
+    let fingerprint = store.hasher.fingerprint(&status);
+    let suffix = hkey[prefix(&status.site).len()..].to_vec();
+    // A repeat of the recorder's last full status (and not too long after it) is a heartbeat.
+    let base = {
+        let bases = store.bases.lock().unwrap_or_else(|p| p.into_inner());
+        bases
+            .get(&lkey)
+            .filter(|b| {
+                b.fingerprint == fingerprint
+                    && now_us.saturating_sub(b.received_us)
+                        < u64::try_from(REBASE.as_micros()).unwrap_or(u64::MAX)
+            })
+            .map(|b| b.suffix.clone())
+    };
+    let value = match base {
+        Some(base) => Beat::of(&status, now_ts, base).to_value(),
+        None => HistoryEntry {
+            status: Some(status.clone()),
+            received_at: Some(now_ts),
+        }
+        .encode_to_vec(),
+    };
+    let full = value.first() != Some(&crate::beat::BEAT_TAG);
+    store
+        .history
+        .insert(hkey.as_slice(), value)
+        .map_err(|e| store.err(e))?;
+    if full {
+        store
+            .bases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                lkey.clone(),
+                Base {
+                    suffix,
+                    fingerprint,
+                    received_us: now_us,
+                },
+            );
+    }
     let entry = HistoryEntry {
         status: Some(status),
         received_at: Some(now_ts),
     };
-    store
-        .history
-        .insert(hkey.as_slice(), entry.encode_to_vec())
-        .map_err(|e| store.err(e))?;
     let mut pointer = Vec::with_capacity(8 + hkey.len());
     pointer.extend_from_slice(&observed.to_be_bytes());
     pointer.extend_from_slice(&hkey);
@@ -972,7 +1109,7 @@ fn apply_status(
                     let previous = || {
                         let hkey = old.as_ref()?.get(8..)?;
                         let v = store.history.get(hkey).ok()??;
-                        HistoryEntry::decode(v.as_ref()).ok()?.status
+                        store.entry(&st.site, &v, &mut None).ok()?.status
                     };
                     store.observe_inventory(st, now, previous_at, previous)?;
                 }
@@ -983,6 +1120,9 @@ fn apply_status(
     }
     Ok(Stored { duplicate: false })
 }
+
+/// The slowest status write (lock and sled inserts) since the last group-commit log line.
+static SLOWEST_WRITE_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Batch sizes and times, logged at debug level every few seconds to tune group commit.
 #[derive(Default)]
@@ -1011,6 +1151,7 @@ impl BatchStats {
                 max_batch = self.max_jobs,
                 flush_avg_us = (self.flush / n).as_micros() as u64,
                 flush_max_us = self.max_flush.as_micros() as u64,
+                write_max_us = SLOWEST_WRITE_US.swap(0, std::sync::atomic::Ordering::Relaxed),
                 "group commit"
             );
             *self = BatchStats::default();
@@ -1105,6 +1246,11 @@ fn observed_micros(s: &RecordingStatus) -> i64 {
         .and_then(from_timestamp)
         .map(|t| t.timestamp_micros())
         .unwrap_or(i64::MIN)
+}
+
+/// Whether a stored history value decodes (either form; a heartbeat's base is not checked).
+pub fn history_value_ok(value: &[u8]) -> bool {
+    crate::beat::decode(value).is_ok()
 }
 
 /// A status's arrival time as stored.
