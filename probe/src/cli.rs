@@ -39,13 +39,7 @@ pub fn run_until(
     config: ProbeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
-    let result = rt.block_on(async {
-        let daemon = match start(&config) {
-            Ok(d) => d,
-            Err(code) => return Ok(code),
-        };
-        let source = scanner_source(&config);
+    on_runtime(&config, |daemon, source| async {
         let schedule = match (&config.schedule.cron, config.schedule.every) {
             (Some(cron), _) => format!("cron {cron:?} in {}", config.tz().name()),
             (None, every) => format!(
@@ -65,28 +59,37 @@ pub fn run_until(
         vigia::service_manager::spawn_watchdog();
         daemon.run(source, shutdown).await?;
         Ok(ExitCode::SUCCESS)
-    });
-    // A walk still running on a blocking thread is abandoned: its statuses would only be spooled.
-    rt.shutdown_timeout(Duration::from_secs(1));
-    result
+    })
 }
 
 /// `vigia-probe send-once`: one scan, one delivery attempt bounded by `timeout`.
 pub fn send_once_command(config: ProbeConfig, timeout: Duration) -> anyhow::Result<ExitCode> {
-    let rt = runtime()?;
-    let result = rt.block_on(async {
-        let daemon = match start(&config) {
-            Ok(d) => d,
-            Err(code) => return Ok(code),
-        };
-        let source = scanner_source(&config);
+    on_runtime(&config, |daemon, source| async move {
         let ok = daemon.send_once(source, timeout).await?;
         Ok(if ok {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
         })
+    })
+}
+
+/// Starts the daemon on a fresh runtime and runs `body` with it and the real scanner; a
+/// daemon that cannot start gives its exit status (2 for the configuration, 1 otherwise).
+fn on_runtime<F, Fut>(config: &ProbeConfig, body: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Daemon, crate::scan::Scanner) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let daemon = match start(config) {
+            Ok(d) => d,
+            Err(code) => return Ok(code),
+        };
+        body(daemon, scanner_source(config)).await
     });
+    // A walk still running on a blocking thread is abandoned: its statuses would only be spooled.
     rt.shutdown_timeout(Duration::from_secs(1));
     result
 }
