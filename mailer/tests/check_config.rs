@@ -475,3 +475,50 @@ async fn a_wrong_password_is_explained() {
     assert!(relay.messages().is_empty());
     collector.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xoauth2_is_proven_with_a_token_and_a_login() {
+    let env = env();
+    let collector = env.collector().await;
+    let tokens = HttpServer::start(|_| {
+        Reply::json(
+            200,
+            json!({"token_type": "Bearer", "expires_in": 3600, "access_token": "t-1"}),
+        )
+    })
+    .await;
+    let relay = SmtpServer::start_xoauth2(
+        &env.dir.path().join("mbox"),
+        &env.fleet.server(),
+        &["t-1"],
+        false,
+    );
+    let secret = env.dir.path().join("client-secret");
+    support::write_secret(&secret, "the-secret\n");
+    let smtp = format!(
+        "{}username = {USER:?}\nauth = [\"XOAUTH2\"]\n",
+        env.smtp(relay.port, None)
+    );
+    let oauth2 = format!(
+        "[oauth2]\ntoken_url = \"{}/token\"\nclient_id = \"app-1\"\nclient_secret_file = {secret:?}\n",
+        tokens.url()
+    );
+    let file = env.write(&collector.url(), &env.reader, &smtp, "", &oauth2);
+    let run = check_config(&file, true).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("(starttls, XOAUTH2 as vigia) accepted the login (no mail sent)"),
+        "{run:?}"
+    );
+    assert!(
+        relay
+            .events()
+            .iter()
+            .any(|e| e == "auth XOAUTH2 ok user=vigia token=t-1"),
+        "{:?}",
+        relay.events()
+    );
+    assert!(relay.messages().is_empty(), "no mail is sent");
+    collector.stop().await;
+}
