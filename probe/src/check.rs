@@ -191,6 +191,7 @@ fn connect(config: &ProbeConfig, f: &mut Findings) -> anyhow::Result<()> {
     let status = dry_run_status(config);
     let wait = section.connect_timeout + Duration::from_secs(10);
     let outcome = rt.block_on(async {
+        handshake(section).await?;
         let mut client = match connector.connect().await {
             Ok(c) => c,
             Err(e) => return Err(e.to_string()),
@@ -237,5 +238,74 @@ fn dry_run_status(config: &ProbeConfig) -> RecordingStatus {
         probe_version: env!("CARGO_PKG_VERSION").into(),
         dry_run: true,
         ..Default::default()
+    }
+}
+
+/// One TLS handshake with the collector, then a read of the first thing it sends. Under TLS
+/// 1.3 the collector judges this probe's certificate only after the client's side of the
+/// handshake is done, so a refusal arrives as an alert on that first read; the gRPC client
+/// sees it, or a broken pipe, depending on timing. Reading it here tells a refused certificate
+/// from a collector that went away, every time.
+async fn handshake(section: &crate::config::CollectorSection) -> Result<(), String> {
+    use tokio::io::AsyncReadExt as _;
+    let uri: tonic::transport::Uri = section
+        .url
+        .trim()
+        .parse()
+        .map_err(|e| format!("key `collector.url`: {e}"))?;
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let addr = format!("{host}:{}", uri.port_u16().unwrap_or(443));
+    let material = vigia::tls::TlsMaterial::load(&section.ca, &section.cert, &section.key)
+        .map_err(|e| e.to_string())?;
+    let mut config = material.rustls_client_config().map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = section
+        .server_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| host.clone());
+    let name = rustls::pki_types::ServerName::try_from(name)
+        .map_err(|e| format!("key `collector.server_name`: {e}"))?;
+    let hint = |e: &std::io::Error| {
+        format!(
+            "{}: {}",
+            crate::client::classify(e).hint(&addr),
+            vigia::process::error_chain(e)
+        )
+    };
+    let within = section.connect_timeout;
+    let tcp = tokio::time::timeout(within, tokio::net::TcpStream::connect(&addr))
+        .await
+        .map_err(|_| {
+            format!(
+                "collector unreachable at {addr}: no connection within {} s",
+                within.as_secs()
+            )
+        })?
+        .map_err(|e| hint(&e))?;
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let mut tls = tokio::time::timeout(within, connector.connect(name, tcp))
+        .await
+        .map_err(|_| {
+            format!(
+                "the TLS handshake with {addr} did not finish within {} s",
+                within.as_secs()
+            )
+        })?
+        .map_err(|e| hint(&e))?;
+    let mut first = [0u8; 64];
+    match tokio::time::timeout(Duration::from_secs(3), tls.read(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => Ok(()),
+        Ok(Ok(_)) => Err(format!(
+            "the collector at {addr} closed the connection right after the TLS handshake, as it does when it refuses this probe's certificate"
+        )),
+        Ok(Err(e)) => Err(hint(&e)),
+        // Silent: the dry run that follows will say.
+        Err(_) => Ok(()),
     }
 }

@@ -154,7 +154,7 @@ async fn connect_proves_the_collector_accepts_this_probe_or_says_why_not() {
         .expect("join");
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("error: ") && text.contains("refuses this probe's certificate"),
+        text.contains("error: ") && text.contains("refused this probe's certificate"),
         "{text}"
     );
     assert!(!text.contains("acknowledged"), "{text}");
