@@ -6,6 +6,7 @@ pub mod config;
 pub mod cron;
 pub mod day_bitmap;
 pub mod days;
+pub mod findings;
 pub mod log_file;
 pub mod pb;
 pub mod process;

@@ -3,19 +3,11 @@
 //! loads, and the data folder can be written, so `run` will not fail on any of them.
 
 use std::path::Path;
+use vigia::findings::Findings;
 use vigia::tls::Role;
 use vigia::tls_check::{self, Expected};
 
 use crate::config::CollectorConfig;
-
-/// Lines to print (`ok:` / `warning:`) and the problems that make the exit status 1.
-#[derive(Debug, Default)]
-pub struct Findings {
-    /// What was found, in order.
-    pub lines: Vec<String>,
-    /// What would fail at run time.
-    pub problems: Vec<String>,
-}
 
 /// Runs the checks `run` depends on.
 pub fn check(config: &CollectorConfig) -> Findings {
@@ -26,20 +18,16 @@ pub fn check(config: &CollectorConfig) -> Findings {
         name: None,
         name_key: "tls.cert",
     };
-    match tls_check::check(&tls.ca, &tls.cert, &tls.key, &expected, chrono::Utc::now()) {
-        Ok(facts) if facts.days_left < 30 => f.lines.push(format!(
-            "warning: {}: renew it soon (vigia-collector ca issue --force … server)",
-            facts.summary(&tls.cert)
-        )),
-        Ok(facts) => f.lines.push(format!("ok: {}", facts.summary(&tls.cert))),
-        Err(e) => {
-            f.lines.push(format!("error: {e}"));
-            f.problems.push(e.to_string());
-        }
-    }
+    let result = tls_check::check(&tls.ca, &tls.cert, &tls.key, &expected, chrono::Utc::now());
+    f.certificate(
+        &tls.cert,
+        "tls.cert",
+        "vigia-collector ca issue --force … server",
+        result,
+    );
     match crate::tls_reload::load(tls) {
-        Ok(loaded) => f.lines.push(format!(
-            "ok: CRL {}: {} revoked certificate(s){}",
+        Ok(loaded) => f.ok(format!(
+            "CRL {}: {} revoked certificate(s){}",
             tls.crl_path().display(),
             loaded.crls.revoked,
             if loaded.crls.ders.is_empty() {
@@ -48,10 +36,7 @@ pub fn check(config: &CollectorConfig) -> Findings {
                 ""
             }
         )),
-        Err(e) => {
-            f.lines.push(format!("error: {e}"));
-            f.problems.push(e.to_string());
-        }
+        Err(e) => f.problem(e.to_string()),
     }
     data_dir(&config.data_dir, &mut f);
     f
@@ -73,8 +58,7 @@ fn data_dir(dir: &Path, f: &mut Findings) {
                     dir.display(),
                     p.display()
                 );
-                f.lines.push(format!("error: {e}"));
-                f.problems.push(e);
+                f.problem(e);
                 return;
             }
             Some(p) => (p.to_path_buf(), "will be created at the first run"),
@@ -93,8 +77,7 @@ fn data_dir(dir: &Path, f: &mut Findings) {
                 "key `data_dir`: {} cannot be written by this account: {e}",
                 target.display()
             );
-            f.lines.push(format!("error: {e}"));
-            f.problems.push(e);
+            f.problem(e);
         }
     }
 }

@@ -193,19 +193,7 @@ fn main() -> ExitCode {
                 eprintln!("error: {msg}");
                 return ExitCode::from(1);
             }
-            let findings = vigia_collector::check::check(&config);
-            for line in &findings.lines {
-                eprintln!("{line}");
-            }
-            if !findings.problems.is_empty() {
-                eprintln!(
-                    "check-config: {} problem(s); the collector would not start as configured",
-                    findings.problems.len()
-                );
-                return ExitCode::from(1);
-            }
-            eprintln!("configuration and certificates are valid");
-            ExitCode::SUCCESS
+            vigia_collector::check::check(&config).finish("the collector")
         }
         Command::Store(cmd) => {
             let config = match load_config(cli.config) {

@@ -316,7 +316,8 @@ fn check_config_proves_the_server_certificate_and_the_data_folder() {
             .success()
     );
     let out = run_in(dir.path(), &["check-config"]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    // ok and warning lines go to stdout, errors to stderr, as in the probe and the mailer.
+    let err = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{err}");
     assert!(
         err.contains("ok: certificate certs/server.pem: server"),

@@ -15,64 +15,18 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use vigia::findings::Findings;
 use vigia::pb::ListSitesRequest;
 use vigia::tls::Role;
 use vigia::tls_check::{self, Expected};
-
-/// A certificate with fewer days left than this is a warning: renew it before it stops the
-/// digest.
-const RENEW_DAYS: i64 = 30;
-
-/// The findings: lines to print, and the problems that make the exit status 1.
-#[derive(Debug, Default)]
-pub struct Findings {
-    /// What was found, in order (`ok: …`, `warning: …`, `error: …`).
-    pub lines: Vec<String>,
-    /// What would fail at run time.
-    pub problems: Vec<String>,
-}
-
-impl Findings {
-    fn ok(&mut self, line: String) {
-        self.lines.push(format!("ok: {line}"));
-    }
-    fn warn(&mut self, line: String) {
-        self.lines.push(format!("warning: {line}"));
-    }
-    fn problem(&mut self, line: String) {
-        // Two checks may meet the same cause (the transport reads the password the password
-        // check already refused): say it once.
-        if self.problems.contains(&line) {
-            return;
-        }
-        self.lines.push(format!("error: {line}"));
-        self.problems.push(line);
-    }
-}
 
 /// Runs every check (and the connections with `connect`), prints the report and returns the
 /// exit status: 0 when `run` has what it needs, 1 otherwise.
 pub async fn command(settings: &Settings, connect: bool) -> ExitCode {
     print!("{}", describe(settings));
-    let findings = check(settings, connect).await;
-    for line in &findings.lines {
-        if line.starts_with("error: ") {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-    }
-    if findings.problems.is_empty() {
-        println!("check-config: everything `run` needs is in place");
-        ExitCode::SUCCESS
-    } else {
-        eprintln!(
-            "check-config: {} problem(s) in {}; the mailer would not work as configured",
-            findings.problems.len(),
-            settings.file.display()
-        );
-        ExitCode::from(1)
-    }
+    check(settings, connect)
+        .await
+        .finish(&format!("the mailer ({})", settings.file.display()))
 }
 
 /// The checks, without printing; `connect` also reaches the collector and the mail path.
@@ -97,24 +51,10 @@ fn certificate(settings: &Settings, f: &mut Findings) -> bool {
         name: None,
         name_key: "collector.cert",
     };
-    match tls_check::check(&c.ca, &c.cert, &c.key, &expected, Utc::now()) {
-        Ok(facts) if facts.days_left < RENEW_DAYS => {
-            f.warn(format!(
-                "{}: renew it soon (vigia-collector ca issue --force … reader --name {})",
-                facts.summary(&c.cert),
-                facts.identity.name
-            ));
-            true
-        }
-        Ok(facts) => {
-            f.ok(facts.summary(&c.cert));
-            true
-        }
-        Err(e) => {
-            f.problem(format!("key `collector.cert`: {e}"));
-            false
-        }
-    }
+    let result = tls_check::check(&c.ca, &c.cert, &c.key, &expected, Utc::now());
+    let renew = "vigia-collector ca issue --force … reader --name NAME";
+    f.certificate(&c.cert, "collector.cert", renew, result)
+        .is_some()
 }
 
 /// The secrets `run` reads at each send, and the relay's TLS settings that use files.

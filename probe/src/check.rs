@@ -4,11 +4,11 @@
 //! collector answers and acknowledges a dry-run status for this site. Anything that would fail
 //! at run time makes it exit non-zero, with the file and the key to fix.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio_stream::StreamExt as _;
+use vigia::findings::Findings;
 use vigia::pb::{RecordingStatus, ScanOutcome};
 use vigia::tls::Role;
 use vigia::tls_check::{self, Expected};
@@ -25,46 +25,11 @@ pub struct CheckOptions {
     pub connect: bool,
 }
 
-/// The findings: lines to print, and the problems that make the exit status 1.
-#[derive(Debug, Default)]
-pub struct Findings {
-    /// What was found, in order.
-    pub lines: Vec<String>,
-    /// What would fail at run time.
-    pub problems: Vec<String>,
-}
-
-impl Findings {
-    fn ok(&mut self, line: String) {
-        self.lines.push(format!("ok: {line}"));
-    }
-    fn warn(&mut self, line: String) {
-        self.lines.push(format!("warning: {line}"));
-    }
-    fn problem(&mut self, line: String) {
-        self.lines.push(format!("error: {line}"));
-        self.problems.push(line);
-    }
-}
-
 /// Runs every check (and the connection when asked) and prints the report.
 pub fn check_config_command(config: &ProbeConfig, opts: CheckOptions) -> anyhow::Result<ExitCode> {
     let findings = check(config, opts)?;
-    let mut out = crate::scan::cli::describe(config);
-    for line in &findings.lines {
-        let _ = writeln!(out, "{line}");
-    }
-    print!("{out}");
-    if findings.problems.is_empty() {
-        println!("check-config: everything `run` needs is in place");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!(
-            "check-config: {} problem(s); the probe would not work as configured",
-            findings.problems.len()
-        );
-        Ok(ExitCode::from(1))
-    }
+    print!("{}", crate::scan::cli::describe(config));
+    Ok(findings.finish("the probe"))
 }
 
 /// The checks, without printing.
@@ -101,8 +66,7 @@ pub fn check(config: &ProbeConfig, opts: CheckOptions) -> anyhow::Result<Finding
     spool(config, &mut f);
     let Some(collector) = &config.collector else {
         f.problem(
-            "key `collector`: missing; `run` and `send-once` need [collector] url, ca, cert and key"
-                .into(),
+            "key `collector`: missing; `run` and `send-once` need [collector] url, ca, cert and key",
         );
         return Ok(f);
     };
@@ -111,25 +75,21 @@ pub fn check(config: &ProbeConfig, opts: CheckOptions) -> anyhow::Result<Finding
         name: Some(&config.site),
         name_key: "site",
     };
-    match tls_check::check(
+    let result = tls_check::check(
         &collector.ca,
         &collector.cert,
         &collector.key,
         &expected,
         chrono::Utc::now(),
-    ) {
-        Ok(facts) => {
-            let line = facts.summary(&collector.cert);
-            if facts.days_left < 30 {
-                f.warn(format!("{line}: renew it soon"));
-            } else {
-                f.ok(line);
-            }
-        }
-        Err(e) => {
-            f.problem(e.to_string());
-            return Ok(f);
-        }
+    );
+    let renew = format!(
+        "vigia-collector ca issue --force probe --site {}",
+        config.site
+    );
+    if f.certificate(&collector.cert, "collector.cert", &renew, result)
+        .is_none()
+    {
+        return Ok(f);
     }
     if opts.connect {
         connect(config, &mut f)?;
