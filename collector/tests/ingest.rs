@@ -120,6 +120,28 @@ async fn a_bad_status_is_refused_naming_the_field_and_other_streams_keep_flowing
             "technology: ",
         ),
         (
+            // Stored, this would have made every ListSites, GetSite and History fail for the
+            // whole fleet (protobuf JSON refuses it when grpcurl prints it).
+            RecordingStatus {
+                report_interval: Some(prost_types::Duration {
+                    seconds: 5,
+                    nanos: -1,
+                }),
+                ..status("loja-1", "nvr", 2, now)
+            },
+            "report_interval: seconds 5 and nanos -1 disagree in sign",
+        ),
+        (
+            RecordingStatus {
+                scan_duration: Some(prost_types::Duration {
+                    seconds: 1,
+                    nanos: 1_000_000_000,
+                }),
+                ..status("loja-1", "nvr", 2, now)
+            },
+            "scan_duration: nanos 1000000000 out of range",
+        ),
+        (
             RecordingStatus {
                 cameras: (0..1000)
                     .map(|i| CameraStatus {
