@@ -4,10 +4,10 @@
 //! rules, and the probe checks them before spooling, so a status that would be refused is dropped
 //! (and said why) instead of blocking the spool on every reconnect.
 
-use prost::Message;
-use std::time::Duration;
 use crate::config::{validate_name, MAX_NAME_LEN};
 use crate::pb::{RecordingStatus, ScanOutcome, Technology};
+use prost::Message;
+use std::time::Duration;
 
 /// The collector's default `max_message_bytes`: the largest encoded status it accepts unless
 /// configured otherwise. The probe checks against it too (it cannot know a collector's setting).

@@ -11,8 +11,17 @@ fn the_log_file_has_every_event_and_no_escape_sequences() {
     tracing::warn!(error = "connection refused", "collector not reachable");
     tracing::debug!("below the filter");
     let text = std::fs::read_to_string(&path).expect("read the log");
-    assert!(text.contains("probe running") && text.contains("loja-12"), "{text}");
+    assert!(
+        text.contains("probe running") && text.contains("loja-12"),
+        "{text}"
+    );
     assert!(text.contains("collector not reachable"), "{text}");
-    assert!(!text.contains("below the filter"), "the filter applies to the file: {text}");
-    assert!(!text.contains('\x1b'), "no escape sequences in the file: {text:?}");
+    assert!(
+        !text.contains("below the filter"),
+        "the filter applies to the file: {text}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "no escape sequences in the file: {text:?}"
+    );
 }

@@ -7,9 +7,9 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
+use rustls_pki_types::pem::PemObject as _;
 use std::io::Write;
 use std::net::IpAddr;
-use rustls_pki_types::pem::PemObject as _;
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 use vigia::config::validate_name;
@@ -441,14 +441,13 @@ pub fn issue_recorded(
             .map(|c| (c.serial, c.role, c.name))
             .collect();
         let list = revocation::revoked(ca_dir)?;
-        let done = revocation::revoke_entries(
-            ca_dir,
-            &ca,
-            list,
-            chosen,
-            revocation::Reason::Superseded,
-        )?;
-        files.extend(done.files.into_iter().filter(|f| f.ends_with(revocation::CRL_FILE)));
+        let done =
+            revocation::revoke_entries(ca_dir, &ca, list, chosen, revocation::Reason::Superseded)?;
+        files.extend(
+            done.files
+                .into_iter()
+                .filter(|f| f.ends_with(revocation::CRL_FILE)),
+        );
         superseded = done.newly;
     }
     Ok(Issued {

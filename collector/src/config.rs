@@ -319,14 +319,20 @@ impl CollectorConfig {
         if self.data_dir.as_os_str().is_empty() {
             return Err("key `data_dir`: empty path".into());
         }
-        if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&self.tls.reload_interval)
+        if !(Duration::from_secs(1)..=Duration::from_secs(86_400))
+            .contains(&self.tls.reload_interval)
         {
             return Err(format!(
                 "key `tls.reload_interval`: {} is out of range; expected \"1s\" to \"24h\"",
                 duration::format(&self.tls.reload_interval)
             ));
         }
-        if self.tls.crl.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        if self
+            .tls
+            .crl
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
             return Err("key `tls.crl`: empty path".into());
         }
         if self.limits.max_connections == Some(0) {

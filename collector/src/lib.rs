@@ -8,8 +8,8 @@
 
 pub mod accept;
 pub mod acks;
-pub mod beat;
 mod admin;
+pub mod beat;
 pub mod ca;
 pub mod check;
 pub mod clock;

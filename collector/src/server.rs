@@ -248,13 +248,8 @@ impl Collector {
             max_connections: max_connections(&config),
             handshake_timeout: config.limits.handshake_timeout,
         };
-        let incoming = crate::accept::incoming(
-            listener,
-            tls_slot,
-            limits,
-            metrics.clone(),
-            stop_rx.clone(),
-        );
+        let incoming =
+            crate::accept::incoming(listener, tls_slot, limits, metrics.clone(), stop_rx.clone());
 
         let mut metrics_task = None;
         if let Some(ml) = metrics_listener {
