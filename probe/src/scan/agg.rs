@@ -100,6 +100,14 @@ impl DaySet {
             self.days.clone_from(&other.days);
             return;
         }
+        // A folder of one or two days merged into its camera's set (every folder, on a tree of
+        // day folders): inserted in place, without building a new vector each time.
+        if other.days.len() <= 2 {
+            for &d in &other.days {
+                self.insert(d);
+            }
+            return;
+        }
         let mut out = Vec::with_capacity(self.days.len() + other.days.len());
         let (mut i, mut j) = (0, 0);
         let (a, b) = (&self.days, &other.days);
@@ -321,5 +329,24 @@ mod tests {
         }
         a.merge(&b);
         assert_eq!(a.numbers(), &[1, 3, 4, 5, 9]);
+    }
+
+    #[test]
+    fn day_set_merge_of_one_or_two_days_inserts_in_place() {
+        let set = |days: &[i32]| {
+            let mut s = DaySet::default();
+            for &d in days {
+                s.insert(d);
+            }
+            s
+        };
+        for small in [&[0][..], &[7], &[2, 7], &[4, 11], &[9, 10], &[-1, 3]] {
+            let mut a = set(&[2, 4, 9]);
+            a.merge(&set(small));
+            let mut want: Vec<i32> = [2, 4, 9].iter().chain(small).copied().collect();
+            want.sort_unstable();
+            want.dedup();
+            assert_eq!(a.numbers(), &want[..], "merging {small:?}");
+        }
     }
 }

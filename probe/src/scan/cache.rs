@@ -23,7 +23,7 @@
 
 use super::agg::{Agg, DaySet, FileTime};
 use super::hashes::{self, Base, NameHashes, Piece};
-use super::walk::{CacheKey, DirCache, HotFile, RecorderCache};
+use super::walk::{CacheKey, DirCache, DirMap, HotFile, RecorderCache, RelPath};
 use super::Technology;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -445,7 +445,7 @@ fn encode_frame(caches: &HashMap<String, RecorderCache>) -> Option<Vec<u8>> {
     let mut n = 0u32;
     for id in ids {
         let c = &caches[id];
-        let dirty: Vec<(&PathBuf, &DirCache)> = c.dirs.iter().filter(|(_, d)| d.dirty).collect();
+        let dirty: Vec<(&RelPath, &DirCache)> = c.dirs.iter().filter(|(_, d)| d.dirty).collect();
         if dirty.is_empty() && c.removed.is_empty() {
             continue;
         }
@@ -519,7 +519,7 @@ fn replay(
                 continue;
             };
             for rel in removed {
-                c.dirs.remove(&rel);
+                c.dirs.remove(rel.as_os_str().as_encoded_bytes());
             }
             c.dirs.extend(upserts);
         }
@@ -527,7 +527,7 @@ fn replay(
     Ok(())
 }
 
-type Frame = Vec<(String, Vec<PathBuf>, Vec<(PathBuf, DirCache)>)>;
+type Frame = Vec<(String, Vec<PathBuf>, Vec<(RelPath, DirCache)>)>;
 
 fn decode_frame(
     payload: &[u8],
@@ -608,7 +608,7 @@ pub fn decode(
             .map_err(|_| Decode::Corrupt("recorder id is not UTF-8".into()))?;
         let key = r.key()?;
         let ndirs = r.count64(52)?;
-        let mut dirs = HashMap::with_capacity(ndirs);
+        let mut dirs = DirMap::with_capacity_and_hasher(ndirs, Default::default());
         for _ in 0..ndirs {
             let (rel, d) = r.dir(blocks, heap)?;
             dirs.insert(rel, d);
@@ -779,8 +779,8 @@ impl<'a> Reader<'a> {
         &mut self,
         blocks: &Arc<PathBuf>,
         heap: &Arc<PathBuf>,
-    ) -> Result<(PathBuf, DirCache), Decode> {
-        let rel = PathBuf::from(self.os()?);
+    ) -> Result<(RelPath, DirCache), Decode> {
+        let rel = RelPath(PathBuf::from(self.os()?));
         let id = (self.u64()?, self.u64()?);
         let mtime = self.time()?;
         let ctime = self.time()?;

@@ -364,15 +364,14 @@ impl Scanner {
             let now = SystemTime::now();
             let key = walk::CacheKey::new(rec, self.tz, self.settings.hot_window);
             let old = self.caches.remove(&rec.id).filter(|c| c.key == key);
-            let result = scan_recorder(
+            let result = walk::scan_recorder_owned(
                 rec,
                 self.tz,
                 self.settings.hot_window,
                 threads,
                 now,
-                old.as_ref(),
+                old,
             );
-            drop(old);
             let status = self.to_status(rec, &result, started.elapsed());
             tracing::debug!(
                 site = %self.site,

@@ -3,7 +3,8 @@
 
 use super::super::agg::{Agg, FileTime};
 use super::super::hashes::{name_hash, NameHashes, Resolved};
-use super::meta::{change_time, identity, reason};
+use super::meta::{reason, stat_dir, Handle};
+use super::model::{key_bytes, RelPath};
 use super::{Acc, Ctx, DirCache, HotFile, Task, MAX_DEPTH};
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -34,16 +35,12 @@ impl Ancestors {
 }
 
 /// Scans one folder: its counted files into `acc`, its cache entry, and its subfolders as tasks.
-pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task> {
+pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<Task> {
     let abs = ctx.root.join(&task.rel);
     let follow = ctx.layout.follow || task.depth == 0;
-    let meta = if follow {
-        std::fs::metadata(&abs)
-    } else {
-        std::fs::symlink_metadata(&abs)
-    };
-    let meta = match meta {
-        Ok(m) if m.is_dir() => m,
+    let name = task.rel.file_name();
+    let meta = match stat_dir(task.parent.as_deref(), name, &abs, follow) {
+        Ok(m) if m.is_dir => m,
         // Replaced by something else, or gone since its parent was listed.
         Ok(_) => return Vec::new(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
@@ -56,8 +53,8 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task
             return Vec::new();
         }
     };
-    let id = identity(&meta);
-    let ctime = change_time(&meta);
+    let id = meta.id;
+    let ctime = meta.ctime;
     let ancestors = if ctx.layout.follow {
         if let Some(a) = &task.ancestors {
             if id != (0, 0) && a.contains(id) {
@@ -75,7 +72,7 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task
     } else {
         None
     };
-    let Some(mtime) = FileTime::of(&meta) else {
+    let Some(mtime) = meta.mtime else {
         acc.error(&abs, "no modification time".to_string());
         return Vec::new();
     };
@@ -85,10 +82,29 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task
         }
     }
 
-    let prev = ctx.old.and_then(|c| c.dirs.get(&task.rel));
+    let prev = ctx.old.and_then(|c| c.dirs.get(key_bytes(&task.rel)));
     let old = prev.filter(|d| d.id == id);
     let reusable = old
         .filter(|d| d.mtime == mtime && d.ctime == ctime && mtime.secs < d.listed_at - RACY_SECS);
+    // Held open while its subfolders wait, so each is stat'ed by one path component. Links are
+    // followed through walkdir's resolution, by full path: no handle then.
+    let open_handle = |subdirs: &[OsString]| {
+        if subdirs.is_empty() || ctx.layout.follow {
+            None
+        } else {
+            Handle::open(task.parent.as_deref(), name, &abs, follow).map(Arc::new)
+        }
+    };
+    if let Some(d) = reusable.filter(|d| d.hot.is_empty() && !drops_hashes(ctx, d, mtime)) {
+        // Unchanged, nothing to stat again: the old entry stands as it is, and stays in the
+        // old cache, which becomes the new one (no copy of it is made).
+        acc.stats.dirs_reused += 1;
+        count_here(task, &d.cold, &[], acc);
+        let handle = open_handle(&d.subdirs);
+        let children = child_tasks(ctx, task, &d.subdirs, &ancestors, &handle);
+        acc.kept.push(std::mem::take(&mut task.rel));
+        return children;
+    }
     let errors_before = acc.error_count;
     let reused = reusable.and_then(|d| reuse_listing(ctx, &abs, d, acc));
     let entry = match reused {
@@ -98,10 +114,10 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task
         }
         None => {
             acc.stats.dirs_listed += 1;
-            let mut e = read_listing(ctx, task, &abs, meta.len(), old, acc);
+            let mut e = read_listing(ctx, task, &abs, meta.len, old, acc);
             if e.as_ref().is_some_and(|e| e.is_none()) {
                 // A file known to the cache is gone: the aggregate cannot be corrected, read in full.
-                e = read_listing(ctx, task, &abs, meta.len(), None, acc);
+                e = read_listing(ctx, task, &abs, meta.len, None, acc);
             }
             e.flatten()
         }
@@ -112,27 +128,61 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task
     entry.id = id;
     entry.mtime = mtime;
     entry.ctime = ctime;
-
-    let mut here = entry.cold.clone();
-    for f in &entry.hot {
-        here.add(f.mtime, f.size, &mut acc.calc);
-    }
-    match &task.camera {
-        Some(cam) if here.files > 0 => acc.cameras.entry(cam.clone()).or_default().merge(&here),
-        Some(_) => {}
-        None => acc.loose.merge(&here),
-    }
+    count_here(task, &entry.cold, &entry.hot, acc);
 
     // Only recently-written folders keep their files' name hashes.
-    if entry.hot.is_empty()
-        && mtime < ctx.cutoff
-        && mtime.secs < entry.listed_at - RACY_SECS
-        && entry.cold_hashes.take().is_some()
-    {
+    if drops_hashes(ctx, &entry, mtime) {
+        entry.cold_hashes = None;
         entry.dirty = true;
     }
-    let children = entry
-        .subdirs
+    let handle = open_handle(&entry.subdirs);
+    let children = child_tasks(ctx, task, &entry.subdirs, &ancestors, &handle);
+    // A folder with errors is not cached, so the next scan tries it afresh.
+    if acc.error_count == errors_before {
+        acc.carried += usize::from(prev.is_some());
+        acc.dirs
+            .push((RelPath(std::mem::take(&mut task.rel)), entry));
+    }
+    children
+}
+
+/// Whether a folder's name hashes are dropped now: no recent files and not written recently
+/// (only recently-written folders keep them).
+fn drops_hashes(ctx: &Ctx<'_>, d: &DirCache, mtime: FileTime) -> bool {
+    d.hot.is_empty()
+        && mtime < ctx.cutoff
+        && mtime.secs < d.listed_at - RACY_SECS
+        && d.cold_hashes.is_some()
+}
+
+/// Adds a folder's files (its older ones as one aggregate, its recent ones) to its camera's
+/// figures, or to the loose ones.
+fn count_here(task: &Task, cold: &Agg, hot: &[HotFile], acc: &mut Acc) {
+    let merge = |into: &mut Agg, calc: &mut super::super::agg::DayCalc| {
+        into.merge(cold);
+        for f in hot {
+            into.add(f.mtime, f.size, calc);
+        }
+    };
+    match &task.camera {
+        Some(cam) if cold.files > 0 || !hot.is_empty() => {
+            let into = acc.cameras.entry(cam.clone()).or_default();
+            merge(into, &mut acc.calc);
+        }
+        Some(_) => {}
+        None => merge(&mut acc.loose, &mut acc.calc),
+    }
+}
+
+/// The tasks of a folder's subfolders.
+fn child_tasks(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    subdirs: &[OsString],
+    ancestors: &Option<Arc<Ancestors>>,
+    handle: &Option<Arc<Handle>>,
+) -> Vec<Task> {
+    subdirs
         .iter()
         .map(|name| {
             let depth = task.depth + 1;
@@ -146,15 +196,10 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &Task, acc: &mut Acc) -> Vec<Task
                 depth,
                 camera,
                 ancestors: ancestors.clone(),
+                parent: handle.clone(),
             }
         })
-        .collect();
-    // A folder with errors is not cached, so the next scan tries it afresh.
-    if acc.error_count == errors_before {
-        acc.carried += usize::from(prev.is_some());
-        acc.dirs.push((task.rel.clone(), entry));
-    }
-    children
+        .collect()
 }
 
 /// The folder is unchanged: its listing stands, only its recent files are stat'ed again.

@@ -2,9 +2,161 @@
 //! worded in a scan's error list.
 
 use super::super::agg::FileTime;
+use std::ffi::OsStr;
 use std::io;
+use std::path::Path;
 
 pub(crate) use imp::{change_time, identity};
+#[cfg(target_os = "linux")]
+pub(crate) use linux::Handle;
+#[cfg(not(target_os = "linux"))]
+pub(crate) use portable::Handle;
+
+/// What the walk needs of a folder's own metadata, from whichever stat the platform makes.
+pub(crate) struct DirMeta {
+    /// Whether it is a folder (after following a link when asked to).
+    pub(crate) is_dir: bool,
+    /// See [`identity`].
+    pub(crate) id: (u64, u64),
+    /// Its mtime (`None` where the platform has none).
+    pub(crate) mtime: Option<FileTime>,
+    /// See [`change_time`].
+    pub(crate) ctime: FileTime,
+    /// Its size: bytes of directory data (decides whether a big folder is read by two threads).
+    pub(crate) len: u64,
+}
+
+impl DirMeta {
+    fn of(meta: &std::fs::Metadata) -> DirMeta {
+        DirMeta {
+            is_dir: meta.is_dir(),
+            id: identity(meta),
+            mtime: FileTime::of(meta),
+            ctime: change_time(meta),
+            len: meta.len(),
+        }
+    }
+}
+
+/// Stats a folder: relative to its parent's open handle when there is one and links are not
+/// followed (one path component for the kernel to resolve instead of the whole path: on a tree
+/// of thousands of small folders, a rescan is mostly these stats), else by its full path.
+pub(crate) fn stat_dir(
+    parent: Option<&Handle>,
+    name: Option<&OsStr>,
+    abs: &Path,
+    follow: bool,
+) -> io::Result<DirMeta> {
+    if !follow {
+        if let (Some(h), Some(n)) = (parent, name) {
+            if let Some(m) = h.stat_child(n) {
+                return m;
+            }
+        }
+    }
+    let meta = if follow {
+        std::fs::metadata(abs)
+    } else {
+        std::fs::symlink_metadata(abs)
+    };
+    meta.map(|m| DirMeta::of(&m))
+}
+
+/// Linux: folders held open with `O_PATH` (no read access needed, nothing listed through it),
+/// their subfolders stat'ed with `fstatat` relative to them.
+#[cfg(target_os = "linux")]
+mod linux {
+    use super::{DirMeta, FileTime};
+    use rustix::fd::OwnedFd;
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags, CWD};
+    use std::ffi::OsStr;
+    use std::io;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    /// An open folder whose subfolders are stat'ed relative to it.
+    pub(crate) struct Handle(OwnedFd);
+
+    impl Handle {
+        /// Opens the folder `name` of `parent` (or `abs` when there is no parent), not
+        /// following a final link unless `follow`. `None` on any failure (out of descriptors,
+        /// replaced meanwhile): the subfolders are then stat'ed by full path.
+        pub(crate) fn open(
+            parent: Option<&Handle>,
+            name: Option<&OsStr>,
+            abs: &Path,
+            follow: bool,
+        ) -> Option<Handle> {
+            let mut flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            if !follow {
+                flags |= OFlags::NOFOLLOW;
+            }
+            let fd = match (parent, name) {
+                (Some(p), Some(n)) => rustix::fs::openat(&p.0, n.as_bytes(), flags, Mode::empty()),
+                _ => rustix::fs::openat(CWD, abs, flags, Mode::empty()),
+            };
+            fd.ok().map(Handle)
+        }
+
+        /// Stats the entry `name` of this folder without following a link; `None` when the
+        /// name cannot be passed to the kernel (then the caller stats by full path).
+        pub(crate) fn stat_child(&self, name: &OsStr) -> Option<io::Result<DirMeta>> {
+            if name.as_bytes().contains(&0) {
+                return None;
+            }
+            let st = match rustix::fs::statat(&self.0, name.as_bytes(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let nanos = |n: i64| u32::try_from(n).unwrap_or(0).min(999_999_999);
+            #[allow(clippy::unnecessary_cast)]
+            Some(Ok(DirMeta {
+                is_dir: FileType::from_raw_mode(st.st_mode as _) == FileType::Directory,
+                // As std's `MetadataExt::dev` and `ino` give them, so a cache written by either
+                // way of stat'ing matches.
+                id: (st.st_dev as u64, st.st_ino as u64),
+                mtime: Some(FileTime {
+                    secs: st.st_mtime as i64,
+                    nanos: nanos(st.st_mtime_nsec as i64),
+                }),
+                ctime: FileTime {
+                    secs: st.st_ctime as i64,
+                    nanos: nanos(st.st_ctime_nsec as i64),
+                },
+                len: u64::try_from(st.st_size).unwrap_or(0),
+            }))
+        }
+    }
+}
+
+/// Elsewhere folders are stat'ed by full path: no handle is ever opened.
+#[cfg(not(target_os = "linux"))]
+mod portable {
+    use super::DirMeta;
+    use std::ffi::OsStr;
+    use std::io;
+    use std::path::Path;
+
+    /// Never constructed off Linux.
+    pub(crate) enum Handle {}
+
+    impl Handle {
+        /// Always `None`: folders are stat'ed by full path.
+        pub(crate) fn open(
+            _parent: Option<&Handle>,
+            _name: Option<&OsStr>,
+            _abs: &Path,
+            _follow: bool,
+        ) -> Option<Handle> {
+            None
+        }
+
+        /// Unreachable: no handle exists.
+        pub(crate) fn stat_child(&self, _name: &OsStr) -> Option<io::Result<DirMeta>> {
+            match *self {}
+        }
+    }
+}
 
 #[cfg(unix)]
 mod imp {

@@ -1,6 +1,7 @@
 //! The walk of one recorder's tree: layout rules, the thread pool, and the per-folder cache.
 //!
-//! Every folder is a task. A task stats its folder (one `lstat`), then either reuses its cached
+//! Every folder is a task. A task stats its folder (one `lstat`; on Linux relative to its
+//! parent's handle, held open while the subfolders wait), then either reuses its cached
 //! listing or reads it (on Linux straight from `getdents64`, see `rawdir.rs`, a very big
 //! ext4 folder by two threads; elsewhere std's `read_dir`, whose per-entry stat is relative to
 //! the open folder; walkdir when links are followed, for its link resolution and loop errors),
@@ -47,9 +48,9 @@ use folder::Ancestors;
 use layout::Layout;
 use meta::reason;
 pub use model::{CacheKey, RecorderCache};
-pub(crate) use model::{DirCache, HotFile};
+pub(crate) use model::{DirCache, DirMap, HotFile, RelPath};
 use pool::run_pool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -105,6 +106,8 @@ pub(crate) struct Task {
     depth: u32,
     camera: Option<Arc<str>>,
     ancestors: Option<Arc<Ancestors>>,
+    /// The parent folder, held open (Linux) so this one is stat'ed relative to it.
+    parent: Option<Arc<meta::Handle>>,
 }
 
 /// One worker's share of the result.
@@ -115,9 +118,11 @@ pub(crate) struct Acc {
     errors: Vec<WalkError>,
     error_count: u64,
     root_unreadable: Option<String>,
-    dirs: Vec<(PathBuf, DirCache)>,
+    dirs: Vec<(model::RelPath, DirCache)>,
     /// How many of `dirs` the old cache had too.
     carried: usize,
+    /// Folders whose old entry stands unchanged (left in the old cache, which becomes the new).
+    kept: Vec<PathBuf>,
     stats: WalkStats,
     /// The listing buffer, reused from folder to folder.
     #[cfg(target_os = "linux")]
@@ -135,6 +140,7 @@ impl Acc {
             root_unreadable: None,
             dirs: Vec::new(),
             carried: 0,
+            kept: Vec::new(),
             stats: WalkStats::default(),
             #[cfg(target_os = "linux")]
             buf: Vec::new(),
@@ -181,7 +187,8 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// Scans one recorder. `old` is the previous scan's cache (same [`CacheKey`]), if any; `now` is
-/// the scan's start, which decides which files are "recent".
+/// the scan's start, which decides which files are "recent". Works on a copy of `old`; the
+/// probe's own loop hands its cache over by value instead.
 pub fn scan_recorder(
     rec: &RecorderConfig,
     tz: vigia::Tz,
@@ -191,13 +198,30 @@ pub fn scan_recorder(
     old: Option<&RecorderCache>,
 ) -> RecorderScan {
     let key = CacheKey::new(rec, tz, hot_window);
-    let old = old.filter(|c| c.key == key);
+    let old = old.filter(|c| c.key == key).cloned();
+    scan_recorder_owned(rec, tz, hot_window, threads, now, old)
+}
+
+/// As [`scan_recorder`], taking the previous cache by value: the entries of unchanged folders
+/// stay where they are in it, and it becomes the new cache (on a tree of thousands of small
+/// folders, copying every entry was most of a rescan's memory and allocations).
+pub(crate) fn scan_recorder_owned(
+    rec: &RecorderConfig,
+    tz: vigia::Tz,
+    hot_window: Duration,
+    threads: usize,
+    now: SystemTime,
+    old: Option<RecorderCache>,
+) -> RecorderScan {
+    let key = CacheKey::new(rec, tz, hot_window);
+    let old_owned = old.filter(|c| c.key == key);
+    let old = old_owned.as_ref();
     let now_ft = FileTime::from_system(now);
     let cutoff = FileTime::from_system(now.checked_sub(hot_window).unwrap_or(now));
     let empty_cache = RecorderCache {
         key,
-        dirs: HashMap::new(),
-        removed: removed_since(old, &HashMap::new(), 0),
+        dirs: DirMap::default(),
+        removed: removed_since(old, &DirMap::default(), 0),
     };
     let fail = |outcome: ScanOutcome, why: String, cache: RecorderCache| RecorderScan {
         outcome,
@@ -247,7 +271,8 @@ pub fn scan_recorder(
     let mut errors = Vec::new();
     let mut error_count = 0;
     let mut root_unreadable = None;
-    let mut dirs = HashMap::new();
+    let mut updates = Vec::with_capacity(accs.iter().map(|a| a.dirs.len()).sum());
+    let mut kept = Vec::with_capacity(accs.len());
     let mut stats = WalkStats::default();
     let mut carried = 0;
     for acc in accs {
@@ -260,18 +285,20 @@ pub fn scan_recorder(
         errors.extend(acc.errors);
         error_count += acc.error_count;
         root_unreadable = root_unreadable.or(acc.root_unreadable);
-        dirs.extend(acc.dirs);
+        updates.extend(acc.dirs);
+        kept.push(acc.kept);
         stats.dirs_listed += acc.stats.dirs_listed;
         stats.dirs_reused += acc.stats.dirs_reused;
         stats.files_stated += acc.stats.files_stated;
         stats.dirs_split += acc.stats.dirs_split;
     }
-    let removed = removed_since(old, &dirs, carried);
-    let cache = RecorderCache {
-        key: CacheKey::new(rec, tz, hot_window),
-        dirs,
-        removed,
-    };
+    let cache = next_cache(
+        CacheKey::new(rec, tz, hot_window),
+        old_owned,
+        kept,
+        updates,
+        carried,
+    );
     if let Some(why) = root_unreadable {
         return fail(ScanOutcome::PermissionDenied, why, cache);
     }
@@ -302,23 +329,79 @@ pub fn scan_recorder(
 
 /// The folders of `old` not in `dirs` (of which `carried` were in `old`), with those `old` had
 /// already dropped without a save since: what the next save removes from the cache file.
-fn removed_since(
-    old: Option<&RecorderCache>,
-    dirs: &HashMap<PathBuf, DirCache>,
-    carried: usize,
-) -> Vec<PathBuf> {
+fn removed_since(old: Option<&RecorderCache>, dirs: &DirMap, carried: usize) -> Vec<PathBuf> {
     let Some(old) = old else {
         return Vec::new();
     };
     let mut removed: Vec<PathBuf> = old
         .removed
         .iter()
-        .filter(|p| !dirs.contains_key(*p))
+        .filter(|p| !dirs.contains_key(model::key_bytes(p)))
         .cloned()
         .collect();
     // Counting first spares a lookup per folder in the usual case, where nothing went.
     if carried < old.dirs.len() {
-        removed.extend(old.dirs.keys().filter(|p| !dirs.contains_key(*p)).cloned());
+        removed.extend(
+            old.dirs
+                .keys()
+                .filter(|p| !dirs.contains_key(model::key_bytes(p)))
+                .map(|p| p.0.clone()),
+        );
     }
     removed
+}
+
+/// The new cache from the old one: the entries of `kept` folders stay as they are, `updates`
+/// (of which `carried` replace old entries) go in, and old folders seen in neither go.
+fn next_cache(
+    key: CacheKey,
+    old: Option<RecorderCache>,
+    kept: Vec<Vec<PathBuf>>,
+    updates: Vec<(RelPath, DirCache)>,
+    carried: usize,
+) -> RecorderCache {
+    let Some(RecorderCache {
+        dirs: mut old_dirs,
+        removed: old_removed,
+        ..
+    }) = old
+    else {
+        let mut dirs = DirMap::with_capacity_and_hasher(updates.len(), Default::default());
+        dirs.extend(updates);
+        return RecorderCache {
+            key,
+            dirs,
+            removed: Vec::new(),
+        };
+    };
+    let seen_again = carried + kept.iter().map(Vec::len).sum::<usize>();
+    let mut removed = Vec::new();
+    // Counting first spares a set of every folder in the usual case, where none went.
+    if seen_again < old_dirs.len() {
+        let seen: HashSet<&[u8], model::PathHash> = kept
+            .iter()
+            .flatten()
+            .map(|p| model::key_bytes(p))
+            .chain(updates.iter().map(|(k, _)| model::key_bytes(k)))
+            .collect();
+        old_dirs.retain(|k, _| {
+            let stays = seen.contains(model::key_bytes(k));
+            if !stays {
+                removed.push(k.0.clone());
+            }
+            stays
+        });
+    }
+    old_dirs.extend(updates);
+    // Folders dropped before the last save and not back since are still to be removed there.
+    removed.extend(
+        old_removed
+            .into_iter()
+            .filter(|p| !old_dirs.contains_key(model::key_bytes(p))),
+    );
+    RecorderCache {
+        key,
+        dirs: old_dirs,
+        removed,
+    }
 }
