@@ -110,6 +110,14 @@ enum Cmd {
     },
     /// Prints the encoded size of one status of the chosen shape.
     Size,
+    /// Writes one status for each of `sites` sites straight into a store (no network): a fleet
+    /// of any size for the ListSites and digest benchmarks. One site in ten is late.
+    Fill {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 50_000)]
+        sites: usize,
+    },
     /// Keep-alive JSON POSTs to the Flask baseline at each concurrency; prints requests/s.
     Http {
         #[arg(long)]
@@ -172,8 +180,49 @@ fn main() -> anyhow::Result<()> {
                 warmup,
                 secs,
             } => http(addr, &concurrency, warmup, secs).await,
+            Cmd::Fill { data, sites } => fill(&data, sites).await,
         }
     })
+}
+
+async fn fill(data: &Path, sites: usize) -> anyhow::Result<()> {
+    let store = vigia_collector::store::Store::open(data, 64 << 20)?;
+    let writer = vigia_collector::store::Writer::start(
+        store.clone(),
+        vigia_collector::Clock::system(),
+        Arc::new(vigia_collector::metrics::Metrics::default()),
+    );
+    let started = Instant::now();
+    let mut pending = futures::stream::FuturesUnordered::new();
+    let done = |r: Result<Result<_, String>, _>| -> anyhow::Result<()> {
+        r.map_err(|e| anyhow::anyhow!("ack lost: {e}"))?
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("store: {e}"))
+    };
+    for i in 0..sites {
+        let mut s = status(&format!("loja-{i:05}"), 1);
+        if i % 10 == 0 {
+            // Stopped six hours ago: LATE, so the digest has problems to list first.
+            let stale = Some(to_timestamp(chrono::Utc::now() - chrono::Duration::hours(6)));
+            s.newest_recording = stale;
+            s.newest_nonempty_recording = stale;
+        }
+        pending.push(writer.submit(s).await?);
+        // Bounded: the writer acknowledges in group commits.
+        while pending.len() >= 4096 {
+            if let Some(r) = pending.next().await {
+                done(r)?;
+            }
+        }
+    }
+    while let Some(r) = pending.next().await {
+        done(r)?;
+    }
+    writer.stop().await;
+    store.flush()?;
+    println!("filled_sites {sites}");
+    println!("fill_s {:.1}", started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 fn setup(dir: &Path) -> anyhow::Result<()> {

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Fleet benchmark, one command: `bench/fleet.sh` (SITES="10000 50000", RUNS=3 by default).
+# For each fleet size: a store filled with one realistic status per site (90 days, 16 cameras,
+# one site in ten late; `ingest_load fill`), a release collector serving it, then the mailer's
+# morning digest end to end (`vigia-mailer preview`: ListSites in pages of 500, then the render)
+# — wall time and the mailer's peak RSS, median of RUNS. The smaller fleet is the baseline the
+# larger is read against: time and memory should grow no faster than the fleet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SITES=${SITES:-"10000 50000"}
+RUNS=${RUNS:-3}
+WORK=$(mktemp -d)
+COLLECTOR_PID=
+cleanup() {
+  [ -n "$COLLECTOR_PID" ] && kill "$COLLECTOR_PID" 2>/dev/null && wait "$COLLECTOR_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+cargo build --release --locked -q -p vigia-collector -p vigia-mailer --bins
+cargo build --release --locked -q -p vigia-collector --example ingest_load
+BIN=target/release
+echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+"$BIN/vigia-collector" ca init --dir "$WORK/certs" >/dev/null
+"$BIN/vigia-collector" ca issue --dir "$WORK/certs" server --dns localhost --ip 127.0.0.1 >/dev/null
+"$BIN/vigia-collector" ca issue --dir "$WORK/certs" reader --name mailer >/dev/null
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf '%-8s %10s %12s %14s %16s\n' sites fill_s digest_ms mailer_rss_mb html_kb
+for n in $SITES; do
+  data="$WORK/data-$n"
+  fill=$(target/release/examples/ingest_load fill --data "$data" --sites "$n" | awk '/^fill_s/ {print $2}')
+  cat > "$WORK/collector.toml" <<TOML
+listen = "127.0.0.1:$PORT"
+data_dir = "$data"
+[tls]
+ca = "$WORK/certs/ca.pem"
+cert = "$WORK/certs/server.pem"
+key = "$WORK/certs/server.key"
+TOML
+  VIGIA_LOG=warn "$BIN/vigia-collector" --config "$WORK/collector.toml" run 2>"$WORK/collector-$n.log" &
+  COLLECTOR_PID=$!
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    sleep 0.1
+  done
+  cat > "$WORK/mailer.toml" <<TOML
+state_dir = "$WORK/mailer-state"
+timezone = "America/Sao_Paulo"
+language = "pt-BR"
+[collector]
+url = "https://localhost:$PORT"
+ca = "$WORK/certs/ca.pem"
+cert = "$WORK/certs/mailer.pem"
+key = "$WORK/certs/mailer.key"
+timeout = "120s"
+[smtp]
+host = "localhost"
+from = "Vigia <vigia@example.com>"
+to = ["ops@example.com"]
+TOML
+  : > "$WORK/ms" ; : > "$WORK/rss"
+  for _ in $(seq 1 "$RUNS"); do
+    start=$(date +%s%N)
+    /usr/bin/time -f '%M' -o "$WORK/time" "$BIN/vigia-mailer" --config "$WORK/mailer.toml" preview --out "$WORK/digest.html" >/dev/null
+    end=$(date +%s%N)
+    echo $(( (end - start) / 1000000 )) >> "$WORK/ms"
+    echo $(( $(tail -n 1 "$WORK/time") / 1024 )) >> "$WORK/rss"
+  done
+  printf '%-8s %10s %12s %14s %16s\n' "$n" "$fill" "$(median < "$WORK/ms")" "$(median < "$WORK/rss")" "$(( $(stat -c %s "$WORK/digest.html") / 1024 ))"
+  kill "$COLLECTOR_PID"; wait "$COLLECTOR_PID" 2>/dev/null || true; COLLECTOR_PID=
+done
+echo "targets (issue 13): 50,000 sites, digest end to end ≤ 3 s and mailer peak RSS ≤ 300 MB"
