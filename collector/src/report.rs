@@ -176,28 +176,57 @@ pub fn page(
     max_sites: usize,
     max_bytes: usize,
 ) -> Result<(Vec<SiteReport>, bool), StoreError> {
-    let mut records: std::collections::BTreeMap<String, SiteRecord> =
-        store.sites()?.into_iter().collect();
-    for s in &config.expected_sites {
-        records.entry(s.clone()).or_default();
-    }
-    let expected: std::collections::HashSet<&str> =
+    let after = listing.after.as_deref();
+    // Expected sites that never reported have no record: merge their names into the store's
+    // ordered walk, so only the page's sites are ever read.
+    let mut expected: Vec<&str> = config
+        .expected_sites
+        .iter()
+        .map(String::as_str)
+        .filter(|s| s.starts_with(&listing.name_prefix) && after.is_none_or(|a| *s > a))
+        .collect();
+    expected.sort_unstable();
+    expected.dedup();
+    let configured: std::collections::HashSet<&str> =
         config.expected_sites.iter().map(String::as_str).collect();
-    let start = match &listing.after {
-        Some(after) => std::ops::Bound::Excluded(after.clone()),
-        None => std::ops::Bound::Unbounded,
+    let in_config = |name: &str| configured.contains(name);
+    let mut stored = store.sites_after(after, &listing.name_prefix).peekable();
+    let mut expected = expected.into_iter().peekable();
+    let mut next = || -> Option<Result<(String, SiteRecord), StoreError>> {
+        let from_store = match stored.peek() {
+            Some(Ok((name, _))) => Some(name.as_str()),
+            Some(Err(_)) => return stored.next(),
+            None => None,
+        };
+        match (from_store, expected.peek().copied()) {
+            (None, None) => None,
+            (Some(s), Some(e)) if e < s => {
+                expected.next();
+                Some(Ok((e.to_string(), SiteRecord::default())))
+            }
+            (Some(s), Some(e)) => {
+                if e == s {
+                    expected.next();
+                }
+                stored.next()
+            }
+            (Some(_), None) => stored.next(),
+            (None, Some(e)) => {
+                expected.next();
+                Some(Ok((e.to_string(), SiteRecord::default())))
+            }
+        }
     };
     let mut out = Vec::new();
     let mut bytes = 0usize;
-    let mut candidates = records
-        .range((start, std::ops::Bound::Unbounded))
-        .filter(|(name, record)| {
-            name.starts_with(&listing.name_prefix) && (listing.include_retired || !record.retired)
-        })
-        .peekable();
-    while let Some((name, record)) = candidates.next() {
-        let in_config = expected.contains(name.as_str());
-        let report = build(config, store, name, record, in_config, now)?;
+    let mut pending = next();
+    while let Some(item) = pending {
+        let (name, record) = item?;
+        pending = next();
+        if record.retired && !listing.include_retired {
+            continue;
+        }
+        let report = build(config, store, &name, &record, in_config(&name), now)?;
         if !listing.wants(&report) {
             continue;
         }
@@ -206,7 +235,7 @@ pub fn page(
         if out.len() >= max_sites || bytes >= max_bytes {
             // More may follow; a filter may still drop them all, which costs the reader one
             // empty last page.
-            return Ok((out, candidates.peek().is_some()));
+            return Ok((out, pending.is_some()));
         }
     }
     Ok((out, false))

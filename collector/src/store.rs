@@ -460,6 +460,30 @@ impl Store {
         Ok(out)
     }
 
+    /// The sites after `after` (all when `None`) whose names start with `prefix`, by name,
+    /// read one at a time: a ListSites page costs what it returns, not the whole fleet.
+    pub fn sites_after<'a>(
+        &'a self,
+        after: Option<&str>,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = Result<(String, SiteRecord), StoreError>> + 'a {
+        let start = match after {
+            Some(a) if a >= prefix => std::ops::Bound::Excluded(a.as_bytes().to_vec()),
+            _ => std::ops::Bound::Included(prefix.as_bytes().to_vec()),
+        };
+        self.sites
+            .range((start, std::ops::Bound::Unbounded))
+            .take_while(move |kv| {
+                kv.as_ref()
+                    .map_or(true, |(k, _)| k.starts_with(prefix.as_bytes()))
+            })
+            .map(move |kv| {
+                let (k, v) = kv.map_err(|e| self.err(e))?;
+                let rec = SiteRecord::decode(v.as_ref()).map_err(|e| self.corrupt("sites", e))?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), rec))
+            })
+    }
+
     /// The latest status of each recorder of a site, by recorder id.
     pub fn latest(&self, site: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut out = Vec::new();
