@@ -311,7 +311,8 @@ async fn list_sites_pages_in_name_order_at_one_instant_and_filters() {
     let clock = Clock::manual(chrono::Utc::now());
     let c = TestCollector::start(&env.fleet, &env.data(), |cfg| {
         cfg.clock = clock.clone();
-        cfg.expected_sites = vec!["norte-never".into()];
+        // One expected site sorts between stored ones, one after them all.
+        cfg.expected_sites = vec!["norte-never".into(), "loja-05-nova".into()];
     })
     .await
     .expect("start");
@@ -332,7 +333,7 @@ async fn list_sites_pages_in_name_order_at_one_instant_and_filters() {
     let whole = support::list_sites(&mut q).await;
     assert_eq!(
         whole.len(),
-        13,
+        14,
         "an unpaged request still gets the whole fleet"
     );
 
@@ -347,7 +348,7 @@ async fn list_sites_pages_in_name_order_at_one_instant_and_filters() {
     .await;
     assert_eq!(
         pages.iter().map(|p| p.sites.len()).collect::<Vec<_>>(),
-        vec![5, 5, 3]
+        vec![5, 5, 4]
     );
     let names: Vec<&str> = pages
         .iter()
@@ -375,7 +376,16 @@ async fn list_sites_pages_in_name_order_at_one_instant_and_filters() {
     .into_iter()
     .flat_map(|p| p.sites.into_iter().map(|s| s.site))
     .collect();
-    assert_eq!(problems, ["loja-00", "loja-04", "loja-08", "norte-never"]);
+    assert_eq!(
+        problems,
+        [
+            "loja-00",
+            "loja-04",
+            "loja-05-nova",
+            "loja-08",
+            "norte-never"
+        ]
+    );
 
     let late: Vec<String> = all_pages(
         &mut q,
