@@ -203,7 +203,9 @@ async fn fill(data: &Path, sites: usize) -> anyhow::Result<()> {
         let mut s = status(&format!("loja-{i:05}"), 1);
         if i % 10 == 0 {
             // Stopped six hours ago: LATE, so the digest has problems to list first.
-            let stale = Some(to_timestamp(chrono::Utc::now() - chrono::Duration::hours(6)));
+            let stale = Some(to_timestamp(
+                chrono::Utc::now() - chrono::Duration::hours(6),
+            ));
             s.newest_recording = stale;
             s.newest_nonempty_recording = stale;
         }
