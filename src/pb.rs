@@ -12,3 +12,8 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// The trailer in which the collector names the sequence of a status it refused as invalid, so
 /// a probe sets that one status aside without reading it out of the human message.
 pub const REFUSED_SEQUENCE_METADATA: &str = "vigia-refused-sequence";
+
+/// The trailer in which the collector names, in bytes, the largest frame it decodes, when it
+/// refused one too large to decode (so without a sequence): the probe sets aside what it sent
+/// above that size instead of sending it again on every reconnect.
+pub const REFUSED_FRAME_LIMIT_METADATA: &str = "vigia-refused-frame-limit";

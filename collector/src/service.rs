@@ -323,11 +323,17 @@ fn frame_refusal(shared: &Shared, id: &PeerIdentity, e: Status) -> Status {
         tonic::Code::OutOfRange => {
             shared.metrics.rejected_exhausted.inc();
             tracing::warn!(site = %id.name, error = e.message(), "status frame over the size limit; stream closed");
-            Status::resource_exhausted(format!(
+            let mut refused = Status::resource_exhausted(format!(
                 "status frame larger than the collector decodes ({} bytes, twice max_message_bytes = {limit}): {}",
                 limit.saturating_mul(2),
                 e.message()
-            ))
+            ));
+            if let Ok(v) = limit.saturating_mul(2).to_string().parse() {
+                refused
+                    .metadata_mut()
+                    .insert(vigia::pb::REFUSED_FRAME_LIMIT_METADATA, v);
+            }
+            refused
         }
         tonic::Code::Internal if e.message().starts_with("failed to decode") => {
             shared.metrics.rejected_invalid.inc();

@@ -129,6 +129,15 @@ async fn undecodable_and_oversize_frames_are_refused_naming_the_fault_and_the_fl
         "{}",
         end.message()
     );
+    let limit = end
+        .metadata()
+        .get(vigia::pb::REFUSED_FRAME_LIMIT_METADATA)
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(
+        limit,
+        Some("131072"),
+        "the trailer names the largest frame decoded, so a probe can set aside what is larger"
+    );
 
     // The same probe, and the store, are fine afterwards.
     let mut s = probe_stream(&c, &probe).await.expect("stream");

@@ -20,6 +20,21 @@ fn spool_files(site: &SiteDir, suffix: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_the_collector_refuses_is_set_aside_and_later_ones_are_delivered() {
+    // Some 20 kB: over this collector's limit, under twice it, so the collector decodes it and
+    // names its sequence.
+    refused_then_delivered(1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_too_large_to_decode_is_set_aside_by_its_size() {
+    // Some 80 kB: over twice the limit, never decoded, so the collector can only name the
+    // largest frame it takes; the probe sets aside what it sent above that.
+    refused_then_delivered(4000).await;
+}
+
+/// A first status with twenty error paths of `path_len` bytes, sent to a collector whose
+/// `max_message_bytes` is 16 KiB: it is refused, set aside, counted, and the next run delivers.
+async fn refused_then_delivered(path_len: usize) {
     let site = SiteDir::new();
     // A collector configured below the probe's limit (the default 1 MiB): the probe's check
     // passes, the collector's refuses.
@@ -36,15 +51,13 @@ async fn a_status_the_collector_refuses_is_set_aside_and_later_ones_are_delivere
     );
     let mut real = scanner_source(&cfg);
     let mut first = true;
-    // The first scan yields a status of some 20 kB (twenty long error paths): over this
-    // collector's limit, under twice it, so the collector decodes it and names its sequence.
     let source = move || {
         let mut statuses = real.scan();
         if std::mem::take(&mut first) {
             for s in &mut statuses {
                 s.errors = (0..20)
                     .map(|i| vigia::pb::ScanError {
-                        path: format!("/rec/{i}/{}", "x".repeat(1000)),
+                        path: format!("/rec/{i}/{}", "x".repeat(path_len)),
                         reason: "unreadable".into(),
                     })
                     .collect();

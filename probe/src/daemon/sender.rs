@@ -106,32 +106,53 @@ impl Sender {
         }
     }
 
-    /// A status the collector refused as invalid would be refused again on every reconnect
-    /// and block all later ones: set it aside and count it dropped.
+    /// A status the collector refused as invalid, or as too large to decode, would be refused
+    /// again on every reconnect and block all later ones: set it aside and count it dropped.
     fn set_aside_refused(&self, status: &tonic::Status) {
-        if status.code() != tonic::Code::InvalidArgument {
-            return;
-        }
-        let Some(seq) = refused_sequence(status) else {
-            return;
+        let refused: Vec<u64> = match status.code() {
+            tonic::Code::InvalidArgument => refused_sequence(status).into_iter().collect(),
+            tonic::Code::ResourceExhausted => match refused_frame_limit(status) {
+                Some(limit) => self.larger_than(limit),
+                // Over the site's rate: nothing is wrong with the statuses, retry later.
+                None => return,
+            },
+            _ => return,
         };
-        let rejected = self.shared.spool().reject(seq);
-        if matches!(rejected, Ok(true)) {
-            self.shared
-                .refused
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(seq);
-            self.shared.progress.send_modify(|n| *n += 1);
+        for seq in refused {
+            let rejected = self.shared.spool().reject(seq);
+            if matches!(rejected, Ok(true)) {
+                self.shared
+                    .refused
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(seq);
+                self.shared.progress.send_modify(|n| *n += 1);
+            }
+            match rejected {
+                Ok(true) => error!(
+                    sequence = seq,
+                    reason = status.message(),
+                    "the collector refused this status; set aside in the spool (.rejected) and counted as dropped"
+                ),
+                Ok(false) => {}
+                Err(e) => error!(error = %e, sequence = seq, "cannot set aside a refused status"),
+            }
         }
-        match rejected {
-            Ok(true) => error!(
-                sequence = seq,
-                reason = status.message(),
-                "the collector refused this status as invalid; set aside in the spool (.rejected) and counted as dropped"
-            ),
-            Ok(false) => {}
-            Err(e) => error!(error = %e, sequence = seq, "cannot set aside a refused status"),
+    }
+
+    /// The sequences, among those a stream may have in flight, whose encoding is over `limit`
+    /// bytes: the frame the collector could not decode is one of them.
+    fn larger_than(&self, limit: usize) -> Vec<u64> {
+        match self.shared.spool().read_after(None, self.in_flight) {
+            Ok(sent) => sent
+                .iter()
+                .filter(|s| prost::Message::encoded_len(*s) > limit)
+                .map(|s| s.sequence)
+                .collect(),
+            Err(e) => {
+                error!(error = %e, "cannot read the spool to find the status too large to send");
+                Vec::new()
+            }
         }
     }
 
@@ -246,6 +267,16 @@ impl Sender {
             }
         }
     }
+}
+
+/// The largest frame the collector decodes, from the trailer of a RESOURCE_EXHAUSTED that
+/// refused a frame for its size (a rate refusal has none).
+fn refused_frame_limit(status: &tonic::Status) -> Option<usize> {
+    status
+        .metadata()
+        .get(vigia::pb::REFUSED_FRAME_LIMIT_METADATA)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The sequence of the status a collector refused: from its trailer, or (collectors before the
