@@ -121,6 +121,14 @@ impl std::fmt::Debug for Run {
 
 /// Runs `vigia-mailer --config FILE check-config [--connect]`, bounded by [`RUN_LIMIT`], off
 /// the runtime (the collector of the test runs on it meanwhile).
+/// The run failed with exactly one problem, `says`; `why` names what else was fine.
+#[track_caller]
+fn assert_one_problem(run: &Run, says: &str, why: &str) {
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stderr.contains(says), "{says:?} in {run:?}");
+    assert!(run.stderr.contains("1 problem(s)"), "{why}: {run:?}");
+}
+
 async fn check_config(file: &Path, connect: bool) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigia-mailer"));
     cmd.arg("--config").arg(file).arg("check-config");
@@ -402,16 +410,10 @@ async fn a_collector_where_nothing_listens_is_named() {
         "",
     );
     let run = check_config(&file, true).await;
-    assert_eq!(run.code, Some(1), "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
-            "error: key `collector.url`: collector {url} unreachable: "
-        )),
-        "{run:?}"
-    );
-    assert!(
-        run.stderr.contains("1 problem(s)"),
-        "the relay is fine: {run:?}"
+    assert_one_problem(
+        &run,
+        &format!("error: key `collector.url`: collector {url} unreachable: "),
+        "the relay is fine",
     );
 }
 
@@ -428,16 +430,10 @@ async fn a_relay_where_nothing_listens_is_named() {
         "",
     );
     let run = check_config(&file, true).await;
-    assert_eq!(run.code, Some(1), "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
-            "error: relay localhost:{port} (smtp.host, smtp.port): transient failure: "
-        )),
-        "{run:?}"
-    );
-    assert!(
-        run.stderr.contains("1 problem(s)"),
-        "the collector is fine: {run:?}"
+    assert_one_problem(
+        &run,
+        &format!("error: relay localhost:{port} (smtp.host, smtp.port): transient failure: "),
+        "the collector is fine",
     );
     collector.stop().await;
 }

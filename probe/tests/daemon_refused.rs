@@ -32,6 +32,22 @@ async fn a_status_too_large_to_decode_is_set_aside_by_its_size() {
     refused_then_delivered(4000).await;
 }
 
+/// The real scanner, with `alter` applied to every status of its first scan only.
+fn first_scan_altered(
+    cfg: &vigia_probe::config::ProbeConfig,
+    alter: impl Fn(&mut vigia::pb::RecordingStatus) + Send + 'static,
+) -> impl FnMut() -> Vec<vigia::pb::RecordingStatus> + Send + 'static {
+    let mut real = scanner_source(cfg);
+    let mut first = true;
+    move || {
+        let mut statuses = real.scan();
+        if std::mem::take(&mut first) {
+            statuses.iter_mut().for_each(&alter);
+        }
+        statuses
+    }
+}
+
 /// A first status with twenty error paths of `path_len` bytes, sent to a collector whose
 /// `max_message_bytes` is 16 KiB: it is refused, set aside, counted, and the next run delivers.
 async fn refused_then_delivered(path_len: usize) {
@@ -49,22 +65,14 @@ async fn refused_then_delivered(path_len: usize) {
         &site.probe_certs(),
         &Opts::default(),
     );
-    let mut real = scanner_source(&cfg);
-    let mut first = true;
-    let source = move || {
-        let mut statuses = real.scan();
-        if std::mem::take(&mut first) {
-            for s in &mut statuses {
-                s.errors = (0..20)
-                    .map(|i| vigia::pb::ScanError {
-                        path: format!("/rec/{i}/{}", "x".repeat(path_len)),
-                        reason: "unreadable".into(),
-                    })
-                    .collect();
-            }
-        }
-        statuses
-    };
+    let source = first_scan_altered(&cfg, move |s| {
+        s.errors = (0..20)
+            .map(|i| vigia::pb::ScanError {
+                path: format!("/rec/{i}/{}", "x".repeat(path_len)),
+                reason: "unreadable".into(),
+            })
+            .collect();
+    });
     let daemon = Daemon::new(&cfg).expect("daemon");
     let acked = daemon
         .send_once(source, Duration::from_secs(10))
@@ -103,22 +111,14 @@ async fn a_status_breaking_the_shared_rules_is_never_spooled_and_counted_dropped
         &site.probe_certs(),
         &Opts::default(),
     );
-    let mut real = scanner_source(&cfg);
-    let mut first = true;
     // The first scan yields a camera name with a NUL in it (the collector would refuse it on
     // every reconnect).
-    let source = move || {
-        let mut statuses = real.scan();
-        if std::mem::take(&mut first) {
-            for s in &mut statuses {
-                s.cameras.push(vigia::pb::CameraStatus {
-                    camera: "cam\0one".into(),
-                    ..Default::default()
-                });
-            }
-        }
-        statuses
-    };
+    let source = first_scan_altered(&cfg, |s| {
+        s.cameras.push(vigia::pb::CameraStatus {
+            camera: "cam\0one".into(),
+            ..Default::default()
+        });
+    });
     let daemon = Daemon::new(&cfg).expect("daemon");
     let stats = daemon.stats();
     let acked = daemon
