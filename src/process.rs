@@ -1,7 +1,18 @@
 //! What each of the three binaries does the same way at the process level, so an operator meets
 //! one behaviour everywhere: logs to stderr filtered by `VIGIA_LOG` (then `RUST_LOG`), and a
 //! graceful stop on Ctrl-C or SIGTERM, with a second signal exiting at once; errors written
-//! with all their causes.
+//! with all their causes; one way to build the async runtime.
+
+/// The tokio runtime a program runs on: multi-threaded, timers and I/O enabled, with
+/// `workers` threads (`None`: one per core). Built in one place so the three programs start
+/// the same way and a setting added here (a thread name, a stack size) reaches all of them.
+pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n.max(1));
+    }
+    builder.enable_all().build()
+}
 
 /// An error and all its causes on one line (a cause already quoted by the one above it is not
 /// repeated), so a log line or a message carries the root cause: a relay's reply, a TLS alert.
@@ -101,7 +112,7 @@ pub async fn shutdown_signal() {
     tokio::spawn(async {
         wait_signal().await;
         eprintln!("second signal: exiting without waiting");
-        std::process::exit(130);
+        crate::exit_codes::ExitCode::Interrupted.exit();
     });
 }
 
