@@ -10,6 +10,7 @@ pub mod exit_codes;
 pub mod findings;
 pub mod invalid;
 pub mod log_file;
+pub mod names;
 pub mod paths;
 pub mod pb;
 pub mod process;
@@ -18,6 +19,7 @@ pub mod secret_file;
 pub mod service_manager;
 pub mod tls;
 pub mod tls_check;
+pub mod units;
 pub mod validate;
 pub mod wording;
 

@@ -71,7 +71,7 @@ impl PeerIdentity {
         let rest = uri.strip_prefix(IDENTITY_URI_SCHEME)?;
         let (role, name) = rest.split_once('/')?;
         let role = Role::parse(role)?;
-        crate::config::validate_name("certificate", name).ok()?;
+        crate::names::validate_name("certificate", name).ok()?;
         Some(PeerIdentity {
             role,
             name: name.to_string(),

@@ -4,7 +4,7 @@
 //! rules, and the probe checks them before spooling, so a status that would be refused is dropped
 //! (and said why) instead of blocking the spool on every reconnect.
 
-use crate::config::{validate_name, MAX_NAME_LEN};
+use crate::names::{validate_name, MAX_NAME_LEN};
 use crate::pb::{RecordingStatus, ScanOutcome, Technology};
 use prost::Message;
 use std::time::Duration;

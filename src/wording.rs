@@ -7,10 +7,10 @@
 //! Dates go through the caller's [`DateText`], so the email's `date_format` applies inside
 //! sentences too; `detail` (for grpcurl) uses the site's zone, ISO-like.
 
-use crate::config::human_bytes;
 use crate::days::{from_timestamp, parse_day, parse_tz};
 use crate::pb::verdict::Facts;
 use crate::pb::{ScanOutcome, Verdict, VerdictKind};
+use crate::units::{human_bytes, human_duration};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use std::time::Duration;
@@ -79,20 +79,6 @@ impl DateText for ZoneDates {
     }
     fn day(&self, d: NaiveDate) -> String {
         crate::days::format_day(d)
-    }
-}
-
-/// A span in words, the same in both languages: `3h 5m`, `2d 4h`, `45s`.
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let (days, hours, mins) = (s / 86_400, (s % 86_400) / 3600, (s % 3600) / 60);
-    match (days, hours, mins) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, 0) => format!("{h}h"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, 0, _) => format!("{d}d"),
-        (d, h, _) => format!("{d}d {h}h"),
     }
 }
 

@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Duration as CDuration, Utc};
 use std::time::Duration;
-use vigia::config::ByteSize;
 use vigia::days::to_timestamp;
 use vigia::pb::{CameraStatus, RecordingStatus, ScanError, ScanOutcome, Verdict, VerdictKind};
 use vigia::rules::{
     recorder_verdicts, site_verdicts, worst, RecorderInput, RuleOverrides, Rules, SiteInput,
 };
+use vigia::units::ByteSize;
 
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")

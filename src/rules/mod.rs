@@ -21,16 +21,15 @@ mod scan_error;
 mod silent;
 pub mod view;
 
-use crate::config::{duration, ByteSize};
 use crate::pb::verdict::Facts;
 use crate::pb::{InventoryEntry, RecordingStatus, Verdict, VerdictKind};
+use crate::units::{duration, ByteSize};
 use crate::wording::{kind_of, sentence, Language, ZoneDates};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use view::RecorderView;
 
-pub use crate::wording::human_duration;
 pub use silent::DEFAULT_INTERVAL;
 
 /// The thresholds behind the verdicts.
