@@ -12,7 +12,7 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
-use vigia::config::validate_name;
+use vigia::names::validate_name;
 use vigia::tls::{PeerIdentity, Role};
 
 use crate::revocation;
@@ -45,7 +45,7 @@ pub enum CaError {
     NoCa(PathBuf),
     /// A name is not acceptable in a certificate.
     #[error(transparent)]
-    Name(#[from] vigia::config::NameError),
+    Name(#[from] vigia::names::NameError),
     /// A server certificate needs at least one name to be verified against.
     #[error("a server certificate needs at least one --dns name or --ip address")]
     NoServerNames,

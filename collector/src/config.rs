@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use vigia::config::{duration, validate_name, ByteSize, ConfigError, ConfigSource};
+use vigia::config::{ConfigError, ConfigSource};
+use vigia::names::validate_name;
 use vigia::rules::{RuleOverrides, Rules};
+use vigia::units::{duration, ByteSize};
 
 /// Smallest accepted `max_message_bytes`: a status with a few cameras must fit.
 pub const MIN_MESSAGE_BYTES: usize = 16 * 1024;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
-use vigia::config::validate_name;
 use vigia::days::{from_timestamp, to_timestamp};
+use vigia::names::validate_name;
 use vigia::pb::{self, RecordingStatus, ReportAck};
 use vigia::tls::{PeerIdentity, Role};
 
@@ -433,7 +433,7 @@ fn listing(
             Ok(kind) => kinds.push(kind),
         }
     }
-    if !req.name_prefix.is_empty() && req.name_prefix.len() > vigia::config::MAX_NAME_LEN {
+    if !req.name_prefix.is_empty() && req.name_prefix.len() > vigia::names::MAX_NAME_LEN {
         return Err(Status::invalid_argument(
             "name_prefix: longer than any site name",
         ));
