@@ -44,7 +44,7 @@ pub fn run_until(
             (Some(cron), _) => format!("cron {cron:?} in {}", config.tz().name()),
             (None, every) => format!(
                 "every {}",
-                vigia::config::duration::format(&every.unwrap_or(crate::config::DEFAULT_EVERY))
+                vigia::units::duration::format(&every.unwrap_or(crate::config::DEFAULT_EVERY))
             ),
         };
         let collector = config.collector.as_ref().map_or("", |c| c.url.as_str());

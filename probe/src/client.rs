@@ -120,7 +120,7 @@ impl Connector {
     pub async fn connect(&self) -> Result<IngestClient<Channel>, ConnectError> {
         let timeout = || ConnectError::Timeout {
             addr: self.addr.clone(),
-            timeout: vigia::config::duration::format(&self.connect_timeout),
+            timeout: vigia::units::duration::format(&self.connect_timeout),
         };
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
         let channel = match tokio::time::timeout_at(deadline, self.endpoint.connect()).await {

@@ -5,7 +5,8 @@
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use vigia::config::{duration, ConfigError, ConfigSource};
+use vigia::config::{ConfigError, ConfigSource};
+use vigia::units::duration;
 
 pub use crate::scan::RecorderConfig;
 
@@ -141,7 +142,7 @@ impl ProbeConfig {
 
     /// Cross-field checks the deserializer cannot make; errors name the key.
     pub fn validate(&self, file: &Path) -> Result<(), ConfigError> {
-        vigia::config::validate_name("site", &self.site)
+        vigia::names::validate_name("site", &self.site)
             .map_err(|e| ConfigError::invalid(file, format!("key `site`: {e}")))?;
         if let Some(tz) = &self.timezone {
             vigia::days::parse_tz(tz)

@@ -93,7 +93,7 @@ enum ServiceCommand {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    vigia::config::duration::parse(s)
+    vigia::units::duration::parse(s)
 }
 
 fn main() -> ExitCode {

@@ -233,7 +233,7 @@ impl Daemon {
         ));
         shutdown.await;
         info!(
-            drain = %vigia::config::duration::format(&self.drain_timeout),
+            drain = %vigia::units::duration::format(&self.drain_timeout),
             "stopping: no more scans; waiting for the collector's last acknowledgements"
         );
         let _ = stop_tx.send(true);
@@ -339,7 +339,7 @@ impl Daemon {
         } else {
             warn!(
                 left_in_spool = left,
-                timeout = %vigia::config::duration::format(&timeout),
+                timeout = %vigia::units::duration::format(&timeout),
                 "not acknowledged in time; the status stays in the spool for the next run"
             );
         }

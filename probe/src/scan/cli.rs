@@ -95,7 +95,7 @@ pub fn render_table(statuses: &[RecordingStatus], tz: vigia::Tz) -> String {
             local(&s.newest_recording, tz),
             s.days_recorded,
             s.file_count,
-            vigia::config::human_bytes(s.total_bytes),
+            vigia::units::human_bytes(s.total_bytes),
             outcome_word(s.outcome),
         );
         for c in &s.cameras {
@@ -109,7 +109,7 @@ pub fn render_table(statuses: &[RecordingStatus], tz: vigia::Tz) -> String {
                 local(&c.newest_recording, tz),
                 c.days_recorded,
                 c.file_count,
-                vigia::config::human_bytes(c.total_bytes),
+                vigia::units::human_bytes(c.total_bytes),
             );
         }
         for e in &s.errors {
@@ -122,8 +122,8 @@ pub fn render_table(statuses: &[RecordingStatus], tz: vigia::Tz) -> String {
             let _ = writeln!(
                 out,
                 "  disk: {} free of {} | scanned in {} ms | zone {}",
-                vigia::config::human_bytes(s.disk_free_bytes),
-                vigia::config::human_bytes(s.disk_total_bytes),
+                vigia::units::human_bytes(s.disk_free_bytes),
+                vigia::units::human_bytes(s.disk_total_bytes),
                 s.scan_duration
                     .as_ref()
                     .map_or(0, |d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000),
@@ -183,7 +183,7 @@ pub fn describe(config: &ProbeConfig) -> String {
         out,
         "scan: {} thread(s), hot window {}, cache {}",
         config.scan.thread_count(),
-        vigia::config::duration::format(&config.scan.hot_window),
+        vigia::units::duration::format(&config.scan.hot_window),
         config
             .scan
             .cache

@@ -178,7 +178,7 @@ pub struct ScanSettings {
     pub cache: Option<PathBuf>,
     /// Files modified within this window (and folders changed within it) are re-read on every
     /// scan, because a file being recorded changes its mtime without changing its folder's.
-    #[serde(default = "default_hot_window", with = "vigia::config::duration")]
+    #[serde(default = "default_hot_window", with = "vigia::units::duration")]
     pub hot_window: Duration,
     /// Threads walking folders in parallel (default: the number of cores, at most 4).
     #[serde(default)]
@@ -218,7 +218,7 @@ impl ScanSettings {
         if self.hot_window < MIN_HOT_WINDOW {
             return Err(format!(
                 "key `scan.hot_window`: {} is too short, at least 1m",
-                vigia::config::duration::format(&self.hot_window)
+                vigia::units::duration::format(&self.hot_window)
             ));
         }
         if let Some(t) = self.threads {
@@ -235,7 +235,7 @@ pub fn validate_recorders(recorders: &[RecorderConfig]) -> Result<(), String> {
     let mut seen = HashSet::new();
     for (i, r) in recorders.iter().enumerate() {
         let key = |k: &str| format!("key `recorder[{i}].{k}`");
-        vigia::config::validate_name("recorder id", &r.id)
+        vigia::names::validate_name("recorder id", &r.id)
             .map_err(|e| format!("{}: {e}", key("id")))?;
         if !seen.insert(r.id.as_str()) {
             return Err(format!(
