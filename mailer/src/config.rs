@@ -12,7 +12,8 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use vigia::config::{duration, ConfigError, ConfigSource};
+use vigia::config::{ConfigError, ConfigSource};
+use vigia::units::duration;
 use vigia::Tz;
 
 /// Keys whose `VIGIA_*` environment value is a comma-separated list.

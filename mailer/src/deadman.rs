@@ -8,7 +8,7 @@ use crate::http;
 use reqwest::Url;
 use serde::Deserialize;
 use std::time::Duration;
-use vigia::config::duration;
+use vigia::units::duration;
 
 /// The `[deadman]` section as written.
 #[derive(Debug, Clone, Deserialize)]

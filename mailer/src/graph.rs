@@ -11,7 +11,7 @@ use base64::Engine as _;
 use reqwest::Url;
 use serde::Deserialize;
 use std::time::Duration;
-use vigia::config::duration;
+use vigia::units::duration;
 
 /// Graph's public endpoint (the default of `graph.url`).
 pub const GRAPH_URL: &str = "https://graph.microsoft.com";

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-use vigia::config::duration;
+use vigia::units::duration;
 
 /// A token is renewed when less than this is left of its lifetime.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);

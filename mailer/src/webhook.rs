@@ -20,7 +20,7 @@ use crate::http;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use vigia::config::duration;
+use vigia::units::duration;
 
 /// Telegram's Bot API (the default of `api_url`).
 pub const TELEGRAM_API: &str = "https://api.telegram.org";
