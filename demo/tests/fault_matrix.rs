@@ -343,7 +343,7 @@ async fn every_fault_gives_its_verdict_and_every_control_stays_ok() {
         cfg.sites.insert(
             "disk-low".into(),
             vigia::rules::RuleOverrides {
-                disk_min_free: Some(vigia::config::ByteSize::Percent(100.0)),
+                disk_min_free: Some(vigia::units::ByteSize::Percent(100.0)),
                 ..Default::default()
             },
         );
