@@ -280,6 +280,20 @@ fn load_key_pem(path: &Path) -> Result<(Vec<u8>, PrivateKeyDer<'static>), TlsErr
     Ok((pem, key))
 }
 
+/// The one way every Vigia client dials the collector: trust only the fleet CA `ca_pem`,
+/// present `identity`, and speak HTTP/2 even when the server names no ALPN protocol (the
+/// collector speaks nothing else). For material not loaded from files (tests, load generators);
+/// programs use [`TlsMaterial::client_tls`].
+pub fn client_tls(
+    ca_pem: &[u8],
+    identity: tonic::transport::Identity,
+) -> tonic::transport::ClientTlsConfig {
+    tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(ca_pem))
+        .identity(identity)
+        .assume_http2(true)
+}
+
 /// The one crypto provider of the whole graph (ring, shared with lettre).
 pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -363,6 +377,15 @@ impl TlsMaterial {
             .with_client_cert_verifier(verifier)
             .with_single_cert(self.cert_chain.clone(), self.private_key()?)
             .map_err(|e| TlsError::Config(e.to_string()))
+    }
+
+    /// The tonic client settings for dialling the collector with this material (see
+    /// [`client_tls`]); callers add `domain_name` when the URL's host is not the certificate's.
+    pub fn client_tls(&self) -> tonic::transport::ClientTlsConfig {
+        client_tls(
+            &self.ca_pem,
+            tonic::transport::Identity::from_pem(&self.cert_pem, &self.key_pem),
+        )
     }
 
     /// A rustls client configuration that trusts only the fleet CA and presents our certificate.

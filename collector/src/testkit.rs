@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::{Channel, Identity};
 use vigia::pb::admin_client::AdminClient;
 use vigia::pb::query_client::QueryClient;
 
@@ -369,10 +369,11 @@ impl Drop for TestCollector {
 /// Connects to `url` with mutual TLS from `paths`, bounded by [`TEST_TIMEOUT`].
 pub async fn connect(url: &str, paths: &CertPaths) -> anyhow::Result<Channel> {
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("read {}", p.display()));
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read(&paths.ca)?))
-        .identity(Identity::from_pem(read(&paths.cert)?, read(&paths.key)?))
-        .domain_name("localhost");
+    let tls = vigia::tls::client_tls(
+        &read(&paths.ca)?,
+        Identity::from_pem(read(&paths.cert)?, read(&paths.key)?),
+    )
+    .domain_name("localhost");
     let endpoint = Channel::from_shared(url.to_string())?
         .tls_config(tls)?
         .connect_timeout(TEST_TIMEOUT);

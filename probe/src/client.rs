@@ -8,7 +8,7 @@
 
 use crate::config::CollectorSection;
 use std::time::Duration;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Endpoint};
 use vigia::pb::ingest_client::IngestClient;
 use vigia::process::error_chain;
 use vigia::tls::{PeerIdentity, Role, TlsMaterial};
@@ -53,10 +53,7 @@ impl Connector {
                 "{url:?} must start with https:// (the collector speaks only TLS)"
             )));
         }
-        let mut tls_config = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&tls.ca_pem))
-            .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
-            .assume_http2(true);
+        let mut tls_config = tls.client_tls();
         if let Some(name) = section.server_name.as_deref().filter(|n| !n.is_empty()) {
             tls_config = tls_config.domain_name(name);
         }
