@@ -6,13 +6,13 @@
 use crate::deadman::{Deadman, DeadmanConfig};
 use crate::graph::GraphConfig;
 use crate::oauth2::{OAuth2Config, OAuth2Settings};
-use crate::schedule::Schedule;
 use crate::webhook::{Webhook, WebhookConfig};
 use lettre::message::Mailbox;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigia::config::{ConfigError, ConfigSource};
+use vigia::cron::CronSchedule;
 use vigia::units::duration;
 use vigia::Tz;
 
@@ -339,9 +339,9 @@ pub struct Settings {
     /// Format of a date alone.
     pub day_format: String,
     /// When digests go out.
-    pub digest_schedule: Schedule,
+    pub digest_schedule: CronSchedule,
     /// When alert checks run, if at all.
-    pub alerts_schedule: Option<Schedule>,
+    pub alerts_schedule: Option<CronSchedule>,
     /// Sender.
     pub from: Mailbox,
     /// Digest recipients.
@@ -404,12 +404,12 @@ impl Settings {
         check_format(&date_format).map_err(|e| bad(format!("key `date_format`: {e}")))?;
         let day_format = raw.day_format.clone().unwrap_or_else(|| "%d/%m/%Y".into());
         check_format(&day_format).map_err(|e| bad(format!("key `day_format`: {e}")))?;
-        let digest_schedule = Schedule::parse(&raw.digest.schedule)
+        let digest_schedule = CronSchedule::parse(&raw.digest.schedule)
             .map_err(|e| bad(format!("key `digest.schedule`: {e}")))?;
         let alerts_schedule = match &raw.alerts.schedule {
-            Some(s) => {
-                Some(Schedule::parse(s).map_err(|e| bad(format!("key `alerts.schedule`: {e}")))?)
-            }
+            Some(s) => Some(
+                CronSchedule::parse(s).map_err(|e| bad(format!("key `alerts.schedule`: {e}")))?,
+            ),
             None => None,
         };
         let graph = raw.delivery == DeliveryMethod::Graph;

@@ -21,7 +21,6 @@ pub mod i18n;
 pub mod notify;
 pub mod oauth2;
 pub mod render;
-pub mod schedule;
 pub mod service;
 pub mod smtp;
 pub mod state;

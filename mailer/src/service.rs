@@ -11,7 +11,6 @@ use crate::config::Settings;
 use crate::delivery::Delivery;
 use crate::notify::Notifier;
 use crate::render::{self, AlertChange, FleetView, Rendered};
-use crate::schedule::Schedule;
 use crate::smtp::{Recipients, SendError};
 use crate::state::{AlertMemory, State, StateError};
 use chrono::{DateTime, Utc};
@@ -20,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
+use vigia::cron::CronSchedule;
 use vigia::pb::{ListSitesResponse, SiteState, VerdictKind};
 use vigia::rules::ack::unacknowledged;
 
@@ -463,7 +463,7 @@ impl Mailer {
 
     async fn alert_loop(
         &self,
-        sched: Schedule,
+        sched: CronSchedule,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), MailerError> {
         let tz = self.settings.tz;
@@ -590,7 +590,7 @@ fn site_notes(changes: &[AlertChange]) -> Vec<crate::webhook::SiteNote> {
 }
 
 /// The retry deadline of a slot: the next slot (or a day later if there is none).
-fn deadline_after(sched: &Schedule, slot: DateTime<Utc>, tz: vigia::Tz) -> DateTime<Utc> {
+fn deadline_after(sched: &CronSchedule, slot: DateTime<Utc>, tz: vigia::Tz) -> DateTime<Utc> {
     sched
         .next_after(slot, tz)
         .unwrap_or(slot + chrono::Duration::days(1))

@@ -258,8 +258,8 @@ fn the_defaults_are_the_documented_ones() {
     assert_eq!(cfg.spool.max_entries, 10_000);
     assert_eq!(cfg.spool.dir, site.dir.path().join("vigia-spool"));
     assert!(cfg.schedule.every.is_none() && cfg.schedule.cron.is_none());
-    let schedule =
-        vigia_probe::schedule::Schedule::from_config(&cfg.schedule, cfg.tz()).expect("schedule");
+    let schedule = vigia_probe::schedule::ScanSchedule::from_config(&cfg.schedule, cfg.tz())
+        .expect("schedule");
     assert_eq!(
         schedule.interval_after(chrono::Utc::now()),
         Duration::from_secs(300)

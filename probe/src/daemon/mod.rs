@@ -13,7 +13,7 @@
 use crate::backoff::{self, Backoff};
 use crate::client::Connector;
 use crate::config::{CollectorSection, ProbeConfig};
-use crate::schedule::Schedule;
+use crate::schedule::ScanSchedule;
 use crate::spool::{Spool, SpoolError};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -122,7 +122,7 @@ pub struct Daemon {
     shared: Arc<Shared>,
     connector: Connector,
     collector: CollectorSection,
-    schedule: Schedule,
+    schedule: ScanSchedule,
     drain_timeout: Duration,
     backoff_initial: Duration,
     in_flight: usize,
@@ -138,7 +138,7 @@ impl Daemon {
             error!(cert = %collector.cert.display(), "{problem}");
         }
         let tz = config.tz();
-        let schedule = Schedule::from_config(&config.schedule, tz)?;
+        let schedule = ScanSchedule::from_config(&config.schedule, tz)?;
         let spool = Spool::open(&config.spool.dir, config.spool.max_entries)?
             .with_max_message_bytes(collector.max_message_bytes);
         let stats = Arc::new(Stats::default());
