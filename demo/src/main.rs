@@ -3,63 +3,43 @@
 //! the collector, has each site's probe scan and report, and renders the morning digest.
 
 use anyhow::{bail, Context, Result};
+use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+use vigia::exit_codes::ExitCode as Exit;
 use vigia_demo::fleet::{self, ConfigOptions, DemoLayout};
 use vigia_demo::procs::{self, Binaries, Proc};
 
 const MARKER: &str = ".vigia-demo";
 const STEP: Duration = Duration::from_secs(60);
 
+/// Runs the whole Vigia pipeline on loopback: a CA and certificates, the collector, four
+/// probes scanning sample recording trees, and the mailer rendering the digest.
+#[derive(Parser, Debug)]
+#[command(name = "vigia-demo", version, about, long_about = None)]
 struct Args {
+    /// Where to put everything (recreated on each run; never a folder the demo did not make).
+    #[arg(long, value_name = "FOLDER", default_value = "demo-run")]
     dir: PathBuf,
+    /// Leave the collector running at the end (Ctrl-C stops it).
+    #[arg(long)]
     keep_running: bool,
+    /// Also send the digest through this SMTP server (plain, no auth) [default: $VIGIA_DEMO_SMTP].
+    #[arg(long, value_name = "HOST:PORT")]
     smtp: Option<String>,
 }
 
-fn usage() -> &'static str {
-    "usage: vigia-demo [--dir FOLDER] [--keep-running] [--smtp HOST:PORT]\n\
-     \n\
-     Runs the whole Vigia pipeline on loopback: a CA and certificates, the collector, four\n\
-     probes scanning sample recording trees, and the mailer rendering the digest.\n\
-     \n\
-       --dir FOLDER       where to put everything (default: demo-run; recreated on each run)\n\
-       --keep-running     leave the collector running at the end (Ctrl-C stops it)\n\
-       --smtp HOST:PORT   also send the digest through this SMTP server (plain, no auth)\n"
-}
-
-fn parse_args() -> Result<Option<Args>> {
-    let mut args = Args {
-        dir: PathBuf::from("demo-run"),
-        keep_running: false,
-        smtp: std::env::var("VIGIA_DEMO_SMTP").ok(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--dir" => args.dir = PathBuf::from(it.next().context("--dir needs a folder")?),
-            "--keep-running" => args.keep_running = true,
-            "--smtp" => args.smtp = Some(it.next().context("--smtp needs HOST:PORT")?),
-            "-h" | "--help" => {
-                print!("{}", usage());
-                return Ok(None);
-            }
-            other => bail!("unknown argument {other:?}\n\n{}", usage()),
-        }
-    }
-    Ok(Some(args))
-}
-
 fn main() -> ExitCode {
-    match parse_args().and_then(|a| match a {
-        Some(a) => demo(a),
-        None => Ok(()),
-    }) {
-        Ok(()) => ExitCode::SUCCESS,
+    let mut args = Args::parse();
+    if args.smtp.is_none() {
+        args.smtp = std::env::var("VIGIA_DEMO_SMTP").ok();
+    }
+    match demo(args) {
+        Ok(()) => Exit::Success.into(),
         Err(e) => {
             eprintln!("demo failed: {e:#}");
-            ExitCode::from(1)
+            Exit::GeneralError.into()
         }
     }
 }
