@@ -66,7 +66,7 @@ pub struct CollectorConfig {
     pub clock: Clock,
 }
 
-/// `[tls]`: paths are relative to the working directory.
+/// `[tls]`: relative paths are relative to the configuration file's folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsPaths {
@@ -273,11 +273,22 @@ impl CollectorConfig {
         if source.list_keys.is_empty() {
             source.list_keys = vec!["expected_sites".to_string()];
         }
-        let config: CollectorConfig = source.load()?;
+        let mut config: CollectorConfig = source.load()?;
         config
             .validate()
             .map_err(|m| ConfigError::invalid(&source.file, m))?;
+        config.resolve_paths(&vigia::paths::ConfigDir::of(&source.file));
         Ok(config)
+    }
+
+    /// Relative paths in the file are relative to its folder (`vigia::paths`), so the
+    /// collector finds its store and certificates whatever folder it was started from.
+    pub fn resolve_paths(&mut self, dir: &vigia::paths::ConfigDir) {
+        dir.resolve(&mut self.data_dir);
+        dir.resolve(&mut self.tls.ca);
+        dir.resolve(&mut self.tls.cert);
+        dir.resolve(&mut self.tls.key);
+        dir.resolve_opt(&mut self.tls.crl);
     }
 
     /// The checks serde cannot express; the message names the key.

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vigia::config::ConfigSource;
+use vigia::exit_codes::{self, ExitCode as Exit};
 use vigia_collector::{ca, revocation, CollectorConfig};
 
 /// The file read when --config is not given; when it does not exist every default applies.
@@ -114,19 +115,21 @@ fn parse_role(s: &str) -> Result<vigia::tls::Role, String> {
         .ok_or_else(|| format!("unknown role {s:?}; expected probe, reader or server"))
 }
 
+/// `ca issue`'s options are global to its three kinds, so they may be written before the kind
+/// (`ca issue --force reader --name ana`) or after it (`ca issue reader --name ana --force`).
 #[derive(Args, Debug)]
 struct IssueArgs {
     /// Folder holding the CA (ca.pem, ca.key).
-    #[arg(long, default_value = "certs")]
+    #[arg(long, global = true, default_value = "certs")]
     dir: PathBuf,
     /// Folder to write the new certificate and key into (default: the CA folder).
-    #[arg(long)]
+    #[arg(long, global = true)]
     out: Option<PathBuf>,
     /// Days the certificate stays valid.
-    #[arg(long, default_value_t = ca::DEFAULT_DAYS)]
+    #[arg(long, global = true, default_value_t = ca::DEFAULT_DAYS)]
     days: u32,
     /// Overwrite existing files of the same name.
-    #[arg(long)]
+    #[arg(long, global = true)]
     force: bool,
     #[command(subcommand)]
     kind: IssueKind,
@@ -169,15 +172,11 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             if let Some(msg) = vigia_collector::server::missing_certificates(&config) {
-                eprintln!("error: {msg}");
-                return ExitCode::from(1);
+                return exit_codes::failed(&msg).into();
             }
             match run(config) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(1)
-                }
+                Ok(()) => Exit::Success.into(),
+                Err(e) => exit_codes::failed(&format_args!("{e:#}")).into(),
             }
         }
         Command::CheckConfig => {
@@ -190,8 +189,7 @@ fn main() -> ExitCode {
                 Err(e) => eprintln!("(cannot print the configuration: {e})"),
             }
             if let Some(msg) = vigia_collector::server::missing_certificates(&config) {
-                eprintln!("error: {msg}");
-                return ExitCode::from(1);
+                return exit_codes::failed(&msg).into();
             }
             vigia_collector::check::check(&config).finish("the collector")
         }
@@ -207,12 +205,9 @@ fn main() -> ExitCode {
                 for f in files {
                     println!("wrote {}", f.display());
                 }
-                ExitCode::SUCCESS
+                Exit::Success.into()
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(1)
-            }
+            Err(e) => exit_codes::failed(&e).into(),
         },
     }
 }
@@ -284,10 +279,7 @@ fn load_config(path: Option<PathBuf>) -> Result<CollectorConfig, ExitCode> {
         Some(p) => ConfigSource::file(p),
         None => ConfigSource::file(DEFAULT_CONFIG).optional(),
     };
-    CollectorConfig::load(&source).map_err(|e| {
-        eprintln!("invalid configuration: {e}");
-        ExitCode::from(2)
-    })
+    CollectorConfig::load(&source).map_err(|e| exit_codes::invalid_configuration(&e).into())
 }
 
 /// `store check` / `store salvage`: prints the report; exit 0 when sound (or salvaged).
@@ -298,40 +290,31 @@ fn run_store(config: &CollectorConfig, cmd: StoreCommand) -> ExitCode {
             Ok(report) => {
                 print!("{}", report.render(dir));
                 if report.ok() {
-                    ExitCode::SUCCESS
+                    Exit::Success.into()
                 } else {
-                    eprintln!(
-                        "error: store {} is damaged: restore it from a backup, or copy what can be read with: vigia-collector store salvage --to NEWDIR",
+                    exit_codes::failed(&format_args!(
+                        "store {} is damaged: restore it from a backup, or copy what can be read with: vigia-collector store salvage --to NEWDIR",
                         dir.display()
-                    );
-                    ExitCode::from(1)
+                    ))
+                    .into()
                 }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(1)
-            }
+            Err(e) => exit_codes::failed(&e).into(),
         },
         StoreCommand::Salvage { to } => {
             match vigia_collector::salvage::salvage(dir, &to, config.cache_bytes()) {
                 Ok(report) => {
                     print!("{}", report.render(dir, &to));
-                    ExitCode::SUCCESS
+                    Exit::Success.into()
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
+                Err(e) => exit_codes::failed(&e).into(),
             }
         }
     }
 }
 
 fn run(config: CollectorConfig) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
+    let runtime = vigia::process::runtime(None).context("start the async runtime")?;
     runtime.block_on(async move {
         // Listen for SIGTERM / Ctrl-C from now on (a signal future only registers when first
         // polled): a signal arriving right after "collector serving" must stop it gracefully.

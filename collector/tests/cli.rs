@@ -367,3 +367,107 @@ fn check_config_proves_the_server_certificate_and_the_data_folder() {
         ],
     );
 }
+
+/// Started from another folder, as a service is, the collector finds its certificates and its
+/// store under the configuration file's folder, and makes nothing where it was started.
+#[test]
+fn relative_paths_are_relative_to_the_configuration_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let conf = dir.path().join("etc");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("elsewhere");
+    let certs = conf.join("certs");
+    let certs = certs.to_str().expect("utf-8");
+    assert!(run_in(dir.path(), &["ca", "init", "--dir", certs])
+        .status
+        .success());
+    assert!(run_in(
+        dir.path(),
+        &[
+            "ca",
+            "issue",
+            "--dir",
+            certs,
+            "server",
+            "--dns",
+            "localhost"
+        ]
+    )
+    .status
+    .success());
+    let file = conf.join("collector.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\n").expect("write");
+    let file = file.to_str().expect("utf-8");
+
+    let out = run_in(&elsewhere, &["--config", file, "check-config"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = conf.join("data").display().to_string();
+    assert!(stdout.contains(&format!("data_dir {data}")), "{stdout}");
+    let server = conf.join("certs/server.pem").display().to_string();
+    assert!(stdout.contains(&server), "{stdout}");
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).expect("list").count(),
+        0,
+        "nothing is made in the working directory"
+    );
+}
+
+/// `ca issue`'s own options may come after the kind of certificate, where people type them.
+#[test]
+fn ca_issue_options_are_accepted_after_the_subcommand() {
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(run_in(dir.path(), &["ca", "init"]).status.success());
+    let first = run_in(dir.path(), &["ca", "issue", "reader", "--name", "ana"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let refused = run_in(dir.path(), &["ca", "issue", "reader", "--name", "ana"]);
+    assert_eq!(refused.status.code(), Some(1), "a second one needs --force");
+
+    let out = run_in(
+        dir.path(),
+        &[
+            "ca", "issue", "reader", "--name", "ana", "--force", "--days", "30",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("superseded"), "{stdout}");
+    // Before the subcommand, as documented until now, still works.
+    let out = run_in(
+        dir.path(),
+        &[
+            "ca", "issue", "--force", "--dir", "certs", "reader", "--name", "ana",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run_in(
+        dir.path(),
+        &[
+            "ca", "issue", "probe", "--site", "loja-1", "--out", "issued", "--dir", "certs",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("issued/loja-1.pem").exists());
+}

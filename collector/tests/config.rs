@@ -39,10 +39,12 @@ fn no_file_means_the_documented_defaults() {
         c.listen,
         "127.0.0.1:50051".parse::<SocketAddr>().expect("addr")
     );
-    assert_eq!(c.data_dir, PathBuf::from("vigia-data"));
-    assert_eq!(c.tls.ca, PathBuf::from("certs/ca.pem"));
-    assert_eq!(c.tls.cert, PathBuf::from("certs/server.pem"));
-    assert_eq!(c.tls.key, PathBuf::from("certs/server.key"));
+    // Relative, so under the (absent) file's folder.
+    assert_eq!(c.data_dir, dir.path().join("vigia-data"));
+    assert_eq!(c.tls.ca, dir.path().join("certs/ca.pem"));
+    assert_eq!(c.tls.cert, dir.path().join("certs/server.pem"));
+    assert_eq!(c.tls.key, dir.path().join("certs/server.key"));
+    assert_eq!(c.tls.crl_path(), dir.path().join("certs/crl.pem"));
     assert_eq!(c.history.keep, Duration::from_secs(90 * 86_400));
     assert_eq!(c.metrics.listen, None);
     assert_eq!(c.max_message_bytes, 1 << 20);
@@ -54,6 +56,33 @@ fn no_file_means_the_documented_defaults() {
     // Named explicitly, a missing file is an error.
     let e = load(&dir.path().join("nope.toml")).expect_err("missing");
     assert!(matches!(e, ConfigError::Missing { .. }), "{e}");
+}
+
+#[test]
+fn relative_paths_are_relative_to_the_files_folder() {
+    let dir = tempfile::tempdir().expect("dir");
+    let conf = dir.path().join("etc");
+    std::fs::create_dir_all(&conf).expect("etc");
+    let abs = dir.path().join("abs-data");
+    let p = write(
+        &conf,
+        "data_dir = \"data\"\n[tls]\nca = \"certs/ca.pem\"\ncert = \"../server.pem\"\ncrl = \"crl/fleet.pem\"\n",
+    );
+    let c = load(&p).expect("loads");
+    assert_eq!(c.data_dir, conf.join("data"));
+    assert_eq!(c.tls.ca, conf.join("certs/ca.pem"));
+    assert_eq!(c.tls.cert, conf.join("../server.pem"));
+    assert_eq!(c.tls.key, conf.join("certs/server.key"), "a default too");
+    assert_eq!(c.tls.crl_path(), conf.join("crl/fleet.pem"));
+
+    // Absolute paths stay as written; an environment override reads like the file.
+    let c = CollectorConfig::load(&ConfigSource::file(&p).with_env(vec![
+        ("VIGIA_DATA_DIR".into(), abs.display().to_string()),
+        ("VIGIA_TLS__KEY".into(), "keys/server.key".into()),
+    ]))
+    .expect("loads");
+    assert_eq!(c.data_dir, abs);
+    assert_eq!(c.tls.key, conf.join("keys/server.key"));
 }
 
 #[test]
