@@ -72,6 +72,22 @@ pub struct MailerConfig {
     pub deadman: Option<DeadmanConfig>,
 }
 
+impl MailerConfig {
+    /// Relative paths in the file are relative to its folder (`vigia::paths`), so the mailer
+    /// finds its state, certificates and secret files whatever folder it was started from.
+    pub fn resolve_paths(&mut self, dir: &vigia::paths::ConfigDir) {
+        dir.resolve(&mut self.state_dir);
+        dir.resolve(&mut self.collector.ca);
+        dir.resolve(&mut self.collector.cert);
+        dir.resolve(&mut self.collector.key);
+        dir.resolve_opt(&mut self.smtp.password_file);
+        dir.resolve_opt(&mut self.smtp.ca_file);
+        if let Some(o) = &mut self.oauth2 {
+            dir.resolve_opt(&mut o.client_secret_file);
+        }
+    }
+}
+
 /// How mail leaves the mailer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -384,7 +400,8 @@ impl Settings {
     /// Loads and resolves a configuration, with every error naming the file and the key.
     pub fn load(source: &ConfigSource) -> Result<Settings, ConfigError> {
         let source = source.clone().with_list_keys(LIST_KEYS);
-        let raw: MailerConfig = source.load()?;
+        let mut raw: MailerConfig = source.load()?;
+        raw.resolve_paths(&vigia::paths::ConfigDir::of(&source.file));
         Settings::resolve(raw, &source.file)
     }
 

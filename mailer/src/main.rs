@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vigia::config::ConfigSource;
+use vigia::exit_codes::{self, ExitCode as Exit};
 use vigia_mailer::service::{fetch_stateless, Mailer};
 use vigia_mailer::{render_digest, Settings};
 
@@ -76,10 +77,7 @@ fn main() -> ExitCode {
     vigia::secret_file::allow_insecure(cli.allow_insecure_keys);
     let settings = match Settings::load(&ConfigSource::file(&cli.config)) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("invalid configuration: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return exit_codes::invalid_configuration(&e).into(),
     };
     // Commands that send refuse secret files others can read before doing anything.
     if matches!(
@@ -87,27 +85,19 @@ fn main() -> ExitCode {
         Command::Run | Command::SendNow | Command::TestSend { .. }
     ) {
         if let Err(e) = settings.check_secret_files() {
-            eprintln!("invalid configuration: {e}");
-            return ExitCode::from(2);
+            return exit_codes::invalid_configuration(&e).into();
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // Two workers: the mailer waits on the network, it does not compute.
+    let runtime = match vigia::process::runtime(Some(2)) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return exit_codes::failed(&format_args!("cannot start the async runtime: {e}")).into()
         }
     };
     match runtime.block_on(dispatch(cli.command, settings)) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => exit_codes::failed(&format_args!("{e:#}")).into(),
     }
 }
 
@@ -185,7 +175,7 @@ async fn test_send(settings: Settings, to: Option<&str>) -> ExitCode {
             Ok(m) => vec![m],
             Err(e) => {
                 eprintln!("--to {addr:?} is not an email address ({e})");
-                return ExitCode::from(2);
+                return Exit::ConfigError.into();
             }
         },
         None => settings.to.clone(),
@@ -215,13 +205,13 @@ async fn test_send(settings: Settings, to: Option<&str>) -> ExitCode {
         Ok(m) => m,
         Err(e) => {
             println!("not sent: cannot build the test message: {e}");
-            return ExitCode::FAILURE;
+            return Exit::GeneralError.into();
         }
     };
     match delivery.send_message(&message).await {
         Ok(()) => {
             println!("sent: \"{subject}\" to {list} by {how}");
-            ExitCode::SUCCESS
+            Exit::Success.into()
         }
         Err(e) => {
             let kind = match &e {
@@ -234,7 +224,7 @@ async fn test_send(settings: Settings, to: Option<&str>) -> ExitCode {
                 vigia_mailer::smtp::SendError::Config(_) => "not sent (configuration)",
             };
             println!("{kind} by {how}: {e}");
-            ExitCode::FAILURE
+            Exit::GeneralError.into()
         }
     }
 }

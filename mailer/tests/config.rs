@@ -63,7 +63,10 @@ fn defaults() {
     let s = load(MINIMAL).expect("minimal");
     assert_eq!(s.raw.digest.schedule, "0 0 7 * * *");
     assert_eq!(s.raw.language, Language::En);
-    assert_eq!(s.raw.state_dir, PathBuf::from("./vigia-mailer-state"));
+    // Relative paths, the defaults included, are relative to the file's folder.
+    let folder = s.file.parent().expect("folder").to_path_buf();
+    assert_eq!(s.raw.state_dir, folder.join("./vigia-mailer-state"));
+    assert_eq!(s.raw.collector.ca, folder.join("ca.pem"));
     assert_eq!(s.raw.smtp.security, Security::Starttls);
     assert_eq!(s.smtp_port(), 587);
     assert_eq!(
@@ -82,7 +85,10 @@ fn defaults() {
     )
     .expect("smtp only");
     assert_eq!(s.raw.collector.url, "https://localhost:50051");
-    assert_eq!(s.raw.collector.cert, PathBuf::from("certs/mailer.pem"));
+    assert_eq!(
+        s.raw.collector.cert,
+        s.file.parent().expect("folder").join("certs/mailer.pem")
+    );
     for missing in ["host", "from", "to"] {
         let text = "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"v@example.com\"\nto = [\"o@example.com\"]\n"
             .lines()
@@ -224,6 +230,72 @@ fn binary_exits_2_on_a_bad_configuration() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ca.pem") && err.contains("not found"), "{err}");
+}
+
+/// Run from another working directory, as a service is, the mailer finds its certificates,
+/// password file and state folder under the configuration file's folder.
+#[test]
+fn relative_paths_are_relative_to_the_configuration_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let conf = dir.path().join("etc");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("elsewhere");
+    let fleet = vigia_collector::testkit::TestFleet::new(&conf.join("certs")).expect("fleet");
+    let reader = fleet.reader("mailer").expect("reader");
+    write_secret(&conf.join("pw"), "secret\n");
+    let rel = |p: &Path| {
+        p.strip_prefix(&conf)
+            .expect("under the configuration's folder")
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
+    let text = format!(
+        r#"
+state_dir = "state"
+[collector]
+url = "https://localhost:1"
+ca = "{ca}"
+cert = "{cert}"
+key = "{key}"
+[smtp]
+host = "smtp.example.com"
+username = "u"
+password_file = "pw"
+from = "vigia@example.com"
+to = ["ops@example.com"]
+"#,
+        ca = rel(&reader.ca),
+        cert = rel(&reader.cert),
+        key = rel(&reader.key),
+    );
+    assert!(text.contains("ca = \"certs/"), "{text}");
+    let file = write(&conf, &text);
+
+    let s = Settings::load(&ConfigSource::file(&file).with_env(Vec::new())).expect("loads");
+    assert_eq!(s.raw.state_dir, conf.join("state"));
+    assert_eq!(s.raw.collector.key, reader.key);
+    assert_eq!(s.raw.smtp.password_file, Some(conf.join("pw")));
+
+    let out = bin()
+        .current_dir(&elsewhere)
+        .arg("--config")
+        .arg(&file)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("reader \"mailer\""), "{stdout}");
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).expect("list").count(),
+        0,
+        "nothing is made in the working directory"
+    );
 }
 
 #[test]
