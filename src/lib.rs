@@ -16,6 +16,7 @@ pub mod pb;
 pub mod process;
 pub mod rules;
 pub mod secret_file;
+pub mod sled_open;
 pub mod service_manager;
 pub mod tls;
 pub mod tls_check;

@@ -295,38 +295,25 @@ impl Store {
     }
 
     fn open_inner(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let sled_err = |source: sled::Error| match source {
-            sled::Error::Io(ref e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                StoreError::Locked {
-                    dir: dir.to_path_buf(),
-                    reason: e.to_string(),
-                }
-            }
-            sled::Error::Io(ref e) if e.to_string().contains("lock") => StoreError::Locked {
-                dir: dir.to_path_buf(),
-                reason: e.to_string(),
-            },
-            source => StoreError::Sled {
-                dir: dir.to_path_buf(),
-                source,
-            },
+        let sled_err = |source: sled::Error| StoreError::Sled {
+            dir: dir.to_path_buf(),
+            source,
         };
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(Some(1000));
-        // sled's background threads release the folder's lock a moment after the last handle
-        // is dropped (a restart, a process just exiting): wait briefly before calling it in use.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        let db = loop {
-            match config.open().map_err(sled_err) {
-                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                other => break other?,
-            }
-        };
+        // A holder just exiting (a restart) is waited for briefly before calling the folder in use.
+        let wait = std::time::Duration::from_secs(2);
+        let opened = vigia::sled_open::open_waiting(dir, wait, || config.open());
+        let db = opened.map_err(|e| match e {
+            vigia::sled_open::OpenError::Locked(e) => StoreError::Locked {
+                dir: dir.to_path_buf(),
+                reason: e.to_string(),
+            },
+            vigia::sled_open::OpenError::Failed(e) => sled_err(e),
+        })?;
         let meta = db.open_tree("meta").map_err(sled_err)?;
         match meta.get(VERSION_KEY).map_err(sled_err)? {
             Some(v) => {

@@ -53,19 +53,9 @@ impl State {
             dir: dir.to_path_buf(),
             source,
         };
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
-        let db = loop {
-            match sled::Config::new().path(dir).cache_capacity(8 << 20).open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock")
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => return Err(err(e)),
-            }
-        };
+        let config = sled::Config::new().path(dir).cache_capacity(8 << 20);
+        let opened = vigia::sled_open::open_waiting(dir, LOCK_WAIT, || config.open());
+        let db = opened.map_err(|e| err(e.into_inner()))?;
         let meta = db.open_tree("meta").map_err(err)?;
         let alerts = db.open_tree("alerts").map_err(err)?;
         let problems = db.open_tree("digest_problems").map_err(err)?;
