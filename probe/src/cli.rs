@@ -7,23 +7,19 @@ use crate::daemon::{scanner_source, shutdown_signal, Daemon};
 use std::process::ExitCode;
 use std::time::Duration;
 use tracing::info;
+use vigia::exit_codes::ExitCode as Exit;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    vigia::process::runtime(None).context("cannot start the async runtime")
 }
 
 fn start(config: &ProbeConfig) -> Result<Daemon, ExitCode> {
     Daemon::new(config).map_err(|e| {
         if e.is_configuration() {
-            vigia::process::say_error(&format!("invalid configuration: {e}"));
-            ExitCode::from(2)
+            vigia::exit_codes::invalid_configuration(&e).into()
         } else {
-            vigia::process::say_error(&format!("error: {e}"));
-            ExitCode::from(1)
+            vigia::exit_codes::failed(&e).into()
         }
     })
 }
@@ -58,7 +54,7 @@ pub fn run_until(
         vigia::service_manager::ready();
         vigia::service_manager::spawn_watchdog();
         daemon.run(source, shutdown).await?;
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Success.into())
     })
 }
 
@@ -67,10 +63,11 @@ pub fn send_once_command(config: ProbeConfig, timeout: Duration) -> anyhow::Resu
     on_runtime(&config, |daemon, source| async move {
         let ok = daemon.send_once(source, timeout).await?;
         Ok(if ok {
-            ExitCode::SUCCESS
+            Exit::Success
         } else {
-            ExitCode::from(1)
-        })
+            Exit::GeneralError
+        }
+        .into())
     })
 }
 

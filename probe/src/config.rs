@@ -210,24 +210,21 @@ impl ProbeConfig {
         Ok(())
     }
 
-    /// Relative paths in the file are relative to the file's folder, so a service started
-    /// from another working directory (Windows services start in System32) finds them.
+    /// Relative paths in the file are relative to the file's folder (`vigia::paths`), so a
+    /// service started from another working directory (Windows services start in System32)
+    /// finds them.
     fn resolve_paths(&mut self, file: &Path) {
-        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
+        let dir = vigia::paths::ConfigDir::of(file);
         if let Some(c) = &mut self.collector {
-            fix(&mut c.ca);
-            fix(&mut c.cert);
-            fix(&mut c.key);
+            dir.resolve(&mut c.ca);
+            dir.resolve(&mut c.cert);
+            dir.resolve(&mut c.key);
         }
-        fix(&mut self.spool.dir);
-        if let Some(cache) = &mut self.scan.cache {
-            fix(cache);
+        for r in &mut self.recorders {
+            dir.resolve(&mut r.path);
         }
+        dir.resolve(&mut self.spool.dir);
+        dir.resolve_opt(&mut self.scan.cache);
     }
 
     /// The zone days are counted in.

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use vigia::exit_codes::{self, ExitCode as Exit};
 use vigia_probe::config::ProbeConfig;
 
 /// The Vigia probe: audits the recording folders of this site's recorders.
@@ -106,10 +107,7 @@ fn main() -> ExitCode {
     vigia_probe::init_logging();
     let config = match ProbeConfig::load(&cli.config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("invalid configuration: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return exit_codes::invalid_configuration(&e).into(),
     };
     let result = match cli.command {
         Command::Scan { format, cache } => {
@@ -132,10 +130,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => exit_codes::failed(&format_args!("{e:#}")).into(),
     }
 }
 
@@ -149,7 +144,7 @@ fn service_command(cmd: &ServiceCommand, config: &std::path::Path) -> ExitCode {
     use vigia_probe::service;
     let done = |what: &str| {
         println!("{what}");
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Success.into())
     };
     let result = match cmd {
         ServiceCommand::Install {
@@ -158,15 +153,14 @@ fn service_command(cmd: &ServiceCommand, config: &std::path::Path) -> ExitCode {
         } => {
             vigia_probe::init_logging();
             if let Err(e) = ProbeConfig::load(config) {
-                eprintln!("invalid configuration: {e}");
-                return ExitCode::from(2);
+                return exit_codes::invalid_configuration(&e).into();
             }
             let password = match password_env {
                 Some(var) => match std::env::var(var) {
                     Ok(p) => Some(p),
                     Err(_) => {
                         eprintln!("error: --password-env {var}: the variable is not set");
-                        return ExitCode::from(2);
+                        return Exit::ConfigError.into();
                     }
                 },
                 None => None,
@@ -183,9 +177,6 @@ fn service_command(cmd: &ServiceCommand, config: &std::path::Path) -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => exit_codes::failed(&format_args!("{e:#}")).into(),
     }
 }

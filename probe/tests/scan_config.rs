@@ -159,3 +159,16 @@ fn the_documented_example_loads() {
     assert_eq!(cfg.recorders[1].camera_depth, Some(2));
     assert_eq!(cfg.scan.thread_count(), 2);
 }
+
+#[test]
+fn a_relative_recording_folder_is_relative_to_the_configuration_file() {
+    let t = Tree::new();
+    let cfg = t.config(&with_recorders(
+        "[[recorder]]\nid = \"r\"\ntechnology = \"intelbras\"\npath = \"recordings/nvr1\"\n\
+         [[recorder]]\nid = \"a\"\ntechnology = \"intelbras\"\npath = \"/srv/nvr2\"\n",
+    ));
+    assert_eq!(cfg.recorders[0].path, t.path("recordings/nvr1"));
+    if cfg!(unix) {
+        assert_eq!(cfg.recorders[1].path, std::path::PathBuf::from("/srv/nvr2"));
+    }
+}
