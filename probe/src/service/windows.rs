@@ -200,7 +200,9 @@ fn tell(handle: ServiceStatusHandle, phase: Phase) {
 }
 
 /// The service's life: report starting, run the daemon until stop or shutdown, report stopped.
+/// The status it gives the SCM is the console's (`vigia::exit_codes`).
 fn serve(config: &Path) -> u8 {
+    use vigia::exit_codes::ExitCode as Exit;
     if let Err(e) = vigia::process::init_logging_to_file(&spec::log_path(config)) {
         vigia::process::init_logging();
         tracing::warn!(error = %e, "cannot open the log file; logging to stderr only");
@@ -221,14 +223,14 @@ fn serve(config: &Path) -> u8 {
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "cannot register with the Service Control Manager");
-            return 1;
+            return Exit::GeneralError.code();
         }
     };
     tell(handle, Phase::Starting);
     let code = match crate::config::ProbeConfig::load(config) {
         Err(e) => {
             tracing::error!("invalid configuration: {e}");
-            2
+            Exit::ConfigError.code()
         }
         Ok(cfg) => {
             tell(handle, Phase::Running);
@@ -238,11 +240,11 @@ fn serve(config: &Path) -> u8 {
                 tell(handle, Phase::Stopping);
             };
             match crate::cli::run_until(cfg, shutdown) {
-                Ok(code) if code == ExitCode::SUCCESS => 0,
-                Ok(_) => 1,
+                Ok(code) if code == ExitCode::SUCCESS => Exit::Success.code(),
+                Ok(_) => Exit::GeneralError.code(),
                 Err(e) => {
                     tracing::error!("{e:#}");
-                    1
+                    Exit::GeneralError.code()
                 }
             }
         }
