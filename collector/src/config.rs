@@ -123,6 +123,14 @@ pub struct HistoryConfig {
     /// Statuses older than this are pruned (default 90 days).
     #[serde(default = "default_keep", with = "duration")]
     pub keep: Duration,
+    /// Every status is kept this long (default 7 days); older history is thinned to one status
+    /// per hour per recorder and every verdict transition (`crate::thin`).
+    #[serde(default = "default_full_for", with = "duration")]
+    pub full_for: Duration,
+    /// Past this age (default 30 days) thinned history keeps one status per day per recorder
+    /// and every verdict transition.
+    #[serde(default = "default_hourly_for", with = "duration")]
+    pub hourly_for: Duration,
 }
 
 /// `[metrics]`.
@@ -198,6 +206,12 @@ fn default_handshake_timeout() -> Duration {
 fn default_keep() -> Duration {
     Duration::from_secs(90 * 86_400)
 }
+fn default_full_for() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn default_hourly_for() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}
 fn default_max_message_bytes() -> usize {
     vigia::validate::DEFAULT_MAX_MESSAGE_BYTES
 }
@@ -233,6 +247,8 @@ impl Default for HistoryConfig {
     fn default() -> Self {
         HistoryConfig {
             keep: default_keep(),
+            full_for: default_full_for(),
+            hourly_for: default_hourly_for(),
         }
     }
 }
@@ -303,6 +319,19 @@ impl CollectorConfig {
             return Err(format!(
                 "key `history.keep`: {} is too short; keep at least \"1h\" of history",
                 duration::format(&self.history.keep)
+            ));
+        }
+        if self.history.full_for < crate::store::REBASE {
+            return Err(format!(
+                "key `history.full_for`: {} is too short; expected at least \"1d\" (a heartbeat names a full status up to a day older, which must still be whole)",
+                duration::format(&self.history.full_for)
+            ));
+        }
+        if self.history.hourly_for < self.history.full_for {
+            return Err(format!(
+                "key `history.hourly_for`: {} is shorter than `history.full_for` ({}); expected at least as long",
+                duration::format(&self.history.hourly_for),
+                duration::format(&self.history.full_for)
             ));
         }
         if !(MIN_MESSAGE_BYTES..=MAX_MESSAGE_BYTES).contains(&self.max_message_bytes) {

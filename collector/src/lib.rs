@@ -28,6 +28,8 @@ pub mod store;
 pub mod store_cell;
 pub mod store_guard;
 pub mod testkit;
+pub mod thin;
+pub mod timeline;
 pub mod tls_reload;
 
 pub use clock::Clock;

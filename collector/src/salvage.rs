@@ -11,7 +11,16 @@ use crate::store::{SiteRecord, Store, StoreError};
 use crate::store_guard::{self, no_panic, Marker};
 
 /// The trees a store holds besides `meta` (see `crate::store`).
-const TREES: [&str; 6] = ["sites", "latest", "history", "seen", "inventory", "acks"];
+const TREES: [&str; 8] = [
+    "sites",
+    "latest",
+    "history",
+    "seen",
+    "inventory",
+    "acks",
+    "timeline",
+    "thinned",
+];
 
 /// What `store check` found.
 #[derive(Debug, Default)]

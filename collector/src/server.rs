@@ -366,13 +366,18 @@ async fn prune_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let before = chrono::Duration::from_std(config.history.keep)
-            .ok()
-            .and_then(|keep| config.clock.now().checked_sub_signed(keep));
         // Only while the store writes: pruning a faulted store would only fail.
-        if let (Some(before), Ok((s, _))) = (before, cell.for_write()) {
-            match tokio::task::spawn_blocking(move || s.prune(before)).await {
-                Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "pruned old history"),
+        if let Ok((s, _)) = cell.for_write() {
+            let config = config.clone();
+            let now = config.clock.now();
+            match tokio::task::spawn_blocking(move || crate::thin::compact(&s, &config, now, None))
+                .await
+            {
+                Ok(Ok(done)) if done.pruned + done.thinned > 0 => tracing::info!(
+                    pruned = done.pruned,
+                    thinned = done.thinned,
+                    "pruned and thinned old history"
+                ),
                 Ok(Err(e)) => tracing::warn!(error = %e, "history pruning failed"),
                 _ => {}
             }

@@ -12,6 +12,8 @@
 //! | `seen` | site `\0` spool `\0` sequence (8) | received µs (8), for dedup |
 //! | `inventory` | site `\0` recorder | recorders and cameras seen (`crate::inventory`) |
 //! | `acks` | site `\0` id (8) | acknowledgements (`crate::acks`) |
+//! | `timeline` | site `\0` start ns (8, i64 BE) kind (4) recorder `\0` camera | end ns (8): a verdict fragment of thinned history (`crate::thin`) |
+//! | `thinned` | site | ns (8, i64 BE): history received before it is thinned, its timeline stored |
 //!
 //! `latest` points into `history` rather than copying the status: each status is written once
 //! (sled copies a leaf on every insert, so a second 1 KB copy cost as much as the first), and
@@ -20,7 +22,8 @@
 //! A status repeating its recorder's previous full status in everything verdicts are made of is
 //! stored as a heartbeat naming that full status (`crate::beat`); a heartbeat's base is at most
 //! [`REBASE`] older than it, so that pruning knows how far past its cut-off to look for bases to
-//! keep. Layout 2 added heartbeats; a layout-1 store is read as it is and marked 2 at open.
+//! keep. Layout 2 added heartbeats, layout 3 thinning (`crate::thin`); an older store is read as
+//! it is and marked 3 at open.
 //!
 //! Writes are made by their callers; a status is acknowledged only after a flush that began after
 //! its writes, and one flush serves every status waiting for it ([`Writer`], group commit).
@@ -40,9 +43,10 @@ use crate::metrics::Metrics;
 use crate::store_cell::StoreCell;
 
 /// The layout this collector writes and reads.
-pub const LAYOUT_VERSION: u32 = 2;
-/// The older layout this collector still opens (and upgrades: layout 2 only added heartbeats).
-const LAYOUT_UPGRADABLE: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 3;
+/// The older layouts this collector still opens (and upgrades: layout 2 only added heartbeats,
+/// layout 3 the `timeline` and `thinned` trees, empty in an older store: nothing thinned yet).
+const LAYOUT_UPGRADABLE: [u32; 2] = [1, 2];
 /// Longest time a heartbeat may follow its base: past it the next status is stored in full.
 pub const REBASE: Duration = Duration::from_secs(24 * 3600);
 const VERSION_KEY: &[u8] = b"layout_version";
@@ -187,9 +191,13 @@ pub struct Store {
     pub(crate) marker: std::sync::Arc<crate::store_guard::MarkerWatch>,
     pub(crate) db: sled::Db,
     sites: sled::Tree,
-    latest: sled::Tree,
-    history: sled::Tree,
-    seen: sled::Tree,
+    pub(crate) latest: sled::Tree,
+    pub(crate) history: sled::Tree,
+    pub(crate) seen: sled::Tree,
+    /// Verdict fragments of thinned history (`crate::thin`).
+    pub(crate) timeline: sled::Tree,
+    /// How far each site's history is thinned (`crate::thin`).
+    pub(crate) thinned: sled::Tree,
     pub(crate) inventory: sled::Tree,
     pub(crate) acks: sled::Tree,
     /// The last full status written per `site \0 recorder` (lost at restart: the first status
@@ -206,7 +214,7 @@ struct Base {
     received_us: u64,
 }
 
-fn micros(t: DateTime<Utc>) -> u64 {
+pub(crate) fn micros(t: DateTime<Utc>) -> u64 {
     u64::try_from(t.timestamp_micros()).unwrap_or(0)
 }
 
@@ -241,7 +249,7 @@ fn history_key(site: &str, received_us: u64, seq: u64, recorder: &str, spool: &s
 }
 
 /// The recorder named in a history key's suffix (after `site\0`).
-fn history_recorder(suffix: &[u8]) -> Option<&[u8]> {
+pub(crate) fn history_recorder(suffix: &[u8]) -> Option<&[u8]> {
     let rest = suffix.get(16..)?;
     let end = rest.iter().position(|b| *b == SEP)?;
     Some(&rest[..end])
@@ -320,7 +328,7 @@ impl Store {
                 let found = <[u8; 4]>::try_from(v.as_ref())
                     .map(u32::from_be_bytes)
                     .unwrap_or(0);
-                if found == LAYOUT_UPGRADABLE {
+                if LAYOUT_UPGRADABLE.contains(&found) {
                     meta.insert(VERSION_KEY, &LAYOUT_VERSION.to_be_bytes())
                         .map_err(sled_err)?;
                     db.flush().map_err(sled_err)?;
@@ -348,6 +356,8 @@ impl Store {
             latest: db.open_tree("latest").map_err(sled_err)?,
             history: db.open_tree("history").map_err(sled_err)?,
             seen: db.open_tree("seen").map_err(sled_err)?,
+            timeline: db.open_tree("timeline").map_err(sled_err)?,
+            thinned: db.open_tree("thinned").map_err(sled_err)?,
             inventory: db.open_tree("inventory").map_err(sled_err)?,
             acks: db.open_tree("acks").map_err(sled_err)?,
             bases: Default::default(),
@@ -492,7 +502,7 @@ impl Store {
 
     /// A stored history value as the entry received, a heartbeat rebuilt from its base.
     /// `last_base` keeps the base last read (consecutive heartbeats mostly share it).
-    fn entry(
+    pub(crate) fn entry(
         &self,
         site: &str,
         value: &[u8],

@@ -46,6 +46,8 @@ fn no_file_means_the_documented_defaults() {
     assert_eq!(c.tls.key, dir.path().join("certs/server.key"));
     assert_eq!(c.tls.crl_path(), dir.path().join("certs/crl.pem"));
     assert_eq!(c.history.keep, Duration::from_secs(90 * 86_400));
+    assert_eq!(c.history.full_for, Duration::from_secs(7 * 86_400));
+    assert_eq!(c.history.hourly_for, Duration::from_secs(30 * 86_400));
     assert_eq!(c.metrics.listen, None);
     assert_eq!(c.max_message_bytes, 1 << 20);
     assert!(c.expected_sites.is_empty() && c.sites.is_empty());
@@ -126,6 +128,14 @@ fn errors_name_the_key() {
     refused("[rules]\nlate_afer = \"2h\"\n", &["late_afer"]);
     refused("[history]\nkeep = 90\n", &["history.keep", "bare number"]);
     refused("[history]\nkeep = \"10m\"\n", &["history.keep", "1h"]);
+    refused(
+        "[history]\nfull_for = \"2h\"\n",
+        &["history.full_for", "1d"],
+    );
+    refused(
+        "[history]\nfull_for = \"10d\"\nhourly_for = \"9d\"\n",
+        &["history.hourly_for", "history.full_for"],
+    );
     refused(
         "expected_sites = [\"loja 1\"]\n",
         &["expected_sites", "loja 1"],

@@ -1,0 +1,515 @@
+//! Thinning old history: past `history.full_for` a site keeps one status per hour per recorder
+//! (per day past `history.hourly_for`) and every status where its verdicts change, with the one
+//! just before; its verdict timeline is computed from the whole stream first and stored
+//! (`timeline` tree), so "when did each verdict start and end" stays exact after thinning.
+//!
+//! One pass per site, part of the periodic prune ([`compact`]):
+//! 1. *Timeline*: the verdict fragments of `[watermark, now - full_for)`, from the statuses kept
+//!    before the old watermark (each recorder's latest, the latest report of lost statuses:
+//!    what the state at the watermark is made of) and the whole stream after it, are written
+//!    together with the new watermark in one sled transaction, then flushed. A pass killed
+//!    before it changed nothing; after it, the fragments are never computed again.
+//! 2. *Deletion*: every status received before the watermark that no rule below keeps is
+//!    removed. Each rule picks statuses that stay picked when only unpicked ones are removed
+//!    (the first of a bucket stays the first, the latest before an instant stays the latest),
+//!    so a pass killed mid-way and run again deletes the rest of the same set.
+//!
+//! Kept before the watermark: the first status of each recorder in each hour (day); around
+//! every boundary of the stored timeline, each recorder's latest status at that instant and
+//! the one just before it; each recorder's latest status before the watermark and the site's
+//! latest that reported lost statuses (the next pass's state); what `latest` names; and the
+//! base of every heartbeat kept (a heartbeat is never left without its base).
+//!
+//! A status kept is the one received, byte for byte; one removed was, by construction, between
+//! two kept statuses of its recorder with the same verdicts. Dedup marks (`seen`) are only
+//! needed while a probe may re-send (after a lost ack), so they go at `full_for`.
+
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+use vigia::pb::HistoryEntry;
+use vigia::rules::Rules;
+
+use crate::config::CollectorConfig;
+use crate::store::{history_recorder, micros, prefix, Store, StoreError};
+use crate::timeline::{evaluate, instant, nanos, stitch, Fragment};
+
+/// What one compaction pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Compaction {
+    /// Statuses removed by pruning (older than `keep`).
+    pub pruned: usize,
+    /// Statuses removed by thinning.
+    pub thinned: usize,
+    /// False when the pass stopped at its deletion budget (a test's interruption).
+    pub finished: bool,
+}
+
+/// The site's thinning watermark: history received before it is thinned.
+pub fn watermark(store: &Store, site: &str) -> Result<Option<i64>, StoreError> {
+    Ok(store
+        .thinned
+        .get(site.as_bytes())
+        .map_err(|e| store.err(e))?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map(i64::from_be_bytes))
+}
+
+/// The interval a site is judged by when its statuses announce none.
+fn fallback_interval(store: &Store, site: &str) -> Result<Duration, StoreError> {
+    Ok(store
+        .site(site)?
+        .and_then(|r| r.expected_interval)
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(crate::report::DEFAULT_REPORT_INTERVAL))
+}
+
+fn fragment_key(site: &str, f: &Fragment) -> Vec<u8> {
+    let mut k = prefix(site);
+    k.extend_from_slice(&f.start.to_be_bytes());
+    k.extend_from_slice(&f.subject.0.to_be_bytes());
+    k.extend_from_slice(f.subject.1.as_bytes());
+    k.push(0);
+    k.extend_from_slice(f.subject.2.as_bytes());
+    k
+}
+
+fn fragment_of(site: &str, key: &[u8], value: &[u8]) -> Option<Fragment> {
+    let rest = key.get(prefix(site).len()..)?;
+    let start = i64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let kind = i32::from_be_bytes(rest.get(8..12)?.try_into().ok()?);
+    let names = rest.get(12..)?;
+    let sep = names.iter().position(|b| *b == 0)?;
+    let recorder = String::from_utf8(names[..sep].to_vec()).ok()?;
+    let camera = String::from_utf8(names[sep + 1..].to_vec()).ok()?;
+    let end = i64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+    Some(Fragment {
+        start,
+        subject: (kind, recorder, camera),
+        end,
+    })
+}
+
+/// The stored fragments of a site starting before `to` (all of them for `i64::MAX`).
+fn stored_fragments(store: &Store, site: &str, to: i64) -> Result<Vec<Fragment>, StoreError> {
+    let lo = prefix(site);
+    let mut hi = prefix(site);
+    hi.extend_from_slice(&to.to_be_bytes());
+    let mut out = Vec::new();
+    for kv in store.timeline.range(lo..hi) {
+        let (k, v) = kv.map_err(|e| store.err(e))?;
+        match fragment_of(site, &k, &v) {
+            Some(f) => out.push(f),
+            None => {
+                return Err(StoreError::Corrupt {
+                    dir: store.dir().to_path_buf(),
+                    tree: "timeline",
+                    reason: "a fragment that does not decode".into(),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The statuses that make a site's state just before `before` (ns): each recorder's latest,
+/// and the latest that reported lost statuses within a day, read backwards from `before`.
+fn state_before(store: &Store, site: &str, before: i64) -> Result<Vec<HistoryEntry>, StoreError> {
+    let pre = prefix(site);
+    let mut recorders: HashSet<Vec<u8>> = HashSet::new();
+    for kv in store.latest.scan_prefix(&pre).keys() {
+        let k = kv.map_err(|e| store.err(e))?;
+        recorders.insert(k[pre.len()..].to_vec());
+    }
+    let before_us = u64::try_from(before.max(0) / 1000).unwrap_or(0);
+    let hi = [pre.as_slice(), &before_us.to_be_bytes()].concat();
+    let drop_horizon = before.saturating_sub(nanos_of(Duration::from_secs(86_400)));
+    let mut found: HashSet<Vec<u8>> = HashSet::new();
+    let mut drop_found = false;
+    let mut out = Vec::new();
+    let mut last_base = None;
+    for kv in store.history.range(pre.clone()..hi).rev() {
+        let (k, v) = kv.map_err(|e| store.err(e))?;
+        let Some(recorder) = history_recorder(&k[pre.len()..]) else {
+            continue;
+        };
+        let new_recorder = !found.contains(recorder);
+        let at_us = u64::from_be_bytes(k[pre.len()..pre.len() + 8].try_into().unwrap_or([0; 8]));
+        let within_day = i64::try_from(at_us)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000)
+            >= drop_horizon;
+        if new_recorder || (within_day && !drop_found) {
+            let e = store.entry(site, &v, &mut last_base)?;
+            let drops = e.status.as_ref().is_some_and(|s| s.dropped_statuses > 0);
+            if new_recorder || drops {
+                drop_found |= drops;
+                found.insert(recorder.to_vec());
+                out.push(e);
+            }
+        }
+        if (drop_found || !within_day) && recorders.iter().all(|r| found.contains(r)) {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn nanos_of(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Statuses of a site received in `[from, to)` (ns), oldest first.
+fn entries_between(
+    store: &Store,
+    site: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    let pre = prefix(site);
+    let us = |t: i64| u64::try_from(t.max(0) / 1000).unwrap_or(0);
+    let lo = [pre.as_slice(), &us(from).to_be_bytes()].concat();
+    // Keys carry microseconds: read the boundary microsecond and filter by the exact time.
+    let hi = [pre.as_slice(), &us(to).saturating_add(1).to_be_bytes()].concat();
+    let mut out = Vec::new();
+    let mut last_base = None;
+    for kv in store.history.range(lo..hi) {
+        let (_, v) = kv.map_err(|e| store.err(e))?;
+        let e = store.entry(site, &v, &mut last_base)?;
+        let at = crate::store::received_at(&e).map(nanos);
+        if at.is_some_and(|t| t >= from && t < to) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// A site's verdict timeline over `[from, to)` (ns): the stored fragments of thinned history
+/// and the evaluation of the rest, joined.
+pub fn timeline(
+    store: &Store,
+    rules: &Rules,
+    site: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Fragment>, StoreError> {
+    let mark = watermark(store, site)?;
+    let mut fragments: Vec<Fragment> = match mark {
+        Some(_) => stored_fragments(store, site, to)?
+            .into_iter()
+            .filter(|f| f.end > from)
+            .collect(),
+        None => Vec::new(),
+    };
+    let live_from = from.max(mark.unwrap_or(i64::MIN));
+    if live_from < to {
+        let mut entries = state_before(store, site, live_from)?;
+        entries.extend(entries_between(store, site, live_from, to)?);
+        fragments.extend(evaluate(
+            &entries,
+            instant(live_from),
+            instant(to),
+            rules,
+            fallback_interval(store, site)?,
+        ));
+    }
+    Ok(stitch(fragments, from, to))
+}
+
+/// One status before the watermark, as the deletion step sees it.
+struct Old {
+    key: Vec<u8>,
+    recorder: Vec<u8>,
+    at_us: u64,
+    /// Its base's key, for a heartbeat.
+    base: Option<Vec<u8>>,
+    drops: bool,
+}
+
+/// The periodic pass: prunes history older than `history.keep`, then thins each site's history
+/// older than `history.full_for`. `budget` bounds the thinning deletions (a test stops a pass
+/// mid-way with it; `None` in production).
+pub fn compact(
+    store: &Store,
+    config: &CollectorConfig,
+    now: DateTime<Utc>,
+    mut budget: Option<usize>,
+) -> Result<Compaction, StoreError> {
+    let history = &config.history;
+    let ago = |d: Duration| {
+        chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    };
+    let mut done = Compaction {
+        finished: true,
+        ..Compaction::default()
+    };
+    let prune_before = ago(history.keep);
+    done.pruned = store.prune(prune_before)?;
+    prune_fragments(store, nanos(prune_before))?;
+    prune_seen(store, micros(ago(history.full_for.min(history.keep))))?;
+    if history.full_for >= history.keep {
+        return Ok(done);
+    }
+    for (site, _) in store.sites()? {
+        let rules = config.rules_for(&site);
+        let removed = thin_site(
+            store,
+            &site,
+            &rules,
+            nanos(ago(history.full_for)),
+            micros(ago(history.hourly_for)),
+            &mut budget,
+        )?;
+        done.thinned += removed;
+        if budget == Some(0) {
+            done.finished = false;
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// Removes fragments that ended before the prune cut-off.
+fn prune_fragments(store: &Store, cutoff: i64) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    for kv in store.timeline.iter() {
+        let (k, v) = kv.map_err(|e| store.err(e))?;
+        let end = v
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(i64::from_be_bytes)
+            .unwrap_or(i64::MIN);
+        if end < cutoff {
+            batch.remove(k);
+        }
+    }
+    store.timeline.apply_batch(batch).map_err(|e| store.err(e))
+}
+
+/// Removes dedup marks older than `cutoff` (µs).
+fn prune_seen(store: &Store, cutoff: u64) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    for kv in store.seen.iter() {
+        let (k, v) = kv.map_err(|e| store.err(e))?;
+        let at = <[u8; 8]>::try_from(v.as_ref())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        if at < cutoff {
+            batch.remove(k);
+        }
+    }
+    store.seen.apply_batch(batch).map_err(|e| store.err(e))
+}
+
+/// Step 1 then step 2 for one site; the number of statuses removed.
+fn thin_site(
+    store: &Store,
+    site: &str,
+    rules: &Rules,
+    cut: i64,
+    daily_before_us: u64,
+    budget: &mut Option<usize>,
+) -> Result<usize, StoreError> {
+    let old = watermark(store, site)?;
+    if old.is_none_or(|w| w < cut) {
+        let from = match old {
+            Some(w) => w,
+            None => first_arrival(store, site)?.unwrap_or(cut).min(cut),
+        };
+        let mut entries = state_before(store, site, from)?;
+        entries.extend(entries_between(store, site, from, cut)?);
+        let fragments = evaluate(
+            &entries,
+            instant(from),
+            instant(cut),
+            rules,
+            fallback_interval(store, site)?,
+        );
+        let keys: Vec<(Vec<u8>, [u8; 8])> = fragments
+            .iter()
+            .map(|f| (fragment_key(site, f), f.end.to_be_bytes()))
+            .collect();
+        use sled::Transactional;
+        (&store.timeline, &store.thinned)
+            .transaction(|(timeline, thinned)| {
+                for (k, v) in &keys {
+                    timeline.insert(k.as_slice(), v.as_slice())?;
+                }
+                thinned.insert(site.as_bytes(), &cut.to_be_bytes())?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => store.err(e),
+                sled::transaction::TransactionError::Abort(()) => store.err(
+                    sled::Error::Unsupported("timeline transaction aborted".into()),
+                ),
+            })?;
+        // Durable before anything is deleted: a deletion never outlives the timeline it needs.
+        store.flush()?;
+    }
+    let Some(mark) = watermark(store, site)? else {
+        return Ok(0);
+    };
+    delete_unkept(store, site, mark, daily_before_us, budget)
+}
+
+fn first_arrival(store: &Store, site: &str) -> Result<Option<i64>, StoreError> {
+    let pre = prefix(site);
+    let Some(kv) = store.history.scan_prefix(&pre).next() else {
+        return Ok(None);
+    };
+    let (k, _) = kv.map_err(|e| store.err(e))?;
+    let us = u64::from_be_bytes(k[pre.len()..pre.len() + 8].try_into().unwrap_or([0; 8]));
+    Ok(Some(
+        i64::try_from(us).unwrap_or(i64::MAX).saturating_mul(1000),
+    ))
+}
+
+/// Step 2: removes the statuses before `mark` that no rule keeps.
+fn delete_unkept(
+    store: &Store,
+    site: &str,
+    mark: i64,
+    daily_before_us: u64,
+    budget: &mut Option<usize>,
+) -> Result<usize, StoreError> {
+    let pre = prefix(site);
+    let mark_us = u64::try_from(mark.max(0) / 1000).unwrap_or(0);
+    let hi = [pre.as_slice(), &mark_us.to_be_bytes()].concat();
+    let mut old: Vec<Old> = Vec::new();
+    let mut drops_of_full: HashMap<Vec<u8>, bool> = HashMap::new();
+    for kv in store.history.range(pre.clone()..hi.clone()) {
+        let (k, v) = kv.map_err(|e| store.err(e))?;
+        let suffix = &k[pre.len()..];
+        let Some(recorder) = history_recorder(suffix) else {
+            continue;
+        };
+        let at_us = u64::from_be_bytes(suffix[..8].try_into().unwrap_or([0; 8]));
+        let (base, drops) =
+            match crate::beat::decode(&v).map_err(|e| store.corrupt("history", e))? {
+                crate::beat::Stored::Full(e) => {
+                    let drops = e.status.as_ref().is_some_and(|s| s.dropped_statuses > 0);
+                    drops_of_full.insert(suffix.to_vec(), drops);
+                    (None, drops)
+                }
+                crate::beat::Stored::Beat(b) => {
+                    let drops = drops_of_full.get(&b.base).copied().unwrap_or(false);
+                    (Some(b.base), drops)
+                }
+            };
+        old.push(Old {
+            key: k.to_vec(),
+            recorder: recorder.to_vec(),
+            at_us,
+            base,
+            drops,
+        });
+    }
+    let mut keep: HashSet<usize> = HashSet::new();
+    // Each recorder's statuses, in time order (indexes into `old`).
+    let mut by_recorder: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
+    for (i, o) in old.iter().enumerate() {
+        by_recorder
+            .entry(o.recorder.as_slice())
+            .or_default()
+            .push(i);
+    }
+    // The first of each recorder in each hour, or day when older than `daily_before_us`.
+    let mut buckets: HashSet<(&[u8], u64, bool)> = HashSet::new();
+    for (i, o) in old.iter().enumerate() {
+        let daily = o.at_us < daily_before_us;
+        let bucket = o.at_us / if daily { 86_400_000_000 } else { 3_600_000_000 };
+        if buckets.insert((o.recorder.as_slice(), bucket, daily)) {
+            keep.insert(i);
+        }
+    }
+    // Around each boundary of the stored timeline (not the cuts between passes, which the
+    // stitching joins again; not the open end at the watermark).
+    let stitched = stitch(stored_fragments(store, site, i64::MAX)?, i64::MIN, i64::MAX);
+    let mut boundaries: Vec<u64> = stitched
+        .iter()
+        .flat_map(|f| [f.start, f.end])
+        .filter(|b| *b < mark)
+        .map(|b| u64::try_from(b.max(0) / 1000).unwrap_or(0))
+        .collect();
+    boundaries.sort_unstable();
+    boundaries.dedup();
+    // The state the next pass starts from: each recorder's latest before the watermark.
+    boundaries.push(mark_us.saturating_sub(1));
+    for list in by_recorder.values() {
+        for b in &boundaries {
+            let n = list.partition_point(|i| old[*i].at_us <= *b);
+            if n > 0 {
+                keep.insert(list[n - 1]);
+                if n > 1 {
+                    keep.insert(list[n - 2]);
+                }
+            }
+        }
+    }
+    if let Some(i) = (0..old.len()).rev().find(|i| old[*i].drops) {
+        keep.insert(i);
+    }
+    let mut named: HashSet<Vec<u8>> = HashSet::new();
+    for kv in store.latest.scan_prefix(&pre) {
+        let (_, v) = kv.map_err(|e| store.err(e))?;
+        if let Some(k) = v.get(8..) {
+            named.insert(k.to_vec());
+        }
+    }
+    for (i, o) in old.iter().enumerate() {
+        if named.contains(&o.key) {
+            keep.insert(i);
+        }
+    }
+    let mut bases: HashSet<Vec<u8>> = keep
+        .iter()
+        .filter_map(|i| old[*i].base.as_ref())
+        .map(|b| [pre.as_slice(), b].concat())
+        .collect();
+    // Heartbeats after the watermark (never thinned) may name a base up to REBASE before it.
+    let rebase_us = u64::try_from(crate::store::REBASE.as_micros()).unwrap_or(u64::MAX);
+    let later = [
+        pre.as_slice(),
+        &mark_us
+            .saturating_add(rebase_us)
+            .saturating_add(1)
+            .to_be_bytes(),
+    ]
+    .concat();
+    for kv in store.history.range(hi.clone()..later) {
+        let (_, v) = kv.map_err(|e| store.err(e))?;
+        if let Ok(crate::beat::Stored::Beat(b)) = crate::beat::decode(&v) {
+            bases.insert([pre.as_slice(), &b.base].concat());
+        }
+    }
+    let mut removed = 0;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    for (i, o) in old.iter().enumerate() {
+        if keep.contains(&i) || bases.contains(&o.key) {
+            continue;
+        }
+        if budget.is_some_and(|b| b == 0) {
+            break;
+        }
+        batch.remove(o.key.as_slice());
+        in_batch += 1;
+        removed += 1;
+        if let Some(b) = budget.as_mut() {
+            *b -= 1;
+        }
+        if in_batch == 512 {
+            store
+                .history
+                .apply_batch(std::mem::take(&mut batch))
+                .map_err(|e| store.err(e))?;
+            in_batch = 0;
+        }
+    }
+    store.history.apply_batch(batch).map_err(|e| store.err(e))?;
+    Ok(removed)
+}
