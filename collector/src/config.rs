@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use vigia::config::{ConfigError, ConfigSource};
+use vigia::invalid::Invalid;
 use vigia::names::validate_name;
 use vigia::rules::{RuleOverrides, Rules};
 use vigia::units::{duration, ByteSize};
@@ -290,9 +291,7 @@ impl CollectorConfig {
             source.list_keys = vec!["expected_sites".to_string()];
         }
         let mut config: CollectorConfig = source.load()?;
-        config
-            .validate()
-            .map_err(|m| ConfigError::invalid(&source.file, m))?;
+        config.validate().map_err(|e| e.in_file(&source.file))?;
         config.resolve_paths(&vigia::paths::ConfigDir::of(&source.file));
         Ok(config)
     }
@@ -307,66 +306,86 @@ impl CollectorConfig {
         dir.resolve_opt(&mut self.tls.crl);
     }
 
-    /// The checks serde cannot express; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    /// The checks serde cannot express, each refusal naming its key.
+    pub fn validate(&self) -> Result<(), Invalid> {
         for site in &self.expected_sites {
-            validate_name("site", site).map_err(|e| format!("key `expected_sites`: {e}"))?;
+            validate_name("site", site)
+                .map_err(|e| Invalid::new("expected_sites", e.to_string()))?;
         }
         for site in self.sites.keys() {
-            validate_name("site", site).map_err(|e| format!("key `sites.{site}`: {e}"))?;
+            validate_name("site", site)
+                .map_err(|e| Invalid::new(format!("sites.{site}"), e.to_string()))?;
         }
         if self.history.keep < Duration::from_secs(3600) {
-            return Err(format!(
-                "key `history.keep`: {} is too short; keep at least \"1h\" of history",
-                duration::format(&self.history.keep)
+            return Err(Invalid::new(
+                "history.keep",
+                format!(
+                    "{} is too short; keep at least \"1h\" of history",
+                    duration::format(&self.history.keep)
+                ),
             ));
         }
         if self.history.full_for < crate::store::REBASE {
-            return Err(format!(
-                "key `history.full_for`: {} is too short; expected at least \"1d\" (a heartbeat names a full status up to a day older, which must still be whole)",
+            return Err(Invalid::new("history.full_for", format!(
+                "{} is too short; expected at least \"1d\" (a heartbeat names a full status up to a day older, which must still be whole)",
                 duration::format(&self.history.full_for)
-            ));
+            )));
         }
         if self.history.hourly_for < self.history.full_for {
-            return Err(format!(
-                "key `history.hourly_for`: {} is shorter than `history.full_for` ({}); expected at least as long",
-                duration::format(&self.history.hourly_for),
-                duration::format(&self.history.full_for)
+            return Err(Invalid::new(
+                "history.hourly_for",
+                format!(
+                    "{} is shorter than `history.full_for` ({}); expected at least as long",
+                    duration::format(&self.history.hourly_for),
+                    duration::format(&self.history.full_for)
+                ),
             ));
         }
         if !(MIN_MESSAGE_BYTES..=MAX_MESSAGE_BYTES).contains(&self.max_message_bytes) {
-            return Err(format!(
-                "key `max_message_bytes`: {} is out of range; expected {MIN_MESSAGE_BYTES} to {MAX_MESSAGE_BYTES}",
-                self.max_message_bytes
+            return Err(Invalid::new(
+                "max_message_bytes",
+                format!(
+                    "{} is out of range; expected {MIN_MESSAGE_BYTES} to {MAX_MESSAGE_BYTES}",
+                    self.max_message_bytes
+                ),
             ));
         }
         match self.store.cache_capacity {
-            ByteSize::Percent(_) => return Err(
-                "key `store.cache_capacity`: expected a size such as \"64MiB\", not a percentage"
-                    .into(),
-            ),
+            ByteSize::Percent(_) => {
+                return Err(Invalid::new(
+                    "store.cache_capacity",
+                    "expected a size such as \"64MiB\", not a percentage",
+                ))
+            }
             ByteSize::Bytes(b) if b < 1024 * 1024 => {
-                return Err(format!(
-                    "key `store.cache_capacity`: {b} bytes is too small; expected at least \"1MiB\""
+                return Err(Invalid::new(
+                    "store.cache_capacity",
+                    format!("{b} bytes is too small; expected at least \"1MiB\""),
                 ))
             }
             ByteSize::Bytes(_) => {}
         }
         if self.ingest.statuses_per_minute == 0 {
-            return Err("key `ingest.statuses_per_minute`: must be at least 1".into());
+            return Err(Invalid::new(
+                "ingest.statuses_per_minute",
+                "must be at least 1",
+            ));
         }
         if self.ingest.burst == 0 {
-            return Err("key `ingest.burst`: must be at least 1".into());
+            return Err(Invalid::new("ingest.burst", "must be at least 1"));
         }
         if self.data_dir.as_os_str().is_empty() {
-            return Err("key `data_dir`: empty path".into());
+            return Err(Invalid::new("data_dir", "empty path"));
         }
         if !(Duration::from_secs(1)..=Duration::from_secs(86_400))
             .contains(&self.tls.reload_interval)
         {
-            return Err(format!(
-                "key `tls.reload_interval`: {} is out of range; expected \"1s\" to \"24h\"",
-                duration::format(&self.tls.reload_interval)
+            return Err(Invalid::new(
+                "tls.reload_interval",
+                format!(
+                    "{} is out of range; expected \"1s\" to \"24h\"",
+                    duration::format(&self.tls.reload_interval)
+                ),
             ));
         }
         if self
@@ -375,24 +394,27 @@ impl CollectorConfig {
             .as_ref()
             .is_some_and(|p| p.as_os_str().is_empty())
         {
-            return Err("key `tls.crl`: empty path".into());
+            return Err(Invalid::new("tls.crl", "empty path"));
         }
         if self.limits.max_connections == Some(0) {
-            return Err(
-                "key `limits.max_connections`: 0 would refuse every connection; expected at least 1"
-                    .into(),
-            );
+            return Err(Invalid::new(
+                "limits.max_connections",
+                "0 would refuse every connection; expected at least 1",
+            ));
         }
         if !(Duration::from_secs(1)..=Duration::from_secs(300))
             .contains(&self.limits.handshake_timeout)
         {
-            return Err(format!(
-                "key `limits.handshake_timeout`: {} is out of range; expected \"1s\" to \"5m\"",
-                duration::format(&self.limits.handshake_timeout)
+            return Err(Invalid::new(
+                "limits.handshake_timeout",
+                format!(
+                    "{} is out of range; expected \"1s\" to \"5m\"",
+                    duration::format(&self.limits.handshake_timeout)
+                ),
             ));
         }
         if self.shutdown_grace > Duration::from_secs(600) {
-            return Err("key `shutdown_grace`: at most \"10m\"".into());
+            return Err(Invalid::new("shutdown_grace", "at most \"10m\""));
         }
         Ok(())
     }
