@@ -6,6 +6,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigia::config::{ConfigError, ConfigSource};
+use vigia::invalid::Invalid;
 use vigia::units::duration;
 
 pub use crate::scan::RecorderConfig;
@@ -140,72 +141,67 @@ impl ProbeConfig {
         Ok(cfg)
     }
 
-    /// Cross-field checks the deserializer cannot make; errors name the key.
+    /// Cross-field checks the deserializer cannot make; errors name the key and the file.
     pub fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        self.check().map_err(|e| e.in_file(file))
+    }
+
+    /// The checks of [`ProbeConfig::validate`], each refusal naming its key.
+    pub fn check(&self) -> Result<(), Invalid> {
         vigia::names::validate_name("site", &self.site)
-            .map_err(|e| ConfigError::invalid(file, format!("key `site`: {e}")))?;
+            .map_err(|e| Invalid::new("site", e.to_string()))?;
         if let Some(tz) = &self.timezone {
-            vigia::days::parse_tz(tz)
-                .map_err(|e| ConfigError::invalid(file, format!("key `timezone`: {e}")))?;
+            vigia::days::parse_tz(tz).map_err(|e| Invalid::new("timezone", e.to_string()))?;
         }
-        crate::scan::validate_recorders(&self.recorders)
-            .map_err(|msg| ConfigError::invalid(file, msg))?;
-        self.scan
-            .validate()
-            .map_err(|msg| ConfigError::invalid(file, msg))?;
+        crate::scan::validate_recorders(&self.recorders)?;
+        self.scan.validate()?;
         if self.schedule.every.is_some() && self.schedule.cron.is_some() {
-            return Err(ConfigError::invalid(
-                file,
-                "keys `schedule.every` and `schedule.cron` are both set; choose one",
+            return Err(Invalid::new(
+                "schedule.every and schedule.cron",
+                "both set; choose one",
             ));
         }
         if self.schedule.every.is_some_and(|d| d.is_zero()) {
-            return Err(ConfigError::invalid(
-                file,
-                "key `schedule.every`: must be longer than zero",
-            ));
+            return Err(Invalid::new("schedule.every", "must be longer than zero"));
         }
         if let Some(expr) = &self.schedule.cron {
             crate::schedule::parse_cron(expr)
-                .map_err(|e| ConfigError::invalid(file, format!("key `schedule.cron`: {e}")))?;
+                .map_err(|e| Invalid::new("schedule.cron", e.to_string()))?;
         }
         if let Some(c) = &self.collector {
             if !c.url.trim().starts_with("https://") {
-                return Err(ConfigError::invalid(
-                    file,
+                return Err(Invalid::new(
+                    "collector.url",
                     format!(
-                        "key `collector.url`: {:?} must start with https:// (the collector speaks only TLS)",
+                        "{:?} must start with https:// (the collector speaks only TLS)",
                         c.url
                     ),
                 ));
             }
             if c.backoff_max.is_zero() {
-                return Err(ConfigError::invalid(
-                    file,
-                    "key `collector.backoff_max`: must be longer than zero",
+                return Err(Invalid::new(
+                    "collector.backoff_max",
+                    "must be longer than zero",
                 ));
             }
             if c.connect_timeout.is_zero() {
-                return Err(ConfigError::invalid(
-                    file,
-                    "key `collector.connect_timeout`: must be longer than zero",
+                return Err(Invalid::new(
+                    "collector.connect_timeout",
+                    "must be longer than zero",
                 ));
             }
             if c.max_message_bytes < MIN_MESSAGE_BYTES {
-                return Err(ConfigError::invalid(
-                    file,
+                return Err(Invalid::new(
+                    "collector.max_message_bytes",
                     format!(
-                        "key `collector.max_message_bytes`: {} is too small; at least {MIN_MESSAGE_BYTES}, like the collector's",
+                        "{} is too small; at least {MIN_MESSAGE_BYTES}, like the collector's",
                         c.max_message_bytes
                     ),
                 ));
             }
         }
         if self.spool.max_entries == 0 {
-            return Err(ConfigError::invalid(
-                file,
-                "key `spool.max_entries`: must be at least 1",
-            ));
+            return Err(Invalid::new("spool.max_entries", "must be at least 1"));
         }
         Ok(())
     }

@@ -48,6 +48,7 @@ use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+use vigia::invalid::Invalid;
 use vigia::pb::{self, RecordingStatus};
 
 pub use walk::{scan_recorder, RecorderCache, RecorderScan};
@@ -214,16 +215,22 @@ impl ScanSettings {
     }
 
     /// Checks the `[scan]` table; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.hot_window < MIN_HOT_WINDOW {
-            return Err(format!(
-                "key `scan.hot_window`: {} is too short, at least 1m",
-                vigia::units::duration::format(&self.hot_window)
+            return Err(Invalid::new(
+                "scan.hot_window",
+                format!(
+                    "{} is too short, at least 1m",
+                    vigia::units::duration::format(&self.hot_window)
+                ),
             ));
         }
         if let Some(t) = self.threads {
             if !(1..=64).contains(&t) {
-                return Err(format!("key `scan.threads`: {t}, expected 1 to 64"));
+                return Err(Invalid::new(
+                    "scan.threads",
+                    format!("{t}, expected 1 to 64"),
+                ));
             }
         }
         Ok(())
@@ -231,62 +238,65 @@ impl ScanSettings {
 }
 
 /// Checks the recorder list; the message names the key.
-pub fn validate_recorders(recorders: &[RecorderConfig]) -> Result<(), String> {
+pub fn validate_recorders(recorders: &[RecorderConfig]) -> Result<(), Invalid> {
     let mut seen = HashSet::new();
     for (i, r) in recorders.iter().enumerate() {
-        let key = |k: &str| format!("key `recorder[{i}].{k}`");
+        let key = |k: &str| format!("recorder[{i}].{k}");
         vigia::names::validate_name("recorder id", &r.id)
-            .map_err(|e| format!("{}: {e}", key("id")))?;
+            .map_err(|e| Invalid::new(key("id"), e.to_string()))?;
         if !seen.insert(r.id.as_str()) {
-            return Err(format!(
-                "{}: duplicate recorder id {:?}; each recorder needs its own id",
+            return Err(Invalid::new(
                 key("id"),
-                r.id
+                format!(
+                    "duplicate recorder id {:?}; each recorder needs its own id",
+                    r.id
+                ),
             ));
         }
         if r.path.as_os_str().is_empty() {
-            return Err(format!(
-                "{}: empty; the recordings' root folder",
-                key("path")
+            return Err(Invalid::new(
+                key("path"),
+                "empty; the recordings' root folder",
             ));
         }
         if let Some(exts) = &r.extensions {
             if exts.is_empty() {
-                return Err(format!(
-                    "{}: empty list; omit the key to count every file",
-                    key("extensions")
+                return Err(Invalid::new(
+                    key("extensions"),
+                    "empty list; omit the key to count every file",
                 ));
             }
             for e in exts {
                 let n = normalize_extension(e);
                 if n.is_empty() || n.contains(['/', '\\', '.']) {
-                    return Err(format!(
-                        "{}: {e:?} is not an extension such as \"dav\" or \".mp4\"",
-                        key("extensions")
+                    return Err(Invalid::new(
+                        key("extensions"),
+                        format!("{e:?} is not an extension such as \"dav\" or \".mp4\""),
                     ));
                 }
             }
         }
         match (r.technology, r.camera_depth) {
             (Technology::Generic, Some(0)) => {
-                return Err(format!(
-                    "{}: 0; 1 is the first folder under the root",
-                    key("camera_depth")
+                return Err(Invalid::new(
+                    key("camera_depth"),
+                    "0; 1 is the first folder under the root",
                 ))
             }
             (Technology::Generic, Some(d)) if d > walk::MAX_DEPTH => {
-                return Err(format!(
-                    "{}: {d}, at most {}",
+                return Err(Invalid::new(
                     key("camera_depth"),
-                    walk::MAX_DEPTH
+                    format!("{d}, at most {}", walk::MAX_DEPTH),
                 ))
             }
             (Technology::Generic, _) | (_, None) => {}
             (t, Some(_)) => {
-                return Err(format!(
-                    "{}: only for technology \"generic\"; {} has its camera at a fixed place",
+                return Err(Invalid::new(
                     key("camera_depth"),
-                    t.name()
+                    format!(
+                        "only for technology \"generic\"; {} has its camera at a fixed place",
+                        t.name()
+                    ),
                 ))
             }
         }
