@@ -35,6 +35,9 @@ const MAX_SITES_PAGE: u32 = 1000;
 const PAGE_BYTES: usize = 3 * 1024 * 1024;
 /// The largest unpaged ListSites answer: what a gRPC client decodes by default.
 const WHOLE_FLEET_BYTES: usize = 4 * 1024 * 1024;
+/// Default and largest Timeline page.
+const DEFAULT_TIMELINE_PAGE: u32 = 500;
+const MAX_TIMELINE_PAGE: u32 = 5000;
 /// Longest ExpectSite note, in bytes.
 pub(crate) const MAX_NOTE: usize = 256;
 
@@ -569,3 +572,92 @@ impl pb::query_server::Query for QueryService {
         Ok(Response::new(resp))
     }
 }
+
+    async fn timeline(
+        &self,
+        request: Request<pb::TimelineRequest>,
+    ) -> Result<Response<pb::TimelineResponse>, Status> {
+        self.0.require_reader(&request, "Query")?;
+        let req = request.into_inner();
+        site_name("site", &req.site)?;
+        let from = match &req.from {
+            None => return Err(Status::invalid_argument("from: required")),
+            Some(ts) => from_timestamp(ts)
+                .ok_or_else(|| Status::invalid_argument("from: not a valid time"))?,
+        };
+        let to = match &req.to {
+            None => None,
+            Some(ts) => Some(
+                from_timestamp(ts)
+                    .ok_or_else(|| Status::invalid_argument("to: not a valid time"))?,
+            ),
+        };
+        let (token_to, offset) = timeline_token(&req.page_token)?;
+        let page_size = match req.page_size {
+            0 => DEFAULT_TIMELINE_PAGE,
+            n => n.min(MAX_TIMELINE_PAGE),
+        } as usize;
+        let resp = self
+            .0
+            .blocking(move |s, store| {
+                // Every page of one answer is evaluated to the same end (the token carries it).
+                let to = match token_to {
+                    Some(t) => t,
+                    None => {
+                        let now = crate::timeline::nanos(s.config.clock.now());
+                        to.map_or(now, |t| crate::timeline::nanos(t).min(now))
+                    }
+                };
+                let from = crate::timeline::nanos(from);
+                if from >= to {
+                    return Err(Status::invalid_argument(
+                        "from: not before to (or before now when to is unset)",
+                    ));
+                }
+                let rules = s.config.rules_for(&req.site);
+                let all = crate::thin::timeline(store, &rules, &req.site, from, to)
+                    .map_err(store_status)?;
+                let ts = |n: i64| to_timestamp(crate::timeline::instant(n));
+                let intervals: Vec<pb::VerdictInterval> = all
+                    .iter()
+                    .skip(offset)
+                    .take(page_size)
+                    .map(|f| pb::VerdictInterval {
+                        kind: f.subject.0,
+                        recorder: f.subject.1.clone(),
+                        camera: f.subject.2.clone(),
+                        start: Some(ts(f.start)),
+                        end: Some(ts(f.end)),
+                    })
+                    .collect();
+                let next = offset + intervals.len();
+                Ok(pb::TimelineResponse {
+                    intervals,
+                    to: Some(ts(to)),
+                    next_page_token: if next < all.len() {
+                        format!("{to}:{next}")
+                    } else {
+                        String::new()
+                    },
+                })
+            })
+            .await?;
+        Ok(Response::new(resp))
+    }
+}
+
+/// `TO_NANOS:OFFSET` of a Timeline page token (none for the first page).
+fn timeline_token(token: &str) -> Result<(Option<i64>, usize), Status> {
+    if token.is_empty() {
+        return Ok((None, 0));
+    }
+    let bad = || {
+        Status::invalid_argument(
+            "page_token: not a token from a previous Timeline answer; start again without one",
+        )
+    };
+    let (to, offset) = token.split_once(':').ok_or_else(bad)?;
+    Ok((
+        Some(to.parse().map_err(|_| bad())?),
+        offset.parse().map_err(|_| bad())?,
+    ))
