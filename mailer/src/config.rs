@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vigia::config::{ConfigError, ConfigSource};
 use vigia::cron::CronSchedule;
+use vigia::invalid::Invalid;
 use vigia::units::duration;
 use vigia::Tz;
 
@@ -407,46 +408,50 @@ impl Settings {
 
     /// Checks a configuration already deserialized (tests build one in code).
     pub fn resolve(raw: MailerConfig, file: &Path) -> Result<Settings, ConfigError> {
-        let bad = |m: String| ConfigError::invalid(file, m);
+        let bad = |e: Invalid| e.in_file(file);
+        // The parts checked in their own modules still word their refusal as one sentence.
+        let bad_text = |m: String| ConfigError::invalid(file, m);
         let tz = match &raw.timezone {
-            Some(name) => {
-                vigia::days::parse_tz(name).map_err(|e| bad(format!("key `timezone`: {e}")))?
-            }
+            Some(name) => vigia::days::parse_tz(name)
+                .map_err(|e| bad(Invalid::new("timezone", e.to_string())))?,
             None => vigia::days::system_tz(),
         };
         let date_format = raw
             .date_format
             .clone()
             .unwrap_or_else(|| raw.language.default_date_format().to_string());
-        check_format(&date_format).map_err(|e| bad(format!("key `date_format`: {e}")))?;
+        check_format(&date_format).map_err(|e| bad(Invalid::new("date_format", e.to_string())))?;
         let day_format = raw.day_format.clone().unwrap_or_else(|| "%d/%m/%Y".into());
-        check_format(&day_format).map_err(|e| bad(format!("key `day_format`: {e}")))?;
+        check_format(&day_format).map_err(|e| bad(Invalid::new("day_format", e.to_string())))?;
         let digest_schedule = CronSchedule::parse(&raw.digest.schedule)
-            .map_err(|e| bad(format!("key `digest.schedule`: {e}")))?;
+            .map_err(|e| bad(Invalid::new("digest.schedule", e.to_string())))?;
         let alerts_schedule = match &raw.alerts.schedule {
             Some(s) => Some(
-                CronSchedule::parse(s).map_err(|e| bad(format!("key `alerts.schedule`: {e}")))?,
+                CronSchedule::parse(s)
+                    .map_err(|e| bad(Invalid::new("alerts.schedule", e.to_string())))?,
             ),
             None => None,
         };
         let graph = raw.delivery == DeliveryMethod::Graph;
         if !graph && raw.smtp.host.trim().is_empty() {
-            return Err(bad("key `smtp.host`: empty; name the mail relay".into()));
+            return Err(bad(Invalid::new("smtp.host", "empty; name the mail relay")));
         }
         let from = mailbox("smtp.from", &raw.smtp.from).map_err(bad)?;
         let to = mailboxes("smtp.to", &raw.smtp.to).map_err(bad)?;
         if to.is_empty() {
-            return Err(bad(
-                "key `smtp.to`: no recipient; the digest must go to someone".into(),
-            ));
+            return Err(bad(Invalid::new(
+                "smtp.to",
+                "no recipient; the digest must go to someone",
+            )));
         }
         let cc = mailboxes("smtp.cc", &raw.smtp.cc).map_err(bad)?;
         let bcc = mailboxes("smtp.bcc", &raw.smtp.bcc).map_err(bad)?;
         let escalate_to = mailboxes("alerts.escalate_to", &raw.alerts.escalate_to).map_err(bad)?;
         if raw.alerts.escalate_after.is_some() && escalate_to.is_empty() {
-            return Err(bad(
-                "key `alerts.escalate_to`: empty while `alerts.escalate_after` is set; name who escalations go to".into(),
-            ));
+            return Err(bad(Invalid::new(
+                "alerts.escalate_to",
+                "empty while `alerts.escalate_after` is set; name who escalations go to",
+            )));
         }
         let alert_policy = crate::alert_policy::Policy {
             hold_for: raw.alerts.hold_for,
@@ -459,32 +464,34 @@ impl Settings {
             mailboxes("alerts.to", &raw.alerts.to).map_err(bad)?
         };
         let xoauth2 = !graph && raw.smtp.auth.contains(&AuthMechanism::Xoauth2);
-        let oauth2 = resolve_oauth2(&raw, graph, xoauth2).map_err(bad)?;
-        let graph_url = crate::http::check_url("graph.url", &raw.graph.url).map_err(bad)?;
+        let oauth2 = resolve_oauth2(&raw, graph, xoauth2).map_err(bad_text)?;
+        let graph_url = crate::http::check_url("graph.url", &raw.graph.url).map_err(bad_text)?;
         let webhooks = raw
             .webhooks
             .iter()
             .enumerate()
             .map(|(i, w)| Webhook::resolve(i, w))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(bad)?;
+            .map_err(bad_text)?;
         let deadman = raw
             .deadman
             .as_ref()
             .map(Deadman::resolve)
             .transpose()
-            .map_err(bad)?;
+            .map_err(bad_text)?;
         if raw.smtp.password_env.is_some() && raw.smtp.password_file.is_some() {
-            return Err(bad(
-                "keys `smtp.password_env` and `smtp.password_file`: set one, not both".into(),
-            ));
+            return Err(bad(Invalid::new(
+                "smtp.password_env and smtp.password_file",
+                "set one, not both",
+            )));
         }
         if raw.smtp.username.is_none()
             && (raw.smtp.password_env.is_some() || raw.smtp.password_file.is_some())
         {
-            return Err(bad(
-                "key `smtp.username`: a password is configured but no username".into(),
-            ));
+            return Err(bad(Invalid::new(
+                "smtp.username",
+                "a password is configured but no username",
+            )));
         }
         if !xoauth2
             && !graph
@@ -493,35 +500,40 @@ impl Settings {
             && raw.smtp.password_file.is_none()
         {
             return Err(bad(
-                "key `smtp.username` is set but the password is not: set `smtp.password_env` or `smtp.password_file` (never the password itself)".into(),
+                Invalid::new("smtp.username", "set but the password is not: set `smtp.password_env` or `smtp.password_file` (never the password itself)"),
             ));
         }
         if !graph && raw.smtp.username.is_some() && raw.smtp.security == Security::None {
-            return Err(bad(
-                "keys `smtp.username` and `smtp.security = \"none\"`: the password would cross the network in clear; use \"starttls\" or \"tls\", or no username for an open local relay".into(),
-            ));
+            return Err(bad(Invalid::new("smtp.username and smtp.security = \"none\"", "the password would cross the network in clear; use \"starttls\" or \"tls\", or no username for an open local relay")));
         }
         if raw.smtp.username.is_some() && raw.smtp.auth.is_empty() {
-            return Err(bad(
-                "key `smtp.auth`: empty; list PLAIN and/or LOGIN, or XOAUTH2".into(),
-            ));
+            return Err(bad(Invalid::new(
+                "smtp.auth",
+                "empty; list PLAIN and/or LOGIN, or XOAUTH2",
+            )));
         }
         if raw.smtp.retry_initial.is_zero() || raw.smtp.retry_max < raw.smtp.retry_initial {
-            return Err(bad(
-                "keys `smtp.retry_initial`/`smtp.retry_max`: need 0 < retry_initial <= retry_max"
-                    .into(),
-            ));
+            return Err(bad(Invalid::new(
+                "smtp.retry_initial/smtp.retry_max",
+                "need 0 < retry_initial <= retry_max",
+            )));
         }
         if !(1..=1000).contains(&raw.collector.page_size) {
-            return Err(bad(format!(
-                "key `collector.page_size`: {} is out of range; expected 1 to 1000",
-                raw.collector.page_size
+            return Err(bad(Invalid::new(
+                "collector.page_size",
+                format!(
+                    "{} is out of range; expected 1 to 1000",
+                    raw.collector.page_size
+                ),
             )));
         }
         if !(raw.collector.url.starts_with("https://")) {
-            return Err(bad(format!(
-                "key `collector.url`: {:?} must start with https:// (the collector speaks mutual TLS only)",
-                raw.collector.url
+            return Err(bad(Invalid::new(
+                "collector.url",
+                format!(
+                    "{:?} must start with https:// (the collector speaks mutual TLS only)",
+                    raw.collector.url
+                ),
             )));
         }
         Ok(Settings {
@@ -647,12 +659,12 @@ fn check_format(fmt: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn mailbox(key: &str, s: &str) -> Result<Mailbox, String> {
+fn mailbox(key: &str, s: &str) -> Result<Mailbox, Invalid> {
     s.trim()
         .parse::<Mailbox>()
-        .map_err(|e| format!("key `{key}`: {s:?} is not an email address ({e})"))
+        .map_err(|e| Invalid::new(key, format!("{s:?} is not an email address ({e})")))
 }
 
-fn mailboxes(key: &str, list: &[String]) -> Result<Vec<Mailbox>, String> {
+fn mailboxes(key: &str, list: &[String]) -> Result<Vec<Mailbox>, Invalid> {
     list.iter().map(|s| mailbox(key, s)).collect()
 }
