@@ -79,13 +79,13 @@ impl Findings {
         }
         if self.problems.is_empty() {
             println!("check-config: everything `run` needs is in place");
-            ExitCode::SUCCESS
+            crate::exit_codes::ExitCode::Success.into()
         } else {
             eprintln!(
                 "check-config: {} problem(s); {program} would not work as configured",
                 self.problems.len()
             );
-            ExitCode::from(1)
+            crate::exit_codes::ExitCode::GeneralError.into()
         }
     }
 }
