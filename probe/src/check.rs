@@ -145,9 +145,7 @@ fn connect(config: &ProbeConfig, f: &mut Findings) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = vigia::process::runtime(Some(1))?;
     let status = dry_run_status(config);
     let wait = section.connect_timeout + Duration::from_secs(10);
     let outcome = rt.block_on(async {
