@@ -17,7 +17,7 @@ const STEP: Duration = Duration::from_secs(60);
 /// Runs the whole Vigia pipeline on loopback: a CA and certificates, the collector, four
 /// probes scanning sample recording trees, and the mailer rendering the digest.
 #[derive(Parser, Debug)]
-#[command(name = "vigia-demo", version, about, long_about = None)]
+#[command(name = "vigia-demo", version)]
 struct Args {
     /// Where to put everything (recreated on each run; never a folder the demo did not make).
     #[arg(long, value_name = "FOLDER", default_value = "demo-run")]
