@@ -52,3 +52,28 @@ fn the_demo_runs_the_whole_pipeline_and_writes_the_digest() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not made by the demo"));
     assert!(foreign.join("keep.txt").exists());
 }
+
+#[test]
+fn arguments_are_parsed_like_the_three_programs() {
+    let help = Command::new(env!("CARGO_BIN_EXE_vigia-demo"))
+        .arg("--help")
+        .output()
+        .expect("vigia-demo starts");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success(), "{text}");
+    for flag in ["--dir", "--keep-running", "--smtp", "--version"] {
+        assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_vigia-demo"))
+        .current_dir(dir.path())
+        .args(["--dir", "x", "--bogus"])
+        .output()
+        .expect("vigia-demo starts");
+    assert_eq!(out.status.code(), Some(2), "a usage error, as clap says it");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
+    assert!(
+        !dir.path().join("x").exists(),
+        "nothing is made before the arguments parse"
+    );
+}
