@@ -1,7 +1,11 @@
 //! What every `check-config` reports, the same way in the three programs: `ok:` and `warning:`
-//! lines on stdout, `error:` lines on stderr (each cause once), a closing line, and exit 1 when
-//! anything would fail at run time. A technician on site reads one format whichever program
-//! they are setting up.
+//! lines on stdout, `error:` lines on stderr, a closing line, and exit 1 when anything would fail
+//! at run time. A technician on site reads one format whichever program they are setting up.
+//!
+//! Each cause is said once because each program checks it once — a step that needs what an
+//! earlier check refused is skipped, not run to fail again — not because lines of the same text
+//! are merged here: merging by text would hide a check made twice, and print both when the two
+//! texts differ by a word.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,28 +36,30 @@ impl Findings {
         self.lines.push(format!("warning: {}", line.into()));
     }
 
-    /// Something that would fail at run time; a cause two checks meet is said once.
+    /// Something that would fail at run time.
     pub fn problem(&mut self, line: impl Into<String>) {
         let line = line.into();
-        if self.problems.contains(&line) {
-            return;
-        }
         self.lines.push(format!("error: {line}"));
         self.problems.push(line);
     }
 
     /// A certificate check's outcome: ok with its days left, a warning with `renew` (the
-    /// command that makes a new one) near its end, or the problem prefixed with `key`.
+    /// command that makes a new one, written from what the certificate says, e.g. its
+    /// holder's name) near its end, or the problem prefixed with `key`.
     pub fn certificate(
         &mut self,
         cert: &Path,
         key: &str,
-        renew: &str,
+        renew: impl FnOnce(&CertFacts) -> String,
         result: Result<CertFacts, CertProblem>,
     ) -> Option<CertFacts> {
         match result {
             Ok(facts) if facts.days_left < RENEW_DAYS => {
-                self.warn(format!("{}: renew it soon ({renew})", facts.summary(cert)));
+                self.warn(format!(
+                    "{}: renew it soon ({})",
+                    facts.summary(cert),
+                    renew(&facts)
+                ));
                 Some(facts)
             }
             Ok(facts) => {
@@ -95,16 +101,24 @@ mod tests {
     use super::Findings;
 
     #[test]
-    fn a_cause_met_twice_is_one_problem() {
+    fn every_finding_is_one_line_in_order() {
         let mut f = Findings::default();
         f.ok("a");
         f.problem("the password file is missing");
-        f.problem("the password file is missing");
         f.warn("b");
-        assert_eq!(f.problems.len(), 1);
+        f.problem("the CA file is missing");
+        assert_eq!(
+            f.problems,
+            ["the password file is missing", "the CA file is missing"]
+        );
         assert_eq!(
             f.lines,
-            ["ok: a", "error: the password file is missing", "warning: b"]
+            [
+                "ok: a",
+                "error: the password file is missing",
+                "warning: b",
+                "error: the CA file is missing"
+            ]
         );
     }
 }

@@ -4,10 +4,11 @@
 
 use std::path::Path;
 use vigia::findings::Findings;
-use vigia::tls::Role;
+use vigia::tls::{Role, TlsMaterial};
 use vigia::tls_check::{self, Expected};
 
-use crate::config::CollectorConfig;
+use crate::config::{CollectorConfig, TlsPaths};
+use crate::tls_reload;
 
 /// Runs the checks `run` depends on.
 pub fn check(config: &CollectorConfig) -> Findings {
@@ -19,27 +20,44 @@ pub fn check(config: &CollectorConfig) -> Findings {
         name_key: "tls.cert",
     };
     let result = tls_check::check(&tls.ca, &tls.cert, &tls.key, &expected, chrono::Utc::now());
-    f.certificate(
+    let facts = f.certificate(
         &tls.cert,
         "tls.cert",
-        "vigia-collector ca issue --force … server",
+        |_| "vigia-collector ca issue --force … server".to_string(),
         result,
     );
-    match crate::tls_reload::load(tls) {
-        Ok(loaded) => f.ok(format!(
+    // The CRL is read against the CA just loaded; with no usable certificate `run` stops
+    // there, which is already said.
+    if let Some(facts) = facts {
+        crl(tls, &facts.material, &mut f);
+    }
+    data_dir(&config.data_dir, &mut f);
+    f
+}
+
+/// The revocation list `run` loads beside the certificate, and the TLS set-up made of both.
+fn crl(tls: &TlsPaths, material: &TlsMaterial, f: &mut Findings) {
+    let crl = tls.crl_path();
+    let loaded = tls_reload::load_crls(&crl, &tls.ca, &material.ca_certs)
+        .map_err(|e| e.to_string())
+        .and_then(|crls| {
+            tls_reload::server_config(material, &crls)
+                .map(|_| crls)
+                .map_err(|e| e.to_string())
+        });
+    match loaded {
+        Ok(crls) => f.ok(format!(
             "CRL {}: {} revoked certificate(s){}",
-            tls.crl_path().display(),
-            loaded.crls.revoked,
-            if loaded.crls.ders.is_empty() {
+            crl.display(),
+            crls.revoked,
+            if crls.ders.is_empty() {
                 " (no file: nothing revoked)"
             } else {
                 ""
             }
         )),
-        Err(e) => f.problem(e.to_string()),
+        Err(e) => f.problem(e),
     }
-    data_dir(&config.data_dir, &mut f);
-    f
 }
 
 fn data_dir(dir: &Path, f: &mut Findings) {

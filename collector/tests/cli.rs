@@ -368,6 +368,47 @@ fn check_config_proves_the_server_certificate_and_the_data_folder() {
     );
 }
 
+/// `check-config` prints the configuration the way it is written — durations in their largest
+/// exact unit, sizes as `"1GiB"` — and what it prints loads again as the same configuration.
+#[test]
+fn check_config_prints_values_as_they_are_written() {
+    let dir = serving_dir();
+    std::fs::write(
+        dir.path().join("collector.toml"),
+        "listen = \"127.0.0.1:0\"\n\
+         [rules]\nlate_after = \"90m\"\ndisk_min_free = \"500MB\"\n\
+         [history]\nkeep = \"2160h\"\nfull_for = \"36h\"\nhourly_for = \"4w\"\n\
+         [store]\ncache_capacity = \"1024MiB\"\n",
+    )
+    .expect("write");
+    let out = run_in(dir.path(), &["check-config"]);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{printed}");
+    for line in [
+        "late_after = \"1h 30m\"",
+        "disk_min_free = \"500MB\"",
+        "keep = \"90d\"",
+        "full_for = \"1d 12h\"",
+        "hourly_for = \"4w\"",
+        "cache_capacity = \"1GiB\"",
+        "silent_grace = \"15m\"",
+    ] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "{line:?} not in:\n{printed}"
+        );
+    }
+    let (config, _) = printed.split_once("\nok: ").expect("the findings follow");
+    std::fs::write(dir.path().join("printed.toml"), config).expect("write");
+    let again = run_in(dir.path(), &["--config", "printed.toml", "check-config"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&again.stdout), printed);
+}
+
 /// Started from another folder, as a service is, the collector finds its certificates and its
 /// store under the configuration file's folder, and makes nothing where it was started.
 #[test]

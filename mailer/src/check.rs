@@ -19,6 +19,7 @@ use vigia::findings::Findings;
 use vigia::pb::ListSitesRequest;
 use vigia::tls::Role;
 use vigia::tls_check::{self, Expected};
+use vigia::units::duration;
 
 /// Runs every check (and the connections with `connect`), prints the report and returns the
 /// exit status: 0 when `run` has what it needs, 1 otherwise.
@@ -33,12 +34,16 @@ pub async fn command(settings: &Settings, connect: bool) -> ExitCode {
 pub async fn check(settings: &Settings, connect: bool) -> Findings {
     let mut f = Findings::default();
     let certificate_ok = certificate(settings, &mut f);
-    secrets(settings, &mut f);
+    let readable = secrets(settings, &mut f);
     if connect {
         if certificate_ok {
             collector(settings, &mut f).await;
         }
-        mail_path(settings, &mut f).await;
+        // A login or a token request with a secret that could not be read fails for the
+        // reason already said: not tried, so that reason is said once.
+        if readable {
+            mail_path(settings, &mut f).await;
+        }
     }
     f
 }
@@ -52,27 +57,35 @@ fn certificate(settings: &Settings, f: &mut Findings) -> bool {
         name_key: "collector.cert",
     };
     let result = tls_check::check(&c.ca, &c.cert, &c.key, &expected, Utc::now());
-    let renew = "vigia-collector ca issue --force … reader --name NAME";
+    // The holder's name as the certificate carries it: the new one must carry the same.
+    let renew = |facts: &tls_check::CertFacts| {
+        format!(
+            "vigia-collector ca issue --force … reader --name {}",
+            facts.identity.name
+        )
+    };
     f.certificate(&c.cert, "collector.cert", renew, result)
         .is_some()
 }
 
-/// The secrets `run` reads at each send, and the relay's TLS settings that use files.
-fn secrets(settings: &Settings, f: &mut Findings) {
-    if let Err(e) = crate::smtp::password(settings) {
-        f.problem(e.to_string());
-    }
-    if let Some(o) = &settings.oauth2 {
-        if let Err(e) = o.client_secret() {
+/// The secrets `run` reads at each send, and the relay's TLS settings that use files, each
+/// read once; true when all of them could be read.
+fn secrets(settings: &Settings, f: &mut Findings) -> bool {
+    let mut readable = true;
+    let mut check = |outcome: Result<(), SendError>| {
+        if let Err(e) = outcome {
             f.problem(e.to_string());
+            readable = false;
         }
+    };
+    check(crate::smtp::password(settings).map(drop));
+    if let Some(o) = &settings.oauth2 {
+        check(o.client_secret().map(drop));
     }
     if settings.raw.delivery == DeliveryMethod::Smtp {
-        // Builds no connection: it reads smtp.ca_file (and the password again, deduplicated).
-        if let Err(e) = crate::smtp::transport_with_token(settings, None) {
-            f.problem(e.to_string());
-        }
+        check(crate::smtp::relay_tls(settings).map(drop));
     }
+    readable
 }
 
 /// The collector accepts the reader certificate and answers a query.
@@ -88,8 +101,9 @@ async fn collector(settings: &Settings, f: &mut Findings) {
         });
         match tokio::time::timeout(cfg.timeout, call).await {
             Err(_) => Err(format!(
-                "collector {} did not answer ListSites within {:?} (collector.timeout)",
-                cfg.url, cfg.timeout
+                "collector {} did not answer ListSites within {} (collector.timeout)",
+                cfg.url,
+                duration::format(&cfg.timeout)
             )),
             Ok(Err(status)) => Err(explain_status(&cfg.url, &status)),
             Ok(Ok(answer)) => Ok(answer.into_inner()),
@@ -195,14 +209,18 @@ async fn smtp(settings: &Settings, delivery: &Delivery, token: Option<String>, f
     );
     let transport = match crate::smtp::transport_with_token(settings, token) {
         Ok(t) => t,
-        // Already reported by the offline checks.
-        Err(_) => return,
+        // What it reads was proven readable a moment ago by `secrets`.
+        Err(e) => {
+            f.problem(format!("{relay}: {e}"));
+            return;
+        }
     };
     // lettre bounds each step by smtp.timeout; this bounds the whole conversation.
     let bound = smtp.timeout * 4;
     let outcome = match tokio::time::timeout(bound, transport.test_connection()).await {
         Err(_) => Err(SendError::Transient(format!(
-            "no answer within {bound:?} (smtp.timeout)"
+            "no answer within {} (4 × smtp.timeout)",
+            duration::format(&bound)
         ))),
         Ok(Err(e)) => Err(crate::smtp::classify(&e, settings)),
         Ok(Ok(false)) => Err(SendError::Transient(

@@ -171,13 +171,11 @@ pub fn transport(settings: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executo
     transport_with_token(settings, None)
 }
 
-/// Builds a transport for one attempt; `token` is the OAuth2 access token for XOAUTH2.
-pub fn transport_with_token(
-    settings: &Settings,
-    token: Option<String>,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+/// The relay's TLS as configured, with `smtp.ca_file` read: the part of a transport that
+/// comes from files, which `check-config` proves on its own.
+pub fn relay_tls(settings: &Settings) -> Result<Tls, SendError> {
     let smtp = &settings.raw.smtp;
-    let tls = match smtp.security {
+    Ok(match smtp.security {
         Security::None => Tls::None,
         mode => {
             let mut params = TlsParameters::builder(smtp.host.clone());
@@ -202,7 +200,16 @@ pub fn transport_with_token(
                 Tls::Required(params)
             }
         }
-    };
+    })
+}
+
+/// Builds a transport for one attempt; `token` is the OAuth2 access token for XOAUTH2.
+pub fn transport_with_token(
+    settings: &Settings,
+    token: Option<String>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+    let smtp = &settings.raw.smtp;
+    let tls = relay_tls(settings)?;
     let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
         .port(settings.smtp_port())
         .tls(tls)

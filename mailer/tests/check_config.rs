@@ -188,6 +188,11 @@ async fn a_good_setup_passes_with_connect_against_a_real_collector_and_relay() {
         "{run:?}"
     );
     assert!(
+        run.stdout
+            .contains("renew it soon (vigia-collector ca issue --force … reader --name mailer)"),
+        "the renewal names the holder the certificate carries: {run:?}"
+    );
+    assert!(
         run.stdout.contains(&format!(
             "ok: the collector at {} accepted the reader certificate and answered ListSites",
             collector.url()
@@ -338,22 +343,50 @@ async fn a_probe_or_an_expired_certificate_is_refused_offline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_password_is_said_once() {
     let env = env();
+    let collector = env.collector().await;
     let smtp = format!(
         "host = \"localhost\"\nport = 1\nusername = {USER:?}\npassword_env = \"VIGIA_TEST_UNSET_PASSWORD\"\n"
     );
-    let file = env.write("https://localhost:1", &env.reader, &smtp, "", "");
-    let run = check_config(&file, false).await;
-    assert_eq!(run.code, Some(1), "{run:?}");
-    assert_eq!(
-        run.stderr
-            .matches(
-                "environment variable VIGIA_TEST_UNSET_PASSWORD (smtp.password_env) is not set"
-            )
-            .count(),
-        1,
-        "{run:?}"
+    let file = env.write(&collector.url(), &env.reader, &smtp, "", "");
+    let says = "environment variable VIGIA_TEST_UNSET_PASSWORD (smtp.password_env) is not set";
+    // Offline, and with --connect: no login is tried without the password, so its absence is
+    // the one thing said.
+    for connect in [false, true] {
+        let run = check_config(&file, connect).await;
+        assert_eq!(run.code, Some(1), "{run:?}");
+        assert_eq!(run.stderr.matches(says).count(), 1, "{run:?}");
+        assert!(run.stderr.contains("1 problem(s)"), "{run:?}");
+        assert!(!run.stderr.contains("relay localhost:1"), "{run:?}");
+    }
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_client_secret_is_said_once_and_asks_for_no_token() {
+    let env = env();
+    let collector = env.collector().await;
+    let tokens = HttpServer::start(|_| Reply::json(500, json!({"error": "unexpected"}))).await;
+    let oauth2 = format!(
+        "[oauth2]\ntoken_url = \"{}/token\"\nclient_id = \"app-1\"\nclient_secret_env = \"VIGIA_TEST_UNSET_SECRET\"\n",
+        tokens.url()
     );
-    assert!(run.stderr.contains("1 problem(s)"), "{run:?}");
+    let file = env.write(
+        &collector.url(),
+        &env.reader,
+        "",
+        "delivery = \"graph\"",
+        &format!("{oauth2}\n[graph]\nurl = \"{}\"\n", tokens.url()),
+    );
+    let says = "environment variable VIGIA_TEST_UNSET_SECRET (oauth2.client_secret_env) is not set";
+    let run = check_config(&file, true).await;
+    assert_one_problem(&run, says, "the collector is fine");
+    assert_eq!(run.stderr.matches(says).count(), 1, "{run:?}");
+    assert!(!run.stderr.contains("oauth2.token_url"), "{run:?}");
+    assert!(
+        tokens.requests().is_empty(),
+        "no token request without the secret"
+    );
+    collector.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use vigia::findings::Findings;
 use vigia::pb::{RecordingStatus, ScanOutcome};
 use vigia::tls::Role;
 use vigia::tls_check::{self, Expected};
+use vigia::units::duration;
 
 use crate::client::Connector;
 use crate::config::ProbeConfig;
@@ -82,11 +83,14 @@ pub fn check(config: &ProbeConfig, opts: CheckOptions) -> anyhow::Result<Finding
         &expected,
         chrono::Utc::now(),
     );
-    let renew = format!(
-        "vigia-collector ca issue --force probe --site {}",
-        config.site
-    );
-    if f.certificate(&collector.cert, "collector.cert", &renew, result)
+    // The site the certificate was issued for: `site` is checked to be it, or this is a problem.
+    let renew = |facts: &tls_check::CertFacts| {
+        format!(
+            "vigia-collector ca issue --force probe --site {}",
+            facts.identity.name
+        )
+    };
+    if f.certificate(&collector.cert, "collector.cert", renew, result)
         .is_none()
     {
         return Ok(f);
@@ -162,9 +166,9 @@ fn connect(config: &ProbeConfig, f: &mut Findings) -> anyhow::Result<()> {
         .await;
         match answer {
             Err(_) => Err(format!(
-                "the collector at {} did not answer within {} s",
+                "the collector at {} did not answer within {} (collector.connect_timeout and 10s)",
                 section.url,
-                wait.as_secs()
+                duration::format(&wait)
             )),
             Ok(Err(status)) => Err(connector.explain_status(&status)),
             Ok(Ok(None)) => Err("the collector closed the stream without acknowledging".into()),
@@ -241,8 +245,8 @@ async fn handshake(section: &crate::config::CollectorSection) -> Result<(), Stri
         .await
         .map_err(|_| {
             format!(
-                "collector unreachable at {addr}: no connection within {} s",
-                within.as_secs()
+                "collector unreachable at {addr}: no connection within {} (collector.connect_timeout)",
+                duration::format(&within)
             )
         })?
         .map_err(|e| hint(&e))?;
@@ -251,8 +255,8 @@ async fn handshake(section: &crate::config::CollectorSection) -> Result<(), Stri
         .await
         .map_err(|_| {
             format!(
-                "the TLS handshake with {addr} did not finish within {} s",
-                within.as_secs()
+                "the TLS handshake with {addr} did not finish within {} (collector.connect_timeout)",
+                duration::format(&within)
             )
         })?
         .map_err(|e| hint(&e))?;

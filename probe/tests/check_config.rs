@@ -45,6 +45,11 @@ fn a_good_setup_passes_and_shows_the_certificate_days() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("probe \"loja-1\" (valid until"), "{text}");
     assert!(text.contains("more days"), "{text}");
+    // The test fleet's certificates last 30 days: renewing names this site.
+    assert!(
+        text.contains("renew it soon (vigia-collector ca issue --force probe --site loja-1)"),
+        "{text}"
+    );
     assert!(
         text.contains("everything `run` needs is in place"),
         "{text}"
