@@ -445,7 +445,12 @@ fn encode_frame(caches: &HashMap<String, RecorderCache>) -> Option<Vec<u8>> {
     let mut n = 0u32;
     for id in ids {
         let c = &caches[id];
-        let dirty: Vec<(&RelPath, &DirCache)> = c.dirs.iter().filter(|(_, d)| d.dirty).collect();
+        let dirty: Vec<(&RelPath, &DirCache)> = c
+            .dirs
+            .iter()
+            .filter(|(_, d)| d.dirty)
+            .map(|(k, d)| (k, &**d))
+            .collect();
         if dirty.is_empty() && c.removed.is_empty() {
             continue;
         }
@@ -527,7 +532,7 @@ fn replay(
     Ok(())
 }
 
-type Frame = Vec<(String, Vec<PathBuf>, Vec<(RelPath, DirCache)>)>;
+type Frame = Vec<(String, Vec<PathBuf>, Vec<(RelPath, Box<DirCache>)>)>;
 
 fn decode_frame(
     payload: &[u8],
@@ -779,7 +784,7 @@ impl<'a> Reader<'a> {
         &mut self,
         blocks: &Arc<PathBuf>,
         heap: &Arc<PathBuf>,
-    ) -> Result<(RelPath, DirCache), Decode> {
+    ) -> Result<(RelPath, Box<DirCache>), Decode> {
         let rel = RelPath(PathBuf::from(self.os()?));
         let id = (self.u64()?, self.u64()?);
         let mtime = self.time()?;
@@ -830,7 +835,7 @@ impl<'a> Reader<'a> {
         }
         Ok((
             rel,
-            DirCache {
+            Box::new(DirCache {
                 id,
                 mtime,
                 ctime,
@@ -840,7 +845,7 @@ impl<'a> Reader<'a> {
                 cold_hashes,
                 hot,
                 dirty: false,
-            },
+            }),
         ))
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], Decode> {

@@ -36,10 +36,13 @@ impl Ancestors {
 
 /// Scans one folder: its counted files into `acc`, its cache entry, and its subfolders as tasks.
 pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<Task> {
-    let abs = ctx.root.join(&task.rel);
+    // The full path is joined only when needed (a fallback stat, an error, a listing): an
+    // unchanged folder stat'ed relative to its parent never needs it.
+    let abs_cell = std::cell::OnceCell::new();
+    let abs = || abs_cell.get_or_init(|| ctx.root.join(&task.rel)).as_path();
     let follow = ctx.layout.follow || task.depth == 0;
     let name = task.rel.file_name();
-    let meta = match stat_dir(task.parent.as_deref(), name, &abs, follow) {
+    let meta = match stat_dir(task.parent.as_deref(), name, abs, follow) {
         Ok(m) if m.is_dir => m,
         // Replaced by something else, or gone since its parent was listed.
         Ok(_) => return Vec::new(),
@@ -48,7 +51,7 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<
             if task.depth == 0 {
                 acc.root_unreadable = Some(reason(&e));
             } else {
-                acc.error(&abs, reason(&e));
+                acc.error(abs(), reason(&e));
             }
             return Vec::new();
         }
@@ -59,7 +62,7 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<
         if let Some(a) = &task.ancestors {
             if id != (0, 0) && a.contains(id) {
                 acc.error(
-                    &abs,
+                    abs(),
                     "symbolic link loop: leads back to a folder above it".to_string(),
                 );
                 return Vec::new();
@@ -73,7 +76,7 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<
         None
     };
     let Some(mtime) = meta.mtime else {
-        acc.error(&abs, "no modification time".to_string());
+        acc.error(abs(), "no modification time".to_string());
         return Vec::new();
     };
     if let Some(cam) = &task.camera {
@@ -82,7 +85,10 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<
         }
     }
 
-    let prev = ctx.old.and_then(|c| c.dirs.get(key_bytes(&task.rel)));
+    let prev = ctx
+        .old
+        .and_then(|c| c.dirs.get(key_bytes(&task.rel)))
+        .map(|d| &**d);
     let old = prev.filter(|d| d.id == id);
     let reusable = old
         .filter(|d| d.mtime == mtime && d.ctime == ctime && mtime.secs < d.listed_at - RACY_SECS);
@@ -92,7 +98,7 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<
         if subdirs.is_empty() || ctx.layout.follow {
             None
         } else {
-            Handle::open(task.parent.as_deref(), name, &abs, follow).map(Arc::new)
+            Handle::open(task.parent.as_deref(), name, abs, follow).map(Arc::new)
         }
     };
     if let Some(d) = reusable.filter(|d| d.hot.is_empty() && !drops_hashes(ctx, d, mtime)) {
@@ -106,7 +112,7 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<
         return children;
     }
     let errors_before = acc.error_count;
-    let reused = reusable.and_then(|d| reuse_listing(ctx, &abs, d, acc));
+    let reused = reusable.and_then(|d| reuse_listing(ctx, abs(), d, acc));
     let entry = match reused {
         Some(d) => {
             acc.stats.dirs_reused += 1;
@@ -114,10 +120,10 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<
         }
         None => {
             acc.stats.dirs_listed += 1;
-            let mut e = read_listing(ctx, task, &abs, meta.len, old, acc);
+            let mut e = read_listing(ctx, task, abs(), meta.len, old, acc);
             if e.as_ref().is_some_and(|e| e.is_none()) {
                 // A file known to the cache is gone: the aggregate cannot be corrected, read in full.
-                e = read_listing(ctx, task, &abs, meta.len, None, acc);
+                e = read_listing(ctx, task, abs(), meta.len, None, acc);
             }
             e.flatten()
         }
@@ -141,7 +147,7 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<
     if acc.error_count == errors_before {
         acc.carried += usize::from(prev.is_some());
         acc.dirs
-            .push((RelPath(std::mem::take(&mut task.rel)), entry));
+            .push((RelPath(std::mem::take(&mut task.rel)), Box::new(entry)));
     }
     children
 }

@@ -41,10 +41,10 @@ impl DirMeta {
 /// Stats a folder: relative to its parent's open handle when there is one and links are not
 /// followed (one path component for the kernel to resolve instead of the whole path: on a tree
 /// of thousands of small folders, a rescan is mostly these stats), else by its full path.
-pub(crate) fn stat_dir(
+pub(crate) fn stat_dir<'p>(
     parent: Option<&Handle>,
     name: Option<&OsStr>,
-    abs: &Path,
+    abs: impl FnOnce() -> &'p Path,
     follow: bool,
 ) -> io::Result<DirMeta> {
     if !follow {
@@ -54,6 +54,7 @@ pub(crate) fn stat_dir(
             }
         }
     }
+    let abs = abs();
     let meta = if follow {
         std::fs::metadata(abs)
     } else {
@@ -81,10 +82,10 @@ mod linux {
         /// Opens the folder `name` of `parent` (or `abs` when there is no parent), not
         /// following a final link unless `follow`. `None` on any failure (out of descriptors,
         /// replaced meanwhile): the subfolders are then stat'ed by full path.
-        pub(crate) fn open(
+        pub(crate) fn open<'p>(
             parent: Option<&Handle>,
             name: Option<&OsStr>,
-            abs: &Path,
+            abs: impl FnOnce() -> &'p Path,
             follow: bool,
         ) -> Option<Handle> {
             let mut flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
@@ -93,7 +94,7 @@ mod linux {
             }
             let fd = match (parent, name) {
                 (Some(p), Some(n)) => rustix::fs::openat(&p.0, n.as_bytes(), flags, Mode::empty()),
-                _ => rustix::fs::openat(CWD, abs, flags, Mode::empty()),
+                _ => rustix::fs::openat(CWD, abs(), flags, Mode::empty()),
             };
             fd.ok().map(Handle)
         }
@@ -142,10 +143,10 @@ mod portable {
 
     impl Handle {
         /// Always `None`: folders are stat'ed by full path.
-        pub(crate) fn open(
+        pub(crate) fn open<'p>(
             _parent: Option<&Handle>,
             _name: Option<&OsStr>,
-            _abs: &Path,
+            _abs: impl FnOnce() -> &'p Path,
             _follow: bool,
         ) -> Option<Handle> {
             None

@@ -118,7 +118,7 @@ pub(crate) struct Acc {
     errors: Vec<WalkError>,
     error_count: u64,
     root_unreadable: Option<String>,
-    dirs: Vec<(model::RelPath, DirCache)>,
+    dirs: Vec<(model::RelPath, Box<DirCache>)>,
     /// How many of `dirs` the old cache had too.
     carried: usize,
     /// Folders whose old entry stands unchanged (left in the old cache, which becomes the new).
@@ -218,8 +218,9 @@ pub(crate) fn scan_recorder_owned(
     let old = old_owned.as_ref();
     let now_ft = FileTime::from_system(now);
     let cutoff = FileTime::from_system(now.checked_sub(hot_window).unwrap_or(now));
-    let empty_cache = RecorderCache {
-        key,
+    // Built only when the root cannot be walked: it lists every old folder as removed.
+    let empty_cache = || RecorderCache {
+        key: key.clone(),
         dirs: DirMap::default(),
         removed: removed_since(old, &DirMap::default(), 0),
     };
@@ -241,7 +242,7 @@ pub(crate) fn scan_recorder_owned(
             return fail(
                 ScanOutcome::PathMissing,
                 "not a folder".to_string(),
-                empty_cache,
+                empty_cache(),
             )
         }
         Err(e) => {
@@ -249,7 +250,7 @@ pub(crate) fn scan_recorder_owned(
                 io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => ScanOutcome::PathMissing,
                 _ => ScanOutcome::PermissionDenied,
             };
-            return fail(outcome, reason(&e), empty_cache);
+            return fail(outcome, reason(&e), empty_cache());
         }
     }
 
@@ -357,7 +358,7 @@ fn next_cache(
     key: CacheKey,
     old: Option<RecorderCache>,
     kept: Vec<Vec<PathBuf>>,
-    updates: Vec<(RelPath, DirCache)>,
+    updates: Vec<(RelPath, Box<DirCache>)>,
     carried: usize,
 ) -> RecorderCache {
     let Some(RecorderCache {
