@@ -182,7 +182,11 @@ impl Store {
                 return (st, Err(e));
             }
         };
-        let sum = checksum(&bytes[HEADER_LEN..]);
+        // `decode` checked the payload against the header's checksum: the same value, without
+        // a second pass over the base.
+        let mut header_sum = [0u8; 8];
+        header_sum.copy_from_slice(&bytes[28..HEADER_LEN]);
+        let sum = u64::from_le_bytes(header_sum);
         st.base_len = bytes.len() as u64;
         st.heap_len = std::fs::metadata(heap.as_path()).map_or(0, |m| m.len());
         // A journal that does not belong to this base, or ends torn, is replayed as far as it

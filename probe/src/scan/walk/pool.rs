@@ -47,8 +47,9 @@ pub(crate) fn run_pool(ctx: &Ctx<'_>, threads: usize, tz: vigia::Tz) -> Vec<Acc>
         let mut acc = Acc::new(tz);
         // About this worker's share of the folders: growing a vector of entries this size by
         // doubling copied megabytes on trees of many small folders.
-        acc.dirs
-            .reserve(ctx.old.map_or(0, |c| c.dirs.len() / threads + 64));
+        let share = ctx.old.map_or(0, |c| c.dirs.len() / threads + 64);
+        acc.dirs.reserve(share);
+        acc.kept.reserve(share);
         let mut local: Vec<Task> = Vec::new();
         let mut holding = false;
         while let Some(mut task) = next_task(&shared, &mut local, &mut holding) {
