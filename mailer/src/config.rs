@@ -283,6 +283,12 @@ pub struct DigestConfig {
     /// Title at the start of the subject; "CCTV audit" / "Auditoria CFTV" by language.
     #[serde(default)]
     pub title: Option<String>,
+    /// Most bytes the complete report's attachments may weigh in the message (base64): past
+    /// it the digest attaches the CSV alone, or nothing, and says how to get the report. 0
+    /// attaches nothing. 10 MiB by default, 2 MiB with `delivery = "graph"` (Graph takes at
+    /// most 4 MB per `sendMail`, and the MIME message is posted base64-encoded).
+    #[serde(default)]
+    pub attachment_max_bytes: Option<usize>,
 }
 
 impl Default for DigestConfig {
@@ -290,9 +296,17 @@ impl Default for DigestConfig {
         DigestConfig {
             schedule: default_digest_schedule(),
             title: None,
+            attachment_max_bytes: None,
         }
     }
 }
+
+/// Largest accepted `digest.attachment_max_bytes`: Graph's own ceiling for one message with its
+/// attachments, 150 MB; no relay takes more.
+pub const MAX_ATTACHMENT_BYTES: usize = 150_000_000;
+
+/// `digest.attachment_max_bytes` with `delivery = "graph"` when unset.
+pub const GRAPH_ATTACHMENT_BYTES: usize = 2 << 20;
 
 fn default_digest_schedule() -> String {
     "0 0 7 * * *".into()
@@ -518,6 +532,16 @@ impl Settings {
                 "need 0 < retry_initial <= retry_max",
             )));
         }
+        if let Some(n) = raw.digest.attachment_max_bytes {
+            if n > MAX_ATTACHMENT_BYTES {
+                return Err(bad(Invalid::new(
+                    "digest.attachment_max_bytes",
+                    format!(
+                    "{n} is out of range; expected 0 (attach nothing) to {MAX_ATTACHMENT_BYTES}"
+                ),
+                )));
+            }
+        }
         if !(1..=1000).contains(&raw.collector.page_size) {
             return Err(bad(Invalid::new(
                 "collector.page_size",
@@ -600,6 +624,28 @@ impl Settings {
         )
         .with_title(self.title())
         .with_collector(self.raw.collector.url.clone())
+        .with_attachments(self.attachment_max_bytes(), self.report_command())
+    }
+
+    /// `digest.attachment_max_bytes`, or its default for the delivery.
+    pub fn attachment_max_bytes(&self) -> usize {
+        self.raw
+            .digest
+            .attachment_max_bytes
+            .unwrap_or(match self.raw.delivery {
+                DeliveryMethod::Graph => GRAPH_ATTACHMENT_BYTES,
+                DeliveryMethod::Smtp => crate::render::DEFAULT_ATTACHMENT_MAX_BYTES,
+            })
+    }
+
+    /// The command that writes the complete report on this machine, as the digest quotes it.
+    fn report_command(&self) -> String {
+        format!(
+            "vigia-mailer --config {} preview --out /tmp/vigia-digest.html",
+            std::fs::canonicalize(&self.file)
+                .unwrap_or_else(|_| self.file.clone())
+                .display()
+        )
     }
 }
 

@@ -1,6 +1,8 @@
-//! Reading the fleet from the collector's Query service with the mailer's reader certificate.
+//! Reading the fleet from the collector's Query service with the mailer's reader certificate,
+//! page by page, each page folded into the digest's compact rows ([`FleetRows`]) as it arrives.
 
 use crate::config::CollectorConfig;
+use crate::render::FleetRows;
 use tonic::transport::{Channel, Endpoint};
 use vigia::pb::query_client::QueryClient;
 use vigia::pb::{ListSitesRequest, ListSitesResponse};
@@ -100,8 +102,9 @@ async fn channel(cfg: &CollectorConfig) -> Result<Channel, FleetError> {
 const MAX_PAGES: usize = 10_000;
 
 /// The whole fleet (retired sites left out), evaluated by the collector at one instant, read
-/// page by page (`[collector] page_size`) and joined.
-pub async fn list_sites(cfg: &CollectorConfig) -> Result<ListSitesResponse, FleetError> {
+/// page by page (`[collector] page_size`), each page folded into the digest's rows as it
+/// arrives and dropped before the next is asked for.
+pub async fn list_sites(cfg: &CollectorConfig) -> Result<FleetRows, FleetError> {
     list_sites_with(cfg, &[]).await
 }
 
@@ -111,20 +114,28 @@ pub async fn list_sites(cfg: &CollectorConfig) -> Result<ListSitesResponse, Flee
 pub async fn list_sites_with(
     cfg: &CollectorConfig,
     kinds: &[vigia::pb::VerdictKind],
-) -> Result<ListSitesResponse, FleetError> {
+) -> Result<FleetRows, FleetError> {
+    let mut rows = FleetRows::new();
+    for_each_page(cfg, kinds, |page| rows.fold(page)).await?;
+    Ok(rows)
+}
+
+/// Reads the listing page by page, handing each page to `each` before asking for the next.
+pub async fn for_each_page(
+    cfg: &CollectorConfig,
+    kinds: &[vigia::pb::VerdictKind],
+    mut each: impl FnMut(ListSitesResponse),
+) -> Result<(), FleetError> {
     let mut client = connect(cfg).await?;
-    let mut fleet = ListSitesResponse::default();
     let mut token = String::new();
     for _ in 0..MAX_PAGES {
-        let page = one_page(cfg, &mut client, &token, kinds).await?;
-        if fleet.evaluated_at.is_none() {
-            fleet.evaluated_at = page.evaluated_at;
+        let mut page = one_page(cfg, &mut client, &token, kinds).await?;
+        let next = std::mem::take(&mut page.next_page_token);
+        each(page);
+        if next.is_empty() {
+            return Ok(());
         }
-        fleet.sites.extend(page.sites);
-        if page.next_page_token.is_empty() {
-            return Ok(fleet);
-        }
-        token = page.next_page_token;
+        token = next;
     }
     Err(FleetError::Connect {
         url: cfg.url.clone(),

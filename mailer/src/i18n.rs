@@ -369,6 +369,69 @@ pub fn attached_notice(lang: Language, sites: usize) -> String {
     }
 }
 
+/// What of the complete report went with a summarised digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    /// The report as HTML and as CSV.
+    Both,
+    /// Only its CSV table: the HTML was over the attachment cap.
+    CsvOnly,
+    /// Nothing: even the CSV was over the cap (or the cap is 0).
+    Nothing,
+}
+
+/// A size for people: "10.5 MB" / "10,5 MB" (decimal megabytes, as mail relays state limits).
+fn megabytes(lang: Language, bytes: usize) -> String {
+    let tenths = (bytes as u64 * 10).div_ceil(1_000_000);
+    let (whole, tenth) = (tenths / 10, tenths % 10);
+    match lang {
+        Language::En => format!("{whole}.{tenth} MB"),
+        Language::PtBr => format!("{whole},{tenth} MB"),
+    }
+}
+
+/// Says that the body is a summary and what of the complete report is attached; when not all
+/// of it, why (the `cap` of `digest.attachment_max_bytes`) and the command (`how`) that writes it
+/// on the mailer's machine. Both languages state the same facts.
+pub fn report_notice(
+    lang: Language,
+    sites: usize,
+    attached: Attached,
+    cap: usize,
+    how: &str,
+) -> String {
+    if attached == Attached::Both {
+        return attached_notice(lang, sites);
+    }
+    let cap_text = megabytes(lang, cap);
+    match (lang, attached, cap) {
+        (Language::En, _, 0) => format!(
+            "This email is a summary, so that mail programs show it whole. The complete report of the {sites} site{} is not attached: attachments are turned off. To get it, run this on the mailer's machine (it writes the report into the same folder): {how}",
+            plural(sites)
+        ),
+        (Language::En, Attached::CsvOnly, _) => format!(
+            "This email is a summary, so that mail programs show it whole. The complete report of the {sites} site{} is too large to attach (the limit is {cap_text}): only its table is attached, as CSV for Excel. To get the complete report, run this on the mailer's machine (it writes the report into the same folder): {how}",
+            plural(sites)
+        ),
+        (Language::En, _, _) => format!(
+            "This email is a summary, so that mail programs show it whole. The complete report of the {sites} site{} is too large to attach, even as a CSV table (the limit is {cap_text}). To get it, run this on the mailer's machine (it writes the report into the same folder): {how}",
+            plural(sites)
+        ),
+        (Language::PtBr, _, 0) => format!(
+            "Este e-mail é um resumo, para que os programas de e-mail o mostrem inteiro. O relatório completo dos {sites} loca{} não vai anexo: os anexos estão desligados. Para obtê-lo, execute isto na máquina do mailer (o relatório é gravado na mesma pasta): {how}",
+            if sites == 1 { "l" } else { "is" }
+        ),
+        (Language::PtBr, Attached::CsvOnly, _) => format!(
+            "Este e-mail é um resumo, para que os programas de e-mail o mostrem inteiro. O relatório completo dos {sites} loca{} é grande demais para ir anexo (o limite é {cap_text}): só a tabela vai anexa, em CSV para Excel. Para obter o relatório completo, execute isto na máquina do mailer (o relatório é gravado na mesma pasta): {how}",
+            if sites == 1 { "l" } else { "is" }
+        ),
+        (Language::PtBr, _, _) => format!(
+            "Este e-mail é um resumo, para que os programas de e-mail o mostrem inteiro. O relatório completo dos {sites} loca{} é grande demais para ir anexo, mesmo como tabela CSV (o limite é {cap_text}). Para obtê-lo, execute isto na máquina do mailer (o relatório é gravado na mesma pasta): {how}",
+            if sites == 1 { "l" } else { "is" }
+        ),
+    }
+}
+
 /// The start of the attachments' file names.
 pub fn report_file_stem(lang: Language) -> &'static str {
     match lang {

@@ -127,6 +127,31 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
                     .with_context(|| format!("writing {}", path.display()))?;
                 println!("attachment {} ({} bytes)", path.display(), a.bytes.len());
             }
+            // What was too large to attach is written all the same: the email says to run this.
+            for name in &mail.omitted {
+                let path = out.with_file_name(name);
+                let file = if name.ends_with(".csv") {
+                    vigia_mailer::render::ReportFile::Csv
+                } else {
+                    vigia_mailer::render::ReportFile::Html
+                };
+                let w = std::fs::File::create(&path)
+                    .map(std::io::BufWriter::new)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                vigia_mailer::render::write_report(
+                    &fleet.view(),
+                    now,
+                    &settings.render_options(),
+                    file,
+                    w,
+                )
+                .with_context(|| format!("writing {}", path.display()))?;
+                let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                println!(
+                    "complete report {} ({bytes} bytes, too large to attach)",
+                    path.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::SendNow => {

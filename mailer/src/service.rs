@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 use vigia::cron::CronSchedule;
-use vigia::pb::{ListSitesResponse, SiteState, VerdictKind};
+use vigia::pb::{ListSitesResponse, VerdictKind};
 use vigia::rules::ack::unacknowledged;
 
 /// The conditions that warrant an urgent email on entry (and a recovery email on exit): the
@@ -59,8 +59,8 @@ pub enum MailerError {
 /// The fleet as fetched, owning its data.
 #[derive(Debug, Clone)]
 pub enum Fleet {
-    /// The collector answered.
-    Reachable(ListSitesResponse),
+    /// The collector answered: its pages folded into the digest's compact rows.
+    Reachable(render::FleetRows),
     /// It did not: since when, the last good read, and the error.
     Unreachable {
         /// First failure of the current outage.
@@ -76,7 +76,7 @@ impl Fleet {
     /// The borrowed view the renderer takes.
     pub fn view(&self) -> FleetView<'_> {
         match self {
-            Fleet::Reachable(r) => FleetView::Reachable(r),
+            Fleet::Reachable(r) => FleetView::Rows(r),
             Fleet::Unreachable {
                 since,
                 last_ok,
@@ -222,7 +222,7 @@ impl Mailer {
             return;
         };
         let previous = self.state.digest_memory().ok().flatten();
-        let memory = render::changes::remember(resp, previous.as_ref(), slot);
+        let memory = render::changes::remember_rows(resp, previous.as_ref(), slot);
         if let Err(e) = self.state.set_digest_memory(&memory) {
             warn!(error = %e, "cannot store the digest's problems; tomorrow's digest shows no change marks");
         }
@@ -328,7 +328,7 @@ impl Mailer {
         let opts = self.settings.render_options();
         let memory = self.state.alert_memory()?;
         let (changes, escalations, next) =
-            alert_changes(&fleet, &memory, now, &self.settings.alert_policy, &opts);
+            alert_changes_of(&fleet, &memory, now, &self.settings.alert_policy, &opts);
         if changes.is_empty() && escalations.is_empty() {
             if next != memory {
                 self.state.set_alert_memory(&next)?;
@@ -487,13 +487,10 @@ impl Mailer {
 
 /// The urgent findings of a fleet, as the alert policy reads them: the [`ALERTABLE`] kinds,
 /// one per site, kind, recorder and camera, retired sites left out.
-pub fn alert_findings(fleet: &ListSitesResponse, opts: &render::RenderOptions) -> Vec<Finding> {
+pub fn alert_findings(fleet: &render::FleetRows, opts: &render::RenderOptions) -> Vec<Finding> {
     let mut out = Vec::new();
-    for site in fleet
-        .sites
-        .iter()
-        .filter(|s| s.state() != SiteState::Retired)
-    {
+    // The rows hold every finding of every non-retired site.
+    for site in &fleet.sites {
         for v in site
             .verdicts
             .iter()
@@ -523,6 +520,18 @@ pub fn alert_findings(fleet: &ListSitesResponse, opts: &render::RenderOptions) -
 /// when the finding is open.
 pub fn alert_changes(
     fleet: &ListSitesResponse,
+    memory: &AlertMemory,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    opts: &render::RenderOptions,
+) -> (Vec<AlertChange>, Vec<AlertChange>, AlertMemory) {
+    let rows = render::FleetRows::from_response(fleet);
+    alert_changes_of(&rows, memory, now, policy, opts)
+}
+
+/// [`alert_changes`] of the fleet as it was folded from the collector's pages.
+pub fn alert_changes_of(
+    fleet: &render::FleetRows,
     memory: &AlertMemory,
     now: DateTime<Utc>,
     policy: &Policy,

@@ -111,5 +111,6 @@ pub fn render_alert(
         html,
         text,
         attachments: Vec::new(),
+        omitted: Vec::new(),
     }
 }

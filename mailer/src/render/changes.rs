@@ -3,9 +3,10 @@
 //! recovered. The renderer only reads this memory; [`remember`] makes the next one, and the
 //! service stores it once the relay accepted the digest.
 
+use super::rows::FleetRows;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use vigia::pb::{ListSitesResponse, SiteState, Verdict, VerdictKind};
+use vigia::pb::{ListSitesResponse, Verdict, VerdictKind};
 
 /// One finding, as the digest memory identifies it from day to day.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -79,12 +80,17 @@ pub fn remember(
     previous: Option<&DigestMemory>,
     at: DateTime<Utc>,
 ) -> DigestMemory {
+    remember_rows(&FleetRows::from_response(fleet), previous, at)
+}
+
+/// [`remember`] of the fleet as the digest folded it.
+pub fn remember_rows(
+    fleet: &FleetRows,
+    previous: Option<&DigestMemory>,
+    at: DateTime<Utc>,
+) -> DigestMemory {
     let mut first_seen = BTreeMap::new();
-    for site in fleet
-        .sites
-        .iter()
-        .filter(|s| s.state() != SiteState::Retired)
-    {
+    for site in &fleet.sites {
         for v in site.verdicts.iter().filter(|v| is_finding(v)) {
             let key = ProblemKey::of(&site.site, v);
             let t = previous

@@ -5,21 +5,24 @@
 
 use super::changes::Change;
 use super::model::{DigestModel, Figures, Finding};
+use super::out::Out;
 use super::RenderOptions;
 use crate::config::Language;
 use crate::i18n::labels;
 use vigia::pb::VerdictKind;
 use vigia::wording::kind_label;
 
-struct Writer {
-    out: String,
+/// Builds one row at a time and hands it to the destination.
+struct Writer<'o> {
+    out: &'o mut dyn Out,
+    line: String,
     sep: char,
 }
 
-impl Writer {
+impl Writer<'_> {
     fn field(&mut self, first: bool, value: &str) {
         if !first {
-            self.out.push(self.sep);
+            self.line.push(self.sep);
         }
         let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
         let quote = formula
@@ -28,18 +31,18 @@ impl Writer {
             || value.contains('\n')
             || value.contains('\r');
         if quote {
-            self.out.push('"');
+            self.line.push('"');
         }
         if formula {
-            self.out.push('\'');
+            self.line.push('\'');
         }
         if value.contains('"') {
-            self.out.push_str(&value.replace('"', "\"\""));
+            self.line.push_str(&value.replace('"', "\"\""));
         } else {
-            self.out.push_str(value);
+            self.line.push_str(value);
         }
         if quote {
-            self.out.push('"');
+            self.line.push('"');
         }
     }
 
@@ -47,7 +50,9 @@ impl Writer {
         for (i, f) in fields.iter().enumerate() {
             self.field(i == 0, f);
         }
-        self.out.push_str("\r\n");
+        self.line.push_str("\r\n");
+        self.out.push(&self.line);
+        self.line.clear();
     }
 }
 
@@ -64,15 +69,16 @@ fn change(opts: &RenderOptions, c: Change) -> String {
     }
 }
 
-/// The CSV text (with its BOM).
-pub fn render(m: &DigestModel<'_>, opts: &RenderOptions) -> String {
+/// The CSV text (with its BOM), written row by row into `out` (which may stop it early).
+pub fn write(m: &DigestModel<'_>, opts: &RenderOptions, out: &mut dyn Out) {
     let lang = opts.language;
     let l = labels(lang);
+    out.push("\u{feff}");
     let mut w = Writer {
-        out: String::with_capacity(200 * (m.problems.len() * 2 + m.healthy.len()) + 512),
+        out,
+        line: String::with_capacity(256),
         sep: if lang == Language::PtBr { ';' } else { ',' },
     };
-    w.out.push('\u{feff}');
     w.row(&[
         l.site,
         l.recorder,
@@ -118,6 +124,9 @@ pub fn render(m: &DigestModel<'_>, opts: &RenderOptions) -> String {
         ]);
     };
     for p in &m.problems {
+        if w.out.done() {
+            return;
+        }
         let min = p.site.min_retention_days;
         for f in &p.findings {
             finding_row(&mut w, &p.site.site, min, f, ("", "", ""), None);
@@ -146,6 +155,9 @@ pub fn render(m: &DigestModel<'_>, opts: &RenderOptions) -> String {
         );
     }
     for h in &m.healthy {
+        if w.out.done() {
+            return;
+        }
         for (rec, f) in &h.lines {
             let days = f.days.to_string();
             w.row(&[
@@ -167,5 +179,4 @@ pub fn render(m: &DigestModel<'_>, opts: &RenderOptions) -> String {
             ]);
         }
     }
-    w.out
 }

@@ -11,7 +11,6 @@ use super::model::DigestModel;
 use super::BODY_BUDGET;
 use crate::i18n;
 use maud::html;
-use std::borrow::Cow;
 
 /// Bytes kept free for section headings and "and N more" rows.
 const SLACK: usize = 2048;
@@ -33,17 +32,16 @@ fn more_row(ctx: &Ctx<'_>, n: usize) -> String {
     )
 }
 
-/// The summarised body; `problems` and `acks` are the complete report's blocks.
+/// The summarised body, opening with `notice` (what of the complete report is attached).
 pub fn body(
     ctx: &Ctx<'_>,
     m: &DigestModel<'_>,
     subject: &str,
     summary: &str,
-    problems: &[String],
-    acks: &[String],
+    notice: &str,
 ) -> String {
     let frame = html::page_of(ctx, m, subject, summary, "").len();
-    let notice = html::notice(ctx, m.total);
+    let notice = html::notice(notice);
     let avail = BODY_BUDGET.saturating_sub(frame + notice.len() + SLACK);
     let mut used = 0usize;
 
@@ -76,18 +74,16 @@ pub fn body(
     // ones as fit, worst first.
     let legend = html::legend(ctx);
     let listed = p_tier.iter().filter(|t| **t == Tier::Line).count();
-    let mut blocks: Vec<Cow<'_, str>> = Vec::new();
+    let mut blocks: Vec<String> = Vec::new();
     let mut with_strips = false;
     for detail in [Detail::Full, Detail::Lean, Detail::Brief] {
         let strips = detail != Detail::Brief;
         let mut grow = if strips { legend.len() } else { 0 };
-        let mut tried: Vec<Cow<'_, str>> = Vec::with_capacity(listed);
-        for i in 0..listed {
-            let block: Cow<'_, str> = match detail {
-                Detail::Full => Cow::Borrowed(problems[i].as_str()),
-                _ => Cow::Owned(html::problem_block(ctx, &m.problems[i], detail)),
-            };
-            grow += block.len().saturating_sub(p_lines[i].len());
+        let mut tried: Vec<String> = Vec::with_capacity(listed);
+        // Blocks are made for the listed sites only: a mass outage has thousands.
+        for (p, line) in m.problems.iter().zip(&p_lines).take(listed) {
+            let block = html::problem_block(ctx, p, detail);
+            grow += block.len().saturating_sub(line.len());
             if used + grow > avail {
                 break;
             }
@@ -112,16 +108,19 @@ pub fn body(
             break;
         }
     }
+    let mut ack_blocks: Vec<String> = Vec::new();
     for i in 0..a_lines.len() {
         if a_tier[i] != Tier::Line {
             break;
         }
-        let grow = acks[i].len().saturating_sub(a_lines[i].len());
+        let block = html::ack_block(ctx, &m.acknowledged[i]);
+        let grow = block.len().saturating_sub(a_lines[i].len());
         if used + grow > avail {
             break;
         }
         used += grow;
         a_tier[i] = Tier::Detail;
+        ack_blocks.push(block);
     }
 
     let mut body = String::with_capacity(BODY_BUDGET);
@@ -155,7 +154,7 @@ pub fn body(
         let mut lines = String::new();
         for (i, t) in a_tier.iter().enumerate() {
             match t {
-                Tier::Detail => body.push_str(&acks[i]),
+                Tier::Detail => body.push_str(&ack_blocks[i]),
                 Tier::Line => lines.push_str(&a_lines[i]),
                 Tier::Omitted => {}
             }

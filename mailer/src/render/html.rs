@@ -10,7 +10,10 @@
 //! `(expr)`, which escapes it; only our own constants ever land in `style=`.
 
 use super::changes::Change;
-use super::model::{AckedFinding, DigestModel, Figures, Finding, ProblemSite, RecorderBlock};
+use super::model::{
+    AckedFinding, DigestModel, Figures, Finding, HealthySite, ProblemSite, RecorderBlock,
+};
+use super::out::Out;
 use super::strip::Strip;
 use super::RenderOptions;
 use crate::config::Language;
@@ -155,9 +158,9 @@ pub fn heading(text: &str, n: usize) -> String {
     html! { tr { td style=(SECTION) { (text) " (" (n) ")" } } }.into_string()
 }
 
-/// The row saying the body is a summary and the complete report is attached.
-pub fn notice(ctx: &Ctx<'_>, sites: usize) -> String {
-    html! { tr { td style=(NOTICE) { (i18n::attached_notice(ctx.lang, sites)) } } }.into_string()
+/// The row saying the body is a summary, and what of the complete report is attached.
+pub fn notice(text: &str) -> String {
+    html! { tr { td style=(NOTICE) { (text) } } }.into_string()
 }
 
 /// The legend of the strips.
@@ -350,80 +353,91 @@ pub fn recovered_line(ctx: &Ctx<'_>, site: &str, kinds: &[VerdictKind]) -> Strin
     .into_string()
 }
 
-/// Every healthy site with its figures, one line per recorder (the complete report).
-pub fn healthy_lines(ctx: &Ctx<'_>, m: &DigestModel<'_>) -> String {
-    let mut out = String::with_capacity(m.healthy.len() * 110);
-    for h in &m.healthy {
-        let multi = h.lines.len() > 1;
-        if h.lines.is_empty() {
-            out.push_str(&html! { div { (h.site.site) } }.into_string());
-        }
-        for (rec, f) in &h.lines {
-            out.push_str(
-                &html! {
-                    div {
-                        (h.site.site) @if multi { " [" (rec) "]" }
-                        " · " (f.tech) " · " (i18n::days_short(ctx.lang, f.days))
-                        @if let (Some(o), Some(n)) = (&f.oldest, &f.newest) { " · " (o) " – " (n) }
-                    }
-                }
-                .into_string(),
-            );
-        }
+/// Stands for the body in a frame rendered once and cut in two around it.
+const HOLE: &str = "\u{1}vigia-body\u{1}";
+
+/// The text before and after the body of a frame whose body is [`HOLE`]; the last one is the
+/// body's (the frame's own text comes before it, or is ours).
+fn cut(frame: String) -> (String, String) {
+    match frame.rsplit_once(HOLE) {
+        Some((head, tail)) => (head.to_string(), tail.to_string()),
+        None => (frame, String::new()),
     }
-    out
 }
 
-/// The complete digest: every problem site with strips, every acknowledged finding, the
-/// recovered sites and every healthy site with its figures.
-pub fn full_report(
+/// One healthy site's lines with its figures, one per recorder (the complete report).
+fn healthy_site(ctx: &Ctx<'_>, h: &HealthySite<'_>, out: &mut dyn Out) {
+    let multi = h.lines.len() > 1;
+    if h.lines.is_empty() {
+        out.push(&html! { div { (h.site.site) } }.into_string());
+    }
+    for (rec, f) in &h.lines {
+        out.push(
+            &html! {
+                div {
+                    (h.site.site) @if multi { " [" (rec) "]" }
+                    " · " (f.tech) " · " (i18n::days_short(ctx.lang, f.days))
+                    @if let (Some(o), Some(n)) = (&f.oldest, &f.newest) { " · " (o) " – " (n) }
+                }
+            }
+            .into_string(),
+        );
+    }
+}
+
+/// The complete digest, written piece by piece into `out` (which may stop it early): every
+/// problem site with strips, every acknowledged finding, the recovered sites and every healthy
+/// site with its figures.
+pub fn write_full_report(
     ctx: &Ctx<'_>,
     m: &DigestModel<'_>,
     subject: &str,
     summary: &str,
-    problems: &[String],
-    acks: &[String],
-) -> String {
-    let mut body = String::with_capacity(
-        problems.iter().map(String::len).sum::<usize>() + m.healthy.len() * 110 + 4096,
-    );
-    if !problems.is_empty() {
-        body.push_str(&heading(ctx.l.problems, problems.len()));
-        for b in problems {
-            body.push_str(b);
-        }
-        body.push_str(&legend(ctx));
-    }
-    push_acks_and_recovered(ctx, m, &mut body, acks);
-    if !m.healthy.is_empty() {
-        body.push_str(&heading(ctx.l.healthy, m.healthy.len()));
-        body.push_str(&lines_row(&healthy_lines(ctx, m)));
-    }
-    page_of(ctx, m, subject, summary, &body)
-}
-
-/// The acknowledged section (complete) and the recovered one.
-pub fn push_acks_and_recovered(
-    ctx: &Ctx<'_>,
-    m: &DigestModel<'_>,
-    body: &mut String,
-    acks: &[String],
+    out: &mut dyn Out,
 ) {
-    if !acks.is_empty() {
-        body.push_str(&heading(ctx.l.acknowledged, acks.len()));
-        for a in acks {
-            body.push_str(a);
+    let (head, tail) = cut(page_of(ctx, m, subject, summary, HOLE));
+    out.push(&head);
+    if !m.problems.is_empty() {
+        out.push(&heading(ctx.l.problems, m.problems.len()));
+        for p in &m.problems {
+            if out.done() {
+                return;
+            }
+            out.push(&problem_block(ctx, p, Detail::Full));
+        }
+        out.push(&legend(ctx));
+    }
+    if !m.acknowledged.is_empty() {
+        out.push(&heading(ctx.l.acknowledged, m.acknowledged.len()));
+        for a in &m.acknowledged {
+            if out.done() {
+                return;
+            }
+            out.push(&ack_block(ctx, a));
         }
     }
     if !m.recovered.is_empty() {
-        body.push_str(&heading(ctx.l.recovered_since, m.recovered.len()));
+        out.push(&heading(ctx.l.recovered_since, m.recovered.len()));
         let lines: String = m
             .recovered
             .iter()
             .map(|r| recovered_line(ctx, &r.site, &r.kinds))
             .collect();
-        body.push_str(&lines_row(&lines));
+        out.push(&lines_row(&lines));
     }
+    if !m.healthy.is_empty() {
+        out.push(&heading(ctx.l.healthy, m.healthy.len()));
+        let (open, close) = cut(lines_row(HOLE));
+        out.push(&open);
+        for h in &m.healthy {
+            if out.done() {
+                return;
+            }
+            healthy_site(ctx, h, out);
+        }
+        out.push(&close);
+    }
+    out.push(&tail);
 }
 
 /// The digest page around a body.

@@ -4,16 +4,14 @@
 //! apart, recovered sites, healthy sites with their figures. The HTML, text and CSV renderers only
 //! lay it out.
 
-use super::changes::{is_finding, Change, DigestMemory, ProblemKey};
+use super::changes::{Change, DigestMemory, ProblemKey};
+use super::rows::{FleetRows, RecorderRow, SiteRow};
 use super::strip::{Strip, Windows};
 use super::RenderOptions;
 use crate::i18n;
 use chrono::{DateTime, Utc};
 use vigia::days::from_timestamp;
-use vigia::pb::{
-    Acknowledgement, ListSitesResponse, RecordingStatus, SiteReport, SiteState, Verdict,
-    VerdictKind,
-};
+use vigia::pb::{Acknowledgement, Verdict, VerdictKind};
 use vigia::rules::severity;
 
 /// The whole digest.
@@ -76,8 +74,8 @@ pub struct RecorderBlock<'a> {
 
 /// A site with unacknowledged findings.
 pub struct ProblemSite<'a> {
-    /// The site's report.
-    pub site: &'a SiteReport,
+    /// The site's row.
+    pub site: &'a SiteRow,
     /// Its worst unacknowledged kind.
     pub worst: VerdictKind,
     /// At least one finding is new since the previous digest.
@@ -93,7 +91,7 @@ pub struct ProblemSite<'a> {
 /// One acknowledged finding.
 pub struct AckedFinding<'a> {
     /// The site.
-    pub site: &'a SiteReport,
+    pub site: &'a SiteRow,
     /// The finding.
     pub finding: Finding<'a>,
     /// Who, why, until when.
@@ -112,8 +110,8 @@ pub struct RecoveredSite {
 
 /// A site without findings.
 pub struct HealthySite<'a> {
-    /// The site's report.
-    pub site: &'a SiteReport,
+    /// The site's row.
+    pub site: &'a SiteRow,
     /// Each recorder's id and figures.
     pub lines: Vec<(&'a str, Figures)>,
 }
@@ -130,7 +128,7 @@ impl ProblemSite<'_> {
 impl<'a> DigestModel<'a> {
     /// Reads the fleet once for every renderer.
     pub fn build(
-        resp: &'a ListSitesResponse,
+        resp: &'a FleetRows,
         now: DateTime<Utc>,
         previous: Option<&DigestMemory>,
         opts: &RenderOptions,
@@ -152,11 +150,7 @@ impl<'a> DigestModel<'a> {
             compared: previous.is_some(),
             acknowledged_only: 0,
         };
-        for site in resp
-            .sites
-            .iter()
-            .filter(|s| s.state() != SiteState::Retired)
-        {
+        for site in &resp.sites {
             m.total += 1;
             let finding = |v: &'a Verdict| Finding {
                 verdict: v,
@@ -165,7 +159,7 @@ impl<'a> DigestModel<'a> {
             };
             let mut open: Vec<&Verdict> = Vec::new();
             let mut any = false;
-            for v in site.verdicts.iter().filter(|v| is_finding(v)) {
+            for v in &site.verdicts {
                 any = true;
                 match &v.acknowledgement {
                     Some(ack) => m.acknowledged.push(AckedFinding {
@@ -197,7 +191,6 @@ impl<'a> DigestModel<'a> {
                     lines: site
                         .recorders
                         .iter()
-                        .filter_map(|r| r.status.as_ref())
                         .map(|s| (s.recorder.as_str(), figures(site, s, opts)))
                         .collect(),
                 });
@@ -214,12 +207,8 @@ impl<'a> DigestModel<'a> {
                 .filter(|v| v.recorder.is_empty())
                 .map(|v| finding(v))
                 .collect();
-            let mut names: Vec<&'a str> = site
-                .recorders
-                .iter()
-                .filter_map(|r| r.status.as_ref())
-                .map(|s| s.recorder.as_str())
-                .collect();
+            let mut names: Vec<&'a str> =
+                site.recorders.iter().map(|s| s.recorder.as_str()).collect();
             for v in &open {
                 if !v.recorder.is_empty() && !names.contains(&v.recorder.as_str()) {
                     names.push(v.recorder.as_str());
@@ -228,11 +217,7 @@ impl<'a> DigestModel<'a> {
             let recorders = names
                 .into_iter()
                 .map(|name| {
-                    let status = site
-                        .recorders
-                        .iter()
-                        .filter_map(|r| r.status.as_ref())
-                        .find(|s| s.recorder == name);
+                    let status = site.recorders.iter().find(|s| s.recorder == name);
                     let findings: Vec<Finding<'a>> = open
                         .iter()
                         .filter(|v| v.recorder == name)
@@ -296,7 +281,7 @@ impl<'a> DigestModel<'a> {
 }
 
 /// The previous digest's findings of `site` that it no longer has.
-fn gone_findings(previous: &DigestMemory, site: &SiteReport) -> Vec<ProblemKey> {
+fn gone_findings(previous: &DigestMemory, site: &SiteRow) -> Vec<ProblemKey> {
     let start = ProblemKey {
         site: site.site.clone(),
         kind: i32::MIN,
@@ -312,15 +297,15 @@ fn gone_findings(previous: &DigestMemory, site: &SiteReport) -> Vec<ProblemKey> 
             !site
                 .verdicts
                 .iter()
-                .any(|v| is_finding(v) && ProblemKey::of(&site.site, v) == **k)
+                .any(|v| ProblemKey::of(&site.site, v) == **k)
         })
         .cloned()
         .collect()
 }
 
 /// A recorder's figures in the email's formats.
-fn figures(site: &SiteReport, s: &RecordingStatus, opts: &RenderOptions) -> Figures {
-    let has_files = s.file_count > 0;
+fn figures(site: &SiteRow, s: &RecorderRow, opts: &RenderOptions) -> Figures {
+    let has_files = s.has_files;
     let ts = |t: Option<&prost_types::Timestamp>| {
         has_files
             .then(|| t.and_then(from_timestamp).map(|t| opts.datetime(t)))
@@ -328,8 +313,8 @@ fn figures(site: &SiteReport, s: &RecordingStatus, opts: &RenderOptions) -> Figu
     };
     Figures {
         tech: i18n::technology(opts.language, s.technology()),
-        oldest: ts(s.oldest_recording.as_ref()),
-        newest: ts(s.newest_recording.as_ref()),
+        oldest: ts(s.oldest.as_ref()),
+        newest: ts(s.newest.as_ref()),
         days: s.days_recorded,
         // The verdict decides, not a threshold of the mailer's.
         days_red: site.verdicts.iter().any(|v| {
@@ -342,7 +327,7 @@ fn figures(site: &SiteReport, s: &RecordingStatus, opts: &RenderOptions) -> Figu
 
 /// A recorder's strips: one per camera at fault (a camera gone from the scan shows no day), then
 /// the recorder's own unless every finding is a camera's.
-fn strips(windows: &mut Windows, s: &RecordingStatus, findings: &[Finding<'_>]) -> Vec<Strip> {
+fn strips(windows: &mut Windows, s: &RecorderRow, findings: &[Finding<'_>]) -> Vec<Strip> {
     let mut out = Vec::new();
     let mut cameras: Vec<&str> = Vec::new();
     for f in findings {

@@ -3,10 +3,10 @@
 //! day bitmap), so that a dead camera shows as its own red strip instead of hiding behind the
 //! recorder's green one. Runs are cut at each Monday: the renderers draw a tick there.
 
+use super::rows::{CameraDays, RecorderRow};
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
 use std::collections::HashMap;
 use vigia::days::{format_day, last_n_days, local_date, parse_tz};
-use vigia::pb::{CameraStatus, RecordingStatus};
 use vigia::Tz;
 
 /// Days in a coverage strip.
@@ -88,7 +88,7 @@ struct Window {
 
 /// `YYYY-MM-DD` as the number `YYYYMMDD` (same order), without a calendar: the recorded days of
 /// 10,000 recorders are read every morning. `None` for anything else.
-fn day_key(s: &str) -> Option<u32> {
+pub(super) fn day_key(s: &str) -> Option<u32> {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -134,14 +134,14 @@ impl Windows {
     }
 
     /// The strip of a whole recorder, from its recorded days.
-    pub fn recorder(&mut self, status: &RecordingStatus) -> Option<Strip> {
+    pub fn recorder(&mut self, status: &RecorderRow) -> Option<Strip> {
         let w = self.window(&status.time_zone);
         let first = *w.days.first()?;
         // Both lists are sorted: one merge pass from the window's first day.
         let start = *w.keys.first()?;
-        let days = &status.recorded_days;
-        let from = days.partition_point(|x| day_key(x).is_some_and(|k| k < start));
-        let mut recorded = days[from..].iter().filter_map(|d| day_key(d)).peekable();
+        let days = &status.recent_days;
+        let from = days.partition_point(|k| *k < start);
+        let mut recorded = days[from..].iter().copied().peekable();
         let cells = w
             .keys
             .iter()
@@ -158,7 +158,7 @@ impl Windows {
     }
 
     /// The strip of one camera, from its day bitmap; `None` from probes that send no days.
-    pub fn camera(&mut self, status: &RecordingStatus, camera: &CameraStatus) -> Option<Strip> {
+    pub fn camera(&mut self, status: &RecorderRow, camera: &CameraDays) -> Option<Strip> {
         let days = vigia::day_bitmap::decode(&camera.first_day, &camera.day_bitmap).ok()??;
         let w = self.window(&status.time_zone);
         let first = *w.days.first()?;
@@ -175,7 +175,7 @@ impl Windows {
     }
 
     /// The strip of a camera gone from the latest scan: no day of the window has its recordings.
-    pub fn absent_camera(&mut self, status: &RecordingStatus, camera: &str) -> Option<Strip> {
+    pub fn absent_camera(&mut self, status: &RecorderRow, camera: &str) -> Option<Strip> {
         let w = self.window(&status.time_zone);
         Some(Strip {
             camera: Some(camera.to_string()),

@@ -99,20 +99,22 @@ fn problem(out: &mut String, opts: &RenderOptions, p: &ProblemSite<'_>) {
     out.push('\n');
 }
 
-/// The text part; `complete` is false when the HTML body is a summary with the report attached.
+/// The text part; `notice` says what of the complete report is attached when the HTML body is
+/// a summary, `None` when it is the complete report.
 pub fn render(
     m: &DigestModel<'_>,
     subject: &str,
     summary: &str,
-    complete: bool,
+    notice: Option<&str>,
     opts: &RenderOptions,
 ) -> String {
+    let complete = notice.is_none();
     let lang = opts.language;
     let l = labels(lang);
     let mut out = String::with_capacity(300 * m.problems.len() + 80 * m.healthy.len() + 1024);
     let _ = writeln!(out, "{subject}\n{summary}\n");
-    if !complete {
-        let _ = writeln!(out, "{}\n", i18n::attached_notice(lang, m.total));
+    if let Some(notice) = notice {
+        let _ = writeln!(out, "{notice}\n");
     }
     if !m.problems.is_empty() {
         let _ = writeln!(out, "== {} ({}) ==\n", l.problems, m.problems.len());

@@ -47,6 +47,8 @@ pub struct Options {
     pub gmail: bool,
     /// Refuse every AUTH with this reply (e.g. "535 5.7.139 ...").
     pub auth_reply: Option<String>,
+    /// Refuse messages over this many bytes, as a relay with a size limit does.
+    pub size_limit: Option<usize>,
 }
 
 /// A running aiosmtpd, killed when dropped.
@@ -139,6 +141,9 @@ impl SmtpServer {
         }
         if let Some(r) = &opts.auth_reply {
             cmd.arg("--auth-reply").arg(r);
+        }
+        if let Some(n) = opts.size_limit {
+            cmd.arg("--size-limit").arg(n.to_string());
         }
         let mut child = cmd.spawn().expect("spawn smtpd.py");
         let stdin = child.stdin.take().expect("stdin");

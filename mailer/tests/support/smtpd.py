@@ -10,6 +10,7 @@ With --xoauth2-tokens only AUTH XOAUTH2 is offered (LOGIN and PLAIN excluded) an
 access token is accepted; a wrong one is refused the way Office 365 does (535 5.7.3) or, with
 --xoauth2-style gmail, the way Gmail does (a 334 challenge carrying a JSON error first).
 --auth-reply refuses every AUTH with the given reply (e.g. Office 365's 535 5.7.139).
+--size-limit plays a relay with a message size limit (SIZE, then 552 for a larger message).
 """
 
 import argparse
@@ -43,6 +44,7 @@ ap.add_argument("--implicit-tls", action="store_true", help="TLS from the first 
 ap.add_argument("--xoauth2-tokens", default="", help="comma-separated tokens AUTH XOAUTH2 accepts; offers only XOAUTH2")
 ap.add_argument("--xoauth2-style", default="office365", choices=["office365", "gmail"])
 ap.add_argument("--auth-reply", default="", help="refuse every AUTH with this reply")
+ap.add_argument("--size-limit", type=int, default=0, help="refuse messages over this many bytes (552), as relays do")
 args = ap.parse_args()
 
 
@@ -61,9 +63,14 @@ class Handler:
             return args.reject
         msg = email.message_from_bytes(envelope.content, policy=policy.default)
         parts = {}
+        attachments = []
         for part in msg.walk():
             ct = part.get_content_type()
-            if ct in ("text/plain", "text/html") and ct not in parts:
+            if part.get_content_disposition() == "attachment":
+                attachments.append(
+                    {"filename": part.get_filename(), "content_type": ct, "size": len(part.get_payload(decode=True))}
+                )
+            elif ct in ("text/plain", "text/html") and ct not in parts:
                 parts[ct] = part.get_content()
         self.n += 1
         record = {
@@ -80,6 +87,8 @@ class Handler:
             "content_type": msg.get_content_type(),
             "text": parts.get("text/plain"),
             "html": parts.get("text/html"),
+            "attachments": attachments,
+            "size": len(envelope.content),
             "tls": session.ssl is not None
             or server.transport.get_extra_info("ssl_object") is not None,
             "authenticated": bool(session.authenticated),
@@ -170,6 +179,8 @@ async def main():
                 auth_require_tls=False,
                 authenticator=authenticator,
                 auth_exclude_mechanism=exclude,
+                # aiosmtpd's own default (32 MiB) unless a test plays a smaller relay.
+                data_size_limit=args.size_limit or 33554432,
             ),
             sock=sock,
             ssl=ctx,
@@ -185,6 +196,8 @@ async def main():
                 auth_require_tls=True,
                 authenticator=authenticator,
                 auth_exclude_mechanism=exclude,
+                # aiosmtpd's own default (32 MiB) unless a test plays a smaller relay.
+                data_size_limit=args.size_limit or 33554432,
             ),
             sock=sock,
         )
