@@ -78,3 +78,37 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<(), NameError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{validate_name, NameError, MAX_NAME_LEN};
+
+    #[test]
+    fn the_safe_alphabet_passes_and_each_refusal_says_why() {
+        for ok in ["loja-12", "a", "cam_01.sp", &"x".repeat(MAX_NAME_LEN)] {
+            assert_eq!(validate_name("site", ok), Ok(()), "{ok:?}");
+        }
+        assert_eq!(
+            validate_name("site", ""),
+            Err(NameError::Empty { what: "site" })
+        );
+        assert!(matches!(
+            validate_name("site", &"x".repeat(MAX_NAME_LEN + 1)),
+            Err(NameError::TooLong { len: 129, .. })
+        ));
+        assert!(matches!(
+            validate_name("reader", "ops/../x"),
+            Err(NameError::BadChar { bad: '/', .. })
+        ));
+        assert!(matches!(
+            validate_name("reader", "loja 1"),
+            Err(NameError::BadChar { bad: ' ', .. })
+        ));
+        for reserved in [".", ".."] {
+            assert!(matches!(
+                validate_name("site", reserved),
+                Err(NameError::Reserved { .. })
+            ));
+        }
+    }
+}
