@@ -83,7 +83,7 @@ pub fn check(config: &ProbeConfig, opts: CheckOptions) -> anyhow::Result<Finding
         &expected,
         chrono::Utc::now(),
     );
-    // The site the certificate was issued for: `site` is checked to be it, or this is a problem.
+    // The site the certificate carries; the check refused it unless it is `site`.
     let renew = |facts: &tls_check::CertFacts| {
         format!(
             "vigia-collector ca issue --force probe --site {}",
@@ -166,7 +166,7 @@ fn connect(config: &ProbeConfig, f: &mut Findings) -> anyhow::Result<()> {
         .await;
         match answer {
             Err(_) => Err(format!(
-                "the collector at {} did not answer within {} (collector.connect_timeout and 10s)",
+                "the collector at {} did not answer within {} (collector.connect_timeout plus 10s)",
                 section.url,
                 duration::format(&wait)
             )),
