@@ -14,6 +14,7 @@ pub mod ca;
 pub mod check;
 pub mod clock;
 pub mod config;
+pub mod exposition;
 pub mod fd_limit;
 pub mod inventory;
 pub mod log_throttle;

@@ -15,7 +15,7 @@ use vigia::tls::TlsError;
 
 use crate::admin::AdminService;
 use crate::config::CollectorConfig;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::service::{IngestService, QueryService, Shared, StoreSlot};
 use crate::store::{Store, StoreError, Writer};
@@ -255,7 +255,7 @@ impl Collector {
         if let Some(ml) = metrics_listener {
             let ml = TcpListener::from_std(ml)?;
             tracing::info!(addr = %ml.local_addr()?, "serving /metrics");
-            metrics_task = Some(tokio::spawn(metrics::serve(
+            metrics_task = Some(tokio::spawn(crate::exposition::serve(
                 ml,
                 config.clone(),
                 cell.clone(),
