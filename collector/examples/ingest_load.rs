@@ -118,6 +118,23 @@ enum Cmd {
         #[arg(long, default_value_t = 50_000)]
         sites: usize,
     },
+    /// Writes SPAN_DAYS of history for SITES sites named PREFIX-00000… into a stopped
+    /// collector's store through the collector's own Writer (no network), one status per site
+    /// every INTERVAL seconds of simulated time on a manual clock: the history keys, full
+    /// statuses and heartbeats real probes would have left, in seconds instead of a week.
+    Week {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        sites: usize,
+        /// The latency run's sites are `lat-…`: it then writes into sites holding the week.
+        #[arg(long, default_value = "lat")]
+        prefix: String,
+        #[arg(long, default_value_t = 7)]
+        span_days: u32,
+        #[arg(long, default_value_t = 300)]
+        interval: u64,
+    },
     /// Keep-alive JSON POSTs to the Flask baseline at each concurrency; prints requests/s.
     Http {
         #[arg(long)]
@@ -181,6 +198,13 @@ fn main() -> anyhow::Result<()> {
                 secs,
             } => http(addr, &concurrency, warmup, secs).await,
             Cmd::Fill { data, sites } => fill(&data, sites).await,
+            Cmd::Week {
+                data,
+                sites,
+                prefix,
+                span_days,
+                interval,
+            } => week(&data, sites, &prefix, span_days, interval).await,
         }
     })
 }
@@ -227,6 +251,89 @@ async fn fill(data: &Path, sites: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn week(
+    data: &Path,
+    sites: usize,
+    prefix: &str,
+    span_days: u32,
+    interval: u64,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(interval > 0, "--interval must be at least 1 second");
+    let store = vigia_collector::store::Store::open(data, 64 << 20)?;
+    let end = chrono::Utc::now();
+    let start = end - chrono::Duration::days(i64::from(span_days));
+    let clock = vigia_collector::Clock::manual(start);
+    let writer = vigia_collector::store::Writer::start(
+        store.clone(),
+        clock.clone(),
+        Arc::new(vigia_collector::metrics::Metrics::default()),
+    );
+    let names: Vec<String> = (0..sites).map(|i| format!("{prefix}-{i:05}")).collect();
+    let rounds = u64::from(span_days) * 86_400 / interval;
+    let started = Instant::now();
+    let mut pending = futures::stream::FuturesUnordered::new();
+    let done = |r: Result<Result<_, String>, _>| -> anyhow::Result<()> {
+        r.map_err(|e| anyhow::anyhow!("ack lost: {e}"))?
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("store: {e}"))
+    };
+    let (mut templates, mut templates_day) = (Vec::new(), None);
+    let mut written = 0u64;
+    for round in 0..rounds {
+        let at = start + chrono::Duration::seconds(i64::try_from(round * interval)?);
+        clock.set(at);
+        // A new recorded day (and the oldest gone) once a simulated day: a full status.
+        if templates_day != Some(at.date_naive()) {
+            templates = names
+                .iter()
+                .map(|n| {
+                    let mut s = status_at(n, 0, at);
+                    s.spool_id = "week-spool".into();
+                    s
+                })
+                .collect();
+            templates_day = Some(at.date_naive());
+        }
+        for template in &templates {
+            let mut s = template.clone();
+            s.sequence = round + 1;
+            advance_at(&mut s, round + 1, at);
+            pending.push(writer.submit(s).await?);
+            written += 1;
+            while pending.len() >= 4096 {
+                if let Some(r) = pending.next().await {
+                    done(r)?;
+                }
+            }
+        }
+    }
+    while let Some(r) = pending.next().await {
+        done(r)?;
+    }
+    writer.stop().await;
+    store.flush()?;
+    drop(store);
+    println!("week_statuses {written}");
+    println!("week_s {:.1}", started.elapsed().as_secs_f64());
+    println!("store_bytes {}", dir_bytes(data));
+    Ok(())
+}
+
+/// Bytes of the files under `dir` (what the store takes on disk).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn setup(dir: &Path) -> anyhow::Result<()> {
     let certs = dir.join("certs");
     if !certs.join("ca.pem").exists() {
@@ -250,12 +357,16 @@ fn setup(dir: &Path) -> anyhow::Result<()> {
 /// A status of realistic size: by default 90 recorded days and 16 cameras, each with its day
 /// bitmap and newest non-empty recording (`--cameras`, `--days`, `--legacy`).
 fn status(site: &str, sequence: u64) -> RecordingStatus {
+    status_at(site, sequence, chrono::Utc::now())
+}
+
+/// [`status`] as a probe would have sent it at `now` (the `week` fill's simulated days).
+fn status_at(site: &str, sequence: u64, now: chrono::DateTime<chrono::Utc>) -> RecordingStatus {
     let Shape {
         cameras,
         days,
         legacy,
     } = shape();
-    let now = chrono::Utc::now();
     let days = i64::from(days.max(1));
     let day = |d: i64| {
         (now - chrono::Duration::days(d))
@@ -322,7 +433,11 @@ fn status(site: &str, sequence: u64) -> RecordingStatus {
 /// What a real probe's next scan changes: the observation time, every newest recording, and
 /// the file and byte counts (new recordings at every scan); the verdict-relevant rest repeats.
 fn advance(s: &mut RecordingStatus, seq: u64) {
-    let now = chrono::Utc::now();
+    advance_at(s, seq, chrono::Utc::now());
+}
+
+/// [`advance`] to a scan made at `now`.
+fn advance_at(s: &mut RecordingStatus, seq: u64, now: chrono::DateTime<chrono::Utc>) {
     s.observed_at = Some(to_timestamp(now));
     let newest = Some(to_timestamp(now - chrono::Duration::seconds(30)));
     s.newest_recording = newest;
@@ -409,10 +524,12 @@ async fn throughput(
     let channels = connect_all(addr, &ca_pem, ids, 32).await?;
     let acks = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let spool = run_spool();
     let mut tasks = Vec::new();
     for (site, ch) in channels {
         let acks = acks.clone();
         let stop = stop.clone();
+        let spool = spool.clone();
         tasks.push(tokio::spawn(async move {
             let (tx, rx) = mpsc::channel(window * 2);
             let mut client = IngestClient::new(ch);
@@ -426,7 +543,8 @@ async fn throughput(
                 let permits = permits.clone();
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    let template = status(&site, 0);
+                    let mut template = status(&site, 0);
+                    template.spool_id = spool;
                     let mut seq = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         let Ok(p) = permits.acquire().await else {
@@ -485,14 +603,20 @@ async fn latency(
     let measuring = Arc::new(AtomicBool::new(false));
     // (seconds since the start of measuring when sent, latency in ms)
     let samples = Arc::new(Mutex::new(Vec::<(f64, f64)>::new()));
+    // (seconds since the start of measuring, how late the send was against its schedule in ms):
+    // the generator's own lag on the shared cores, told apart from the collector's latency.
+    let lags = Arc::new(std::sync::Mutex::new(Vec::<(f64, f64)>::new()));
     let acks = Arc::new(AtomicU64::new(0));
+    let spool = run_spool();
     let mut tasks = Vec::new();
     let t_start = Arc::new(std::sync::OnceLock::<Instant>::new());
     for (i, (site, ch)) in channels.into_iter().enumerate() {
         let t_start = t_start.clone();
         let measuring = measuring.clone();
         let samples = samples.clone();
+        let lags = lags.clone();
         let acks = acks.clone();
+        let spool = spool.clone();
         // Spread the streams' send instants evenly over one period.
         let offset = period.mul_f64(i as f64 / streams as f64);
         tasks.push(tokio::spawn(async move {
@@ -506,19 +630,32 @@ async fn latency(
             let sent = Arc::new(Mutex::new(std::collections::VecDeque::<Instant>::new()));
             let sender = {
                 let sent = sent.clone();
+                let measuring = measuring.clone();
+                let t_start = t_start.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(offset).await;
                     let mut tick = tokio::time::interval(period);
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                    let template = status(&site, 0);
+                    let mut template = status(&site, 0);
+                    template.spool_id = spool;
                     let mut seq = 0u64;
                     loop {
-                        tick.tick().await;
+                        let due = tick.tick().await.into_std();
                         seq += 1;
                         let mut s = template.clone();
                         s.sequence = seq;
                         advance(&mut s, seq);
-                        sent.lock().await.push_back(Instant::now());
+                        let now = Instant::now();
+                        if measuring.load(Ordering::Relaxed) {
+                            let since = t_start
+                                .get()
+                                .map_or(0.0, |t0| due.saturating_duration_since(*t0).as_secs_f64());
+                            let late = now.saturating_duration_since(due).as_secs_f64() * 1000.0;
+                            lags.lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push((since, late));
+                        }
+                        sent.lock().await.push_back(now);
                         if tx.send(s).await.is_err() {
                             break;
                         }
@@ -553,41 +690,65 @@ async fn latency(
         t.abort();
     }
     let all = samples.lock().await.clone();
+    let late = lags
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     if timeline {
-        // Per second of sending: where in the run the slow acks were (a stall or a backlog).
-        let mut by_sec = std::collections::BTreeMap::<u64, Vec<f64>>::new();
+        // Per second of sending: where in the run the slow acks were (a stall or a backlog),
+        // and how late the generator itself sent in that second.
+        let mut by_sec = std::collections::BTreeMap::<u64, (Vec<f64>, Vec<f64>)>::new();
         for (at, ms) in &all {
-            by_sec.entry(*at as u64).or_default().push(*ms);
+            by_sec.entry(*at as u64).or_default().0.push(*ms);
         }
-        for (sec, mut v) in by_sec {
+        for (at, ms) in &late {
+            by_sec.entry(*at as u64).or_default().1.push(*ms);
+        }
+        for (sec, (mut v, mut l)) in by_sec {
             v.sort_by(f64::total_cmp);
-            let p = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+            l.sort_by(f64::total_cmp);
             eprintln!(
-                "second {sec}: n {} p50 {:.1} p99 {:.1} max {:.1}",
+                "second {sec}: n {} p50 {:.1} p99 {:.1} max {:.1} send_lag_p99 {:.1} send_lag_max {:.1}",
                 v.len(),
-                p(0.5),
-                p(0.99),
-                v[v.len() - 1]
+                quantile(&v, 0.5),
+                quantile(&v, 0.99),
+                quantile(&v, 1.0),
+                quantile(&l, 0.99),
+                quantile(&l, 1.0),
             );
         }
     }
     let mut v: Vec<f64> = all.into_iter().map(|(_, ms)| ms).collect();
     v.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let mut l: Vec<f64> = late.into_iter().map(|(_, ms)| ms).collect();
+    l.sort_by(f64::total_cmp);
     println!("target_rate {rate:.0}");
     println!(
         "acks_per_s {:.0}",
         acks.load(Ordering::Relaxed) as f64 / elapsed
     );
     println!("samples {}", v.len());
-    println!("p50_ms {:.2}", pct(0.50));
-    println!("p99_ms {:.2}", pct(0.99));
-    println!("max_ms {:.2}", v.last().copied().unwrap_or(f64::NAN));
+    println!("p50_ms {:.2}", quantile(&v, 0.50));
+    println!("p99_ms {:.2}", quantile(&v, 0.99));
+    println!("max_ms {:.2}", quantile(&v, 1.0));
+    println!("send_lag_p99_ms {:.2}", quantile(&l, 0.99));
+    println!("send_lag_max_ms {:.2}", quantile(&l, 1.0));
     Ok(())
+}
+
+/// The `q` quantile of sorted samples (NaN when there are none).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).copied().unwrap_or(f64::NAN)
+}
+
+/// A spool id of each run's own: a run re-using an earlier run's sites and sequence numbers on
+/// the same collector would otherwise be answered as re-sends (dedup) and write no history.
+fn run_spool() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("bench-{}-{nanos}", std::process::id())
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
