@@ -223,8 +223,9 @@ async fn run_stream(
                         break;
                     }
                     let sequence = status.sequence;
+                    let arrived = std::time::Instant::now();
                     match shared.writer.submit(status).await {
-                        Ok(pending) => inflight.push_back(async move { (sequence, pending.await) }),
+                        Ok(pending) => inflight.push_back(async move { (sequence, pending.await, arrived) }),
                         Err(e @ crate::store::StoreError::Retired { .. }) => {
                             shared.metrics.rejected_permission.inc();
                             tracing::warn!(site = %id.name, "a retired site's probe reported; refused");
@@ -353,12 +354,17 @@ fn frame_refusal(shared: &Shared, id: &PeerIdentity, e: Status) -> Status {
     }
 }
 
+/// A status's sequence, its durable write's outcome, and when it arrived on the stream.
 type Done = (
     u64,
     Result<Result<crate::store::Stored, String>, tokio::sync::oneshot::error::RecvError>,
+    std::time::Instant,
 );
 
-async fn send_ack(tx: &mpsc::Sender<Result<ReportAck, Status>>, (sequence, done): Done) -> bool {
+async fn send_ack(
+    tx: &mpsc::Sender<Result<ReportAck, Status>>,
+    (sequence, done, arrived): Done,
+) -> bool {
     let msg = match done {
         Ok(Ok(stored)) => Ok(ReportAck {
             sequence,
@@ -368,7 +374,9 @@ async fn send_ack(tx: &mpsc::Sender<Result<ReportAck, Status>>, (sequence, done)
         Err(_) => Err(Status::unavailable("the collector is shutting down")),
     };
     let fatal = msg.is_err();
-    tx.send(msg).await.is_ok() && !fatal
+    let sent = tx.send(msg).await.is_ok();
+    crate::store::note_ack(arrived.elapsed());
+    sent && !fatal
 }
 
 fn check(
@@ -571,7 +579,6 @@ impl pb::query_server::Query for QueryService {
             .await?;
         Ok(Response::new(resp))
     }
-}
 
     async fn timeline(
         &self,
@@ -661,3 +668,4 @@ fn timeline_token(token: &str) -> Result<(Option<i64>, usize), Status> {
         Some(to.parse().map_err(|_| bad())?),
         offset.parse().map_err(|_| bad())?,
     ))
+}
