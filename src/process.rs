@@ -44,7 +44,6 @@ pub fn init_logging() {
 /// Logging to stderr and to `path`, rotated by size (10 MB, five old files kept): for a
 /// Windows service, whose stderr goes nowhere. The file never gets colour codes.
 pub fn init_logging_to_file(path: &std::path::Path) -> std::io::Result<()> {
-    LOGS_TO_FILE.store(true, std::sync::atomic::Ordering::Relaxed);
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let file = crate::log_file::RotatingFile::open(
@@ -52,6 +51,8 @@ pub fn init_logging_to_file(path: &std::path::Path) -> std::io::Result<()> {
         crate::log_file::DEFAULT_MAX_BYTES,
         crate::log_file::DEFAULT_KEEP,
     )?;
+    // Only once there is a file: without one, `say_error` would print to stderr twice.
+    LOGS_TO_FILE.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = tracing_subscriber::registry()
         .with(log_filter())
         .with(

@@ -228,10 +228,7 @@ fn serve(config: &Path) -> u8 {
     };
     tell(handle, Phase::Starting);
     let code = match crate::config::ProbeConfig::load(config) {
-        Err(e) => {
-            tracing::error!("invalid configuration: {e}");
-            Exit::ConfigError.code()
-        }
+        Err(e) => vigia::exit_codes::invalid_configuration(&e).code(),
         Ok(cfg) => {
             tell(handle, Phase::Running);
             let shutdown = async move {
