@@ -3,12 +3,13 @@
 //! just before; its verdict timeline is computed from the whole stream first and stored
 //! (`timeline` tree), so "when did each verdict start and end" stays exact after thinning.
 //!
-//! One pass per site, part of the periodic prune ([`compact`]):
-//! 1. *Timeline*: the verdict fragments of `[watermark, now - full_for)`, from the statuses kept
-//!    before the old watermark (each recorder's latest, the latest report of lost statuses:
-//!    what the state at the watermark is made of) and the whole stream after it, are written
-//!    together with the new watermark in one sled transaction, then flushed. A pass killed
-//!    before it changed nothing; after it, the fragments are never computed again.
+//! Two steps, part of the periodic prune ([`compact`]):
+//! 1. *Timeline*: for each site, the verdict fragments of `[watermark, now - full_for)`, from
+//!    the statuses kept before the old watermark (each recorder's latest, the latest report of
+//!    lost statuses: what the state at the watermark is made of) and the whole stream after
+//!    it, are written together with the new watermark in one sled transaction; then one flush
+//!    for all sites. A pass killed before a site's transaction changed nothing of that site;
+//!    after it, its fragments are never computed again.
 //! 2. *Deletion*: every status received before the watermark that no rule below keeps is
 //!    removed. Each rule picks statuses that stay picked when only unpicked ones are removed
 //!    (the first of a bucket stays the first, the latest before an instant stays the latest),
@@ -253,17 +254,23 @@ pub fn compact(
     if history.full_for >= history.keep {
         return Ok(done);
     }
-    for (site, _) in store.sites()? {
-        let rules = config.rules_for(&site);
-        let removed = thin_site(
-            store,
-            &site,
-            &rules,
-            nanos(ago(history.full_for)),
-            micros(ago(history.hourly_for)),
-            &mut budget,
-        )?;
-        done.thinned += removed;
+    let sites = store.sites()?;
+    let cut = nanos(ago(history.full_for));
+    for (site, _) in &sites {
+        store_timeline(store, site, &config.rules_for(site), cut)?;
+    }
+    // Durable before anything is deleted: a deletion never outlives the timeline it needs.
+    store.flush()?;
+    for (site, _) in &sites {
+        if let Some(mark) = watermark(store, site)? {
+            done.thinned += delete_unkept(
+                store,
+                site,
+                mark,
+                micros(ago(history.hourly_for)),
+                &mut budget,
+            )?;
+        }
         if budget == Some(0) {
             done.finished = false;
             break;
@@ -304,15 +311,8 @@ fn prune_seen(store: &Store, cutoff: u64) -> Result<(), StoreError> {
     store.seen.apply_batch(batch).map_err(|e| store.err(e))
 }
 
-/// Step 1 then step 2 for one site; the number of statuses removed.
-fn thin_site(
-    store: &Store,
-    site: &str,
-    rules: &Rules,
-    cut: i64,
-    daily_before_us: u64,
-    budget: &mut Option<usize>,
-) -> Result<usize, StoreError> {
+/// Step 1 for one site: its timeline up to `cut` stored with the new watermark, at once.
+fn store_timeline(store: &Store, site: &str, rules: &Rules, cut: i64) -> Result<(), StoreError> {
     let old = watermark(store, site)?;
     if old.is_none_or(|w| w < cut) {
         let from = match old {
@@ -347,13 +347,8 @@ fn thin_site(
                     sled::Error::Unsupported("timeline transaction aborted".into()),
                 ),
             })?;
-        // Durable before anything is deleted: a deletion never outlives the timeline it needs.
-        store.flush()?;
     }
-    let Some(mark) = watermark(store, site)? else {
-        return Ok(0);
-    };
-    delete_unkept(store, site, mark, daily_before_us, budget)
+    Ok(())
 }
 
 fn first_arrival(store: &Store, site: &str) -> Result<Option<i64>, StoreError> {

@@ -1,0 +1,250 @@
+//! The history benchmark's load (`bench/history.sh`): 5-minute reports of simulated days for
+//! many sites, through the collector's own write path (`Writer` on a manual `Clock`) and its
+//! periodic prune pass (`thin::compact`), then the store's size: bytes on disk (what `du`
+//! counts, after a flush) and logical bytes (keys and values of every tree), per site-day.
+//!
+//! Each site has one recorder with `--cameras` cameras and a rolling 30-day retention: new
+//! recordings on every camera at every scan, a new day (and the oldest one going) at midnight,
+//! one camera stopping for six hours and recovering, and one day deleted from the recorder.
+//!
+//! `--mode thin` runs the prune pass every six simulated hours with the default `[history]`;
+//! `--mode beats` never runs it (heartbeats only: the collector before thinning). Both print
+//! what the same statuses would take stored in full (layout 1), from their encoded size.
+
+use chrono::{DateTime, Duration as Span, Utc};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vigia::days::to_timestamp;
+use vigia::pb::{CameraStatus, HistoryEntry, RecordingStatus, ScanOutcome, Technology};
+use vigia_collector::store::{Store, Writer};
+use vigia_collector::{Clock, CollectorConfig};
+
+struct Args {
+    dir: PathBuf,
+    sites: usize,
+    days: i64,
+    cameras: usize,
+    thin: bool,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        dir: PathBuf::from("history-bench"),
+        sites: 100,
+        days: 30,
+        cameras: 8,
+        thin: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || {
+            it.next()
+                .ok_or_else(|| anyhow::anyhow!("{k}: value missing"))
+        };
+        match k.as_str() {
+            "--dir" => a.dir = PathBuf::from(v()?),
+            "--sites" => a.sites = v()?.parse()?,
+            "--days" => a.days = v()?.parse()?,
+            "--cameras" => a.cameras = v()?.parse()?,
+            "--mode" => {
+                a.thin = match v()?.as_str() {
+                    "thin" => true,
+                    "beats" => false,
+                    m => anyhow::bail!("--mode: {m}: expected thin or beats"),
+                }
+            }
+            _ => anyhow::bail!("unknown argument {k}"),
+        }
+    }
+    Ok(a)
+}
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-09-01T00:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// Site `i`'s scan at `t`.
+fn scan(i: usize, cameras: usize, t: DateTime<Utc>, sequence: u64) -> RecordingStatus {
+    let today = t.date_naive();
+    let day_no = (t - start()).num_days();
+    // Site i loses one day of recordings (someone deleted it) on day 3 + i % 20, for good.
+    let deleted = (day_no >= 3 + (i % 20) as i64)
+        .then(|| (start() + Span::days(3 + (i % 20) as i64) - Span::days(10)).date_naive());
+    let dates: Vec<chrono::NaiveDate> = (0..30)
+        .rev()
+        .map(|d| today - chrono::Days::new(d))
+        .filter(|d| Some(*d) != deleted)
+        .collect();
+    let (first_day, bitmap) = match vigia::day_bitmap::encode(&dates) {
+        Some((first, bits)) => (vigia::days::format_day(first), bits),
+        None => (String::new(), Vec::new()),
+    };
+    let oldest = dates
+        .first()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| to_timestamp(d.and_utc()));
+    let step = u64::try_from((t - start()).num_minutes() / 5).unwrap_or(0);
+    let newest = t - Span::seconds(40);
+    // Camera 3 of site i stops on day 1 + i % 25 at 10:00 and is back at 16:00.
+    let stop_from = start() + Span::days(1 + (i % 25) as i64) + Span::hours(10);
+    let stopped = t >= stop_from && t < stop_from + Span::hours(6);
+    let files = |c: u64| 100 * 30 * 24 + step * (1 + c % 2);
+    RecordingStatus {
+        site: format!("site-{i:05}"),
+        recorder: "nvr-1".into(),
+        technology: Technology::Digifort as i32,
+        sequence,
+        spool_id: "bench-spool".into(),
+        observed_at: Some(to_timestamp(t)),
+        report_interval: Some(prost_types::Duration {
+            seconds: 300,
+            nanos: 0,
+        }),
+        outcome: ScanOutcome::Ok as i32,
+        oldest_recording: oldest,
+        newest_recording: Some(to_timestamp(newest)),
+        newest_nonempty_recording: Some(to_timestamp(newest)),
+        days_recorded: dates.len() as u32,
+        recorded_days: dates.iter().map(|d| vigia::days::format_day(*d)).collect(),
+        file_count: (0..cameras as u64).map(files).sum(),
+        total_bytes: (0..cameras as u64).map(|c| files(c) << 24).sum(),
+        cameras: (1..=cameras)
+            .map(|c| {
+                let n = if c == 3 && stopped { stop_from } else { newest };
+                CameraStatus {
+                    camera: format!("cam-{c:02}"),
+                    oldest_recording: oldest,
+                    newest_recording: Some(to_timestamp(n)),
+                    newest_nonempty_recording: Some(to_timestamp(n)),
+                    days_recorded: dates.len() as u32,
+                    file_count: files(c as u64),
+                    total_bytes: files(c as u64) << 24,
+                    first_day: first_day.clone(),
+                    day_bitmap: bitmap.clone(),
+                }
+            })
+            .collect(),
+        disk_total_bytes: 8 << 40,
+        disk_free_bytes: (2 << 40) - (step << 22) % (1 << 40),
+        probe_version: "bench".into(),
+        hostname: format!("site-{i:05}-nvr"),
+        time_zone: "UTC".into(),
+        root_path: "D:\\Digifort\\Gravacoes".into(),
+        scan_duration: Some(prost_types::Duration {
+            seconds: 2,
+            nanos: i32::try_from(step % 1000).unwrap_or(0) * 1_000_000,
+        }),
+        ..Default::default()
+    }
+}
+
+/// Bytes on disk under `dir`, as `du` counts them (allocated blocks).
+fn disk_bytes(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            disk_bytes(&entry.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let _ = std::fs::remove_dir_all(&a.dir);
+    let clock = Clock::manual(start());
+    let config = CollectorConfig {
+        clock: clock.clone(),
+        ..CollectorConfig::default()
+    };
+    let store = Store::open(&a.dir, config.cache_bytes())?;
+    let writer = Writer::start(store.clone(), clock.clone(), Arc::default());
+    let end = start() + Span::days(a.days);
+    let began = Instant::now();
+    let mut sequence = 0u64;
+    let mut statuses = 0u64;
+    let mut full_bytes = 0u64;
+    let mut compact_time = Duration::ZERO;
+    let mut thinned = 0usize;
+    while clock.now() < end {
+        let now = clock.now();
+        sequence += 1;
+        let mut pending = Vec::with_capacity(a.sites);
+        for i in 0..a.sites {
+            let s = scan(i, a.cameras, now, sequence);
+            // What layout 1 stored: the whole entry under a key of site, time, sequence,
+            // recorder and spool.
+            let entry = HistoryEntry {
+                status: Some(s.clone()),
+                received_at: Some(to_timestamp(now)),
+            };
+            full_bytes += prost::Message::encoded_len(&entry) as u64
+                + (s.site.len() + 18 + s.recorder.len() + s.spool_id.len()) as u64;
+            pending.push(writer.submit(s).await?);
+            statuses += 1;
+        }
+        for p in pending {
+            p.await?.map_err(anyhow::Error::msg)?;
+        }
+        if a.thin && now.timestamp() % (6 * 3600) == 0 && now > start() {
+            let t = Instant::now();
+            let done = vigia_collector::thin::compact(&store, &config, now, None)?;
+            thinned += done.thinned;
+            compact_time += t.elapsed();
+        }
+        clock.advance(Duration::from_secs(300));
+    }
+    let ingest = began.elapsed();
+    writer.stop().await;
+    store.flush()?;
+    let mut logical = 0u64;
+    let mut per_tree = Vec::new();
+    for name in store.db().tree_names() {
+        let tree = store.db().open_tree(&name)?;
+        let mut n = 0u64;
+        let mut bytes = 0u64;
+        for kv in tree.iter() {
+            let (k, v) = kv?;
+            n += 1;
+            bytes += (k.len() + v.len()) as u64;
+        }
+        logical += bytes;
+        per_tree.push(format!(
+            "{}={}/{}B",
+            String::from_utf8_lossy(&name),
+            n,
+            bytes
+        ));
+    }
+    let site_days = (a.sites as f64) * (a.days as f64);
+    drop(store);
+    let disk = disk_bytes(&a.dir)?;
+    println!(
+        "mode={} sites={} days={} cameras={} statuses={} ingest_s={:.1} compact_s={:.1} thinned={}",
+        if a.thin { "thin" } else { "beats" },
+        a.sites,
+        a.days,
+        a.cameras,
+        statuses,
+        ingest.as_secs_f64(),
+        compact_time.as_secs_f64(),
+        thinned
+    );
+    println!(
+        "  per site-day: disk {:.1} KB, logical {:.1} KB; every status in full (layout 1) logical {:.1} KB",
+        disk as f64 / site_days / 1000.0,
+        logical as f64 / site_days / 1000.0,
+        full_bytes as f64 / site_days / 1000.0
+    );
+    println!("  trees: {}", per_tree.join(" "));
+    Ok(())
+}
