@@ -207,6 +207,45 @@ async fn timeline_answers_each_verdicts_intervals_paged_and_validates_requests()
     )
     .await;
 
+    // Reflection (what grpcurl reads) describes the new call.
+    let reader = env.fleet.reader("ops").expect("reader");
+    let channel = c.channel(&reader).await.expect("channel");
+    let mut reflection =
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(channel);
+    let ask = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            tonic_reflection::pb::v1::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "vigia.v1.Query.Timeline".into(),
+            ),
+        ),
+    };
+    let mut answers = tokio::time::timeout(
+        support::STEP,
+        reflection.server_reflection_info(tokio_stream::iter([ask])),
+    )
+    .await
+    .expect("bounded")
+    .expect("reflection")
+    .into_inner();
+    let answer = tokio::time::timeout(support::STEP, answers.message())
+        .await
+        .expect("bounded")
+        .expect("answer")
+        .expect("one");
+    let Some(
+        tonic_reflection::pb::v1::server_reflection_response::MessageResponse::FileDescriptorResponse(
+            files,
+        ),
+    ) = answer.message_response
+    else {
+        panic!("unexpected answer {answer:?}");
+    };
+    assert!(files
+        .file_descriptor_proto
+        .iter()
+        .any(|f| f.windows(15).any(|w| w == b"TimelineRequest")));
+
     // A probe certificate may not read the fleet.
     let channel = c.channel(&probe).await.expect("channel");
     let e = vigia::pb::query_client::QueryClient::new(channel)
