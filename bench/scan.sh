@@ -10,7 +10,9 @@
 #   - bench/baselines/old_scan.py, what the old tool did (os.listdir + os.path.getmtime into a
 #     list, then min, max and a set of dates),
 #   - `vigia-probe scan --cache FILE` on the unchanged tree plus one new file in today's folder,
-# and peak RSS (/usr/bin/time -v) of the full scan on both tree sizes and of the rescan.
+# the mean CPU time (user + system) of the full scan and of the rescan (a loaded machine moves it
+# much less than the wall time), and peak RSS (/usr/bin/time -v) of the full scan on both tree
+# sizes and of the rescan.
 # Prints a Markdown table (also written to $BENCH_DIR/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +81,11 @@ median_ms() { # hyperfine json, command index -> median in ms
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]; print("%.1f" % (r["median"]*1000))' "$1" "$2"
 }
 
+cpu_ms() { # hyperfine json, command index -> mean CPU time (user + system) in ms: on a loaded
+    # machine it moves much less than the wall time, which waits for the cores
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]; print("%.1f" % ((r["user"]+r["system"])*1000))' "$1" "$2"
+}
+
 rss_of() { # command... -> median peak RSS (MB) of 3 runs, from /usr/bin/time -v
     local f
     f=$(mktemp)
@@ -116,6 +123,7 @@ for layout in $LAYOUTS; do
 
     v=$(median_ms "$json" 0); f=$(median_ms "$json" 1); o=$(median_ms "$json" 2)
     i=$(median_ms "$ijson" 0)
+    vc=$(cpu_ms "$json" 0); ic=$(cpu_ms "$ijson" 0)
     r_big=$(rss_of "$BIN" --config "$cfg" scan)
     r_small=$(rss_of "$BIN" --config "$cfg_small" scan)
     r_inc=$(rss_of "$BIN" --config "$cfg" scan --cache "$cache")
@@ -128,11 +136,11 @@ for layout in $LAYOUTS; do
     python3 -c 'import sys,time; open(sys.argv[1] + "/bench-%d." % time.time_ns() + sys.argv[2], "w")' "$today" "$(recording_ext "$layout")"
     "$BIN" --config "$cfg" scan --cache "$cache" >/dev/null
     after=$(du -sb "$cache" "$cache".* 2>/dev/null | awk '{s+=$1} END {print s+0}')
-    rows+=("$(python3 - "$layout" "$shape" "$folders" "$v" "$f" "$o" "$i" "$r_big" "$r_small" "$r_inc" "$r_find" "$r_old" "$before" "$after" <<'PY'
+    rows+=("$(python3 - "$layout" "$shape" "$folders" "$v" "$f" "$o" "$i" "$r_big" "$r_small" "$r_inc" "$r_find" "$r_old" "$before" "$after" "$vc" "$ic" <<'PY'
 import sys
-l, sh, nd, v, f, o, i, rb, rs, ri, rf, ro, b, a = sys.argv[1:]
-v, f, o, i = map(float, (v, f, o, i))
-print(f"| {l} | {sh} | {nd} | {v:.0f} | {f:.0f} | {o:.0f} | **{v/f:.2f}** | {o/v:.1f}× | {i:.1f} | **{v/i:.0f}×** | {rb} | {rs} | {ri} | {rf} | {ro} | {int(b)//1024} | {int(a)-int(b):+d} |")
+l, sh, nd, v, f, o, i, rb, rs, ri, rf, ro, b, a, vc, ic = sys.argv[1:]
+v, f, o, i, vc, ic = map(float, (v, f, o, i, vc, ic))
+print(f"| {l} | {sh} | {nd} | {v:.0f} | {f:.0f} | {o:.0f} | **{v/f:.2f}** | {o/v:.1f}× | {i:.1f} | **{v/i:.0f}×** | {vc:.0f} / {ic:.1f} = {vc/ic:.0f}× | {rb} | {rs} | {ri} | {rf} | {ro} | {int(b)//1024} | {int(a)-int(b):+d} |")
 PY
 )")
     # Leave the tree as it was: remove the files the incremental runs added.
@@ -144,7 +152,7 @@ done
     echo "Machine: $(nproc) cores, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)."
     echo "Trees: $FILES files per layout and shape (few: 35 days x 8 cameras; many: 130 days x 32 cameras), small trees $SMALL files; median of $RUNS runs, warm cache."
     echo
-    echo "| layout | shape | folders | vigia full (ms) | find (ms) | old tool (ms) | vigia/find | old/vigia | rescan (ms) | full/rescan | RSS full (MB) | RSS full, 10× smaller (MB) | RSS rescan (MB) | RSS find (MB) | RSS old (MB) | cache (KB) | bytes written by a rescan |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| layout | shape | folders | vigia full (ms) | find (ms) | old tool (ms) | vigia/find | old/vigia | rescan (ms) | full/rescan | CPU full / rescan (ms) | RSS full (MB) | RSS full, 10× smaller (MB) | RSS rescan (MB) | RSS find (MB) | RSS old (MB) | cache (KB) | bytes written by a rescan |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
 } | tee "$WORK/results.md"
