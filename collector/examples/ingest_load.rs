@@ -19,7 +19,8 @@ use tonic::transport::{Channel, Identity};
 use vigia::days::to_timestamp;
 use vigia::pb::ingest_client::IngestClient;
 use vigia::pb::{CameraStatus, RecordingStatus, ScanOutcome, Technology};
-use vigia_collector::ca::{self, Ca, Subject, Validity};
+use vigia_collector::ca::{Ca, Subject, Validity};
+use vigia_collector::issuing;
 
 #[derive(Parser)]
 struct Cli {
@@ -337,10 +338,10 @@ fn dir_bytes(dir: &Path) -> u64 {
 fn setup(dir: &Path) -> anyhow::Result<()> {
     let certs = dir.join("certs");
     if !certs.join("ca.pem").exists() {
-        ca::init(&certs, "bench", 30, true)?;
+        issuing::init(&certs, "bench", 30, true)?;
     }
     if !certs.join("server.pem").exists() {
-        ca::issue(
+        issuing::issue(
             &certs,
             &certs,
             &Subject::Server {

@@ -280,12 +280,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
         // Wait for a free slot before accepting: while full, connections queue in the backlog.
         let slot = tokio::select! {
             s = slots.clone().acquire_owned() => s,
-            _ = crate::server::stopped(&mut stop) => return,
+            _ = crate::shutdown::stopped(&mut stop) => return,
         };
         let Ok(slot) = slot else { return };
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = crate::server::stopped(&mut stop) => return,
+            _ = crate::shutdown::stopped(&mut stop) => return,
         };
         let (tcp, peer) = match accepted {
             Ok(a) => {
@@ -305,7 +305,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                 drop(slot);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = crate::server::stopped(&mut stop) => return,
+                    _ = crate::shutdown::stopped(&mut stop) => return,
                 }
                 continue;
             }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use vigia::config::ConfigSource;
 use vigia::exit_codes::{self, ExitCode as Exit};
-use vigia_collector::{ca, revocation, CollectorConfig};
+use vigia_collector::{ca, issuing, revocation, CollectorConfig};
 
 /// The file read when --config is not given; when it does not exist every default applies.
 const DEFAULT_CONFIG: &str = "collector.toml";
@@ -219,7 +219,7 @@ fn run_ca(cmd: CaCommand) -> Result<Vec<PathBuf>, ca::CaError> {
             name,
             days,
             force,
-        } => ca::init(&dir, &name, days, force),
+        } => issuing::init(&dir, &name, days, force),
         CaCommand::Issue(args) => {
             let subject = match args.kind {
                 IssueKind::Server { dns, ip } => ca::Subject::Server { dns, ips: ip },
@@ -227,7 +227,7 @@ fn run_ca(cmd: CaCommand) -> Result<Vec<PathBuf>, ca::CaError> {
                 IssueKind::Reader { name } => ca::Subject::Reader { name },
             };
             let out = args.out.unwrap_or_else(|| args.dir.clone());
-            let issued = ca::issue_recorded(&args.dir, &out, &subject, args.days, args.force)?;
+            let issued = issuing::issue_recorded(&args.dir, &out, &subject, args.days, args.force)?;
             println!("issued serial {}", issued.serial);
             for old in &issued.superseded {
                 println!(

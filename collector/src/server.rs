@@ -384,7 +384,7 @@ async fn prune_loop(
         }
         tokio::select! {
             _ = tokio::time::sleep(PRUNE_EVERY) => {}
-            _ = crate::server::stopped(&mut stop) => return,
+            _ = crate::shutdown::stopped(&mut stop) => return,
         }
     }
 }
@@ -419,9 +419,4 @@ fn max_connections(config: &CollectorConfig) -> usize {
         "connection limits"
     );
     max
-}
-
-/// Resolves once the stop flag is set (or its sender is gone).
-pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
 }

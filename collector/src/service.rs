@@ -189,7 +189,7 @@ async fn run_stream(
     loop {
         tokio::select! {
             biased;
-            _ = crate::server::stopped(&mut stopping) => {
+            _ = crate::shutdown::stopped(&mut stopping) => {
                 ending = Some(Status::unavailable("the collector is shutting down; reconnect and re-send unacknowledged statuses"));
                 break;
             }

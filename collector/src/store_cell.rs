@@ -282,7 +282,7 @@ impl StoreCell {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(RECOVER_EVERY) => {}
-                _ = crate::server::stopped(&mut stop) => return,
+                _ = crate::shutdown::stopped(&mut stop) => return,
             }
             if self.fault().is_none() {
                 continue;

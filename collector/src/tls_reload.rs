@@ -309,7 +309,7 @@ pub async fn reload_loop(
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = crate::server::stopped(&mut stop) => return,
+            _ = crate::shutdown::stopped(&mut stop) => return,
         }
         let p = paths.clone();
         // Read before loading: a file changing in between makes the next poll load again.

@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use vigia::tls::{PeerIdentity, Role, TlsError, TlsMaterial};
 use vigia_collector::ca::{self, Ca, PemPair, Subject, Validity};
+use vigia_collector::issuing;
 
 const STEP: Duration = Duration::from_secs(10);
 
@@ -330,21 +331,21 @@ fn loading_errors_name_the_file_and_the_problem() {
 fn ca_files_refuse_overwrite_and_bad_names() {
     let dir = tempfile::tempdir().expect("temp dir");
     let certs = dir.path().join("certs");
-    let written = ca::init(&certs, "t", 30, false).expect("init");
+    let written = issuing::init(&certs, "t", 30, false).expect("init");
     // ca.pem, ca.key and an empty crl.pem.
     assert_eq!(written.len(), 3);
     assert!(written[2].ends_with("crl.pem"), "{written:?}");
-    let e = ca::init(&certs, "t", 30, false).expect_err("second init");
+    let e = issuing::init(&certs, "t", 30, false).expect_err("second init");
     assert!(
         e.to_string().contains("already exists") && e.to_string().contains("--force"),
         "{e}"
     );
-    ca::init(&certs, "t", 30, true).expect("forced init");
+    issuing::init(&certs, "t", 30, true).expect("forced init");
 
     let probe = Subject::Probe {
         site: "loja-1".into(),
     };
-    let files = ca::issue(&certs, &certs, &probe, 825, false).expect("issue");
+    let files = issuing::issue(&certs, &certs, &probe, 825, false).expect("issue");
     assert!(files[0].ends_with("loja-1.pem") && files[1].ends_with("loja-1.key"));
     #[cfg(unix)]
     {
@@ -356,7 +357,7 @@ fn ca_files_refuse_overwrite_and_bad_names() {
             & 0o777;
         assert_eq!(mode, 0o600, "key file mode");
     }
-    let e = ca::issue(&certs, &certs, &probe, 825, false).expect_err("overwrite");
+    let e = issuing::issue(&certs, &certs, &probe, 825, false).expect_err("overwrite");
     assert!(e.to_string().contains("loja-1"), "{e}");
 
     for (site, says) in [
@@ -366,7 +367,7 @@ fn ca_files_refuse_overwrite_and_bad_names() {
         ("ação", "'ç'"),
         (&"x".repeat(129), "129 bytes"),
     ] {
-        let e = ca::issue(
+        let e = issuing::issue(
             &certs,
             &certs,
             &Subject::Probe {
@@ -379,11 +380,12 @@ fn ca_files_refuse_overwrite_and_bad_names() {
         assert!(e.to_string().contains(says), "{site:?}: {e}");
     }
     let ok128 = "x".repeat(128);
-    ca::issue(&certs, &certs, &Subject::Probe { site: ok128 }, 825, false).expect("128 bytes ok");
+    issuing::issue(&certs, &certs, &Subject::Probe { site: ok128 }, 825, false)
+        .expect("128 bytes ok");
 
-    let e = ca::issue(&dir.path().join("none"), &certs, &probe, 825, true).expect_err("no ca");
+    let e = issuing::issue(&dir.path().join("none"), &certs, &probe, 825, true).expect_err("no ca");
     assert!(e.to_string().contains("ca init"), "{e}");
-    let e = ca::issue(
+    let e = issuing::issue(
         &certs,
         &certs,
         &Subject::Server {
@@ -395,6 +397,6 @@ fn ca_files_refuse_overwrite_and_bad_names() {
     )
     .expect_err("no names");
     assert!(e.to_string().contains("--dns"), "{e}");
-    let e = ca::issue(&certs, &certs, &probe, 0, true).expect_err("zero days");
+    let e = issuing::issue(&certs, &certs, &probe, 0, true).expect_err("zero days");
     assert!(e.to_string().contains("--days"), "{e}");
 }

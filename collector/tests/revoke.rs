@@ -14,7 +14,8 @@ use std::time::Duration;
 use support::{list_sites, probe_stream, status, STEP};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep, timeout, Instant};
-use vigia_collector::ca::{self, Subject};
+use vigia_collector::ca::Subject;
+use vigia_collector::issuing;
 use vigia_collector::testkit::{CertPaths, TestCollector, TestFleet};
 use vigia_collector::CollectorConfig;
 
@@ -82,7 +83,7 @@ impl Env {
     /// Issues through the CA folder (recorded in issued.toml, as `ca issue` does).
     fn issue_probe(&self, site: &str) -> CertPaths {
         let subject = Subject::Probe { site: site.into() };
-        ca::issue(&self.certs(), &self.certs(), &subject, 30, false).expect("issue");
+        issuing::issue(&self.certs(), &self.certs(), &subject, 30, false).expect("issue");
         self.paths(site)
     }
 
@@ -329,7 +330,7 @@ async fn a_replaced_server_certificate_is_served_to_new_connections() {
             dns: vec!["localhost".into()],
             ips: vec![std::net::IpAddr::from([127, 0, 0, 1])],
         };
-        let issued = ca::issue_recorded(&env.certs(), &env.certs(), &subject, 30, true)
+        let issued = issuing::issue_recorded(&env.certs(), &env.certs(), &subject, 30, true)
             .expect("reissue server");
         assert_ne!(issued.serial, before);
 
