@@ -54,6 +54,15 @@ pub enum StartError {
     Transport(String),
 }
 
+impl From<crate::tls_reload::LoadError> for StartError {
+    fn from(e: crate::tls_reload::LoadError) -> Self {
+        match e {
+            crate::tls_reload::LoadError::Tls(e) => StartError::Tls(e),
+            crate::tls_reload::LoadError::Crl(e) => StartError::Crl(e),
+        }
+    }
+}
+
 /// The `vigia-collector ca` commands that create missing certificate files.
 pub fn missing_certificates(config: &CollectorConfig) -> Option<String> {
     let tls = &config.tls;

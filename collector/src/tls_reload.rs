@@ -358,12 +358,3 @@ pub fn log_loaded(paths: &TlsPaths, tls: &LoadedTls, what: &str) {
         "{what}"
     );
 }
-
-impl From<LoadError> for crate::server::StartError {
-    fn from(e: LoadError) -> Self {
-        match e {
-            LoadError::Tls(e) => crate::server::StartError::Tls(e),
-            LoadError::Crl(e) => crate::server::StartError::Crl(e),
-        }
-    }
-}
