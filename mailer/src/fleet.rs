@@ -2,10 +2,11 @@
 //! page by page, each page folded into the digest's compact rows ([`FleetRows`]) as it arrives.
 
 use crate::config::CollectorConfig;
+use crate::render::rows::WirePage;
 use crate::render::FleetRows;
 use tonic::transport::{Channel, Endpoint};
 use vigia::pb::query_client::QueryClient;
-use vigia::pb::{ListSitesRequest, ListSitesResponse};
+use vigia::pb::ListSitesRequest;
 use vigia::tls::TlsMaterial;
 
 /// Largest answer accepted: a page stops growing at 3 MiB, plus the one site that crossed it.
@@ -121,18 +122,26 @@ pub async fn list_sites_with(
 }
 
 /// Reads the listing page by page, handing each page to `each` before asking for the next.
+/// Pages are decoded as [`WirePage`]: only what the digest keeps is built.
 pub async fn for_each_page(
     cfg: &CollectorConfig,
     kinds: &[vigia::pb::VerdictKind],
-    mut each: impl FnMut(ListSitesResponse),
+    mut each: impl FnMut(WirePage),
 ) -> Result<(), FleetError> {
-    let mut client = connect(cfg).await?;
+    let mut client =
+        tonic::client::Grpc::new(channel(cfg).await?).max_decoding_message_size(MAX_ANSWER);
     let mut token = String::new();
-    for _ in 0..MAX_PAGES {
+    let started = std::time::Instant::now();
+    for pages in 1..=MAX_PAGES {
         let mut page = one_page(cfg, &mut client, &token, kinds).await?;
         let next = std::mem::take(&mut page.next_page_token);
         each(page);
         if next.is_empty() {
+            tracing::debug!(
+                pages,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "fleet read"
+            );
             return Ok(());
         }
         token = next;
@@ -143,31 +152,43 @@ pub async fn for_each_page(
     })
 }
 
+/// One page of `Query/ListSites`, decoded as [`WirePage`].
 async fn one_page(
     cfg: &CollectorConfig,
-    client: &mut QueryClient<Channel>,
+    client: &mut tonic::client::Grpc<Channel>,
     token: &str,
     kinds: &[vigia::pb::VerdictKind],
-) -> Result<ListSitesResponse, FleetError> {
-    let answer = tokio::time::timeout(
-        cfg.timeout,
-        client.list_sites(ListSitesRequest {
-            include_retired: false,
-            page_size: cfg.page_size,
-            page_token: token.to_string(),
-            kinds: kinds.iter().map(|k| *k as i32).collect(),
-            ..Default::default()
-        }),
-    )
-    .await
-    .map_err(|_| FleetError::Connect {
+) -> Result<WirePage, FleetError> {
+    let rpc = |status| FleetError::Rpc {
         url: cfg.url.clone(),
-        reason: format!("no answer within {:?}", cfg.timeout),
-    })?;
-    answer
-        .map(tonic::Response::into_inner)
-        .map_err(|status| FleetError::Rpc {
-            url: cfg.url.clone(),
-            status: Box::new(status),
-        })
+        status: Box::new(status),
+    };
+    let request = ListSitesRequest {
+        include_retired: false,
+        page_size: cfg.page_size,
+        page_token: token.to_string(),
+        kinds: kinds.iter().map(|k| *k as i32).collect(),
+        ..Default::default()
+    };
+    let call = async {
+        client
+            .ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(format!("collector not ready: {e}")))?;
+        let codec = tonic_prost::ProstCodec::<ListSitesRequest, WirePage>::default();
+        let path =
+            tonic::codegen::http::uri::PathAndQuery::from_static("/vigia.v1.Query/ListSites");
+        let mut req = tonic::Request::new(request);
+        req.extensions_mut()
+            .insert(tonic::GrpcMethod::new("vigia.v1.Query", "ListSites"));
+        client.unary(req, path, codec).await
+    };
+    let answer =
+        tokio::time::timeout(cfg.timeout, call)
+            .await
+            .map_err(|_| FleetError::Connect {
+                url: cfg.url.clone(),
+                reason: format!("no answer within {:?}", cfg.timeout),
+            })?;
+    answer.map(tonic::Response::into_inner).map_err(rpc)
 }

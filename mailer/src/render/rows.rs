@@ -10,10 +10,110 @@
 //! of the strip's window as numbers and the day bitmaps of the cameras a finding names. A
 //! healthy site keeps its name and its figures.
 
+//!
+//! The pages are decoded into [`WirePage`], the `ListSitesResponse` of the contract with only the
+//! fields a row keeps (protobuf skips the others without building them: the inventory, scan
+//! errors, the cameras' figures), and the recorded days and cameras' names and bitmaps as
+//! slices of the received page rather than one allocation each: at 50,000 sites those are some
+//! seven million strings the digest never shows.
+
 use super::changes::is_finding;
-use super::strip::{day_key, STRIP_DAYS};
+use super::strip::{day_key_bytes, STRIP_DAYS};
+use prost::bytes::Bytes;
+use prost::Message as _;
 use vigia::days::from_timestamp;
-use vigia::pb::{ListSitesResponse, SiteReport, SiteState, Technology, Verdict};
+use vigia::pb::{ListSitesResponse, SiteState, Technology, Verdict};
+
+/// `ListSitesResponse` as the mailer decodes it: the same wire, fewer fields.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WirePage {
+    /// The page's sites.
+    #[prost(message, repeated, tag = "1")]
+    pub sites: Vec<WireSite>,
+    /// The collector's clock when the verdicts were computed.
+    #[prost(message, optional, tag = "2")]
+    pub evaluated_at: Option<prost_types::Timestamp>,
+    /// The next page's token; empty on the last.
+    #[prost(string, tag = "3")]
+    pub next_page_token: String,
+}
+
+/// `SiteReport`, the fields a row keeps.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WireSite {
+    /// The site's name.
+    #[prost(string, tag = "1")]
+    pub site: String,
+    /// Its `SiteState` (wire number).
+    #[prost(int32, tag = "2")]
+    pub state: i32,
+    /// Its recorders.
+    #[prost(message, repeated, tag = "7")]
+    pub recorders: Vec<WireRecorder>,
+    /// Its verdicts.
+    #[prost(message, repeated, tag = "8")]
+    pub verdicts: Vec<Verdict>,
+    /// Days of recordings its contract promises.
+    #[prost(uint32, tag = "9")]
+    pub min_retention_days: u32,
+    /// The operator's note.
+    #[prost(string, tag = "10")]
+    pub note: String,
+}
+
+/// `RecorderReport`: its latest status.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WireRecorder {
+    /// The latest status.
+    #[prost(message, optional, tag = "1")]
+    pub status: Option<WireStatus>,
+}
+
+/// `RecordingStatus`, the fields a row keeps.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WireStatus {
+    /// The recorder's id.
+    #[prost(string, tag = "2")]
+    pub recorder: String,
+    /// Its `Technology` (wire number).
+    #[prost(int32, tag = "3")]
+    pub technology: i32,
+    /// Oldest recording.
+    #[prost(message, optional, tag = "9")]
+    pub oldest_recording: Option<prost_types::Timestamp>,
+    /// Newest recording.
+    #[prost(message, optional, tag = "10")]
+    pub newest_recording: Option<prost_types::Timestamp>,
+    /// Days with recordings.
+    #[prost(uint32, tag = "11")]
+    pub days_recorded: u32,
+    /// The recorded days, `YYYY-MM-DD`, as slices of the page.
+    #[prost(bytes = "bytes", repeated, tag = "12")]
+    pub recorded_days: Vec<Bytes>,
+    /// Files found.
+    #[prost(uint64, tag = "13")]
+    pub file_count: u64,
+    /// Per-camera status.
+    #[prost(message, repeated, tag = "15")]
+    pub cameras: Vec<WireCamera>,
+    /// The probe's zone.
+    #[prost(string, tag = "22")]
+    pub time_zone: String,
+}
+
+/// `CameraStatus`: its name and day bitmap, as slices of the page.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WireCamera {
+    /// The camera (UTF-8).
+    #[prost(bytes = "bytes", tag = "1")]
+    pub camera: Bytes,
+    /// The bitmap's first day, `YYYY-MM-DD`.
+    #[prost(bytes = "bytes", tag = "8")]
+    pub first_day: Bytes,
+    /// One bit per day from `first_day`.
+    #[prost(bytes = "bytes", tag = "9")]
+    pub day_bitmap: Bytes,
+}
 
 /// The fleet as the digest and the alert check read it: non-retired sites in the collector's
 /// order, with the instant the collector evaluated them.
@@ -89,16 +189,18 @@ impl FleetRows {
         FleetRows::default()
     }
 
-    /// The rows of a whole answer (tests, and collectors that answer in one message).
+    /// The rows of a whole answer (tests, and collectors that answer in one message), read
+    /// through the same decoding as the pages.
     pub fn from_response(resp: &ListSitesResponse) -> FleetRows {
         let mut rows = FleetRows::new();
-        rows.fold(resp.clone());
+        // A message just encoded from the contract's own type decodes.
+        rows.fold(WirePage::decode(resp.encode_to_vec().as_slice()).unwrap_or_default());
         rows
     }
 
     /// Adds one page's sites, dropping what the digest does not show. The first page that
     /// carries an instant sets the fleet's (every page is evaluated at the first one's).
-    pub fn fold(&mut self, page: ListSitesResponse) {
+    pub fn fold(&mut self, page: WirePage) {
         if self.evaluated_at.is_none() {
             self.evaluated_at = page.evaluated_at;
             self.cutoff = self
@@ -111,19 +213,24 @@ impl FleetRows {
                     t.date_naive()
                         .checked_sub_days(chrono::Days::new(STRIP_DAYS as u64 + 2))
                 })
-                .and_then(|d| day_key(&vigia::days::format_day(d)));
+                .and_then(|d| day_key_bytes(vigia::days::format_day(d).as_bytes()));
         }
         self.sites.reserve(page.sites.len());
         for site in page.sites {
-            if site.state() != SiteState::Retired {
+            if site.state != SiteState::Retired as i32 {
                 self.sites.push(row(site, self.cutoff));
             }
         }
     }
 }
 
+/// Text sent as bytes: the collector writes UTF-8; anything else is shown replaced.
+fn text(b: &Bytes) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 /// A site's row; `cutoff` bounds the recorded days kept.
-fn row(site: SiteReport, cutoff: Option<u32>) -> SiteRow {
+fn row(site: WireSite, cutoff: Option<u32>) -> SiteRow {
     let verdicts: Vec<Verdict> = site.verdicts.into_iter().filter(is_finding).collect();
     let problem = !verdicts.is_empty();
     let recorders = site
@@ -131,13 +238,12 @@ fn row(site: SiteReport, cutoff: Option<u32>) -> SiteRow {
         .into_iter()
         .filter_map(|r| r.status)
         .map(|s| {
-            let technology = s.technology;
             let mut r = RecorderRow {
                 has_files: s.file_count > 0,
                 oldest: s.oldest_recording,
                 newest: s.newest_recording,
                 days_recorded: s.days_recorded,
-                technology,
+                technology: s.technology,
                 time_zone: String::new(),
                 recent_days: Vec::new(),
                 cameras: Vec::new(),
@@ -150,21 +256,22 @@ fn row(site: SiteReport, cutoff: Option<u32>) -> SiteRow {
                 r.recent_days = s
                     .recorded_days
                     .iter()
-                    .filter_map(|d| day_key(d))
+                    .filter_map(|d| day_key_bytes(d))
                     .filter(|k| cutoff.is_none_or(|c| *k >= c))
                     .collect();
                 r.cameras = s
                     .cameras
-                    .into_iter()
+                    .iter()
                     .filter(|c| {
                         verdicts.iter().any(|v| {
-                            v.recorder == r.recorder && v.cameras.first() == Some(&c.camera)
+                            v.recorder == r.recorder
+                                && v.cameras.first().map(String::as_bytes) == Some(&c.camera[..])
                         })
                     })
                     .map(|c| CameraDays {
-                        camera: c.camera,
-                        first_day: c.first_day,
-                        day_bitmap: c.day_bitmap,
+                        camera: text(&c.camera),
+                        first_day: text(&c.first_day),
+                        day_bitmap: c.day_bitmap.to_vec(),
                     })
                     .collect();
             }

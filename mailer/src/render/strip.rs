@@ -88,8 +88,12 @@ struct Window {
 
 /// `YYYY-MM-DD` as the number `YYYYMMDD` (same order), without a calendar: the recorded days of
 /// 10,000 recorders are read every morning. `None` for anything else.
-pub(super) fn day_key(s: &str) -> Option<u32> {
-    let b = s.as_bytes();
+fn day_key(s: &str) -> Option<u32> {
+    day_key_bytes(s.as_bytes())
+}
+
+/// [`day_key`] of the day's bytes as the wire carries them.
+pub(super) fn day_key_bytes(b: &[u8]) -> Option<u32> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
