@@ -40,30 +40,55 @@ impl fmt::Display for CronSchedule {
     }
 }
 
+/// Why a cron expression was refused: the count of fields (five is the classic crontab, which
+/// gets its own hint), or croner's reason. The expression is kept so the message quotes it.
+#[derive(Debug, thiserror::Error)]
+pub enum CronError {
+    /// Five fields: a crontab line without the seconds.
+    #[error("{text:?} has five fields; six are needed, seconds first (e.g. \"0 {}\", or \"0 0 7 * * *\" for 07:00 every day)", .text.trim())]
+    FiveFields {
+        /// The expression as written.
+        text: String,
+    },
+    /// Neither five nor six fields.
+    #[error("{text:?} has {fields} field(s); six are needed, seconds first: \"sec min hour day-of-month month day-of-week\", e.g. \"0 0 7 * * *\"")]
+    FieldCount {
+        /// The expression as written.
+        text: String,
+        /// How many whitespace-separated fields it has.
+        fields: usize,
+    },
+    /// Six fields that croner refuses (a value out of range, an unknown name...).
+    #[error("{text:?} is not a valid cron schedule (a six-field cron expression, seconds first, e.g. \"0 */5 * * * *\"): {source}")]
+    Syntax {
+        /// The expression as written.
+        text: String,
+        /// croner's reason.
+        source: croner::errors::CronError,
+    },
+}
+
 impl CronSchedule {
     /// Parses six fields, seconds first; five fields (the classic crontab) get a hint.
-    pub fn parse(text: &str) -> Result<CronSchedule, String> {
+    pub fn parse(text: &str) -> Result<CronSchedule, CronError> {
         let fields = text.split_whitespace().count();
         if fields == 5 {
-            return Err(format!(
-                "{text:?} has five fields; six are needed, seconds first (e.g. \"0 {}\", or \"0 0 7 * * *\" for 07:00 every day)",
-                text.trim()
-            ));
+            return Err(CronError::FiveFields { text: text.into() });
         }
         if fields != 6 {
-            return Err(format!(
-                "{text:?} has {fields} field(s); six are needed, seconds first: \"sec min hour day-of-month month day-of-week\", e.g. \"0 0 7 * * *\""
-            ));
+            return Err(CronError::FieldCount {
+                text: text.into(),
+                fields,
+            });
         }
         let cron = CronParser::builder()
             .seconds(Seconds::Required)
             .dom_and_dow(true)
             .build()
             .parse(text)
-            .map_err(|e| {
-                format!(
-                    "{text:?} is not a valid cron schedule (a six-field cron expression, seconds first, e.g. \"0 */5 * * * *\"): {e}"
-                )
+            .map_err(|source| CronError::Syntax {
+                text: text.into(),
+                source,
             })?;
         Ok(CronSchedule {
             text: text.trim().to_string(),
@@ -152,12 +177,22 @@ mod tests {
     #[test]
     fn five_fields_are_refused_with_a_hint() {
         let e = CronSchedule::parse("0 7 * * *").expect_err("five fields");
-        assert!(e.contains("five fields"), "{e}");
-        assert!(e.contains("seconds first"), "{e}");
+        assert!(matches!(e, CronError::FiveFields { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("five fields"), "{text}");
+        assert!(text.contains("seconds first"), "{text}");
+        assert!(text.contains("\"0 0 7 * * *\""), "{text}");
         let e = CronSchedule::parse("0 0 7 * *  * * *").expect_err("eight fields");
-        assert!(e.contains("8 field"), "{e}");
+        assert!(
+            matches!(e, CronError::FieldCount { fields: 8, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("8 field"), "{e}");
         let e = CronSchedule::parse("0 0 25 * * *").expect_err("hour 25");
-        assert!(e.contains("not a valid cron"), "{e}");
+        assert!(matches!(e, CronError::Syntax { .. }), "{e:?}");
+        assert!(e.to_string().contains("not a valid cron"), "{e}");
+        // The cause is reachable by type too, for a caller that prints the chain.
+        assert!(std::error::Error::source(&e).is_some());
     }
 
     #[test]

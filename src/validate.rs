@@ -31,28 +31,27 @@ const MIN_UNIX: i64 = -62_135_596_800;
 /// See [`MIN_UNIX`].
 const MAX_UNIX: i64 = 253_402_300_799;
 
-/// A refusal: the field path and what is wrong, as "field: problem".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid(pub String);
+/// A status refused: the field at fault (`cameras[2].camera`) and what is wrong with it,
+/// written "field: problem". Not [`crate::invalid::Invalid`], which names a configuration key
+/// and its file: this names a field of a message on the wire, and its text is what the
+/// collector answers (INVALID_ARGUMENT) and what the probe logs when it drops a status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidField {
+    /// The field path, as the protobuf names it (`recorded_days[3]`, `status` for the whole).
+    pub field: String,
+    /// What is wrong, without the field.
+    pub message: String,
+}
 
-impl Invalid {
-    /// The field at fault (`cameras[2].camera`), for a log line's field of its own.
-    pub fn field(&self) -> &str {
-        self.0.split_once(": ").map_or(self.0.as_str(), |(f, _)| f)
+fn bad(field: impl Into<String>, what: impl std::fmt::Display) -> InvalidField {
+    InvalidField {
+        field: field.into(),
+        message: what.to_string(),
     }
 }
 
-impl std::fmt::Display for Invalid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn bad(field: impl std::fmt::Display, what: impl std::fmt::Display) -> Invalid {
-    Invalid(format!("{field}: {what}"))
-}
-
-fn name(field: &str, value: &str) -> Result<(), Invalid> {
+fn name(field: &str, value: &str) -> Result<(), InvalidField> {
     if value.is_empty() {
         return Err(bad(field, "empty"));
     }
@@ -64,7 +63,7 @@ fn name(field: &str, value: &str) -> Result<(), Invalid> {
     })
 }
 
-fn text(field: &str, value: &str, max: usize) -> Result<(), Invalid> {
+fn text(field: &str, value: &str, max: usize) -> Result<(), InvalidField> {
     if value.len() > max {
         return Err(bad(field, format!("{} bytes, at most {max}", value.len())));
     }
@@ -78,7 +77,7 @@ fn timestamp(
     field: &str,
     t: &Option<prost_types::Timestamp>,
     required: bool,
-) -> Result<(), Invalid> {
+) -> Result<(), InvalidField> {
     match t {
         None if required => Err(bad(field, "missing")),
         None => Ok(()),
@@ -100,7 +99,11 @@ fn timestamp(
     }
 }
 
-fn duration(field: &str, d: &Option<prost_types::Duration>, max: Duration) -> Result<(), Invalid> {
+fn duration(
+    field: &str,
+    d: &Option<prost_types::Duration>,
+    max: Duration,
+) -> Result<(), InvalidField> {
     let Some(d) = d else { return Ok(()) };
     // The protobuf JSON rules (what grpcurl prints): nanos within one second, of the seconds'
     // sign. A stored value breaking them would make every query that includes it fail.
@@ -127,7 +130,7 @@ fn duration(field: &str, d: &Option<prost_types::Duration>, max: Duration) -> Re
 }
 
 /// Checks a status against the collector's limits; `max_bytes` is the configured message size.
-pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), Invalid> {
+pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), InvalidField> {
     let len = s.encoded_len();
     if len > max_bytes {
         return Err(bad(
@@ -250,7 +253,7 @@ pub fn status(s: &RecordingStatus, max_bytes: usize) -> Result<(), Invalid> {
 }
 
 /// A camera's day bitmap: both parts or neither, a real first day, at most ten years.
-fn day_bitmap(i: usize, first_day: &str, bits: &[u8]) -> Result<(), Invalid> {
+fn day_bitmap(i: usize, first_day: &str, bits: &[u8]) -> Result<(), InvalidField> {
     use crate::day_bitmap::MAX_BITMAP_DAYS;
     match (first_day.is_empty(), bits.is_empty()) {
         (true, true) => return Ok(()),
@@ -336,8 +339,11 @@ mod tests {
     #[track_caller]
     fn refused(s: RecordingStatus, says: &str) {
         let e = status(&s, 1 << 20).expect_err("must refuse");
-        assert!(e.0.starts_with(says), "expected {says:?}, got {e}");
-        assert_eq!(e.field(), says.split(": ").next().unwrap_or(says), "{e}");
+        assert!(
+            e.to_string().starts_with(says),
+            "expected {says:?}, got {e}"
+        );
+        assert_eq!(e.field, says.split(": ").next().unwrap_or(says), "{e}");
     }
 
     #[test]
@@ -514,7 +520,7 @@ mod tests {
             1000,
         )
         .expect_err("too big");
-        assert!(e.0.contains("max_message_bytes"), "{e}");
-        assert_eq!(e.field(), "status");
+        assert!(e.message.contains("max_message_bytes"), "{e}");
+        assert_eq!(e.field, "status");
     }
 }

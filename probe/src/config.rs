@@ -165,7 +165,7 @@ impl ProbeConfig {
             return Err(Invalid::new("schedule.every", "must be longer than zero"));
         }
         if let Some(expr) = &self.schedule.cron {
-            crate::schedule::parse_cron(expr)
+            vigia::cron::CronSchedule::parse(expr)
                 .map_err(|e| Invalid::new("schedule.cron", e.to_string()))?;
         }
         if let Some(c) = &self.collector {

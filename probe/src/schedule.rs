@@ -9,18 +9,8 @@ use crate::config::{ScheduleSection, DEFAULT_EVERY};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use vigia::cron::CronSchedule;
+use vigia::cron::{CronError, CronSchedule};
 use vigia::Tz;
-
-/// Why a cron expression was refused.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CronError(String);
-
-/// Parses a six-field (seconds first) cron expression, with a hint for the common mistakes.
-pub fn parse_cron(expr: &str) -> Result<CronSchedule, CronError> {
-    CronSchedule::parse(expr).map_err(CronError)
-}
 
 /// When the daemon scans: an interval, or a cron expression read in the probe's zone.
 #[derive(Debug, Clone)]
@@ -41,7 +31,7 @@ impl ScanSchedule {
     pub fn from_config(section: &ScheduleSection, tz: Tz) -> Result<ScanSchedule, CronError> {
         match (&section.cron, section.every) {
             (Some(expr), _) => Ok(ScanSchedule::Cron {
-                cron: Box::new(parse_cron(expr)?),
+                cron: Box::new(CronSchedule::parse(expr)?),
                 tz,
             }),
             (None, every) => Ok(ScanSchedule::Every(every.unwrap_or(DEFAULT_EVERY))),
@@ -161,11 +151,11 @@ mod tests {
 
     #[test]
     fn five_fields_are_refused_with_a_hint() {
-        let e = parse_cron("*/5 * * * *").expect_err("five fields");
+        let e = CronSchedule::parse("*/5 * * * *").expect_err("five fields");
         assert!(e.to_string().contains("six are needed"), "{e}");
-        let e = parse_cron("0 0 25 * * *").expect_err("hour 25");
+        let e = CronSchedule::parse("0 0 25 * * *").expect_err("hour 25");
         assert!(e.to_string().contains("six-field"), "{e}");
-        assert!(parse_cron("0 */5 * * * *").is_ok());
+        assert!(CronSchedule::parse("0 */5 * * * *").is_ok());
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub enum SpoolError {
         /// The recorder the status is about.
         recorder: String,
         /// The field at fault and what is wrong with it.
-        reason: vigia::validate::Invalid,
+        reason: vigia::validate::InvalidField,
     },
     /// The state file is not ours or is damaged.
     #[error("spool {}: damaged state file: {reason}", .path.display())]
@@ -711,7 +711,7 @@ mod tests {
             panic!("not an Invalid: {err}");
         };
         assert_eq!(recorder, "b");
-        assert_eq!(reason.field(), "scan_duration", "{err}");
+        assert_eq!(reason.field, "scan_duration", "{err}");
         let msg = err.to_string();
         assert!(
             msg.contains("recorder \"b\"") && msg.contains("counted as dropped"),

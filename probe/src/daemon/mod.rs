@@ -76,7 +76,7 @@ pub enum DaemonError {
     Client(#[from] crate::client::ClientError),
     /// The schedule is unusable.
     #[error("key `schedule.cron`: {0}")]
-    Schedule(#[from] crate::schedule::CronError),
+    Schedule(#[from] vigia::cron::CronError),
     /// The spool cannot be opened or written.
     #[error(transparent)]
     Spool(#[from] SpoolError),

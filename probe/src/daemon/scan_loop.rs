@@ -109,7 +109,7 @@ pub(super) fn log_scan(spooled: &[Spooled], depth: u64) -> Vec<u64> {
             }
             Err(SpoolError::Invalid { reason, .. }) => error!(
                 recorder = %s.recorder,
-                field = reason.field(),
+                field = reason.field.as_str(),
                 reason = %reason,
                 "status not spooled: the collector would refuse it on every reconnect; counted as dropped (the next status reports it)"
             ),
