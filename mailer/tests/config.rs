@@ -526,3 +526,18 @@ fn a_client_secret_file_others_can_read_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn the_attachment_cap_defaults_by_delivery_and_a_wrong_one_is_named() {
+    let s = load(MINIMAL).expect("minimal");
+    assert_eq!(s.attachment_max_bytes(), 10 << 20, "10 MiB by SMTP");
+    assert_eq!(s.render_options().attachment_max_bytes, 10 << 20);
+    let s = load(&format!("{MINIMAL}\n[digest]\nattachment_max_bytes = 0\n")).expect("0 loads");
+    assert_eq!(s.attachment_max_bytes(), 0);
+    for bad in ["150000001", "-1", "\"10MB\""] {
+        let e = load_err(&format!(
+            "{MINIMAL}\n[digest]\nattachment_max_bytes = {bad}\n"
+        ));
+        assert!(e.contains("attachment_max_bytes"), "{bad}: {e}");
+    }
+}
