@@ -81,7 +81,10 @@ pub(crate) fn scan_folder(ctx: &Ctx<'_>, task: &mut Task, acc: &mut Acc) -> Vec<
     };
     if let Some(cam) = &task.camera {
         if Some(task.depth) == ctx.layout.camera_level {
-            acc.cameras.entry(cam.clone()).or_default();
+            // Looked up by the name: the common case (known already) clones no `Arc`.
+            if !acc.cameras.contains_key(&**cam) {
+                acc.cameras.insert(cam.clone(), Agg::default());
+            }
         }
     }
 
@@ -172,8 +175,14 @@ fn count_here(task: &Task, cold: &Agg, hot: &[HotFile], acc: &mut Acc) {
     };
     match &task.camera {
         Some(cam) if cold.files > 0 || !hot.is_empty() => {
-            let into = acc.cameras.entry(cam.clone()).or_default();
-            merge(into, &mut acc.calc);
+            // Looked up by the name: the common case (known already) clones no `Arc`.
+            if let Some(into) = acc.cameras.get_mut(&**cam) {
+                merge(into, &mut acc.calc);
+            } else {
+                let mut into = Agg::default();
+                merge(&mut into, &mut acc.calc);
+                acc.cameras.insert(cam.clone(), into);
+            }
         }
         Some(_) => {}
         None => merge(&mut acc.loose, &mut acc.calc),

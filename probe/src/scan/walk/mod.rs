@@ -114,7 +114,8 @@ pub(crate) struct Task {
 pub(crate) struct Acc {
     calc: DayCalc,
     loose: Agg,
-    cameras: HashMap<Arc<str>, Agg>,
+    /// Per camera: looked up once or twice per folder, so by the walk's fast path hash.
+    cameras: HashMap<Arc<str>, Agg, model::PathHash>,
     errors: Vec<WalkError>,
     error_count: u64,
     root_unreadable: Option<String>,
@@ -134,7 +135,7 @@ impl Acc {
         Acc {
             calc: DayCalc::new(tz),
             loose: Agg::default(),
-            cameras: HashMap::new(),
+            cameras: HashMap::default(),
             errors: Vec::new(),
             error_count: 0,
             root_unreadable: None,
