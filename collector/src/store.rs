@@ -25,8 +25,9 @@
 //! keep. Layout 2 added heartbeats, layout 3 thinning (`crate::thin`); an older store is read as
 //! it is and marked 3 at open.
 //!
-//! Writes are made by their callers; a status is acknowledged only after a flush that began after
-//! its writes, and one flush serves every status waiting for it ([`Writer`], group commit).
+//! Statuses are written by the [`Writer`]'s own threads (never on the async runtime's threads,
+//! where a waiting sled call held up every stream); a status is acknowledged only after a flush
+//! that began after its writes, and one flush serves every status waiting for it (group commit).
 
 use chrono::{DateTime, Utc};
 use prost::Message;
