@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use prost::Message;
-use vigia::days::{from_timestamp, to_timestamp};
+use vigia::days::to_timestamp;
 use vigia::pb::{InventoryEntry, RecordingStatus};
 
 use crate::store::{pair_key, prefix, Store, StoreError};
@@ -266,18 +266,6 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-/// When a `latest` pointer's status arrived: its history key holds the arrival time right
-/// after `site\0`.
-pub fn pointer_received(site: &str, pointer: &[u8]) -> Option<DateTime<Utc>> {
-    let at = pointer.get(8 + site.len() + 1..8 + site.len() + 9)?;
-    let us = u64::from_be_bytes(<[u8; 8]>::try_from(at).ok()?);
-    let t = prost_types::Timestamp {
-        seconds: i64::try_from(us / 1_000_000).ok()?,
-        nanos: i32::try_from((us % 1_000_000) * 1000).ok()?,
-    };
-    from_timestamp(&t)
 }
 
 #[cfg(test)]

@@ -249,6 +249,18 @@ fn history_key(site: &str, received_us: u64, seq: u64, recorder: &str, spool: &s
     k
 }
 
+/// When a `latest` pointer's status arrived: its history key holds the arrival time right
+/// after `site\0`.
+pub fn pointer_received(site: &str, pointer: &[u8]) -> Option<DateTime<Utc>> {
+    let at = pointer.get(8 + site.len() + 1..8 + site.len() + 9)?;
+    let us = u64::from_be_bytes(<[u8; 8]>::try_from(at).ok()?);
+    let t = prost_types::Timestamp {
+        seconds: i64::try_from(us / 1_000_000).ok()?,
+        nanos: i32::try_from((us % 1_000_000) * 1000).ok()?,
+    };
+    from_timestamp(&t)
+}
+
 /// The recorder named in a history key's suffix (after `site\0`).
 pub(crate) fn history_recorder(suffix: &[u8]) -> Option<&[u8]> {
     let rest = suffix.get(16..)?;
@@ -1223,9 +1235,7 @@ fn apply_status(
         {
             Ok(()) => {
                 if let Some(st) = entry.status.as_ref() {
-                    let previous_at = old
-                        .as_ref()
-                        .and_then(|p| crate::inventory::pointer_received(&st.site, p));
+                    let previous_at = old.as_ref().and_then(|p| pointer_received(&st.site, p));
                     // Read only to seed a recorder's first inventory record (after an upgrade).
                     let previous = || {
                         let hkey = old.as_ref()?.get(8..)?;
