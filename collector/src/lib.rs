@@ -5,6 +5,41 @@
 //! Embedding (tests, the end-to-end test): build a [`CollectorConfig`] (or load one with
 //! [`CollectorConfig::load`]), bind a listener, and call [`serve`]; or use
 //! [`testkit::TestCollector`], which does that with a minted test fleet.
+//!
+//! # Layer order
+//!
+//! A module imports (`use crate::…`) only modules of the layers below its own, so each layer
+//! can be read and tested with what is under it; `scripts/check-module-cycles collector`
+//! keeps it so. Bottom to top:
+//!
+//! 1. `clock`, `shutdown`, `metrics`, `beat`, `log_throttle`, `fd_limit`, `ca` — leaves that
+//!    import nothing of the crate: the time source, the stop flag every task waits on, the
+//!    counters everyone bumps, the heartbeat encoding, log rate limiting, the descriptor
+//!    limit, the CA's keys and minting.
+//! 2. `store`, `store_cell`, `store_guard`; `revocation` — what is kept on disk: the sled
+//!    store (and its writer), the live cell holding it, the marker guarding its open; the CA's
+//!    record and CRL, signed with `ca::Ca`. (The store's three modules still import each other;
+//!    see below.)
+//! 3. `config`, `inventory`, `acks`, `timeline`, `salvage`, `issuing` — built on the store or
+//!    the CA: the configuration (checked against the store's layout, `store::REBASE`), a
+//!    site's remembered recorders and cameras, acknowledgements, the stored timeline, store
+//!    rescue; issuing a certificate with its record.
+//! 4. `report`, `rate_limit`, `tls_reload` — read through the configuration: reports'
+//!    intervals and verdicts over the store, ingest limits, the TLS material and its reload.
+//! 5. `accept`, `check`, `thin` — on TLS and reports: the listener that admits connections,
+//!    `check-config`'s checks, history thinning (which keeps what reports need).
+//! 6. `service`, `exposition` — the gRPC Ingest/Query services and the `/metrics` page.
+//! 7. `admin` — the Admin service, which retires and annotates sites through the services'
+//!    shared state.
+//! 8. `server`, then `testkit` — the server starts every task above; the testkit embeds it
+//!    (through this crate's root) for tests.
+//!
+//! Left: `store` ↔ `store_cell` ↔ `store_guard` are one group. The writer (`store::Writer`)
+//! writes through the live cell (`store_cell::StoreCell`, which holds a `Store`) and brings
+//! the marker up to date after each flush (`store_guard::after_flush`, which reads a
+//! `Store`), and `Store` holds the marker watch and opens through the guard. It breaks by
+//! moving the writer into a module of its own above `store_cell`, and the marker file (which
+//! names no `Store`) below `store`.
 
 pub mod accept;
 pub mod acks;
