@@ -397,13 +397,16 @@ pub struct Settings {
     pub deadman: Option<Deadman>,
 }
 
+/// How an SMTP password file is named in the messages about its permissions.
+pub const SMTP_PASSWORD_FILE: &str = "SMTP password file, smtp.password_file";
+
 impl Settings {
     /// Checks that the secret files the configuration names (SMTP password, OAuth2 client
     /// secret) are readable by their owner only, so `run` refuses at start rather than at the
     /// first digest; the collector key is checked when the TLS files are loaded.
     pub fn check_secret_files(&self) -> Result<(), vigia::secret_file::InsecureFile> {
         if let Some(file) = &self.raw.smtp.password_file {
-            vigia::secret_file::check(file, crate::smtp::SMTP_PASSWORD_FILE)?;
+            vigia::secret_file::check(file, SMTP_PASSWORD_FILE)?;
         }
         if let Some(crate::oauth2::SecretRef::File(file)) = self.oauth2.as_ref().map(|o| &o.secret)
         {

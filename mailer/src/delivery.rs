@@ -145,3 +145,11 @@ impl Delivery {
         }
     }
 }
+
+/// Sends one message the configured way (SMTP or Graph) through a fresh [`Delivery`]: no token
+/// is kept between calls (the service keeps one; `check-config` and tests send once).
+pub async fn send(settings: &Settings, message: &Message) -> Result<(), SendError> {
+    Delivery::new(Arc::new(settings.clone()))
+        .send_message(message)
+        .await
+}

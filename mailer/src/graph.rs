@@ -6,7 +6,7 @@
 //! transient.
 
 use crate::http;
-use crate::smtp::SendError;
+use crate::send_error::SendError;
 use base64::Engine as _;
 use reqwest::Url;
 use serde::Deserialize;

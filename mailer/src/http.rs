@@ -5,7 +5,7 @@
 //! the sorting of request failures into transient and permanent.
 
 use crate::chain;
-use crate::smtp::SendError;
+use crate::send_error::SendError;
 use reqwest::Url;
 use std::sync::Arc;
 use std::time::Duration;

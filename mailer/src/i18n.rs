@@ -2,9 +2,8 @@
 //! lines. Findings are never worded here: their sentences and kind labels come from
 //! `vigia::wording`, the one place that words a verdict for grpcurl, the email and the alerts.
 
-use crate::config::Language;
 use vigia::pb::{Technology, VerdictKind};
-use vigia::wording::kind_label;
+use vigia::wording::{kind_label, Language};
 
 /// Fixed words of the digest and alerts.
 #[derive(Debug)]

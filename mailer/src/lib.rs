@@ -7,6 +7,26 @@
 //! so a restart neither repeats nor forgets. A digest goes out every day, also when all is well
 //! and also when the collector is unreachable: a quiet inbox must mean a broken mailer, never a
 //! healthy fleet.
+//!
+//! # Layers
+//!
+//! Bottom to top; a module imports only from the lines above it (`scripts/check-module-cycles`
+//! keeps it so):
+//!
+//! 1. `send_error`, `chain`, `i18n`, `alert_policy`: leaves — the failure type every way out
+//!    shares, certificate-chain advice, wording, the alert rules; they import nothing of ours.
+//! 2. `render`: the digest and alert emails from a fleet snapshot; reads only `i18n`.
+//! 3. `state`: the sled store of sent slots and open alerts; keys on `alert_policy` and `render`.
+//! 4. `http`: the one HTTP client; reports failures as `send_error`.
+//! 5. `oauth2`, `webhook`, `deadman`: built on `http`, each with its own config section.
+//! 6. `graph`: Microsoft Graph sending, on `http` with an `oauth2` token.
+//! 7. `config`: the file as written, resolved into `Settings`; gathers the sections of the
+//!    layers below (and `RenderOptions`), so nothing below it needs it.
+//! 8. `smtp`: lettre transport from `Settings`.
+//! 9. `delivery`: chooses SMTP or Graph per `Settings` and holds the token cache.
+//! 10. `fleet`, `notify`: reading the collector; webhooks and the dead-man's switch per config.
+//! 11. `check`: `check-config` (may connect through `delivery` and `fleet`).
+//! 12. `service`: the schedules, on top of everything.
 
 pub mod alert_policy;
 pub mod chain;
@@ -21,6 +41,7 @@ pub mod i18n;
 pub mod notify;
 pub mod oauth2;
 pub mod render;
+pub mod send_error;
 pub mod service;
 pub mod smtp;
 pub mod state;

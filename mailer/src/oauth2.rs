@@ -10,7 +10,7 @@
 //! `error` and `error_description`, with what to fix.
 
 use crate::http;
-use crate::smtp::SendError;
+use crate::send_error::SendError;
 use reqwest::Url;
 use serde::Deserialize;
 use std::path::PathBuf;

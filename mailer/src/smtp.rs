@@ -15,26 +15,9 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-/// Why a message did not go out.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// Worth another try later: the relay was down, slow, or answered 4xx.
-    #[error("transient failure: {0}")]
-    Transient(String),
-    /// Will not succeed by itself: 5xx, authentication refused, a bad address.
-    #[error("permanent failure: {0}")]
-    Permanent(String),
-    /// The configuration cannot work (password missing, CA file unreadable).
-    #[error("mail configuration: {0}")]
-    Config(String),
-}
-
-impl SendError {
-    /// True when retrying may help.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, SendError::Transient(_))
-    }
-}
+/// Why a message did not go out; defined below the HTTP client, named here too because SMTP is
+/// where callers first meet it.
+pub use crate::send_error::SendError;
 
 /// The recipients of one message.
 #[derive(Debug, Clone)]
@@ -129,8 +112,9 @@ impl lettre::message::header::Header for Importance {
     }
 }
 
-/// How an SMTP password file is named in the messages about its permissions.
-pub const SMTP_PASSWORD_FILE: &str = "SMTP password file, smtp.password_file";
+/// How an SMTP password file is named in the messages about its permissions (kept with the
+/// configuration, which checks the file at start).
+pub use crate::config::SMTP_PASSWORD_FILE;
 
 /// Reads the password from where the configuration points; a password file others can read
 /// is refused (unless `--allow-insecure-keys`).
@@ -234,14 +218,6 @@ pub fn transport_with_token(
             );
     }
     Ok(b.build())
-}
-
-/// Sends one message the configured way (SMTP or Graph) through a fresh
-/// [`crate::delivery::Delivery`]: no token is kept between calls. The service keeps one.
-pub async fn send(settings: &Settings, message: &Message) -> Result<(), SendError> {
-    crate::delivery::Delivery::new(std::sync::Arc::new(settings.clone()))
-        .send_message(message)
-        .await
 }
 
 /// Sends one message over SMTP, authenticating with `token` when XOAUTH2 is configured.

@@ -10,6 +10,7 @@ use support::fleet::{big_fleet, now};
 use support::smtp::{Options, SmtpServer, PASSWORD};
 use support::Setup;
 use vigia_collector::testkit::TestFleet;
+use vigia_mailer::delivery;
 use vigia_mailer::render::out::encoded_len;
 use vigia_mailer::render::{render_digest, write_report, FleetView, Rendered, ReportFile};
 use vigia_mailer::smtp::{self, Recipients, SendError};
@@ -63,7 +64,7 @@ fn message_len(s: &Settings, mail: &Rendered) -> usize {
 
 async fn send(s: &Settings, mail: &Rendered) -> Result<(), SendError> {
     let msg = smtp::build_message(&s.from, &recipients(s), mail, false).expect("message");
-    smtp::send(s, &msg).await
+    delivery::send(s, &msg).await
 }
 
 fn attachment_names(m: &serde_json::Value) -> Vec<String> {

@@ -9,6 +9,7 @@ use support::fleet::{fixed_fleet, now};
 use support::smtp::{SmtpServer, PASSWORD};
 use support::Setup;
 use vigia_collector::testkit::TestFleet;
+use vigia_mailer::delivery;
 use vigia_mailer::render::{render_digest, FleetView};
 use vigia_mailer::service::{Mailer, SlotOutcome};
 use vigia_mailer::smtp::{self, Recipients, SendError};
@@ -72,7 +73,7 @@ async fn digest_arrives_over_starttls_with_auth_plain_and_login() {
             bcc: settings.bcc.clone(),
         };
         let msg = smtp::build_message(&settings.from, &rcpt, &mail, false).expect("message");
-        smtp::send(&settings, &msg).await.expect("sent");
+        delivery::send(&settings, &msg).await.expect("sent");
         let got = server.wait_for(i + 1);
         let m = &got[i];
         assert_eq!(m["from"], "Vigia <vigia@example.com>");
@@ -154,7 +155,7 @@ async fn wrong_password_is_permanent_and_carries_the_reply() {
         bcc: vec![],
     };
     let msg = smtp::build_message(&settings.from, &rcpt, &mail, false).expect("message");
-    let err = smtp::send(&settings, &msg).await.expect_err("refused");
+    let err = delivery::send(&settings, &msg).await.expect_err("refused");
     assert!(matches!(err, SendError::Permanent(_)), "{err:?}");
     assert!(err.to_string().contains("535"), "server's reply in {err}");
     assert!(server.messages().is_empty());
@@ -169,7 +170,7 @@ async fn untrusted_relay_certificate_is_refused() {
     let mut s = setup(&env, &reader, server.port, PASSWORD, "").settings();
     s.raw.smtp.ca_file = None;
     let (_, msg) = fixed_digest_to(&s);
-    let err = smtp::send(&s, &msg).await.expect_err("untrusted");
+    let err = delivery::send(&s, &msg).await.expect_err("untrusted");
     assert!(
         err.to_string().to_lowercase().contains("certificate"),
         "{err}"
@@ -349,7 +350,9 @@ async fn implicit_tls_relay() {
     let mut s = setup(&env, &reader, server.port, PASSWORD, "auth = [\"LOGIN\"]").settings();
     s.raw.smtp.security = vigia_mailer::config::Security::Tls;
     let (mail, msg) = fixed_digest_to(&s);
-    smtp::send(&s, &msg).await.expect("sent over implicit TLS");
+    delivery::send(&s, &msg)
+        .await
+        .expect("sent over implicit TLS");
     let got = server.wait_for(1);
     assert!(got[0]["tls"].as_bool().expect("tls"));
     assert_eq!(got[0]["subject"], mail.subject.as_str());

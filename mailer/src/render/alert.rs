@@ -3,12 +3,11 @@
 
 use super::html::{self, badge};
 use super::{RenderOptions, Rendered};
-use crate::config::Language;
 use crate::i18n::labels;
 use maud::html;
 use std::fmt::Write as _;
 use vigia::pb::VerdictKind;
-use vigia::wording::kind_label;
+use vigia::wording::{kind_label, Language};
 
 const SECTION: &str = "padding:16px 16px 6px;font-size:17px;font-weight:bold";
 const BLOCK: &str = "padding:0 16px 10px";

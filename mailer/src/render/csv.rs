@@ -7,10 +7,9 @@ use super::changes::Change;
 use super::model::{DigestModel, Figures, Finding};
 use super::out::Out;
 use super::RenderOptions;
-use crate::config::Language;
 use crate::i18n::labels;
 use vigia::pb::VerdictKind;
-use vigia::wording::kind_label;
+use vigia::wording::{kind_label, Language};
 
 /// Builds one row at a time and hands it to the destination.
 struct Writer<'o> {

@@ -16,7 +16,6 @@ use super::model::{
 use super::out::Out;
 use super::strip::Strip;
 use super::RenderOptions;
-use crate::config::Language;
 use crate::i18n::{self, labels, Labels};
 use chrono::NaiveDate;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -24,7 +23,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use vigia::pb::VerdictKind;
 use vigia::rules::severity;
-use vigia::wording::kind_label;
+use vigia::wording::{kind_label, Language};
 
 // Styles: our constants only, never a value from the fleet.
 const PAGE: &str = "margin:0;padding:0;background:#f2f2f2";

@@ -19,11 +19,11 @@ pub mod rows;
 mod strip;
 mod text;
 
-use crate::config::Language;
 use crate::i18n::{self, labels, Attached};
 use chrono::format::Item;
 use chrono::{DateTime, NaiveDate, Utc};
 use vigia::pb::{ListSitesResponse, Verdict};
+use vigia::wording::Language;
 use vigia::Tz;
 
 pub use alert::{render_alert, AlertChange};
