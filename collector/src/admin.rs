@@ -28,8 +28,7 @@ impl AdminService {
     async fn report(&self, site: String) -> Result<Option<pb::SiteReport>, Status> {
         self.0
             .blocking(move |s, store| {
-                report::site_report(&s.config, store, &site, s.config.clock.now())
-                    .map_err(store_status)
+                report::site_report(&s.config, store, &site, s.clock.now()).map_err(store_status)
             })
             .await
     }
@@ -109,8 +108,7 @@ impl pb::admin_server::Admin for AdminService {
         let report = self
             .0
             .blocking(move |s, store| {
-                report::site_report(&s.config, store, &site, s.config.clock.now())
-                    .map_err(store_status)
+                report::site_report(&s.config, store, &site, s.clock.now()).map_err(store_status)
             })
             .await?;
         Ok(Response::new(pb::ExpectSiteResponse { site: report }))
@@ -146,8 +144,7 @@ impl pb::admin_server::Admin for AdminService {
         let report = self
             .0
             .blocking(move |s, store| {
-                report::site_report(&s.config, store, &site, s.config.clock.now())
-                    .map_err(store_status)
+                report::site_report(&s.config, store, &site, s.clock.now()).map_err(store_status)
             })
             .await?;
         Ok(Response::new(pb::RetireSiteResponse { site: report }))
@@ -201,7 +198,7 @@ impl pb::admin_server::Admin for AdminService {
                 req.who.len()
             )));
         }
-        let now = self.0.config.clock.now();
+        let now = self.0.clock.now();
         let until = req
             .until
             .as_ref()

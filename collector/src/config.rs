@@ -2,7 +2,6 @@
 //! every check happens here, before a port is bound, so a typo never becomes a half-started
 //! service.
 
-use crate::clock::Clock;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -62,9 +61,6 @@ pub struct CollectorConfig {
     /// How long a shutdown waits for open streams to drain before closing them (default 10s).
     #[serde(default = "default_shutdown_grace", with = "duration")]
     pub shutdown_grace: Duration,
-    /// The time source for verdicts and arrival times; the system clock except in tests.
-    #[serde(skip)]
-    pub clock: Clock,
 }
 
 /// `[tls]`: relative paths are relative to the configuration file's folder.
@@ -278,7 +274,6 @@ impl Default for CollectorConfig {
             ingest: IngestLimits::default(),
             limits: LimitsConfig::default(),
             shutdown_grace: default_shutdown_grace(),
-            clock: Clock::system(),
         }
     }
 }

@@ -65,9 +65,14 @@ struct Fleet {
 }
 
 impl Snapshot {
-    /// Reads the counters, the store's health and the fleet's verdicts now (blocking: the
+    /// Reads the counters, the store's health and the fleet's verdicts at `now` (blocking: the
     /// store is read).
-    pub fn take(config: &CollectorConfig, cell: &StoreCell, metrics: &Metrics) -> Snapshot {
+    pub fn take(
+        config: &CollectorConfig,
+        now: chrono::DateTime<chrono::Utc>,
+        cell: &StoreCell,
+        metrics: &Metrics,
+    ) -> Snapshot {
         let refused = match metrics.handshakes_refused.lock() {
             Ok(m) => m.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -94,13 +99,16 @@ impl Snapshot {
             fault: cell.fault(),
             faults: cell.faults.get(),
             reopens: cell.reopens.get(),
-            fleet: fleet(config, cell).map_err(|e| e.to_string().replace('\n', " ")),
+            fleet: fleet(config, now, cell).map_err(|e| e.to_string().replace('\n', " ")),
         }
     }
 }
 
-fn fleet(config: &CollectorConfig, cell: &StoreCell) -> Result<Fleet, crate::store::StoreError> {
-    let now = config.clock.now();
+fn fleet(
+    config: &CollectorConfig,
+    now: chrono::DateTime<chrono::Utc>,
+    cell: &StoreCell,
+) -> Result<Fleet, crate::store::StoreError> {
     let store = cell.read()?;
     let reports = crate::report::all_reports(config, &store, now, false)?;
     let dropped = store
@@ -380,6 +388,7 @@ fn answer(status: StatusCode, content_type: &'static str, body: String) -> Respo
 pub async fn serve(
     listener: TcpListener,
     config: Arc<CollectorConfig>,
+    clock: crate::clock::Clock,
     store: Arc<StoreCell>,
     metrics: Arc<Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -402,9 +411,19 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             continue;
         };
-        let (config, store, metrics) = (config.clone(), store.clone(), metrics.clone());
+        let (config, clock, store, metrics) = (
+            config.clone(),
+            clock.clone(),
+            store.clone(),
+            metrics.clone(),
+        );
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-            let (config, store, metrics) = (config.clone(), store.clone(), metrics.clone());
+            let (config, clock, store, metrics) = (
+                config.clone(),
+                clock.clone(),
+                store.clone(),
+                metrics.clone(),
+            );
             async move {
                 let path = req.uri().path();
                 if path != "/metrics" {
@@ -418,7 +437,10 @@ pub async fn serve(
                 let accept = req.headers().get(header::ACCEPT);
                 let format = Format::from_accept(accept.and_then(|a| a.to_str().ok()));
                 let body = tokio::task::spawn_blocking(move || {
-                    render(Snapshot::take(&config, &store, &metrics), format)
+                    render(
+                        Snapshot::take(&config, clock.now(), &store, &metrics),
+                        format,
+                    )
                 })
                 .await
                 .unwrap_or_default();

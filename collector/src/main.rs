@@ -325,10 +325,11 @@ fn run(config: CollectorConfig) -> anyhow::Result<()> {
         });
         // The store opens (and is checked) before the port is bound: a collector that cannot
         // serve its data never accepts a connection.
-        let collector =
-            tokio::task::spawn_blocking(move || vigia_collector::Collector::open(config))
-                .await
-                .context("open the collector")??;
+        let collector = tokio::task::spawn_blocking(move || {
+            vigia_collector::Collector::open(config, vigia_collector::Clock::system())
+        })
+        .await
+        .context("open the collector")??;
         let listen = collector.listen_addr();
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -14,6 +14,7 @@ use vigia::pb;
 use vigia::tls::TlsError;
 
 use crate::admin::AdminService;
+use crate::clock::Clock;
 use crate::config::CollectorConfig;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -124,6 +125,9 @@ pub fn missing_certificates(config: &CollectorConfig) -> Option<String> {
 /// A collector whose certificates are loaded and whose store is open, ready to serve.
 pub struct Collector {
     config: Arc<CollectorConfig>,
+    /// The time source for verdicts and arrival times: a constructor argument, not part of
+    /// the configuration, so tests can run a manual clock without a field the file never sets.
+    clock: Clock,
     tls: crate::tls_reload::LoadedTls,
     tls_snapshot: crate::tls_reload::Snapshot,
     store: Store,
@@ -132,8 +136,9 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Loads the certificates and opens the store; nothing is bound yet.
-    pub fn open(config: CollectorConfig) -> Result<Collector, StartError> {
+    /// Loads the certificates and opens the store; nothing is bound yet. `clock` is
+    /// [`Clock::system`] except in tests.
+    pub fn open(config: CollectorConfig, clock: Clock) -> Result<Collector, StartError> {
         if let Some(msg) = missing_certificates(&config) {
             return Err(StartError::MissingCertificates(msg));
         }
@@ -153,6 +158,7 @@ impl Collector {
         };
         Ok(Collector {
             config: Arc::new(config),
+            clock,
             tls,
             tls_snapshot,
             store,
@@ -186,6 +192,7 @@ impl Collector {
     ) -> anyhow::Result<()> {
         let Collector {
             config,
+            clock,
             tls,
             tls_snapshot,
             store,
@@ -198,9 +205,10 @@ impl Collector {
         // Every reader and the writer take the store from the cell for one operation, so that
         // it can be reopened after a storage fault; no other handle is kept.
         let cell = StoreCell::new(store);
-        let writer = Writer::with_cell(cell.clone(), config.clock.clone(), metrics.clone());
+        let writer = Writer::with_cell(cell.clone(), clock.clone(), metrics.clone());
         let shared = Shared {
             config: config.clone(),
+            clock: clock.clone(),
             store: StoreSlot::new(cell.clone()),
             writer: writer.clone(),
             metrics: metrics.clone(),
@@ -267,12 +275,18 @@ impl Collector {
             metrics_task = Some(tokio::spawn(crate::exposition::serve(
                 ml,
                 config.clone(),
+                clock.clone(),
                 cell.clone(),
                 metrics.clone(),
                 stop_rx.clone(),
             )));
         }
-        let pruner = tokio::spawn(prune_loop(cell.clone(), config.clone(), stop_rx.clone()));
+        let pruner = tokio::spawn(prune_loop(
+            cell.clone(),
+            config.clone(),
+            clock.clone(),
+            stop_rx.clone(),
+        ));
 
         let mut stop_signal = stop_rx.clone();
         let server = Server::builder()
@@ -372,13 +386,14 @@ async fn report_store_health(
 async fn prune_loop(
     cell: Arc<StoreCell>,
     config: Arc<CollectorConfig>,
+    clock: Clock,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         // Only while the store writes: pruning a faulted store would only fail.
         if let Ok((s, _)) = cell.for_write() {
             let config = config.clone();
-            let now = config.clock.now();
+            let now = clock.now();
             match tokio::task::spawn_blocking(move || crate::thin::compact(&s, &config, now, None))
                 .await
             {
@@ -399,13 +414,14 @@ async fn prune_loop(
 }
 
 /// Serves on an already-bound listener until `shutdown` resolves, then drains within a bounded
-/// time (`shutdown_grace` plus a final flush).
+/// time (`shutdown_grace` plus a final flush). `clock` is [`Clock::system`] except in tests.
 pub async fn serve(
     config: CollectorConfig,
+    clock: Clock,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let collector = tokio::task::spawn_blocking(move || Collector::open(config)).await??;
+    let collector = tokio::task::spawn_blocking(move || Collector::open(config, clock)).await??;
     collector.serve(listener, shutdown).await
 }
 

@@ -45,6 +45,8 @@ pub(crate) const MAX_NOTE: usize = 256;
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub config: Arc<CollectorConfig>,
+    /// The time verdicts are evaluated at (the collector's constructor argument).
+    pub clock: crate::clock::Clock,
     /// Emptied at shutdown, so that a connection outliving the grace period cannot keep the
     /// store's folder locked (a restart in the same process must be able to open it).
     pub store: StoreSlot,
@@ -480,7 +482,7 @@ impl pb::query_server::Query for QueryService {
             .blocking(move |s, store| {
                 // Whole milliseconds, the token's precision, so later pages match the first.
                 let now = at.unwrap_or_else(|| {
-                    let now = s.config.clock.now();
+                    let now = s.clock.now();
                     chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
                 });
                 let (max_sites, max_bytes) = if whole_fleet {
@@ -522,7 +524,7 @@ impl pb::query_server::Query for QueryService {
         let report = self
             .0
             .blocking(move |s, store| {
-                report::site_report(&s.config, store, &site, s.config.clock.now())
+                report::site_report(&s.config, store, &site, s.clock.now())
                     .map_err(store_status)?
                     .ok_or_else(|| {
                         Status::not_found(format!("site: {site:?} is neither known nor expected"))
@@ -611,7 +613,7 @@ impl pb::query_server::Query for QueryService {
                 let to = match token_to {
                     Some(t) => t,
                     None => {
-                        let now = crate::timeline::nanos(s.config.clock.now());
+                        let now = crate::timeline::nanos(s.clock.now());
                         to.map_or(now, |t| crate::timeline::nanos(t).min(now))
                     }
                 };

@@ -3,6 +3,7 @@
 //! a real collector on a loopback port ([`TestCollector`]) that tests start, stop and restart.
 
 use crate::ca::{self, Ca, Subject, Validity};
+use crate::clock::Clock;
 use crate::config::CollectorConfig;
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -164,9 +165,8 @@ impl TestFleet {
 /// let dir = tempfile::tempdir()?;
 /// let fleet = TestFleet::new(&dir.path().join("certs"))?;
 /// let clock = Clock::manual(chrono::Utc::now());
-/// let collector = TestCollector::start(&fleet, &dir.path().join("data"), |c| {
+/// let collector = TestCollector::start_with_clock(&fleet, &dir.path().join("data"), clock.clone(), |c| {
 ///     c.expected_sites = vec!["loja-1".into()];
-///     c.clock = clock.clone();
 /// }).await?;
 /// let mut query = collector.query_client(&fleet, "ops").await?;
 /// let collector = collector.restart().await?; // same port, same store
@@ -181,6 +181,7 @@ pub struct TestCollector {
     /// Where `/metrics` is served, when `[metrics] listen` is set (port 0 picks a free one).
     pub metrics_addr: Option<SocketAddr>,
     config: CollectorConfig,
+    clock: Clock,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -202,10 +203,21 @@ impl TestCollector {
         config
     }
 
-    /// Starts a collector on 127.0.0.1:0 with the fleet's server cert and a config tweak.
+    /// Starts a collector on 127.0.0.1:0 with the fleet's server cert and a config tweak, on
+    /// the system clock.
     pub async fn start(
         fleet: &TestFleet,
         data_dir: &Path,
+        tweak: impl FnOnce(&mut CollectorConfig),
+    ) -> anyhow::Result<TestCollector> {
+        Self::start_with_clock(fleet, data_dir, Clock::system(), tweak).await
+    }
+
+    /// [`TestCollector::start`] on `clock` (a [`Clock::manual`] the test moves).
+    pub async fn start_with_clock(
+        fleet: &TestFleet,
+        data_dir: &Path,
+        clock: Clock,
         tweak: impl FnOnce(&mut CollectorConfig),
     ) -> anyhow::Result<TestCollector> {
         let mut config = Self::config(fleet, data_dir);
@@ -213,7 +225,7 @@ impl TestCollector {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .context("bind 127.0.0.1:0")?;
-        Self::spawn(config, listener).await
+        Self::spawn(config, clock, listener).await
     }
 
     /// Starts a collector on a fixed address (e.g. one from [`reserve_addr`]), retrying the
@@ -226,12 +238,14 @@ impl TestCollector {
     ) -> anyhow::Result<TestCollector> {
         let mut config = Self::config(fleet, data_dir);
         tweak(&mut config);
-        Self::start_with(config, addr).await
+        Self::start_with(config, Clock::system(), addr).await
     }
 
-    /// Starts a collector with a complete configuration on `addr` (port 0 for any free port).
+    /// Starts a collector with a complete configuration and clock on `addr` (port 0 for any
+    /// free port).
     pub async fn start_with(
         config: CollectorConfig,
+        clock: Clock,
         addr: SocketAddr,
     ) -> anyhow::Result<TestCollector> {
         let deadline = tokio::time::Instant::now() + TEST_TIMEOUT;
@@ -245,11 +259,12 @@ impl TestCollector {
                 Err(e) => return Err(e).with_context(|| format!("bind {addr}")),
             }
         };
-        Self::spawn(config, listener).await
+        Self::spawn(config, clock, listener).await
     }
 
     async fn spawn(
         mut config: CollectorConfig,
+        clock: Clock,
         listener: tokio::net::TcpListener,
     ) -> anyhow::Result<TestCollector> {
         let addr = listener.local_addr()?;
@@ -259,8 +274,8 @@ impl TestCollector {
         // a store still locked by a collector just stopped is retried briefly.
         let deadline = tokio::time::Instant::now() + TEST_TIMEOUT;
         let collector = loop {
-            let c = config.clone();
-            match tokio::task::spawn_blocking(move || crate::Collector::open(c)).await? {
+            let (c, k) = (config.clone(), clock.clone());
+            match tokio::task::spawn_blocking(move || crate::Collector::open(c, k)).await? {
                 Ok(c) => break c,
                 Err(crate::StartError::Store(crate::store::StoreError::Locked { .. }))
                     if tokio::time::Instant::now() < deadline =>
@@ -280,6 +295,7 @@ impl TestCollector {
             data_dir,
             metrics_addr,
             config,
+            clock,
             shutdown: Some(tx),
             task,
         })
@@ -290,9 +306,14 @@ impl TestCollector {
         format!("https://localhost:{}", self.addr.port())
     }
 
-    /// The configuration it runs with (after the tweak), e.g. to read its clock.
+    /// The configuration it runs with (after the tweak).
     pub fn running_config(&self) -> &CollectorConfig {
         &self.config
+    }
+
+    /// The clock it runs on.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Stops gracefully (bounded in time) and waits until the store is closed.
@@ -327,8 +348,9 @@ impl TestCollector {
     pub async fn restart(mut self) -> anyhow::Result<TestCollector> {
         self.shutdown_inner().await?;
         let config = self.config.clone();
+        let clock = self.clock.clone();
         let addr = self.addr;
-        Self::start_with(config, addr).await
+        Self::start_with(config, clock, addr).await
     }
 
     /// A Query client with a reader certificate named `reader` (issued on the spot).

@@ -53,7 +53,6 @@ fn no_file_means_the_documented_defaults() {
     assert!(c.expected_sites.is_empty() && c.sites.is_empty());
     assert_eq!(c.rules, vigia::rules::Rules::default());
     assert_eq!(c.cache_bytes(), 64 << 20);
-    assert!(!c.clock.is_manual());
 
     // Named explicitly, a missing file is an error.
     let e = load(&dir.path().join("nope.toml")).expect_err("missing");

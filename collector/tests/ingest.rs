@@ -194,7 +194,7 @@ async fn a_bad_status_is_refused_naming_the_field_and_other_streams_keep_flowing
 async fn history_pages_newest_first_without_overlap() {
     let env = Env::new();
     let clock = Clock::manual(chrono::Utc::now() - chrono::Duration::hours(10));
-    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| cfg.clock = clock.clone())
+    let c = TestCollector::start_with_clock(&env.fleet, &env.data(), clock.clone(), |_| {})
         .await
         .expect("start");
     let probe = env.fleet.probe("loja-1").expect("probe");

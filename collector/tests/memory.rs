@@ -48,7 +48,7 @@ async fn get(c: &TestCollector, env: &Env, site: &str) -> SiteReport {
 async fn start() -> (Env, Clock, TestCollector) {
     let env = Env::new();
     let clock = Clock::manual(chrono::Utc::now());
-    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| cfg.clock = clock.clone())
+    let c = TestCollector::start_with_clock(&env.fleet, &env.data(), clock.clone(), |_| {})
         .await
         .expect("start");
     (env, clock, c)

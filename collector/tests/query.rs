@@ -33,8 +33,7 @@ fn find<'a>(sites: &'a [SiteReport], name: &str) -> &'a SiteReport {
 async fn list_sites_judges_silent_never_reported_overrides_and_retired() {
     let env = Env::new();
     let clock = Clock::manual(chrono::Utc::now());
-    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| {
-        cfg.clock = clock.clone();
+    let c = TestCollector::start_with_clock(&env.fleet, &env.data(), clock.clone(), |cfg| {
         cfg.expected_sites = vec!["loja-1".into(), "loja-cfg".into()];
         cfg.sites.insert(
             "loja-2".into(),
@@ -309,8 +308,7 @@ async fn all_pages(
 async fn list_sites_pages_in_name_order_at_one_instant_and_filters() {
     let env = Env::new();
     let clock = Clock::manual(chrono::Utc::now());
-    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| {
-        cfg.clock = clock.clone();
+    let c = TestCollector::start_with_clock(&env.fleet, &env.data(), clock.clone(), |cfg| {
         // One expected site sorts between stored ones, one after them all.
         cfg.expected_sites = vec!["norte-never".into(), "loja-05-nova".into()];
     })

@@ -24,7 +24,7 @@ async fn timeline_answers_each_verdicts_intervals_paged_and_validates_requests()
     let env = Env::new();
     let t0 = chrono::Utc::now() - chrono::Duration::days(1);
     let clock = Clock::manual(t0);
-    let c = TestCollector::start(&env.fleet, &env.data(), |cfg| cfg.clock = clock.clone())
+    let c = TestCollector::start_with_clock(&env.fleet, &env.data(), clock.clone(), |_| {})
         .await
         .expect("start");
     let probe = env.fleet.probe("loja").expect("probe");

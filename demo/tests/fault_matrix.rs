@@ -336,20 +336,20 @@ async fn every_fault_gives_its_verdict_and_every_control_stays_ok() {
     let now = Utc::now();
     let clock = Clock::manual(now);
     let cases = cases();
-    let c = TestCollector::start(&fleet, &dir.path().join("data"), |cfg| {
-        cfg.clock = clock.clone();
-        cfg.expected_sites = vec!["never-reported".into()];
-        // The real volume's free space is what it is: ask for more than all of it.
-        cfg.sites.insert(
-            "disk-low".into(),
-            vigia::rules::RuleOverrides {
-                disk_min_free: Some(vigia::units::ByteSize::Percent(100.0)),
-                ..Default::default()
-            },
-        );
-    })
-    .await
-    .expect("collector");
+    let c =
+        TestCollector::start_with_clock(&fleet, &dir.path().join("data"), clock.clone(), |cfg| {
+            cfg.expected_sites = vec!["never-reported".into()];
+            // The real volume's free space is what it is: ask for more than all of it.
+            cfg.sites.insert(
+                "disk-low".into(),
+                vigia::rules::RuleOverrides {
+                    disk_min_free: Some(vigia::units::ByteSize::Percent(100.0)),
+                    ..Default::default()
+                },
+            );
+        })
+        .await
+        .expect("collector");
 
     let mut configs = BTreeMap::new();
     for case in &cases {
