@@ -55,13 +55,13 @@ impl From<ExitCode> for i32 {
 /// Says `invalid configuration: …` (on stderr, and in the log file when there is one) and
 /// gives the status that goes with it: the one way each program ends on a bad configuration.
 pub fn invalid_configuration(error: &dyn Display) -> ExitCode {
-    crate::process::say_error(&format!("invalid configuration: {error}"));
+    crate::say::say_error(&format!("invalid configuration: {error}"));
     ExitCode::ConfigError
 }
 
 /// Says `error: …` the same way and gives [`ExitCode::GeneralError`].
 pub fn failed(error: &dyn Display) -> ExitCode {
-    crate::process::say_error(&format!("error: {error}"));
+    crate::say::say_error(&format!("error: {error}"));
     ExitCode::GeneralError
 }
 

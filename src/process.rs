@@ -52,7 +52,7 @@ pub fn init_logging_to_file(path: &std::path::Path) -> std::io::Result<()> {
         crate::log_file::DEFAULT_KEEP,
     )?;
     // Only once there is a file: without one, `say_error` would print to stderr twice.
-    LOGS_TO_FILE.store(true, std::sync::atomic::Ordering::Relaxed);
+    crate::say::LOGS_TO_FILE.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = tracing_subscriber::registry()
         .with(log_filter())
         .with(
@@ -69,17 +69,8 @@ pub fn init_logging_to_file(path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Set once the log goes to a file: nobody reads a service's stderr.
-static LOGS_TO_FILE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// An error that ends the program: on stderr for the person at the console, and into the log
-/// file too when there is one (a service's stderr goes nowhere).
-pub fn say_error(message: &str) {
-    eprintln!("{message}");
-    if LOGS_TO_FILE.load(std::sync::atomic::Ordering::Relaxed) {
-        tracing::error!("{message}");
-    }
-}
+/// An error that ends the program (kept under this name: every program's `main` says it so).
+pub use crate::say::say_error;
 
 fn log_filter() -> tracing_subscriber::EnvFilter {
     let wanted = std::env::var("VIGIA_LOG")
