@@ -3,8 +3,9 @@
 //! the verdicts of the root crate's rules.
 //!
 //! Embedding (tests, the end-to-end test): build a [`CollectorConfig`] (or load one with
-//! [`CollectorConfig::load`]), bind a listener, and call [`serve`]; or use
-//! [`testkit::TestCollector`], which does that with a minted test fleet.
+//! [`CollectorConfig::load`]), bind a listener, and call [`serve`]; or, with the `testkit`
+//! cargo feature (tests only: the release binary is built without it), use
+//! `testkit::TestCollector`, which does that with a minted test fleet.
 //!
 //! # Layer order
 //!
@@ -65,6 +66,9 @@ mod shutdown;
 pub mod store;
 pub mod store_cell;
 pub mod store_guard;
+/// Test fleets and embedded collectors for the tests of every crate; behind a feature so that
+/// no test helper ships in the release binary.
+#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod thin;
 pub mod timeline;
