@@ -96,19 +96,19 @@ impl Connector {
         &self.identity
     }
 
-    /// Checks that the certificate is a probe certificate for `site`; the message says what to fix.
-    pub fn check_identity(&self, site: &str) -> Result<(), String> {
+    /// Checks that the certificate is a probe certificate for `site`; the error says what to fix.
+    pub fn check_identity(&self, site: &str) -> Result<(), IdentityError> {
         if self.identity.role != Role::Probe {
-            return Err(format!(
-                "the certificate is a {} certificate, not a probe certificate; issue one with `vigia-collector ca issue probe {site}`",
-                self.identity.role
-            ));
+            return Err(IdentityError::NotProbe {
+                role: self.identity.role,
+                site: site.to_string(),
+            });
         }
         if self.identity.name != site {
-            return Err(format!(
-                "the certificate is for site {:?} but this probe is configured as site {site:?}; the collector will refuse its statuses",
-                self.identity.name
-            ));
+            return Err(IdentityError::OtherSite {
+                certificate: self.identity.name.clone(),
+                site: site.to_string(),
+            });
         }
         Ok(())
     }
@@ -155,6 +155,28 @@ impl Connector {
     pub fn explain_status(&self, status: &tonic::Status) -> String {
         explain_status(status, &self.addr)
     }
+}
+
+/// Why this probe's certificate will not be accepted for its site: typed, so the caller can
+/// decide what is fatal (the daemon only warns: the collector is the judge).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// The certificate is of another role (a reader's, the collector's).
+    #[error("the certificate is a {role} certificate, not a probe certificate; issue one with `vigia-collector ca issue probe {site}`")]
+    NotProbe {
+        /// The role the certificate carries.
+        role: Role,
+        /// The site this probe is configured as.
+        site: String,
+    },
+    /// A probe certificate, for another site.
+    #[error("the certificate is for site {certificate:?} but this probe is configured as site {site:?}; the collector will refuse its statuses")]
+    OtherSite {
+        /// The site the certificate names.
+        certificate: String,
+        /// The site this probe is configured as.
+        site: String,
+    },
 }
 
 /// Why a connection attempt failed: typed, so the daemon's log line (and a test) can tell a
@@ -394,6 +416,52 @@ pub fn explain_status(status: &tonic::Status, addr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn connector(role: Role, name: &str) -> Connector {
+        Connector {
+            endpoint: Endpoint::from_static("https://localhost:1"),
+            connect_timeout: Duration::from_secs(1),
+            identity: PeerIdentity {
+                role,
+                name: name.into(),
+            },
+            addr: "localhost:1".into(),
+            host_is_name: true,
+        }
+    }
+
+    #[test]
+    fn a_certificate_for_another_role_or_site_is_told_by_type() {
+        assert_eq!(
+            connector(Role::Probe, "loja-1").check_identity("loja-1"),
+            Ok(())
+        );
+        let e = connector(Role::Reader, "ops")
+            .check_identity("loja-1")
+            .expect_err("a reader certificate");
+        assert!(
+            matches!(
+                e,
+                IdentityError::NotProbe {
+                    role: Role::Reader,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("ca issue probe loja-1"), "{e}");
+        let e = connector(Role::Probe, "loja-2")
+            .check_identity("loja-1")
+            .expect_err("another site");
+        assert_eq!(
+            e,
+            IdentityError::OtherSite {
+                certificate: "loja-2".into(),
+                site: "loja-1".into()
+            }
+        );
+        assert!(e.to_string().contains("refuse its statuses"), "{e}");
+    }
     use std::io::{Error as IoError, ErrorKind};
 
     /// An error as tokio-rustls hands it up: a rustls verdict inside an `io::Error`, inside
