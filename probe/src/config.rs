@@ -9,7 +9,7 @@ use vigia::config::{ConfigError, ConfigSource};
 use vigia::invalid::Invalid;
 use vigia::units::duration;
 
-pub use crate::scan::RecorderConfig;
+pub use crate::recorder_config::RecorderConfig;
 
 /// The whole `probe.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,7 +25,7 @@ pub struct ProbeConfig {
     pub recorders: Vec<RecorderConfig>,
     /// Scanner settings shared by all recorders.
     #[serde(default)]
-    pub scan: crate::scan::ScanSettings,
+    pub scan: crate::recorder_config::ScanSettings,
     /// How to reach the collector; needed by `run` and `send-once`, not by `scan`.
     #[serde(default)]
     pub collector: Option<CollectorSection>,
@@ -153,7 +153,7 @@ impl ProbeConfig {
         if let Some(tz) = &self.timezone {
             vigia::days::parse_tz(tz).map_err(|e| Invalid::new("timezone", e.to_string()))?;
         }
-        crate::scan::validate_recorders(&self.recorders)?;
+        crate::recorder_config::validate_recorders(&self.recorders)?;
         self.scan.validate()?;
         if self.schedule.every.is_some() && self.schedule.cron.is_some() {
             return Err(Invalid::new(

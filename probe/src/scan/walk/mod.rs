@@ -57,8 +57,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use vigia::pb::ScanOutcome;
 
-/// Deepest folder level walked under a generic root (a guard against runaway trees).
-pub const MAX_DEPTH: u32 = 64;
+/// Deepest folder level walked under a generic root (kept with the `camera_depth` check).
+pub use crate::recorder_config::MAX_DEPTH;
 
 /// One problem met during a walk.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
