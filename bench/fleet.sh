@@ -3,7 +3,9 @@
 # For each fleet size: a store filled with one realistic status per site (90 days, 16 cameras,
 # one site in ten late; `ingest_load fill`), a release collector serving it, then the mailer's
 # morning digest end to end (`vigia-mailer preview`: ListSites in pages of 500, then the render)
-# — wall time and the mailer's peak RSS, median of RUNS. The smaller fleet is the baseline the
+# — wall time, the mailer's own CPU time (user + sys: the collector's paging is in the wall time,
+# not here) and peak RSS, median of RUNS; then the complete report `preview` wrote beside the
+# digest (attached, or too large to attach: `[digest] attachment_max_bytes`). The smaller fleet is the baseline the
 # larger is read against: time and memory should grow no faster than the fleet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BIN/vigia-collector" ca issue --dir "$WORK/certs" reader --name mailer >/dev/null
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf '%-8s %10s %12s %14s %16s\n' sites fill_s digest_ms mailer_rss_mb html_kb
+printf '%-8s %10s %12s %14s %14s %10s %12s %10s\n' sites fill_s digest_ms mailer_cpu_ms mailer_rss_mb html_kb report_kb csv_kb
 for n in $SITES; do
   data="$WORK/data-$n"
   fill=$(target/release/examples/ingest_load fill --data "$data" --sites "$n" | awk '/^fill_s/ {print $2}')
@@ -58,15 +60,20 @@ host = "localhost"
 from = "Vigia <vigia@example.com>"
 to = ["ops@example.com"]
 TOML
-  : > "$WORK/ms" ; : > "$WORK/rss"
+  : > "$WORK/ms" ; : > "$WORK/rss" ; : > "$WORK/cpu"
   for _ in $(seq 1 "$RUNS"); do
     start=$(date +%s%N)
-    /usr/bin/time -f '%M' -o "$WORK/time" "$BIN/vigia-mailer" --config "$WORK/mailer.toml" preview --out "$WORK/digest.html" >/dev/null
+    /usr/bin/time -f '%U %S %M' -o "$WORK/time" "$BIN/vigia-mailer" --config "$WORK/mailer.toml" preview --out "$WORK/digest.html" >/dev/null
     end=$(date +%s%N)
     echo $(( (end - start) / 1000000 )) >> "$WORK/ms"
-    echo $(( $(tail -n 1 "$WORK/time") / 1024 )) >> "$WORK/rss"
+    read -r user sys rss < <(tail -n 1 "$WORK/time")
+    echo $(( rss / 1024 )) >> "$WORK/rss"
+    awk -v u="$user" -v s="$sys" 'BEGIN {printf "%d\n", (u + s) * 1000}' >> "$WORK/cpu"
   done
-  printf '%-8s %10s %12s %14s %16s\n' "$n" "$fill" "$(median < "$WORK/ms")" "$(median < "$WORK/rss")" "$(( $(stat -c %s "$WORK/digest.html") / 1024 ))"
+  kb() { if [ -f "$1" ]; then echo $(( $(stat -c %s "$1") / 1024 )); else echo -; fi; }
+  printf '%-8s %10s %12s %14s %14s %10s %12s %10s\n' "$n" "$fill" "$(median < "$WORK/ms")" "$(median < "$WORK/cpu")" "$(median < "$WORK/rss")" \
+    "$(kb "$WORK/digest.html")" "$(kb "$(ls "$WORK"/auditoria-cftv-*.html 2>/dev/null | head -n 1)")" "$(kb "$(ls "$WORK"/auditoria-cftv-*.csv 2>/dev/null | head -n 1)")"
+  rm -f "$WORK"/auditoria-cftv-*
   kill "$COLLECTOR_PID"; wait "$COLLECTOR_PID" 2>/dev/null || true; COLLECTOR_PID=
 done
 echo "targets (issue 13): 50,000 sites, digest end to end ≤ 3 s and mailer peak RSS ≤ 300 MB"
