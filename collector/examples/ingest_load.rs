@@ -219,7 +219,7 @@ async fn fill(data: &Path, sites: usize) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let mut pending = futures::stream::FuturesUnordered::new();
-    let done = |r: Result<Result<_, String>, _>| -> anyhow::Result<()> {
+    let done = |r: Result<Result<_, vigia_collector::store::NotDurable>, _>| -> anyhow::Result<()> {
         r.map_err(|e| anyhow::anyhow!("ack lost: {e}"))?
             .map(|_| ())
             .map_err(|e| anyhow::anyhow!("store: {e}"))
@@ -273,7 +273,7 @@ async fn week(
     let rounds = u64::from(span_days) * 86_400 / interval;
     let started = Instant::now();
     let mut pending = futures::stream::FuturesUnordered::new();
-    let done = |r: Result<Result<_, String>, _>| -> anyhow::Result<()> {
+    let done = |r: Result<Result<_, vigia_collector::store::NotDurable>, _>| -> anyhow::Result<()> {
         r.map_err(|e| anyhow::anyhow!("ack lost: {e}"))?
             .map(|_| ())
             .map_err(|e| anyhow::anyhow!("store: {e}"))

@@ -102,7 +102,7 @@ impl pb::admin_server::Admin for AdminService {
                 },
             )
             .await
-            .map_err(Status::unavailable)?;
+            .map_err(|e| Status::unavailable(e.to_string()))?;
         tracing::info!(site = %req.site, by = %who.name, "site expected");
         let site = req.site;
         let report = self
@@ -139,7 +139,7 @@ impl pb::admin_server::Admin for AdminService {
             .writer
             .change_site(&site, SiteChange::Retire)
             .await
-            .map_err(Status::unavailable)?;
+            .map_err(|e| Status::unavailable(e.to_string()))?;
         tracing::info!(site = %site, by = %who.name, "site retired");
         let report = self
             .0

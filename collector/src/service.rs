@@ -359,7 +359,10 @@ fn frame_refusal(shared: &Shared, id: &PeerIdentity, e: Status) -> Status {
 /// A status's sequence, its durable write's outcome, and when it arrived on the stream.
 type Done = (
     u64,
-    Result<Result<crate::store::Stored, String>, tokio::sync::oneshot::error::RecvError>,
+    Result<
+        Result<crate::store::Stored, crate::store::NotDurable>,
+        tokio::sync::oneshot::error::RecvError,
+    >,
     std::time::Instant,
 );
 

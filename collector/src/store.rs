@@ -151,10 +151,10 @@ pub enum StoreError {
         at: Option<DateTime<Utc>>,
     },
     /// A flush failed (the disk refused the write).
-    #[error("store flush failed: {reason}")]
+    #[error("store flush failed: {source}")]
     Flush {
-        /// The flusher's message.
-        reason: String,
+        /// Why the write is not durable.
+        source: NotDurable,
     },
     /// The store's files are damaged or lost data: refused rather than served (or replaced by
     /// an empty store). The message says what to do.
@@ -715,12 +715,34 @@ pub enum SiteChange {
     Retire,
 }
 
+/// Why a write was not made durable (and so is not acknowledged), told by type so callers
+/// choose a gRPC code or a metric label without reading the text. One flush answers a whole
+/// batch, so the store's error is shared.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotDurable {
+    /// The store refused the write or its flush (a full disk, an I/O error), or is stopped.
+    #[error(transparent)]
+    Store(std::sync::Arc<StoreError>),
+    /// The store was reopened after a storage fault before this write's flush: the write was
+    /// made on the old handle, so the new one's flush does not cover it.
+    #[error(
+        "the store was reopened after a storage fault before this write was durable; send it again"
+    )]
+    Reopened,
+}
+
+impl From<StoreError> for NotDurable {
+    fn from(e: StoreError) -> NotDurable {
+        NotDurable::Store(std::sync::Arc::new(e))
+    }
+}
+
 /// A request to make everything written so far durable.
 enum FlushJob {
     Flush {
         /// The store generation the writes were made on (`crate::store_cell`).
         generation: u64,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), NotDurable>>,
         /// When it was asked for: the wait until its answer is logged (`group commit`).
         asked: std::time::Instant,
     },
@@ -794,13 +816,13 @@ const SITE_LOCK_SHARDS: usize = 64;
 
 /// A status written but not yet known durable; resolves once its flush is done.
 pub struct PendingAck {
-    flushed: oneshot::Receiver<Result<(), String>>,
+    flushed: oneshot::Receiver<Result<(), NotDurable>>,
     stored: Stored,
     metrics: std::sync::Arc<Metrics>,
 }
 
 impl std::future::Future for PendingAck {
-    type Output = Result<Result<Stored, String>, oneshot::error::RecvError>;
+    type Output = Result<Result<Stored, NotDurable>, oneshot::error::RecvError>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
@@ -895,8 +917,12 @@ impl Writer {
     }
 
     /// Applies an Admin change durably and returns the site's record.
-    pub async fn change_site(&self, site: &str, change: SiteChange) -> Result<SiteRecord, String> {
-        let (store, generation) = self.core.store().map_err(|e| e.to_string())?;
+    pub async fn change_site(
+        &self,
+        site: &str,
+        change: SiteChange,
+    ) -> Result<SiteRecord, NotDurable> {
+        let (store, generation) = self.core.store()?;
         let now = self.core.clock.now();
         let guard = self.core.site_lock(site);
         let rec = update_site(&store, site, |rec| match &change {
@@ -912,18 +938,14 @@ impl Writer {
                 rec.retired_at = Some(to_timestamp(now));
             }
         });
-        let rec = self
-            .core
-            .write(generation, rec)
-            .map_err(|e| e.to_string())?;
+        let rec = self.core.write(generation, rec)?;
         drop(guard);
         drop(store);
         self.core
             .durable(generation)
+            .await?
             .await
-            .map_err(|e| e.to_string())?
-            .await
-            .map_err(|_| StoreError::WriterStopped.to_string())??;
+            .map_err(|_| StoreError::WriterStopped)??;
         Ok(rec)
     }
 
@@ -946,7 +968,7 @@ impl Writer {
             .await?
             .await
             .map_err(|_| StoreError::WriterStopped)?
-            .map_err(|reason| StoreError::Flush { reason })?;
+            .map_err(|source| StoreError::Flush { source })?;
         Ok(out)
     }
 
@@ -990,7 +1012,7 @@ impl Core {
     async fn durable(
         &self,
         generation: u64,
-    ) -> Result<oneshot::Receiver<Result<(), String>>, StoreError> {
+    ) -> Result<oneshot::Receiver<Result<(), NotDurable>>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(FlushJob::Flush {
@@ -1029,7 +1051,7 @@ impl Core {
     fn durable_blocking(
         &self,
         generation: u64,
-    ) -> Result<oneshot::Receiver<Result<(), String>>, StoreError> {
+    ) -> Result<oneshot::Receiver<Result<(), NotDurable>>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .blocking_send(FlushJob::Flush {
@@ -1310,7 +1332,7 @@ impl BatchStats {
 }
 
 /// Flushes the current store and brings the marker up to date; the generation flushed.
-fn flush_current(cell: &StoreCell) -> (Result<(), String>, u64) {
+fn flush_current(cell: &StoreCell) -> (Result<(), NotDurable>, u64) {
     match cell.current() {
         Some((store, generation)) => {
             let r = store
@@ -1319,17 +1341,21 @@ fn flush_current(cell: &StoreCell) -> (Result<(), String>, u64) {
             if let Err(e) = &r {
                 cell.failed(generation, e);
             }
-            (r.map_err(|e| e.to_string()), generation)
+            (r.map_err(NotDurable::from), generation)
         }
-        None => (Err(StoreError::WriterStopped.to_string()), 0),
+        None => (Err(StoreError::WriterStopped.into()), 0),
     }
 }
 
 /// What one waiting write is told: durable only if its own store generation was flushed.
-fn answer(result: &Result<(), String>, flushed: u64, generation: u64) -> Result<(), String> {
+fn answer(
+    result: &Result<(), NotDurable>,
+    flushed: u64,
+    generation: u64,
+) -> Result<(), NotDurable> {
     match result {
         Ok(()) if flushed == generation => Ok(()),
-        Ok(()) => Err("the store was reopened after a storage fault before this write was durable; send it again".into()),
+        Ok(()) => Err(NotDurable::Reopened),
         Err(e) => Err(e.clone()),
     }
 }

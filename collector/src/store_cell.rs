@@ -70,7 +70,9 @@ fn label(e: &StoreError) -> &'static str {
             source: sled::Error::Io(_),
             ..
         } => "io_error",
-        StoreError::Flush { reason } if reason.contains("No space left") => "disk_full",
+        StoreError::Flush {
+            source: crate::store::NotDurable::Store(inner),
+        } => label(inner),
         _ => "store_error",
     }
 }
