@@ -285,3 +285,27 @@ async fn timeline_and_point_in_time_answers_survive_thinning_and_an_interrupted_
     thin_writer.stop().await;
     full_writer.stop().await;
 }
+
+#[test]
+fn a_layout_2_store_opens_as_layout_3_with_nothing_thinned() {
+    let dir = tempfile::tempdir().expect("dir");
+    {
+        let store = Store::open(dir.path(), 8 << 20).expect("open");
+        let meta = store.db().open_tree("meta").expect("meta");
+        meta.insert("layout_version", &2u32.to_be_bytes())
+            .expect("insert");
+        store.flush().expect("flush");
+    }
+    let store = Store::open(dir.path(), 8 << 20).expect("a layout-2 store opens");
+    let meta = store.db().open_tree("meta").expect("meta");
+    let version = meta.get("layout_version").expect("get").expect("set");
+    assert_eq!(
+        version.as_ref(),
+        vigia_collector::store::LAYOUT_VERSION.to_be_bytes()
+    );
+    assert_eq!(vigia_collector::store::LAYOUT_VERSION, 3);
+    assert_eq!(
+        vigia_collector::thin::watermark(&store, "loja").expect("watermark"),
+        None
+    );
+}
