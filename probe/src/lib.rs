@@ -11,6 +11,10 @@
 //! 2. `config`: the whole file, resolved; holds the recorder tables from the line above.
 //! 3. `schedule`, `client`, `scan`: the cron of the scans, the gRPC client, the scanner — each
 //!    built from `config`, none knowing the others.
+//!    Inside `scan`: `agg`, `fs`, `rawdir` (figures, whole-file writes, raw Linux listing) →
+//!    `hashes` (name-hash blocks) → `walk` (inside it: `layout`, `meta`, `model`, `gathered` →
+//!    `list_linux`, `list_std` → `folder` → `pool`) → `cache` (persists what `walk` keeps) →
+//!    `json`, `cli` and the `Scanner` itself.
 //! 4. `check`: `check-config` (describes the scan, may connect through `client`).
 //! 5. `daemon`: the long-running loop, on everything below.
 //! 6. `cli`, `service`: the command line and the Windows service, on top.

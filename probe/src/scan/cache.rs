@@ -22,6 +22,7 @@
 //! full listing. Nothing is synced: an fsync would cost more than the rescan it protects.
 
 use super::agg::{Agg, DaySet, FileTime};
+use super::fs::replace_file;
 use super::hashes::{self, Base, NameHashes, Piece};
 use super::walk::{CacheKey, DirCache, DirMap, HotFile, RecorderCache, RelPath};
 use super::Technology;
@@ -387,26 +388,6 @@ fn referenced_blocks(caches: &HashMap<String, RecorderCache>) -> HashSet<String>
         .filter_map(|d| d.cold_hashes.as_ref())
         .filter_map(hashes::block_of)
         .collect()
-}
-
-/// Writes `bytes` to a temporary file beside `path` (creating the folder), then renames it over
-/// `path`, so `path` is never seen half written. Not synced (see [`save`]).
-pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    std::fs::create_dir_all(&dir)?;
-    let mut tmp_name = path.file_name().map(OsString::from).unwrap_or_default();
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Encodes caches into the base format (header included). Pieces not yet in the heap are

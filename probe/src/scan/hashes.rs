@@ -506,7 +506,7 @@ pub(crate) fn block_of(h: &NameHashes) -> Option<String> {
     h.base.as_ref().map(|b| block_name(b.id(), b.count()))
 }
 
-/// Writes one block under its final name (see [`super::cache::replace_file`]); a block loaded
+/// Writes one block under its final name (see [`super::fs::replace_file`]); a block loaded
 /// from another cache file's folder is copied over. `false` when it could not be read.
 pub(crate) fn write_block(dir: &Path, base: &Base) -> std::io::Result<bool> {
     let list = match base {
@@ -525,12 +525,12 @@ pub(crate) fn write_block(dir: &Path, base: &Base) -> std::io::Result<bool> {
         bytes.extend_from_slice(&x.to_le_bytes());
     }
     let path = dir.join(block_name(base.id(), base.count()));
-    super::cache::replace_file(&path, &bytes).map_err(|e| named(&path, e))?;
+    super::fs::replace_file(&path, &bytes).map_err(|e| named(&path, e))?;
     Ok(true)
 }
 
 /// Writes the blocks that `hashes` reference and `dir` lacks (each whole under its final name,
-/// see [`super::cache::replace_file`]).
+/// see [`super::fs::replace_file`]).
 pub(crate) fn write_blocks<'a>(
     dir: &Path,
     hashes: impl Iterator<Item = &'a NameHashes>,
@@ -635,7 +635,7 @@ pub(crate) fn rewrite_heap(
         placed.push((p, off, list));
     }
     drop(reader);
-    super::cache::replace_file(file, &bytes).map_err(|e| named(file, e))?;
+    super::fs::replace_file(file, &bytes).map_err(|e| named(file, e))?;
     for (p, off, list) in placed {
         *p = Piece::Heap {
             off,

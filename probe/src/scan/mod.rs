@@ -37,6 +37,7 @@
 pub mod agg;
 pub mod cache;
 pub mod cli;
+mod fs;
 mod hashes;
 pub mod json;
 #[cfg(target_os = "linux")]

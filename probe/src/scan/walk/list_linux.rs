@@ -2,7 +2,7 @@
 //! big ext4 folder by two threads, the names looked up among the cached ones a batch at a time.
 
 use super::super::hashes::{name_hash, Resolved, BATCH};
-use super::folder::{FileMeta, Gathered};
+use super::gathered::{FileMeta, Gathered};
 use super::meta::reason;
 use super::{Acc, Ctx, Task};
 use std::ffi::OsStr;

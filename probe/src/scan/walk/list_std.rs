@@ -3,7 +3,7 @@
 
 use super::super::agg::FileTime;
 use super::super::hashes::Resolved;
-use super::folder::{FileMeta, Gathered};
+use super::gathered::{FileMeta, Gathered};
 use super::meta::{reason, walk_reason};
 use super::{Acc, Ctx, Task};
 use std::ffi::OsString;

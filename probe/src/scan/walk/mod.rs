@@ -34,6 +34,7 @@
 //! algorithm: reuse or list), and one lister per platform (`list_linux`, `list_std`).
 
 pub mod folder;
+mod gathered;
 pub mod layout;
 #[cfg(target_os = "linux")]
 mod list_linux;
