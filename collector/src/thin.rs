@@ -282,6 +282,7 @@ pub fn compact(
 /// Removes fragments that ended before the prune cut-off.
 fn prune_fragments(store: &Store, cutoff: i64) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
+    let mut n = 0usize;
     for kv in store.timeline.iter() {
         let (k, v) = kv.map_err(|e| store.err(e))?;
         let end = v
@@ -291,7 +292,12 @@ fn prune_fragments(store: &Store, cutoff: i64) -> Result<(), StoreError> {
             .unwrap_or(i64::MIN);
         if end < cutoff {
             batch.remove(k);
+            n += 1;
         }
+    }
+    // An empty batch still takes sled's global write lock, which acks wait behind.
+    if n == 0 {
+        return Ok(());
     }
     store.timeline.apply_batch(batch).map_err(|e| store.err(e))
 }
@@ -299,6 +305,7 @@ fn prune_fragments(store: &Store, cutoff: i64) -> Result<(), StoreError> {
 /// Removes dedup marks older than `cutoff` (µs).
 fn prune_seen(store: &Store, cutoff: u64) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
+    let mut n = 0usize;
     for kv in store.seen.iter() {
         let (k, v) = kv.map_err(|e| store.err(e))?;
         let at = <[u8; 8]>::try_from(v.as_ref())
@@ -306,7 +313,11 @@ fn prune_seen(store: &Store, cutoff: u64) -> Result<(), StoreError> {
             .unwrap_or(0);
         if at < cutoff {
             batch.remove(k);
+            n += 1;
         }
+    }
+    if n == 0 {
+        return Ok(());
     }
     store.seen.apply_batch(batch).map_err(|e| store.err(e))
 }
@@ -505,6 +516,8 @@ fn delete_unkept(
             in_batch = 0;
         }
     }
-    store.history.apply_batch(batch).map_err(|e| store.err(e))?;
+    if in_batch > 0 {
+        store.history.apply_batch(batch).map_err(|e| store.err(e))?;
+    }
     Ok(removed)
 }
