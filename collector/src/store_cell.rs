@@ -57,13 +57,12 @@ pub struct StoreCell {
 
 fn label(e: &StoreError) -> &'static str {
     match e {
+        // By kind, never by text: sled keeps the kind when it copies an I/O error (it drops
+        // the OS code), and the full-disk test in tests/storage_faults.rs pins it.
         StoreError::Sled {
             source: sled::Error::Io(io),
             ..
-        } if io.kind() == std::io::ErrorKind::StorageFull
-            || io.raw_os_error() == Some(28)
-            || io.to_string().contains("No space left") =>
-        {
+        } if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) => {
             "disk_full"
         }
         StoreError::Sled {
