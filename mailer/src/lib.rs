@@ -16,6 +16,8 @@
 //! 1. `send_error`, `chain`, `i18n`, `alert_policy`: leaves — the failure type every way out
 //!    shares, certificate-chain advice, wording, the alert rules; they import nothing of ours.
 //! 2. `render`: the digest and alert emails from a fleet snapshot; reads only `i18n`.
+//!    Inside it: `out`, `days` → `rows` (the fleet as the digest reads it) → `changes`, `strip`
+//!    → `model` → `html`, `text`, `csv` → `alert`, `fit`.
 //! 3. `state`: the sled store of sent slots and open alerts; keys on `alert_policy` and `render`.
 //! 4. `http`: the one HTTP client; reports failures as `send_error`.
 //! 5. `oauth2`, `webhook`, `deadman`: built on `http`, each with its own config section.

@@ -68,10 +68,8 @@ impl DigestMemory {
     }
 }
 
-/// True for a verdict that is a finding (not OK, not unset).
-pub fn is_finding(v: &Verdict) -> bool {
-    !matches!(v.kind(), VerdictKind::Ok | VerdictKind::Unspecified)
-}
+/// True for a verdict that is a finding (not OK, not unset); defined with the rows it filters.
+pub use super::rows::is_finding;
 
 /// The memory to keep once the digest made at `at` from `fleet` went out: every finding shown,
 /// with the first-seen time carried over from `previous` or `at` for new ones.

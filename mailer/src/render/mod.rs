@@ -11,6 +11,7 @@
 mod alert;
 pub mod changes;
 mod csv;
+mod days;
 mod fit;
 mod html;
 pub mod model;

@@ -17,12 +17,16 @@
 //! slices of the received page rather than one allocation each: at 50,000 sites those are some
 //! seven million strings the digest never shows.
 
-use super::changes::is_finding;
-use super::strip::{day_key_bytes, STRIP_DAYS};
+use super::days::{day_key_bytes, STRIP_DAYS};
 use prost::bytes::Bytes;
 use prost::Message as _;
 use vigia::days::from_timestamp;
-use vigia::pb::{ListSitesResponse, SiteState, Technology, Verdict};
+use vigia::pb::{ListSitesResponse, SiteState, Technology, Verdict, VerdictKind};
+
+/// True for a verdict that is a finding (not OK, not unset).
+pub fn is_finding(v: &Verdict) -> bool {
+    !matches!(v.kind(), VerdictKind::Ok | VerdictKind::Unspecified)
+}
 
 /// `ListSitesResponse` as the mailer decodes it: the same wire, fewer fields.
 #[derive(Clone, PartialEq, prost::Message)]

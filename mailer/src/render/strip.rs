@@ -3,14 +3,15 @@
 //! day bitmap), so that a dead camera shows as its own red strip instead of hiding behind the
 //! recorder's green one. Runs are cut at each Monday: the renderers draw a tick there.
 
+use super::days::day_key;
 use super::rows::{CameraDays, RecorderRow};
 use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
 use std::collections::HashMap;
 use vigia::days::{format_day, last_n_days, local_date, parse_tz};
 use vigia::Tz;
 
-/// Days in a coverage strip.
-pub const STRIP_DAYS: u32 = 30;
+/// Days in a coverage strip (defined with the day keys, which `rows` needs too).
+pub use super::days::STRIP_DAYS;
 
 /// One strip: a day per cell, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,27 +85,6 @@ impl Strip {
 struct Window {
     days: Vec<NaiveDate>,
     keys: Vec<u32>,
-}
-
-/// `YYYY-MM-DD` as the number `YYYYMMDD` (same order), without a calendar: the recorded days of
-/// 10,000 recorders are read every morning. `None` for anything else.
-fn day_key(s: &str) -> Option<u32> {
-    day_key_bytes(s.as_bytes())
-}
-
-/// [`day_key`] of the day's bytes as the wire carries them.
-pub(super) fn day_key_bytes(b: &[u8]) -> Option<u32> {
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let mut n = 0u32;
-    for &c in b[..4].iter().chain(&b[5..7]).chain(&b[8..10]) {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + u32::from(c - b'0');
-    }
-    Some(n)
 }
 
 /// The windows already made, one per zone name (not one per strip).
