@@ -4,6 +4,7 @@
 use super::view::RecorderView;
 use crate::pb::verdict::Facts;
 use crate::pb::DiskLowFacts;
+use crate::units::{human_bytes, ByteSize};
 
 /// The finding, if the volume is nearly full.
 pub fn check(r: &RecorderView<'_>) -> Option<Facts> {
@@ -17,7 +18,12 @@ pub fn check(r: &RecorderView<'_>) -> Option<Facts> {
             free_bytes: s.disk_free_bytes,
             total_bytes: s.disk_total_bytes,
             min_free_bytes: min,
-            min_free: r.rules.disk_min_free.to_string(),
+            // Worded like the measured figures beside it ("500.0 MiB free of 2.0 TiB (minimum
+            // 1.0 GiB)"), not in the exact form check-config prints a configured size.
+            min_free: match r.rules.disk_min_free {
+                ByteSize::Bytes(b) => human_bytes(b),
+                percent => percent.to_string(),
+            },
         })
     })
 }
