@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigia::days::to_timestamp;
 use vigia::pb::{CameraStatus, HistoryEntry, RecordingStatus, ScanOutcome, Technology};
-use vigia_collector::store::{Store, Writer};
+use vigia_collector::store::Store;
+use vigia_collector::writer::Writer;
 use vigia_collector::{Clock, CollectorConfig};
 
 struct Args {

@@ -212,7 +212,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn fill(data: &Path, sites: usize) -> anyhow::Result<()> {
     let store = vigia_collector::store::Store::open(data, 64 << 20)?;
-    let writer = vigia_collector::store::Writer::start(
+    let writer = vigia_collector::writer::Writer::start(
         store.clone(),
         vigia_collector::Clock::system(),
         Arc::new(vigia_collector::metrics::Metrics::default()),
@@ -264,7 +264,7 @@ async fn week(
     let end = chrono::Utc::now();
     let start = end - chrono::Duration::days(i64::from(span_days));
     let clock = vigia_collector::Clock::manual(start);
-    let writer = vigia_collector::store::Writer::start(
+    let writer = vigia_collector::writer::Writer::start(
         store.clone(),
         clock.clone(),
         Arc::new(vigia_collector::metrics::Metrics::default()),

@@ -17,30 +17,27 @@
 //!    import nothing of the crate: the time source, the stop flag every task waits on, the
 //!    counters everyone bumps, the heartbeat encoding, log rate limiting, the descriptor
 //!    limit, the CA's keys and minting.
-//! 2. `store`, `store_cell`, `store_guard`; `revocation` — what is kept on disk: the sled
-//!    store (and its writer), the live cell holding it, the marker guarding its open; the CA's
-//!    record and CRL, signed with `ca::Ca`. (The store's three modules still import each other;
-//!    see below.)
-//! 3. `config`, `inventory`, `acks`, `timeline`, `salvage`, `issuing` — built on the store or
+//! 2. `store_error`, then `marker` — why the store failed (every store module answers with it),
+//!    and the marker file beside sled's files, the collector's evidence of how many sites it
+//!    held.
+//! 3. `store`; `revocation` — the sled store itself (trees, layout, reads, one status's
+//!    write); the CA's record and CRL, signed with `ca::Ca`.
+//! 4. `store_guard`, then `store_cell`, then `writer` — the checks at open (the marker against
+//!    the store), the live cell holding the open store through storage faults, and the writer
+//!    that writes through the cell and acknowledges after group-commit flushes.
+//! 5. `config`, `inventory`, `acks`, `timeline`, `salvage`, `issuing` — built on the store or
 //!    the CA: the configuration (checked against the store's layout, `store::REBASE`), a
 //!    site's remembered recorders and cameras, acknowledgements, the stored timeline, store
 //!    rescue; issuing a certificate with its record.
-//! 4. `report`, `rate_limit`, `tls_reload` — read through the configuration: reports'
+//! 6. `report`, `rate_limit`, `tls_reload` — read through the configuration: reports'
 //!    intervals and verdicts over the store, ingest limits, the TLS material and its reload.
-//! 5. `accept`, `check`, `thin` — on TLS and reports: the listener that admits connections,
+//! 7. `accept`, `check`, `thin` — on TLS and reports: the listener that admits connections,
 //!    `check-config`'s checks, history thinning (which keeps what reports need).
-//! 6. `service`, `exposition` — the gRPC Ingest/Query services and the `/metrics` page.
-//! 7. `admin` — the Admin service, which retires and annotates sites through the services'
+//! 8. `service`, `exposition` — the gRPC Ingest/Query services and the `/metrics` page.
+//! 9. `admin` — the Admin service, which retires and annotates sites through the services'
 //!    shared state.
-//! 8. `server`, then `testkit` — the server starts every task above; the testkit embeds it
-//!    (through this crate's root) for tests.
-//!
-//! Left: `store` ↔ `store_cell` ↔ `store_guard` are one group. The writer (`store::Writer`)
-//! writes through the live cell (`store_cell::StoreCell`, which holds a `Store`) and brings
-//! the marker up to date after each flush (`store_guard::after_flush`, which reads a
-//! `Store`), and `Store` holds the marker watch and opens through the guard. It breaks by
-//! moving the writer into a module of its own above `store_cell`, and the marker file (which
-//! names no `Store`) below `store`.
+//! 10. `server`, then `testkit` — the server starts every task above; the testkit embeds it
+//!     (through this crate's root) for tests.
 
 pub mod accept;
 pub mod acks;
@@ -55,6 +52,7 @@ pub mod fd_limit;
 pub mod inventory;
 pub mod issuing;
 pub mod log_throttle;
+pub mod marker;
 pub mod metrics;
 pub mod rate_limit;
 pub mod report;
@@ -65,6 +63,7 @@ mod service;
 mod shutdown;
 pub mod store;
 pub mod store_cell;
+pub mod store_error;
 pub mod store_guard;
 /// Test fleets and embedded collectors for the tests of every crate; behind a feature so that
 /// no test helper ships in the release binary.
@@ -73,6 +72,7 @@ pub mod testkit;
 pub mod thin;
 pub mod timeline;
 pub mod tls_reload;
+pub mod writer;
 
 pub use clock::Clock;
 pub use config::CollectorConfig;

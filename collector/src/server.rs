@@ -19,8 +19,9 @@ use crate::config::CollectorConfig;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::service::{IngestService, QueryService, Shared, StoreSlot};
-use crate::store::{Store, StoreError, Writer};
+use crate::store::{Store, StoreError};
 use crate::store_cell::StoreCell;
+use crate::writer::Writer;
 
 /// How often history is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);

@@ -18,7 +18,8 @@ use crate::config::CollectorConfig;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::report;
-use crate::store::{HistoryError, Store, Writer};
+use crate::store::{HistoryError, Store};
+use crate::writer::Writer;
 use vigia::validate;
 
 /// Statuses of one stream waiting for their flush; a probe sending faster waits (backpressure).
@@ -380,7 +381,7 @@ async fn send_ack(
     };
     let fatal = msg.is_err();
     let sent = tx.send(msg).await.is_ok();
-    crate::store::note_ack(arrived.elapsed());
+    crate::writer::note_ack(arrived.elapsed());
     sent && !fatal
 }
 

@@ -25,8 +25,8 @@
 //! keep. Layout 2 added heartbeats, layout 3 thinning (`crate::thin`); an older store is read as
 //! it is and marked 3 at open.
 //!
-//! Statuses are written by the [`Writer`]'s own threads (never on the async runtime's threads,
-//! where a waiting sled call held up every stream); a status is acknowledged only after a flush
+//! Statuses are written by the writer's own threads (`crate::writer`, never on the async
+//! runtime's threads, where a waiting sled call held up every stream); a status is acknowledged only after a flush
 //! that began after its writes, and one flush serves every status waiting for it (group commit).
 
 use chrono::{DateTime, Utc};
@@ -34,14 +34,11 @@ use prost::Message;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
 use vigia::days::{from_timestamp, to_timestamp};
 use vigia::pb::{HistoryEntry, RecordingStatus};
 
 use crate::beat::{Beat, Fingerprint, Hasher128};
-use crate::clock::Clock;
-use crate::metrics::Metrics;
-use crate::store_cell::StoreCell;
+pub use crate::store_error::{NotDurable, StoreError};
 
 /// The layout this collector writes and reads.
 pub const LAYOUT_VERSION: u32 = 3;
@@ -52,11 +49,6 @@ const LAYOUT_UPGRADABLE: [u32; 2] = [1, 2];
 pub const REBASE: Duration = Duration::from_secs(24 * 3600);
 const VERSION_KEY: &[u8] = b"layout_version";
 const SEP: u8 = 0;
-/// How long the writer waits for more statuses before a flush when statuses are streaming in.
-const GATHER: Duration = Duration::from_millis(3);
-const GATHER_POLL: Duration = Duration::from_micros(250);
-/// Most statuses written between two flushes.
-const MAX_BATCH: usize = 4096;
 
 /// What the collector knows of a site beyond its statuses (the inventory).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -102,94 +94,13 @@ pub struct SiteRecord {
     pub last_drop_count: u64,
 }
 
-/// Why the store failed; each names the store folder or the record.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled reported an I/O or corruption error.
-    #[error("store {}: {source}", .dir.display())]
-    Sled {
-        /// The store folder.
-        dir: PathBuf,
-        /// sled's error.
-        source: sled::Error,
-    },
-    /// Another process (or this one) holds the store's lock.
-    #[error("store {} is in use by another process (only one collector may open it): {reason}", .dir.display())]
-    Locked {
-        /// The store folder.
-        dir: PathBuf,
-        /// sled's message.
-        reason: String,
-    },
-    /// The store was written with another layout.
-    #[error("store {} has layout version {found}, this collector reads version {LAYOUT_VERSION}", .dir.display())]
-    Version {
-        /// The store folder.
-        dir: PathBuf,
-        /// The version found on disk.
-        found: u32,
-    },
-    /// A record cannot be decoded.
-    #[error("store {}: corrupt record in tree {tree}: {reason}", .dir.display())]
-    Corrupt {
-        /// The store folder.
-        dir: PathBuf,
-        /// The tree.
-        tree: &'static str,
-        /// The decoder's message.
-        reason: String,
-    },
-    /// The writer thread is gone (the collector is shutting down).
-    #[error("store writer stopped")]
-    WriterStopped,
-    /// The site was retired: its certificate may no longer report.
-    #[error("site: {site:?} was retired{}; its probe may no longer report (ExpectSite brings it back)", .at.map(|t| format!(" on {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default())]
-    Retired {
-        /// The site.
-        site: String,
-        /// When it was retired.
-        at: Option<DateTime<Utc>>,
-    },
-    /// A flush failed (the disk refused the write).
-    #[error("store flush failed: {source}")]
-    Flush {
-        /// Why the write is not durable.
-        source: NotDurable,
-    },
-    /// The store's files are damaged or lost data: refused rather than served (or replaced by
-    /// an empty store). The message says what to do.
-    #[error("store {} is damaged: {reason}.\nThe collector will not run on it (that would hide or replace the data). What to do:\n  - stop here and restore {} from a backup (docs/deployment.md, \"Backup and restore of data_dir\"), or\n  - see what can be read: vigia-collector store check --config FILE\n  - copy what can be read into a new store: vigia-collector store salvage --config FILE --to NEWDIR, then set data_dir = NEWDIR\n  - to start with an empty store on purpose, move {} away (or remove its {})", .dir.display(), .dir.display(), .dir.display(), crate::store_guard::MARKER_FILE)]
-    Damaged {
-        /// The store folder.
-        dir: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A storage fault (a full disk): writes are refused until the store writes again.
-    #[error("store {} cannot write now ({reason}); not stored, send it again later", .dir.display())]
-    Unwritable {
-        /// The store folder.
-        dir: PathBuf,
-        /// The fault.
-        reason: String,
-    },
-    /// The store is being reopened after a storage fault: nothing can be read for the moment.
-    #[error("store {} is unavailable for the moment ({reason}); try again shortly", .dir.display())]
-    Unavailable {
-        /// The store folder.
-        dir: PathBuf,
-        /// Why.
-        reason: String,
-    },
-}
-
 /// Open trees of one store folder.
 #[derive(Clone)]
 pub struct Store {
     dir: PathBuf,
     cache_bytes: u64,
     /// Keeps the marker beside sled's files up to date (`crate::store_guard`).
-    pub(crate) marker: std::sync::Arc<crate::store_guard::MarkerWatch>,
+    pub(crate) marker: std::sync::Arc<crate::marker::MarkerWatch>,
     pub(crate) db: sled::Db,
     sites: sled::Tree,
     pub(crate) latest: sled::Tree,
@@ -308,11 +219,11 @@ impl Store {
     /// a panic inside sled becomes [`StoreError::Damaged`]. The collector opens with
     /// [`Store::open_checked`], which also refuses a store that lost data.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        crate::store_guard::remove_stale_snapshots(dir).map_err(|e| StoreError::Sled {
+        crate::marker::remove_stale_snapshots(dir).map_err(|e| StoreError::Sled {
             dir: dir.to_path_buf(),
             source: sled::Error::Io(e),
         })?;
-        crate::store_guard::no_panic(dir, "opening it", || Store::open_inner(dir, cache_bytes))
+        crate::marker::no_panic(dir, "opening it", || Store::open_inner(dir, cache_bytes))
     }
 
     fn open_inner(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
@@ -349,6 +260,7 @@ impl Store {
                     return Err(StoreError::Version {
                         dir: dir.to_path_buf(),
                         found,
+                        expected: LAYOUT_VERSION,
                     });
                 }
             }
@@ -358,13 +270,11 @@ impl Store {
                 db.flush().map_err(sled_err)?;
             }
         }
-        let marker = crate::store_guard::read_marker(dir).ok().flatten();
+        let marker = crate::marker::read_marker(dir).ok().flatten();
         Ok(Store {
             dir: dir.to_path_buf(),
             cache_bytes,
-            marker: std::sync::Arc::new(crate::store_guard::MarkerWatch::from_marker(
-                marker.as_ref(),
-            )),
+            marker: std::sync::Arc::new(crate::marker::MarkerWatch::from_marker(marker.as_ref())),
             sites: db.open_tree("sites").map_err(sled_err)?,
             latest: db.open_tree("latest").map_err(sled_err)?,
             history: db.open_tree("history").map_err(sled_err)?,
@@ -725,357 +635,8 @@ pub enum SiteChange {
     Retire,
 }
 
-/// Why a write was not made durable (and so is not acknowledged), told by type so callers
-/// choose a gRPC code or a metric label without reading the text. One flush answers a whole
-/// batch, so the store's error is shared.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum NotDurable {
-    /// The store refused the write or its flush (a full disk, an I/O error), or is stopped.
-    #[error(transparent)]
-    Store(std::sync::Arc<StoreError>),
-    /// The store was reopened after a storage fault before this write's flush: the write was
-    /// made on the old handle, so the new one's flush does not cover it.
-    #[error(
-        "the store was reopened after a storage fault before this write was durable; send it again"
-    )]
-    Reopened,
-}
-
-impl From<StoreError> for NotDurable {
-    fn from(e: StoreError) -> NotDurable {
-        NotDurable::Store(std::sync::Arc::new(e))
-    }
-}
-
-/// A request to make everything written so far durable.
-enum FlushJob {
-    Flush {
-        /// The store generation the writes were made on (`crate::store_cell`).
-        generation: u64,
-        reply: oneshot::Sender<Result<(), NotDurable>>,
-        /// When it was asked for: the wait until its answer is logged (`group commit`).
-        asked: std::time::Instant,
-    },
-    Stop {
-        reply: oneshot::Sender<()>,
-    },
-}
-
-/// Writes statuses and Admin changes, and makes them durable with group commit.
-///
-/// Statuses are written by a few writer threads of their own ([`write_threads`]), never on the
-/// async runtime's threads: a sled write can wait (for a log buffer, for a batch holding sled's
-/// write lock, for a site lock whose holder the OS has descheduled), and on a runtime thread that
-/// wait held up every stream that thread serves — reading statuses, sending the acks of statuses
-/// already durable. Each writer thread then asks the flusher thread for durability. The flusher
-/// takes every request queued since its last flush and answers them all with one flush, so a busy
-/// collector flushes once for many statuses while a quiet one flushes at once.
-/// Statuses of one recorder replayed out of order never replace a newer latest status
-/// (compare-and-swap on the observed time), and dedup marks are inserted atomically, so two
-/// streams of one probe (a reconnect racing its old connection) store a sequence once.
-#[derive(Clone)]
-pub struct Writer {
-    core: Core,
-    /// Statuses for the writer threads (closed when the last `Writer` goes: they end then).
-    writes: mpsc::Sender<WriteJob>,
-}
-
-/// What the writer threads and the Admin writes share: the store, the flusher, the site locks.
-#[derive(Clone)]
-struct Core {
-    /// The live store: closed by `stop`, so that no handle left in a lingering task keeps the
-    /// store open; replaced after a storage fault.
-    cell: std::sync::Arc<StoreCell>,
-    clock: Clock,
-    metrics: std::sync::Arc<Metrics>,
-    tx: mpsc::Sender<FlushJob>,
-    /// One site's writes happen under its shard's lock: a re-send racing the original (two
-    /// streams of one probe) then finds the original completely written, never half.
-    site_locks: std::sync::Arc<Vec<std::sync::Mutex<()>>>,
-}
-
-/// A status for a writer thread, and where its outcome goes.
-struct WriteJob {
-    status: RecordingStatus,
-    reply: oneshot::Sender<Result<PendingAck, StoreError>>,
-}
-
-/// How many writer threads apply statuses: one per core (sled writes from many threads at once),
-/// at least 2 so that one waiting write does not stop the others, at most 8.
-fn write_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
-}
-
-/// A writer thread: applies statuses in arrival order until every `Writer` is gone.
-fn write_loop(core: &Core, jobs: &std::sync::Mutex<mpsc::Receiver<WriteJob>>) {
-    loop {
-        // One thread waits on the queue at a time; the others wait for the lock, then the queue.
-        let job = jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .blocking_recv();
-        let Some(WriteJob { status, reply }) = job else {
-            return;
-        };
-        let _ = reply.send(core.write_status(status));
-    }
-}
-
-/// Shards of the per-site write lock.
-const SITE_LOCK_SHARDS: usize = 64;
-
-/// A status written but not yet known durable; resolves once its flush is done.
-pub struct PendingAck {
-    flushed: oneshot::Receiver<Result<(), NotDurable>>,
-    stored: Stored,
-    metrics: std::sync::Arc<Metrics>,
-}
-
-impl std::future::Future for PendingAck {
-    type Output = Result<Result<Stored, NotDurable>, oneshot::error::RecvError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        use std::task::Poll;
-        match std::pin::Pin::new(&mut self.flushed).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(Ok(()))) => {
-                if self.stored.duplicate {
-                    self.metrics.duplicates.inc();
-                } else {
-                    self.metrics.ingested.inc();
-                }
-                Poll::Ready(Ok(Ok(self.stored)))
-            }
-            Poll::Ready(Ok(Err(e))) => Poll::Ready(Ok(Err(e))),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-        }
-    }
-}
-
-impl Writer {
-    /// Starts the flusher thread over a store; statuses are stamped with `clock`.
-    pub fn start(store: Store, clock: Clock, metrics: std::sync::Arc<Metrics>) -> Writer {
-        Writer::with_cell(StoreCell::new(store), clock, metrics)
-    }
-
-    /// Starts the flusher thread over a live store shared with readers.
-    pub fn with_cell(
-        cell: std::sync::Arc<StoreCell>,
-        clock: Clock,
-        metrics: std::sync::Arc<Metrics>,
-    ) -> Writer {
-        let (tx, rx) = mpsc::channel(MAX_BATCH * 2);
-        let flusher_cell = cell.clone();
-        let flusher_metrics = metrics.clone();
-        let spawned = std::thread::Builder::new()
-            .name("vigia-store-flush".into())
-            .spawn(move || flush_loop(&flusher_cell, &flusher_metrics, rx));
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the store flusher thread");
-        }
-        let core = Core {
-            cell,
-            clock,
-            metrics,
-            tx,
-            site_locks: std::sync::Arc::new(
-                (0..SITE_LOCK_SHARDS)
-                    .map(|_| std::sync::Mutex::new(()))
-                    .collect(),
-            ),
-        };
-        let (writes, jobs) = mpsc::channel(MAX_BATCH * 2);
-        let jobs = std::sync::Arc::new(std::sync::Mutex::new(jobs));
-        let mut started = 0;
-        for i in 0..write_threads() {
-            let (core, jobs) = (core.clone(), jobs.clone());
-            match std::thread::Builder::new()
-                .name(format!("vigia-store-write-{i}"))
-                .spawn(move || write_loop(&core, &jobs))
-            {
-                Ok(_) => started += 1,
-                Err(e) => tracing::error!(error = %e, "cannot start a store writer thread"),
-            }
-        }
-        if started == 0 {
-            // Nothing would ever write: close the queue, so that every status is refused
-            // (WriterStopped) instead of waiting.
-            jobs.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .close();
-        }
-        Writer { core, writes }
-    }
-
-    /// The live store this writer writes to.
-    pub fn cell(&self) -> &std::sync::Arc<StoreCell> {
-        &self.core.cell
-    }
-
-    /// Stores a status (or recognises a re-send) on a writer thread; the receiver resolves once
-    /// it is durable.
-    pub async fn submit(&self, status: RecordingStatus) -> Result<PendingAck, StoreError> {
-        let (reply, written) = oneshot::channel();
-        self.writes
-            .send(WriteJob { status, reply })
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        written.await.map_err(|_| StoreError::WriterStopped)?
-    }
-
-    /// Applies an Admin change durably and returns the site's record.
-    pub async fn change_site(
-        &self,
-        site: &str,
-        change: SiteChange,
-    ) -> Result<SiteRecord, NotDurable> {
-        let (store, generation) = self.core.store()?;
-        let now = self.core.clock.now();
-        let guard = self.core.site_lock(site);
-        let rec = update_site(&store, site, |rec| match &change {
-            SiteChange::Expect { note, interval } => {
-                rec.expected = true;
-                rec.retired = false;
-                rec.retired_at = None;
-                rec.note.clone_from(note);
-                rec.expected_interval = prost_types::Duration::try_from(*interval).ok();
-            }
-            SiteChange::Retire => {
-                rec.retired = true;
-                rec.retired_at = Some(to_timestamp(now));
-            }
-        });
-        let rec = self.core.write(generation, rec)?;
-        drop(guard);
-        drop(store);
-        self.core
-            .durable(generation)
-            .await?
-            .await
-            .map_err(|_| StoreError::WriterStopped)??;
-        Ok(rec)
-    }
-
-    /// Runs an operator's write under the site's lock, then waits until it is durable.
-    pub async fn admin<T, E: From<StoreError>>(
-        &self,
-        site: &str,
-        write: impl FnOnce(&Store, DateTime<Utc>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let (store, generation) = self.core.store()?;
-        let now = self.core.clock.now();
-        let out = {
-            let _guard = self.core.site_lock(site);
-            // An I/O error here shows again at the flush below, which faults the store.
-            write(&store, now)?
-        };
-        drop(store);
-        self.core
-            .durable(generation)
-            .await?
-            .await
-            .map_err(|_| StoreError::WriterStopped)?
-            .map_err(|source| StoreError::Flush { source })?;
-        Ok(out)
-    }
-
-    /// Refuses further writes, flushes and stops the flusher thread.
-    pub async fn stop(&self) {
-        // Writers already holding the store finish their writes; the flush below covers them
-        // only if they came first, and a later one is simply not acknowledged.
-        self.core.cell.close();
-        let (reply, rx) = oneshot::channel();
-        if self.core.tx.send(FlushJob::Stop { reply }).await.is_ok() {
-            let _ = rx.await;
-        }
-        self.core.cell.release();
-    }
-}
-
-impl Core {
-    fn site_lock(&self, site: &str) -> std::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        site.hash(&mut h);
-        let shard = (h.finish() % SITE_LOCK_SHARDS as u64) as usize;
-        self.site_locks[shard]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn store(&self) -> Result<(Store, u64), StoreError> {
-        self.cell.for_write()
-    }
-
-    /// Runs a write on the store of generation `generation`; a failure faults the store.
-    fn write<T>(&self, generation: u64, r: Result<T, StoreError>) -> Result<T, StoreError> {
-        if let Err(e) = &r {
-            self.cell.failed(generation, e);
-        }
-        r
-    }
-
-    /// Asks for a flush covering every write made so far on the store of `generation`.
-    async fn durable(
-        &self,
-        generation: u64,
-    ) -> Result<oneshot::Receiver<Result<(), NotDurable>>, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(FlushJob::Flush {
-                generation,
-                reply,
-                asked: std::time::Instant::now(),
-            })
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        Ok(rx)
-    }
-
-    /// Writes a status (a writer thread) and asks for its flush.
-    fn write_status(&self, status: RecordingStatus) -> Result<PendingAck, StoreError> {
-        let (store, generation) = self.store()?;
-        let stored = {
-            let started = std::time::Instant::now();
-            let _site = self.site_lock(&status.site);
-            let r = apply_status(&store, status, self.clock.now());
-            SLOWEST_WRITE_US.fetch_max(
-                started.elapsed().as_micros() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            self.write(generation, r)?
-        };
-        drop(store);
-        let flushed = self.durable_blocking(generation)?;
-        Ok(PendingAck {
-            flushed,
-            stored,
-            metrics: self.metrics.clone(),
-        })
-    }
-
-    /// [`Core::durable`] from a thread that may block (a writer thread).
-    fn durable_blocking(
-        &self,
-        generation: u64,
-    ) -> Result<oneshot::Receiver<Result<(), NotDurable>>, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .blocking_send(FlushJob::Flush {
-                generation,
-                reply,
-                asked: std::time::Instant::now(),
-            })
-            .map_err(|_| StoreError::WriterStopped)?;
-        Ok(rx)
-    }
-}
-
 /// Reads, changes and writes a site's record atomically (compare-and-swap, retried).
-fn update_site(
+pub(crate) fn update_site(
     store: &Store,
     site: &str,
     mut change: impl FnMut(&mut SiteRecord),
@@ -1109,7 +670,7 @@ fn update_site(
     }
 }
 
-fn apply_status(
+pub(crate) fn apply_status(
     store: &Store,
     status: RecordingStatus,
     now: DateTime<Utc>,
@@ -1282,164 +843,6 @@ fn apply_status(
         }
     }
     Ok(Stored { duplicate: false })
-}
-
-/// The slowest status write (lock and sled inserts) since the last group-commit log line.
-static SLOWEST_WRITE_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-/// The slowest status from its arrival on a stream to its ack handed to that stream, since the
-/// last group-commit log line (`crate::service` notes it): the collector's own share of an
-/// ack's latency, without the client's.
-static SLOWEST_ACK_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Notes how long a status took from its arrival to its ack (the `group commit` log's `ack_max_us`).
-pub(crate) fn note_ack(took: Duration) {
-    SLOWEST_ACK_US.fetch_max(
-        u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-        std::sync::atomic::Ordering::Relaxed,
-    );
-}
-
-/// Batch sizes and times, logged at debug level every second to tune group commit and to tell
-/// where a slow ack waited: its write (`write_max_us`), the flusher (`wait_max_us`, from the
-/// flush request to its answer, of which `flush_max_us` is sled's flush), or the stream's task
-/// (`ack_max_us` beyond those: the async worker threads were busy).
-#[derive(Default)]
-struct BatchStats {
-    since: Option<std::time::Instant>,
-    batches: u64,
-    jobs: u64,
-    max_jobs: usize,
-    flush: Duration,
-    max_flush: Duration,
-    max_wait: Duration,
-}
-
-impl BatchStats {
-    fn record(&mut self, jobs: usize, flush: Duration, wait: Duration) {
-        let since = *self.since.get_or_insert_with(std::time::Instant::now);
-        self.batches += 1;
-        self.jobs += jobs as u64;
-        self.max_jobs = self.max_jobs.max(jobs);
-        self.flush += flush;
-        self.max_flush = self.max_flush.max(flush);
-        self.max_wait = self.max_wait.max(wait);
-        if since.elapsed() >= Duration::from_secs(1) {
-            let n = self.batches.max(1) as u32;
-            tracing::debug!(
-                flushes = self.batches,
-                writes = self.jobs,
-                max_batch = self.max_jobs,
-                flush_avg_us = (self.flush / n).as_micros() as u64,
-                flush_max_us = self.max_flush.as_micros() as u64,
-                wait_max_us = self.max_wait.as_micros() as u64,
-                write_max_us = SLOWEST_WRITE_US.swap(0, std::sync::atomic::Ordering::Relaxed),
-                ack_max_us = SLOWEST_ACK_US.swap(0, std::sync::atomic::Ordering::Relaxed),
-                "group commit"
-            );
-            *self = BatchStats::default();
-        }
-    }
-}
-
-/// Flushes the current store and brings the marker up to date; the generation flushed.
-fn flush_current(cell: &StoreCell) -> (Result<(), NotDurable>, u64) {
-    match cell.current() {
-        Some((store, generation)) => {
-            let r = store
-                .flush()
-                .and_then(|()| crate::store_guard::after_flush(&store));
-            if let Err(e) = &r {
-                cell.failed(generation, e);
-            }
-            (r.map_err(NotDurable::from), generation)
-        }
-        None => (Err(StoreError::WriterStopped.into()), 0),
-    }
-}
-
-/// What one waiting write is told: durable only if its own store generation was flushed.
-fn answer(
-    result: &Result<(), NotDurable>,
-    flushed: u64,
-    generation: u64,
-) -> Result<(), NotDurable> {
-    match result {
-        Ok(()) if flushed == generation => Ok(()),
-        Ok(()) => Err(NotDurable::Reopened),
-        Err(e) => Err(e.clone()),
-    }
-}
-
-/// The flusher thread: one flush for every request queued since the last one.
-fn flush_loop(cell: &StoreCell, metrics: &Metrics, mut rx: mpsc::Receiver<FlushJob>) {
-    let mut waiting = Vec::with_capacity(MAX_BATCH);
-    let mut stats = BatchStats::default();
-    let mut last_batch = 0usize;
-    while let Some(first) = rx.blocking_recv() {
-        let started = std::time::Instant::now();
-        let mut stop = None;
-        let mut oldest = None;
-        let mut job = Some(first);
-        // Only gather when the previous batch was busy; a lone status is flushed at once.
-        let gather_more = last_batch > 1;
-        while let Some(j) = job.take() {
-            match j {
-                FlushJob::Flush {
-                    generation,
-                    reply,
-                    asked,
-                } => {
-                    oldest = Some(oldest.map_or(asked, |o: std::time::Instant| o.min(asked)));
-                    waiting.push((generation, reply));
-                }
-                FlushJob::Stop { reply } => {
-                    stop = Some(reply);
-                    break;
-                }
-            }
-            if waiting.len() < MAX_BATCH {
-                job = rx.try_recv().ok();
-                // Under load, wait a moment for more: one flush for many statuses costs far
-                // less CPU than many small flushes, and adds at most GATHER to a status's wait.
-                while job.is_none() && gather_more && started.elapsed() < GATHER {
-                    std::thread::sleep(GATHER_POLL);
-                    job = rx.try_recv().ok();
-                }
-            }
-        }
-        let flush_started = std::time::Instant::now();
-        let (result, flushed) = flush_current(cell);
-        metrics.flushes.inc();
-        last_batch = waiting.len();
-        let flush_took = flush_started.elapsed();
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "store flush failed; statuses not acknowledged");
-        }
-        for (generation, reply) in waiting.drain(..) {
-            let _ = reply.send(answer(&result, flushed, generation));
-        }
-        stats.record(
-            last_batch,
-            flush_took,
-            oldest.map_or(Duration::ZERO, |o| o.elapsed()),
-        );
-        if let Some(reply) = stop {
-            // Anything queued behind the stop was written before it: flush it too.
-            while let Ok(FlushJob::Flush {
-                generation, reply, ..
-            }) = rx.try_recv()
-            {
-                waiting.push((generation, reply));
-            }
-            let (result, flushed) = flush_current(cell);
-            for (generation, r) in waiting.drain(..) {
-                let _ = r.send(answer(&result, flushed, generation));
-            }
-            let _ = reply.send(());
-            return;
-        }
-    }
-    let _ = flush_current(cell);
 }
 
 fn observed_micros(s: &RecordingStatus) -> i64 {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use vigia::days::to_timestamp;
 use vigia::pb::{CameraStatus, RecordingStatus, ScanOutcome, Technology};
-use vigia_collector::store::{Store, Writer};
+use vigia_collector::store::Store;
+use vigia_collector::writer::Writer;
 use vigia_collector::Clock;
 
 /// Five-minute reports of one recorder with two cameras: new recordings at every scan, camera 2

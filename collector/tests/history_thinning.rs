@@ -10,9 +10,10 @@ use vigia::days::to_timestamp;
 use vigia::pb::{
     CameraStatus, HistoryEntry, RecordingStatus, ScanOutcome, Technology, VerdictKind,
 };
-use vigia_collector::store::{received_at, Store, Writer};
+use vigia_collector::store::{received_at, Store};
 use vigia_collector::thin::{compact, timeline};
 use vigia_collector::timeline::{evaluate, nanos};
+use vigia_collector::writer::Writer;
 use vigia_collector::{Clock, CollectorConfig};
 
 fn start() -> DateTime<Utc> {

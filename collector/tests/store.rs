@@ -55,7 +55,7 @@ async fn pruning_drops_old_history_but_never_a_recorders_latest_status() {
     use std::sync::Arc;
     use vigia::days::to_timestamp;
     use vigia::pb::{RecordingStatus, ScanOutcome, Technology};
-    use vigia_collector::store::Writer;
+    use vigia_collector::writer::Writer;
     use vigia_collector::Clock;
 
     let dir = tempfile::tempdir().expect("dir");
