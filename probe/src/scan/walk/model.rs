@@ -1,7 +1,7 @@
 //! The cache model: what a rescan remembers of a recorder and of each of its folders.
 
 use super::super::agg::{Agg, FileTime};
-use super::super::hashes::NameHashes;
+use super::super::hashes::{fold_words, NameHashes, WORD_K};
 use super::super::{RecorderConfig, Technology};
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -90,29 +90,12 @@ impl BuildHasher for PathHash {
 /// final mix so the table's bucket bits depend on every input bit.
 pub(crate) struct PathHasher(u64);
 
-const K: u64 = 0x9e37_79b9_7f4a_7c15;
-
 impl Hasher for PathHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(c);
-            h = (h ^ u64::from_le_bytes(a)).wrapping_mul(K).rotate_left(31);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut a = [0u8; 8];
-            a[..rest.len()].copy_from_slice(rest);
-            h = (h ^ u64::from_le_bytes(a) ^ ((rest.len() as u64) << 59))
-                .wrapping_mul(K)
-                .rotate_left(31);
-        }
-        self.0 = h;
+        self.0 = fold_words(self.0, bytes, true);
     }
     fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0 ^ x).wrapping_mul(K).rotate_left(31);
+        self.0 = (self.0 ^ x).wrapping_mul(WORD_K).rotate_left(31);
     }
     fn write_usize(&mut self, x: usize) {
         self.write_u64(x as u64);
