@@ -16,6 +16,7 @@
 //!    `findings` (on `exit_codes`, `tls_check`).
 //! 5. `wording`, `validate`: words and checks over `pb`, `days`, `day_bitmap`, `names`, `units`.
 //! 6. `rules`: the verdicts, on everything of the calendar and `wording`.
+//! 7. `status_builder` (tests only, `testkit` feature): a healthy status, on `pb` and the calendar.
 
 pub mod config;
 pub mod cron;
@@ -34,6 +35,8 @@ pub mod say;
 pub mod secret_file;
 pub mod service_manager;
 pub mod sled_open;
+#[cfg(any(test, feature = "testkit"))]
+pub mod status_builder;
 pub mod tls;
 pub mod tls_check;
 pub mod units;

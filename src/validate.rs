@@ -321,19 +321,8 @@ mod tests {
     use super::*;
 
     fn good() -> RecordingStatus {
-        RecordingStatus {
-            site: "loja-1".into(),
-            recorder: "nvr".into(),
-            technology: Technology::Intelbras as i32,
-            sequence: 1,
-            spool_id: "abc".into(),
-            observed_at: Some(prost_types::Timestamp {
-                seconds: 1_700_000_000,
-                nanos: 0,
-            }),
-            outcome: ScanOutcome::Ok as i32,
-            ..Default::default()
-        }
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        crate::status_builder::StatusBuilder::new(at).build()
     }
 
     #[track_caller]

@@ -3,10 +3,11 @@
 use chrono::{DateTime, Duration as CDuration, Utc};
 use std::time::Duration;
 use vigia::days::to_timestamp;
-use vigia::pb::{CameraStatus, RecordingStatus, ScanError, ScanOutcome, Verdict, VerdictKind};
+use vigia::pb::{RecordingStatus, ScanError, ScanOutcome, Verdict, VerdictKind};
 use vigia::rules::{
     recorder_verdicts, site_verdicts, worst, RecorderInput, RuleOverrides, Rules, SiteInput,
 };
+use vigia::status_builder::StatusBuilder;
 use vigia::units::ByteSize;
 
 fn now() -> DateTime<Utc> {
@@ -15,43 +16,14 @@ fn now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// A healthy status: 30 consecutive days up to the scan, newest a minute old, plenty of disk.
+/// A healthy status: 30 consecutive days up to the scan, newest a minute old, plenty of disk;
+/// one camera, as a probe from before per-camera days reports it.
 fn healthy() -> RecordingStatus {
-    let observed = now();
-    let days: Vec<String> = (0..30)
-        .rev()
-        .map(|i| {
-            (observed - CDuration::days(i))
-                .format("%Y-%m-%d")
-                .to_string()
-        })
-        .collect();
-    RecordingStatus {
-        site: "loja-1".into(),
-        recorder: "nvr".into(),
-        sequence: 1,
-        observed_at: Some(to_timestamp(observed)),
-        outcome: ScanOutcome::Ok as i32,
-        oldest_recording: Some(to_timestamp(observed - CDuration::days(29))),
-        newest_recording: Some(to_timestamp(observed - CDuration::minutes(1))),
-        days_recorded: 30,
-        recorded_days: days,
-        file_count: 1000,
-        total_bytes: 1 << 40,
-        cameras: vec![CameraStatus {
-            camera: "cam1".into(),
-            oldest_recording: Some(to_timestamp(observed - CDuration::days(29))),
-            newest_recording: Some(to_timestamp(observed - CDuration::minutes(1))),
-            days_recorded: 30,
-            file_count: 1000,
-            total_bytes: 1 << 40,
-            ..Default::default()
-        }],
-        disk_total_bytes: 2 << 40,
-        disk_free_bytes: 1 << 40,
-        time_zone: "America/Sao_Paulo".into(),
-        ..Default::default()
-    }
+    StatusBuilder::new(now())
+        .cameras(["cam1"])
+        .legacy_probe()
+        .files(1000, 1 << 40)
+        .build()
 }
 
 fn kinds(v: &[Verdict]) -> Vec<VerdictKind> {

@@ -12,6 +12,7 @@ use vigia::pb::{
 };
 use vigia::rules::ack::{apply, AckInput};
 use vigia::rules::{recorder_verdicts, site_verdicts, RecorderInput, Rules, SiteInput};
+use vigia::status_builder::StatusBuilder;
 
 const ZONE: &str = "America/Sao_Paulo";
 
@@ -49,28 +50,13 @@ fn camera(name: &str, days: &[NaiveDate], newest: DateTime<Utc>) -> CameraStatus
 
 /// Four cameras keeping 35 days, recording a minute ago, as a current probe reports them.
 fn healthy() -> RecordingStatus {
-    let days = days_back(35);
-    let fresh = now() - CDuration::minutes(1);
-    RecordingStatus {
-        site: "loja".into(),
-        recorder: "nvr".into(),
-        observed_at: Some(to_timestamp(now())),
-        outcome: ScanOutcome::Ok as i32,
-        oldest_recording: Some(to_timestamp(now() - CDuration::days(35))),
-        newest_recording: Some(to_timestamp(fresh)),
-        newest_nonempty_recording: Some(to_timestamp(fresh)),
-        days_recorded: 35,
-        recorded_days: days.iter().map(|d| format_day(*d)).collect(),
-        file_count: 4 * 24 * 35,
-        total_bytes: 1 << 38,
-        cameras: (1..=4)
-            .map(|i| camera(&format!("cam{i}"), &days, fresh))
-            .collect(),
-        disk_total_bytes: 2 << 40,
-        disk_free_bytes: 1 << 40,
-        time_zone: ZONE.into(),
-        ..Default::default()
-    }
+    StatusBuilder::new(now())
+        .site("loja")
+        .zone(ZONE)
+        .days(35)
+        .cameras((1..=4).map(|i| format!("cam{i}")))
+        .files(4 * 24 * 35, 1 << 38)
+        .build()
 }
 
 fn kinds(v: &[Verdict]) -> Vec<VerdictKind> {
