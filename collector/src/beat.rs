@@ -179,14 +179,14 @@ impl Beat {
     }
 
     /// The status this beat repeats, rebuilt from its base's entry; `Err` names what does not fit.
-    pub fn rebuild(&self, base: HistoryEntry) -> Result<HistoryEntry, String> {
-        let mut s = base.status.ok_or("its base has no status")?;
+    pub fn rebuild(&self, base: HistoryEntry) -> Result<HistoryEntry, Misfit> {
+        let mut s = base.status.ok_or(Misfit::NoStatus)?;
         let cameras = s.cameras.len();
         if self.counts.len() != 3 + 2 * cameras {
-            return Err(format!(
-                "{} counts for a base of {cameras} cameras",
-                self.counts.len()
-            ));
+            return Err(Misfit::Counts {
+                counts: self.counts.len(),
+                cameras,
+            });
         }
         s.sequence = self.sequence;
         s.observed_at = self.observed_at;
@@ -204,11 +204,10 @@ impl Beat {
             .filter(|t| t.is_some())
             .collect();
         if slots.len() != self.seconds.len() || slots.len() != self.nanos.len() {
-            return Err(format!(
-                "{} recording times for a base with {}",
-                self.seconds.len(),
-                slots.len()
-            ));
+            return Err(Misfit::Times {
+                times: self.seconds.len(),
+                base: slots.len(),
+            });
         }
         for ((slot, secs), nanos) in slots.into_iter().zip(&self.seconds).zip(&self.nanos) {
             *slot = Some(Timestamp {
@@ -221,6 +220,30 @@ impl Beat {
             received_at: self.received_at,
         })
     }
+}
+
+/// Why a heartbeat does not fit the base it names (the store reports it as corruption).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Misfit {
+    /// The base entry carries no status.
+    #[error("its base has no status")]
+    NoStatus,
+    /// Not three counts plus two per camera of the base.
+    #[error("{counts} counts for a base of {cameras} cameras")]
+    Counts {
+        /// The counts the beat holds.
+        counts: usize,
+        /// The base's cameras.
+        cameras: usize,
+    },
+    /// Not one time per recording time the base has.
+    #[error("{times} recording times for a base with {base}")]
+    Times {
+        /// The times the beat holds.
+        times: usize,
+        /// The recording times the base has.
+        base: usize,
+    },
 }
 
 /// What a stored history value is.
@@ -332,7 +355,10 @@ mod tests {
             status: Some(other),
             received_at: None,
         };
-        assert!(beat.rebuild(base).is_err());
+        assert!(
+            matches!(beat.rebuild(base), Err(Misfit::Counts { .. })),
+            "a camera fewer"
+        );
         assert!(matches!(decode(&[0x0a, 0x00]), Ok(Stored::Full(_))));
     }
 }

@@ -55,7 +55,18 @@ pub enum CaError {
     BadDays,
     /// rcgen refused (corrupt CA key, etc.).
     #[error("certificate generation failed: {0}")]
-    Rcgen(String),
+    Rcgen(#[from] rcgen::Error),
+    /// A certificate rcgen just minted cannot be read back (its serial and expiry recorded).
+    #[error("certificate generation failed: {0}")]
+    Minted(#[source] CertError),
+    /// A certificate file is unreadable, or not one this CA issued.
+    #[error("{}: {source}", .path.display())]
+    Cert {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: CertError,
+    },
     /// The name already has a valid certificate; replacing it must be asked for.
     #[error("{role} {name:?} already has a certificate (serial {serial}, listed in {}); pass --force to replace it (the old one is then revoked)", .index.display())]
     AlreadyIssued {
@@ -97,10 +108,34 @@ pub enum CaError {
     BadSerial(String),
 }
 
-impl From<rcgen::Error> for CaError {
-    fn from(e: rcgen::Error) -> Self {
-        CaError::Rcgen(e.to_string())
-    }
+/// What x509-parser answers when a DER certificate cannot be parsed.
+pub type X509Err = x509_parser::nom::Err<x509_parser::error::X509Error>;
+
+/// Why a certificate cannot be read, or was not issued by this CA; the parsers' errors are
+/// the sources (their text is also in the message, which `error_chain` does not repeat).
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    /// Not a PEM certificate.
+    #[error("not a PEM certificate: {0}")]
+    NotPem(#[source] rustls_pki_types::pem::Error),
+    /// The CA's own certificate is not PEM.
+    #[error("CA certificate: {0}")]
+    CaNotPem(#[source] rustls_pki_types::pem::Error),
+    /// The CA's own certificate cannot be parsed.
+    #[error("CA certificate: {0}")]
+    CaUnparsable(#[source] X509Err),
+    /// The certificate cannot be parsed.
+    #[error("certificate cannot be parsed: {0}")]
+    Unparsable(#[source] X509Err),
+    /// Another issuer's name, or a signature this CA's key did not make.
+    #[error("not issued by this CA (its issuer is \"{issuer}\")")]
+    OtherIssuer {
+        /// The issuer the certificate names.
+        issuer: String,
+    },
+    /// A `notAfter` chrono cannot represent.
+    #[error("certificate expiry out of range")]
+    ExpiryOutOfRange,
 }
 
 /// The interval a certificate is valid in.
@@ -288,20 +323,19 @@ impl Ca {
     }
 
     /// Whether a certificate was signed by this CA (issuer name and signature), or why not.
-    pub(crate) fn check_issued(&self, cert_der: &[u8]) -> Result<(), String> {
+    pub(crate) fn check_issued(&self, cert_der: &[u8]) -> Result<(), CertError> {
         let ca_der = rustls_pki_types::CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
-            .map_err(|e| format!("CA certificate: {e}"))?;
-        let (_, ca) = x509_parser::parse_x509_certificate(&ca_der)
-            .map_err(|e| format!("CA certificate: {e}"))?;
-        let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
-            .map_err(|e| format!("certificate cannot be parsed: {e}"))?;
+            .map_err(CertError::CaNotPem)?;
+        let (_, ca) =
+            x509_parser::parse_x509_certificate(&ca_der).map_err(CertError::CaUnparsable)?;
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(cert_der).map_err(CertError::Unparsable)?;
         if cert.issuer().as_raw() != ca.subject().as_raw()
             || cert.verify_signature(Some(ca.public_key())).is_err()
         {
-            return Err(format!(
-                "not issued by this CA (its issuer is \"{}\")",
-                cert.issuer()
-            ));
+            return Err(CertError::OtherIssuer {
+                issuer: cert.issuer().to_string(),
+            });
         }
         Ok(())
     }
@@ -329,10 +363,7 @@ impl Ca {
         params.not_after = validity.not_after;
         params.use_authority_key_identifier_extension = true;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let uri = identity
-            .to_uri()
-            .try_into()
-            .map_err(|e: rcgen::Error| CaError::Rcgen(e.to_string()))?;
+        let uri = identity.to_uri().try_into().map_err(CaError::Rcgen)?;
         params.subject_alt_names.push(SanType::URI(uri));
         match subject {
             Subject::Server { dns, ips } => {
@@ -419,4 +450,32 @@ fn write_file(path: &Path, data: &[u8], secret: bool, force: bool) -> std::io::R
     let _ = secret;
     f.write_all(data)?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::CertificateDer;
+
+    #[test]
+    fn a_certificate_of_another_ca_is_told_by_type() {
+        let validity = Validity::days(1).expect("one day");
+        let ours = Ca::generate("ours", validity).expect("CA");
+        let theirs = Ca::generate("theirs", validity).expect("CA");
+        let probe = Subject::Probe {
+            site: "loja-1".into(),
+        };
+        let der = |ca: &Ca| {
+            let pem = ca.issue(&probe, validity).expect("issued").cert_pem;
+            CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM")
+        };
+        assert!(ours.check_issued(&der(&ours)).is_ok());
+        let e = ours.check_issued(&der(&theirs)).expect_err("foreign");
+        assert!(
+            matches!(&e, CertError::OtherIssuer { issuer } if issuer.contains("theirs")),
+            "{e:?}"
+        );
+        let e = ours.check_issued(b"not DER").expect_err("garbage");
+        assert!(matches!(e, CertError::Unparsable(_)), "{e:?}");
+    }
 }

@@ -65,7 +65,7 @@ pub fn issue_recorded(
     }
     let pair = ca.issue(subject, validity)?;
     let mut files = write_pair(out_dir, subject.file_stem(), &pair, force)?;
-    let (serial, not_after, _) = revocation::cert_facts(&pair.cert_pem).map_err(CaError::Rcgen)?;
+    let (serial, not_after, _) = revocation::cert_facts(&pair.cert_pem).map_err(CaError::Minted)?;
     revocation::record_issued(
         ca_dir,
         revocation::IssuedCert {

@@ -7,7 +7,7 @@
 //! Every file is replaced atomically (written beside, then renamed), so a collector polling
 //! `crl.pem` never reads half of one.
 
-use crate::ca::{Ca, CaError};
+use crate::ca::{Ca, CaError, CertError};
 use chrono::{DateTime, Utc};
 use rustls_pki_types::pem::PemObject as _;
 use serde::{Deserialize, Serialize};
@@ -217,17 +217,18 @@ fn serial_bytes(hex: &str) -> Option<Vec<u8>> {
 }
 
 /// The serial, expiry and identity of a PEM certificate (`ca issue` records them).
-pub fn cert_facts(cert_pem: &str) -> Result<(String, DateTime<Utc>, Option<PeerIdentity>), String> {
+pub fn cert_facts(
+    cert_pem: &str,
+) -> Result<(String, DateTime<Utc>, Option<PeerIdentity>), CertError> {
     let der = rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
-        .map_err(|e| format!("not a PEM certificate: {e}"))?;
+        .map_err(CertError::NotPem)?;
     der_facts(&der)
 }
 
-fn der_facts(der: &[u8]) -> Result<(String, DateTime<Utc>, Option<PeerIdentity>), String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("certificate cannot be parsed: {e}"))?;
+fn der_facts(der: &[u8]) -> Result<(String, DateTime<Utc>, Option<PeerIdentity>), CertError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(CertError::Unparsable)?;
     let not_after = DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
-        .ok_or("certificate expiry out of range")?;
+        .ok_or(CertError::ExpiryOutOfRange)?;
     Ok((
         serial_hex(cert.raw_serial()),
         not_after,
@@ -398,11 +399,14 @@ pub fn revoke(dir: &Path, target: &Target, reason: Reason) -> Result<Revocation,
         }
         Target::CertFile(path) => {
             let pem = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+            let cert = |source: CertError| CaError::Cert {
+                path: path.clone(),
+                source,
+            };
             let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
-                .map_err(|e| io_err(path, format!("not a PEM certificate: {e}")))?;
-            ca.check_issued(&der)
-                .map_err(|reason| io_err(path, reason))?;
-            let (serial, _, identity) = der_facts(&der).map_err(|e| io_err(path, e))?;
+                .map_err(|e| cert(CertError::NotPem(e)))?;
+            ca.check_issued(&der).map_err(cert)?;
+            let (serial, _, identity) = der_facts(&der).map_err(cert)?;
             let (role, name) = identity.map_or_else(
                 || ("?".to_string(), "?".to_string()),
                 |i| (i.role.as_str().to_string(), i.name),
