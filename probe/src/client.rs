@@ -28,7 +28,36 @@ pub enum ClientError {
     Tls(#[from] vigia::tls::TlsError),
     /// The URL cannot be used.
     #[error("key `collector.url`: {0}")]
-    Url(String),
+    Url(#[from] UrlError),
+}
+
+/// Why `collector.url` cannot be used; tonic's error, when there is one, is the source.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    /// Not `https://`: the collector accepts only mTLS.
+    #[error("{url:?} must start with https:// (the collector speaks only TLS)")]
+    NotHttps {
+        /// As written (trimmed).
+        url: String,
+    },
+    /// tonic cannot parse it as a URI.
+    #[error("{url:?}: {source}")]
+    Unparsable {
+        /// As written (trimmed).
+        url: String,
+        /// tonic's reason.
+        source: tonic::transport::Error,
+    },
+    /// tonic cannot set up TLS towards it (e.g. no host to verify the certificate against).
+    // The chain is in the text because the outermost tonic error says only "transport error";
+    // `error_chain` does not repeat a cause already quoted.
+    #[error("{url:?}: {}", error_chain(.source))]
+    Tls {
+        /// As written (trimmed).
+        url: String,
+        /// tonic's reason.
+        source: tonic::transport::Error,
+    },
 }
 
 /// Opens connections to the collector; built once from `[collector]`.
@@ -49,18 +78,22 @@ impl Connector {
         let tls = TlsMaterial::load(&section.ca, &section.cert, &section.key)?;
         let url = section.url.trim();
         if !url.starts_with("https://") {
-            return Err(ClientError::Url(format!(
-                "{url:?} must start with https:// (the collector speaks only TLS)"
-            )));
+            return Err(UrlError::NotHttps { url: url.into() }.into());
         }
         let mut tls_config = tls.client_tls();
         if let Some(name) = section.server_name.as_deref().filter(|n| !n.is_empty()) {
             tls_config = tls_config.domain_name(name);
         }
         let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| ClientError::Url(format!("{url:?}: {e}")))?
+            .map_err(|source| UrlError::Unparsable {
+                url: url.into(),
+                source,
+            })?
             .tls_config(tls_config)
-            .map_err(|e| ClientError::Url(format!("{url:?}: {}", error_chain(&e))))?
+            .map_err(|source| UrlError::Tls {
+                url: url.into(),
+                source,
+            })?
             .connect_timeout(section.connect_timeout)
             .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)

@@ -8,7 +8,7 @@ mod daemon_support;
 
 use daemon_support::*;
 use vigia_collector::testkit::{reserve_addr, CertPaths, TestFleet};
-use vigia_probe::client::{ConnectError, Connector, Failure};
+use vigia_probe::client::{ClientError, ConnectError, Connector, Failure, UrlError};
 use vigia_probe::config::CollectorSection;
 
 fn section(site: &SiteDir, url: &str, certs: &CertPaths) -> CollectorSection {
@@ -165,4 +165,26 @@ fn the_connect_timeout_is_unreachable() {
     };
     assert_eq!(e.failure(), Failure::TimedOut);
     assert!(e.to_string().starts_with("collector unreachable at h:1"));
+}
+
+#[test]
+fn an_unusable_url_is_told_by_type() {
+    let site = SiteDir::new();
+    // Loading the file refuses these URLs already; the connector checks them again, by type,
+    // for a section built in code.
+    let mut s = section(&site, "https://localhost:50051", &site.probe_certs());
+    s.url = "http://localhost:50051".into();
+    let e = Connector::new(&s).expect_err("plain http");
+    assert!(
+        matches!(e, ClientError::Url(UrlError::NotHttps { .. })),
+        "{e:?}"
+    );
+    assert!(e.to_string().starts_with("key `collector.url`: "), "{e}");
+    s.url = "https://local host:50051".into();
+    let e = Connector::new(&s).expect_err("a space in the host");
+    assert!(
+        matches!(e, ClientError::Url(UrlError::Unparsable { .. })),
+        "{e:?}"
+    );
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
 }
