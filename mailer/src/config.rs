@@ -426,8 +426,6 @@ impl Settings {
     /// Checks a configuration already deserialized (tests build one in code).
     pub fn resolve(raw: MailerConfig, file: &Path) -> Result<Settings, ConfigError> {
         let bad = |e: Invalid| e.in_file(file);
-        // The parts checked in their own modules still word their refusal as one sentence.
-        let bad_text = |m: String| ConfigError::invalid(file, m);
         let tz = match &raw.timezone {
             Some(name) => vigia::days::parse_tz(name)
                 .map_err(|e| bad(Invalid::new("timezone", e.to_string())))?,
@@ -481,21 +479,21 @@ impl Settings {
             mailboxes("alerts.to", &raw.alerts.to).map_err(bad)?
         };
         let xoauth2 = !graph && raw.smtp.auth.contains(&AuthMechanism::Xoauth2);
-        let oauth2 = resolve_oauth2(&raw, graph, xoauth2).map_err(bad_text)?;
-        let graph_url = crate::http::check_url("graph.url", &raw.graph.url).map_err(bad_text)?;
+        let oauth2 = resolve_oauth2(&raw, graph, xoauth2).map_err(bad)?;
+        let graph_url = crate::http::check_url("graph.url", &raw.graph.url).map_err(bad)?;
         let webhooks = raw
             .webhooks
             .iter()
             .enumerate()
             .map(|(i, w)| Webhook::resolve(i, w))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(bad_text)?;
+            .map_err(bad)?;
         let deadman = raw
             .deadman
             .as_ref()
             .map(Deadman::resolve)
             .transpose()
-            .map_err(bad_text)?;
+            .map_err(bad)?;
         if raw.smtp.password_env.is_some() && raw.smtp.password_file.is_some() {
             return Err(bad(Invalid::new(
                 "smtp.password_env and smtp.password_file",
@@ -658,7 +656,7 @@ fn resolve_oauth2(
     raw: &MailerConfig,
     graph: bool,
     xoauth2: bool,
-) -> Result<Option<OAuth2Settings>, String> {
+) -> Result<Option<OAuth2Settings>, Invalid> {
     let smtp = &raw.smtp;
     let user = if graph {
         "delivery = \"graph\""
@@ -666,17 +664,22 @@ fn resolve_oauth2(
         "smtp.auth = [\"XOAUTH2\"]"
     };
     if xoauth2 && smtp.auth.len() > 1 {
-        return Err("key `smtp.auth`: XOAUTH2 cannot be listed with PLAIN or LOGIN (its secret is a token, not a password); write auth = [\"XOAUTH2\"]".into());
+        return Err(Invalid::new(
+            "smtp.auth",
+            "XOAUTH2 cannot be listed with PLAIN or LOGIN (its secret is a token, not a password); write auth = [\"XOAUTH2\"]",
+        ));
     }
     if (graph || xoauth2) && (smtp.password_env.is_some() || smtp.password_file.is_some()) {
-        return Err(format!(
-            "keys `smtp.password_env`/`smtp.password_file`: not used with {user} (the token comes from [oauth2]); remove them"
+        return Err(Invalid::new(
+            "smtp.password_env/smtp.password_file",
+            format!("not used with {user} (the token comes from [oauth2]); remove them"),
         ));
     }
     if xoauth2 && smtp.username.is_none() {
-        return Err(
-            "key `smtp.username`: XOAUTH2 needs the sending mailbox, e.g. username = \"vigia@contoso.com\"".into(),
-        );
+        return Err(Invalid::new(
+            "smtp.username",
+            "XOAUTH2 needs the sending mailbox, e.g. username = \"vigia@contoso.com\"",
+        ));
     }
     match (&raw.oauth2, graph || xoauth2) {
         (Some(o), true) => {
@@ -687,12 +690,14 @@ fn resolve_oauth2(
             };
             OAuth2Settings::resolve(o, scope).map(Some)
         }
-        (None, true) => Err(format!(
-            "section `[oauth2]`: missing; {user} needs OAuth2 client credentials (tenant or token_url, client_id, client_secret_env or client_secret_file)"
+        (None, true) => Err(Invalid::new(
+            "[oauth2]",
+            format!("missing; {user} needs OAuth2 client credentials (tenant or token_url, client_id, client_secret_env or client_secret_file)"),
         )),
-        (Some(_), false) => Err(
-            "section `[oauth2]`: not used; set smtp.auth = [\"XOAUTH2\"] or delivery = \"graph\", or remove the section".into(),
-        ),
+        (Some(_), false) => Err(Invalid::new(
+            "[oauth2]",
+            "not used; set smtp.auth = [\"XOAUTH2\"] or delivery = \"graph\", or remove the section",
+        )),
         (None, false) => Ok(None),
     }
 }

@@ -8,6 +8,7 @@ use crate::http;
 use reqwest::Url;
 use serde::Deserialize;
 use std::time::Duration;
+use vigia::invalid::Invalid;
 use vigia::units::duration;
 
 /// The `[deadman]` section as written.
@@ -36,10 +37,10 @@ pub struct Deadman {
 
 impl Deadman {
     /// Checks the section; errors name the key.
-    pub fn resolve(raw: &DeadmanConfig) -> Result<Deadman, String> {
+    pub fn resolve(raw: &DeadmanConfig) -> Result<Deadman, Invalid> {
         let url = http::check_url("deadman.url", &raw.url)?;
         if raw.timeout.is_zero() {
-            return Err("key `deadman.timeout`: must be more than 0s".into());
+            return Err(Invalid::new("deadman.timeout", "must be more than 0s"));
         }
         Ok(Deadman {
             url,

@@ -9,6 +9,7 @@ use crate::send_error::SendError;
 use reqwest::Url;
 use std::sync::Arc;
 use std::time::Duration;
+use vigia::invalid::Invalid;
 
 /// Most bytes of an answer kept for an error message.
 const ANSWER_EXCERPT: usize = 600;
@@ -35,17 +36,18 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, SendError> {
 
 /// Parses a configured URL: `https://`, or `http://` only towards this machine (127.0.0.1,
 /// ::1, localhost), where nothing crosses a network. The error names the key.
-pub fn check_url(key: &str, text: &str) -> Result<Url, String> {
-    let url =
-        Url::parse(text.trim()).map_err(|e| format!("key `{key}`: {text:?} is not a URL ({e})"))?;
+pub fn check_url(key: &str, text: &str) -> Result<Url, Invalid> {
+    let url = Url::parse(text.trim())
+        .map_err(|e| Invalid::new(key, format!("{text:?} is not a URL ({e})")))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(format!(
-            "key `{key}`: {text:?} is plain http; use https:// (plain http is accepted only on 127.0.0.1, ::1 or localhost)"
-        )),
-        other => Err(format!(
-            "key `{key}`: {text:?} has scheme {other:?}; expected https://"
+        "http" => Err(Invalid::new(key, format!(
+            "{text:?} is plain http; use https:// (plain http is accepted only on 127.0.0.1, ::1 or localhost)"
+        ))),
+        other => Err(Invalid::new(
+            key,
+            format!("{text:?} has scheme {other:?}; expected https://"),
         )),
     }
 }
@@ -125,6 +127,8 @@ mod tests {
         }
         let err =
             check_url("oauth2.token_url", "http://auth.example.com/token").expect_err("refused");
+        assert_eq!(err.key, "oauth2.token_url");
+        let err = err.to_string();
         assert!(
             err.contains("`oauth2.token_url`") && err.contains("plain http"),
             "{err}"

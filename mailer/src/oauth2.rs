@@ -16,6 +16,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+use vigia::invalid::Invalid;
 use vigia::units::duration;
 
 /// A token is renewed when less than this is left of its lifetime.
@@ -92,17 +93,19 @@ pub fn microsoft_token_url(tenant: &str) -> String {
 
 impl OAuth2Settings {
     /// Checks the section; `default_scope` is the delivery's. Errors name the key.
-    pub fn resolve(raw: &OAuth2Config, default_scope: &str) -> Result<OAuth2Settings, String> {
+    pub fn resolve(raw: &OAuth2Config, default_scope: &str) -> Result<OAuth2Settings, Invalid> {
         let url_text = match (&raw.token_url, &raw.tenant) {
             (Some(_), Some(_)) => {
-                return Err(
-                    "keys `oauth2.token_url` and `oauth2.tenant`: set one, not both (the tenant fills Microsoft's token URL)".into(),
-                )
+                return Err(Invalid::new(
+                    "oauth2.token_url and oauth2.tenant",
+                    "set one, not both (the tenant fills Microsoft's token URL)",
+                ))
             }
             (None, None) => {
-                return Err(
-                    "keys `oauth2.token_url`/`oauth2.tenant`: neither is set; give the Entra tenant id or domain (`tenant = \"contoso.onmicrosoft.com\"`) or the token endpoint".into(),
-                )
+                return Err(Invalid::new(
+                    "oauth2.token_url/oauth2.tenant",
+                    "neither is set; give the Entra tenant id or domain (`tenant = \"contoso.onmicrosoft.com\"`) or the token endpoint",
+                ))
             }
             (Some(url), None) => url.clone(),
             (None, Some(tenant)) => {
@@ -112,8 +115,9 @@ impl OAuth2Settings {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
                 {
-                    return Err(format!(
-                        "key `oauth2.tenant`: {tenant:?} is not a tenant id (a GUID) or domain (e.g. contoso.onmicrosoft.com)"
+                    return Err(Invalid::new(
+                        "oauth2.tenant",
+                        format!("{tenant:?} is not a tenant id (a GUID) or domain (e.g. contoso.onmicrosoft.com)"),
                     ));
                 }
                 microsoft_token_url(t)
@@ -126,23 +130,26 @@ impl OAuth2Settings {
         };
         let token_url = http::check_url(key, &url_text)?;
         if raw.client_id.trim().is_empty() {
-            return Err(
-                "key `oauth2.client_id`: missing; the application (client) id from the Entra app registration's overview".into(),
-            );
+            return Err(Invalid::new(
+                "oauth2.client_id",
+                "missing; the application (client) id from the Entra app registration's overview",
+            ));
         }
         let secret = match (&raw.client_secret_env, &raw.client_secret_file) {
             (Some(_), Some(_)) => {
-                return Err(
-                    "keys `oauth2.client_secret_env` and `oauth2.client_secret_file`: set one, not both".into(),
-                )
+                return Err(Invalid::new(
+                    "oauth2.client_secret_env and oauth2.client_secret_file",
+                    "set one, not both",
+                ))
             }
             (None, None) => {
-                return Err(
-                    "keys `oauth2.client_secret_env`/`oauth2.client_secret_file`: neither is set; the client secret comes from an environment variable or a file, never the TOML".into(),
-                )
+                return Err(Invalid::new(
+                    "oauth2.client_secret_env/oauth2.client_secret_file",
+                    "neither is set; the client secret comes from an environment variable or a file, never the TOML",
+                ))
             }
             (Some(var), None) if var.trim().is_empty() => {
-                return Err("key `oauth2.client_secret_env`: empty".into())
+                return Err(Invalid::new("oauth2.client_secret_env", "empty"))
             }
             (Some(var), None) => SecretRef::Env(var.trim().to_string()),
             (None, Some(file)) => SecretRef::File(file.clone()),
@@ -152,10 +159,10 @@ impl OAuth2Settings {
             .clone()
             .unwrap_or_else(|| default_scope.to_string());
         if scope.trim().is_empty() {
-            return Err("key `oauth2.scope`: empty".into());
+            return Err(Invalid::new("oauth2.scope", "empty"));
         }
         if raw.timeout.is_zero() {
-            return Err("key `oauth2.timeout`: must be more than 0s".into());
+            return Err(Invalid::new("oauth2.timeout", "must be more than 0s"));
         }
         Ok(OAuth2Settings {
             token_url,

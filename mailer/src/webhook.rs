@@ -20,6 +20,7 @@ use crate::http;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use vigia::invalid::Invalid;
 use vigia::units::duration;
 
 /// Telegram's Bot API (the default of `api_url`).
@@ -100,14 +101,14 @@ pub struct Webhook {
 
 impl Webhook {
     /// Checks entry number `i` (0-based); errors name the key, e.g. `webhooks[1].url`.
-    pub fn resolve(i: usize, raw: &WebhookConfig) -> Result<Webhook, String> {
+    pub fn resolve(i: usize, raw: &WebhookConfig) -> Result<Webhook, Invalid> {
         let key = |k: &str| format!("webhooks[{i}].{k}");
         let target = match raw.kind {
             WebhookKind::Telegram => {
                 if raw.url.is_some() {
-                    return Err(format!(
-                        "key `{}`: a telegram webhook takes bot_token_env and chat_id (and api_url), not url",
-                        key("url")
+                    return Err(Invalid::new(
+                        key("url"),
+                        "a telegram webhook takes bot_token_env and chat_id (and api_url), not url",
                     ));
                 }
                 let token_env = raw
@@ -116,9 +117,9 @@ impl Webhook {
                     .map(str::trim)
                     .filter(|v| !v.is_empty())
                     .ok_or_else(|| {
-                        format!(
-                            "key `{}`: missing; name the environment variable holding the bot token (never the token itself)",
-                            key("bot_token_env")
+                        Invalid::new(
+                            key("bot_token_env"),
+                            "missing; name the environment variable holding the bot token (never the token itself)",
                         )
                     })?
                     .to_string();
@@ -128,9 +129,9 @@ impl Webhook {
                     .map(str::trim)
                     .filter(|v| !v.is_empty())
                     .ok_or_else(|| {
-                        format!(
-                            "key `{}`: missing; the chat's id (e.g. -1001234567890) or @channel",
-                            key("chat_id")
+                        Invalid::new(
+                            key("chat_id"),
+                            "missing; the chat's id (e.g. -1001234567890) or @channel",
                         )
                     })?
                     .to_string();
@@ -152,18 +153,18 @@ impl Webhook {
                         _ => raw.api_url.is_some(),
                     };
                     if set {
-                        return Err(format!("key `{}`: only for kind = \"telegram\"", key(k)));
+                        return Err(Invalid::new(key(k), "only for kind = \"telegram\""));
                     }
                 }
                 let url = raw
                     .url
                     .as_deref()
-                    .ok_or_else(|| format!("key `{}`: missing; where to POST", key("url")))?;
+                    .ok_or_else(|| Invalid::new(key("url"), "missing; where to POST"))?;
                 Target::Url(http::check_url(&key("url"), url)?)
             }
         };
         if raw.timeout.is_zero() {
-            return Err(format!("key `{}`: must be more than 0s", key("timeout")));
+            return Err(Invalid::new(key("timeout"), "must be more than 0s"));
         }
         Ok(Webhook {
             kind: raw.kind,
@@ -325,11 +326,12 @@ mod tests {
     #[test]
     fn entries_are_checked_with_their_key() {
         let e = Webhook::resolve(2, &raw(WebhookKind::Json)).expect_err("refused");
-        assert!(e.contains("`webhooks[2].url`"), "{e}");
+        assert_eq!(e.key, "webhooks[2].url");
+        assert!(e.to_string().contains("`webhooks[2].url`"), "{e}");
         let mut t = raw(WebhookKind::Telegram);
         t.bot_token_env = Some("BOT".into());
         let e = Webhook::resolve(0, &t).expect_err("refused");
-        assert!(e.contains("`webhooks[0].chat_id`"), "{e}");
+        assert!(e.to_string().contains("`webhooks[0].chat_id`"), "{e}");
         t.chat_id = Some("-100".into());
         let hook = Webhook::resolve(0, &t).expect("valid");
         assert!(hook.name().contains("api.telegram.org"), "{}", hook.name());
@@ -337,6 +339,7 @@ mod tests {
         s.url = Some("http://hooks.example.com/x".into());
         assert!(Webhook::resolve(0, &s)
             .expect_err("refused")
+            .message
             .contains("plain http"));
     }
 
