@@ -157,9 +157,7 @@ fn main() -> anyhow::Result<()> {
         days: cli.days,
         legacy: cli.legacy,
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = vigia::process::runtime(None)?;
     rt.block_on(async move {
         match cli.cmd {
             Cmd::Setup { dir } => setup(&dir),

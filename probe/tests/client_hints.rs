@@ -138,10 +138,7 @@ async fn a_probe_certificate_the_collector_refuses_says_so() {
 
 #[test]
 fn an_unresolvable_host_name_says_so() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = vigia::process::runtime(Some(1)).expect("runtime");
     rt.block_on(async {
         let site = SiteDir::new();
         // `.invalid` never resolves (RFC 2606).
