@@ -1,12 +1,12 @@
 //! One healthy [`RecordingStatus`] for every test, instead of a hand-written one per test file:
-//! a recorder whose cameras recorded on every day of a window ending with the newest recording,
-//! a minute before the scan, on a disk with room to spare — what [`crate::rules`] finds OK and
+//! a recorder whose cameras recorded on every day of a window ending on the day of the scan, the
+//! newest recording a minute before it, on a disk with room to spare — what [`crate::rules`] finds OK and
 //! [`crate::validate`] accepts. A test sets what it is about with a setter, or changes the built
 //! struct for a fault. Behind the `testkit` cargo feature, so no release binary carries it.
 
 use crate::days::{format_day, last_n_days, local_date, parse_tz, to_timestamp};
 use crate::pb::{CameraStatus, RecordingStatus, ScanError, ScanOutcome, Technology};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 /// Builds a healthy status scanned at a given instant; see the module doc for its shape.
 #[derive(Debug, Clone)]
@@ -20,6 +20,7 @@ pub struct StatusBuilder {
     newest: Option<DateTime<Utc>>,
     oldest: Option<DateTime<Utc>>,
     days: u32,
+    missing: Vec<NaiveDate>,
     zone: String,
     interval: Option<std::time::Duration>,
     cameras: Vec<String>,
@@ -47,6 +48,7 @@ impl StatusBuilder {
             newest: None,
             oldest: None,
             days: 30,
+            missing: Vec::new(),
             zone: "America/Sao_Paulo".into(),
             interval: Some(std::time::Duration::from_secs(300)),
             cameras: Vec::new(),
@@ -98,21 +100,28 @@ impl StatusBuilder {
     }
 
     /// The newest recording of the recorder and of every camera (default: a minute before the
-    /// scan); the recorded days end on its local date.
+    /// scan).
     pub fn newest(mut self, at: DateTime<Utc>) -> Self {
         self.newest = Some(at);
         self
     }
 
-    /// The oldest recording (default: the newest's time of day on the first recorded day).
+    /// The oldest recording (default: the scan's time of day on the first day of the window).
     pub fn oldest(mut self, at: DateTime<Utc>) -> Self {
         self.oldest = Some(at);
         self
     }
 
-    /// How many days the recorder keeps: every one of them recorded, on every camera.
+    /// How many days the recorder keeps, ending on the scan's local date: every one of them
+    /// recorded, on every camera, but for [`Self::missing_day`]s.
     pub fn days(mut self, days: u32) -> Self {
         self.days = days;
+        self
+    }
+
+    /// A day of the window without recordings (deleted), on the recorder and every camera.
+    pub fn missing_day(mut self, day: NaiveDate) -> Self {
+        self.missing.push(day);
         self
     }
 
@@ -183,10 +192,12 @@ impl StatusBuilder {
         let newest = self
             .newest
             .unwrap_or(self.scanned_at - Duration::minutes(1));
-        let days = last_n_days(local_date(newest, tz), self.days);
+        let mut days = last_n_days(local_date(self.scanned_at, tz), self.days);
+        days.retain(|d| !self.missing.contains(d));
+        let recorded = days.len() as u32;
         let oldest = self
             .oldest
-            .unwrap_or(newest - Duration::days(i64::from(self.days.saturating_sub(1))));
+            .unwrap_or(self.scanned_at - Duration::days(i64::from(self.days.saturating_sub(1))));
         let (first_day, day_bitmap) = match crate::day_bitmap::encode(&days) {
             Some((first, bits)) if self.per_camera_days => (format_day(first), bits),
             _ => (String::new(), Vec::new()),
@@ -209,7 +220,7 @@ impl StatusBuilder {
                     oldest_recording: Some(to_timestamp(oldest)),
                     newest_recording: Some(to_timestamp(newest)),
                     newest_nonempty_recording: nonempty(newest),
-                    days_recorded: self.days,
+                    days_recorded: recorded,
                     file_count: share(self.files, i),
                     total_bytes: share(self.bytes, i),
                     first_day: first_day.clone(),
@@ -236,7 +247,7 @@ impl StatusBuilder {
             oldest_recording: Some(to_timestamp(oldest)),
             newest_recording: Some(to_timestamp(newest)),
             newest_nonempty_recording: nonempty(newest),
-            days_recorded: self.days,
+            days_recorded: recorded,
             recorded_days: days.into_iter().map(format_day).collect(),
             file_count: self.files,
             total_bytes: self.bytes,

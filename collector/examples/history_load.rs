@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigia::days::to_timestamp;
-use vigia::pb::{CameraStatus, HistoryEntry, RecordingStatus, ScanOutcome, Technology};
+use vigia::pb::{HistoryEntry, RecordingStatus, Technology};
+use vigia::status_builder::StatusBuilder;
 use vigia_collector::store::Store;
 use vigia_collector::writer::Writer;
 use vigia_collector::{Clock, CollectorConfig};
@@ -74,72 +75,54 @@ fn scan(i: usize, cameras: usize, t: DateTime<Utc>, sequence: u64) -> RecordingS
     // Site i loses one day of recordings (someone deleted it) on day 3 + i % 20, for good.
     let deleted = (day_no >= 3 + (i % 20) as i64)
         .then(|| (start() + Span::days(3 + (i % 20) as i64) - Span::days(10)).date_naive());
-    let dates: Vec<chrono::NaiveDate> = (0..30)
+    let oldest = (0..30)
         .rev()
         .map(|d| today - chrono::Days::new(d))
-        .filter(|d| Some(*d) != deleted)
-        .collect();
-    let (first_day, bitmap) = match vigia::day_bitmap::encode(&dates) {
-        Some((first, bits)) => (vigia::days::format_day(first), bits),
-        None => (String::new(), Vec::new()),
-    };
-    let oldest = dates
-        .first()
+        .find(|d| Some(*d) != deleted)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| to_timestamp(d.and_utc()));
+        .map_or(t, |d| d.and_utc());
     let step = u64::try_from((t - start()).num_minutes() / 5).unwrap_or(0);
-    let newest = t - Span::seconds(40);
     // Camera 3 of site i stops on day 1 + i % 25 at 10:00 and is back at 16:00.
     let stop_from = start() + Span::days(1 + (i % 25) as i64) + Span::hours(10);
     let stopped = t >= stop_from && t < stop_from + Span::hours(6);
     let files = |c: u64| 100 * 30 * 24 + step * (1 + c % 2);
-    RecordingStatus {
-        site: format!("site-{i:05}"),
-        recorder: "nvr-1".into(),
-        technology: Technology::Digifort as i32,
-        sequence,
-        spool_id: "bench-spool".into(),
-        observed_at: Some(to_timestamp(t)),
-        report_interval: Some(prost_types::Duration {
-            seconds: 300,
-            nanos: 0,
-        }),
-        outcome: ScanOutcome::Ok as i32,
-        oldest_recording: oldest,
-        newest_recording: Some(to_timestamp(newest)),
-        newest_nonempty_recording: Some(to_timestamp(newest)),
-        days_recorded: dates.len() as u32,
-        recorded_days: dates.iter().map(|d| vigia::days::format_day(*d)).collect(),
-        file_count: (0..cameras as u64).map(files).sum(),
-        total_bytes: (0..cameras as u64).map(|c| files(c) << 24).sum(),
-        cameras: (1..=cameras)
-            .map(|c| {
-                let n = if c == 3 && stopped { stop_from } else { newest };
-                CameraStatus {
-                    camera: format!("cam-{c:02}"),
-                    oldest_recording: oldest,
-                    newest_recording: Some(to_timestamp(n)),
-                    newest_nonempty_recording: Some(to_timestamp(n)),
-                    days_recorded: dates.len() as u32,
-                    file_count: files(c as u64),
-                    total_bytes: files(c as u64) << 24,
-                    first_day: first_day.clone(),
-                    day_bitmap: bitmap.clone(),
-                }
-            })
-            .collect(),
-        disk_total_bytes: 8 << 40,
-        disk_free_bytes: (2 << 40) - (step << 22) % (1 << 40),
+    let mut status = StatusBuilder::new(t)
+        .site(&format!("site-{i:05}"))
+        .recorder("nvr-1")
+        .technology(Technology::Digifort)
+        .sequence(sequence)
+        .spool_id("bench-spool")
+        .zone("UTC")
+        .oldest(oldest)
+        .newest(t - Span::seconds(40))
+        .cameras((1..=cameras).map(|c| format!("cam-{c:02}")))
+        .files(
+            (0..cameras as u64).map(files).sum(),
+            (0..cameras as u64).map(|c| files(c) << 24).sum(),
+        )
+        .disk((2 << 40) - (step << 22) % (1 << 40), 8 << 40);
+    if let Some(day) = deleted {
+        status = status.missing_day(day);
+    }
+    if stopped {
+        status = status.camera_newest("cam-03", stop_from);
+    }
+    let mut status = RecordingStatus {
         probe_version: "bench".into(),
         hostname: format!("site-{i:05}-nvr"),
-        time_zone: "UTC".into(),
         root_path: "D:\\Digifort\\Gravacoes".into(),
         scan_duration: Some(prost_types::Duration {
             seconds: 2,
             nanos: i32::try_from(step % 1000).unwrap_or(0) * 1_000_000,
         }),
-        ..Default::default()
+        ..status.build()
+    };
+    // Every other camera writes files twice as fast.
+    for (c, camera) in (1u64..).zip(&mut status.cameras) {
+        camera.file_count = files(c);
+        camera.total_bytes = files(c) << 24;
     }
+    status
 }
 
 /// Bytes on disk under `dir`, as `du` counts them (allocated blocks).

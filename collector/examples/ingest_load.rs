@@ -18,7 +18,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Identity};
 use vigia::days::to_timestamp;
 use vigia::pb::ingest_client::IngestClient;
-use vigia::pb::{CameraStatus, RecordingStatus, ScanOutcome, Technology};
+use vigia::pb::{RecordingStatus, Technology};
+use vigia::status_builder::StatusBuilder;
 use vigia_collector::ca::{Ca, Subject, Validity};
 use vigia_collector::issuing;
 
@@ -366,66 +367,32 @@ fn status_at(site: &str, sequence: u64, now: chrono::DateTime<chrono::Utc>) -> R
         days,
         legacy,
     } = shape();
-    let days = i64::from(days.max(1));
-    let day = |d: i64| {
-        (now - chrono::Duration::days(d))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
-    let oldest = Some(to_timestamp(now - chrono::Duration::days(days - 1)));
-    let newest = Some(to_timestamp(now - chrono::Duration::minutes(2)));
-    let dates: Vec<chrono::NaiveDate> = (0..days)
-        .rev()
-        .map(|d| (now - chrono::Duration::days(d)).date_naive())
-        .collect();
-    let (first_day, day_bitmap) = match vigia::day_bitmap::encode(&dates) {
-        Some((first, bits)) if !legacy => (vigia::days::format_day(first), bits),
-        _ => (String::new(), Vec::new()),
-    };
-    let files_per_camera = 100 * days as u64;
+    let days = days.max(1);
+    let mut status = StatusBuilder::new(now)
+        .site(site)
+        .recorder("nvr-1")
+        .technology(Technology::Digifort)
+        .sequence(sequence)
+        .spool_id("bench-spool")
+        .days(days)
+        .newest(now - chrono::Duration::minutes(2))
+        .cameras((1..=cameras).map(|i| format!("cam-{i:02}")))
+        .files(
+            100 * u64::from(days) * u64::from(cameras),
+            (225 << 30) * u64::from(cameras),
+        );
+    if legacy {
+        status = status.legacy_probe();
+    }
     RecordingStatus {
-        site: site.into(),
-        recorder: "nvr-1".into(),
-        technology: Technology::Digifort as i32,
-        sequence,
-        spool_id: "bench-spool".into(),
-        observed_at: Some(to_timestamp(now)),
-        report_interval: Some(prost_types::Duration {
-            seconds: 300,
-            nanos: 0,
-        }),
-        outcome: ScanOutcome::Ok as i32,
-        oldest_recording: oldest,
-        newest_recording: newest,
-        newest_nonempty_recording: if legacy { None } else { newest },
-        days_recorded: days as u32,
-        recorded_days: (0..days).rev().map(day).collect(),
-        file_count: files_per_camera * u64::from(cameras),
-        total_bytes: (225 << 30) * u64::from(cameras),
-        cameras: (1..=cameras)
-            .map(|i| CameraStatus {
-                camera: format!("cam-{i:02}"),
-                oldest_recording: oldest,
-                newest_recording: newest,
-                newest_nonempty_recording: if legacy { None } else { newest },
-                days_recorded: days as u32,
-                file_count: files_per_camera,
-                total_bytes: 225 << 30,
-                first_day: first_day.clone(),
-                day_bitmap: day_bitmap.clone(),
-            })
-            .collect(),
-        disk_total_bytes: 2 << 40,
-        disk_free_bytes: 1 << 40,
         probe_version: "bench".into(),
         hostname: format!("{site}-host"),
-        time_zone: "America/Sao_Paulo".into(),
         root_path: "D:\\Digifort\\Gravacoes".into(),
         scan_duration: Some(prost_types::Duration {
             seconds: 2,
             nanos: 0,
         }),
-        ..Default::default()
+        ..status.build()
     }
 }
 

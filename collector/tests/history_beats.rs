@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 use vigia::days::to_timestamp;
-use vigia::pb::{CameraStatus, RecordingStatus, ScanOutcome, Technology};
+use vigia::pb::{RecordingStatus, Technology};
+use vigia::status_builder::StatusBuilder;
 use vigia_collector::store::Store;
 use vigia_collector::writer::Writer;
 use vigia_collector::Clock;
@@ -12,54 +13,44 @@ use vigia_collector::Clock;
 /// Five-minute reports of one recorder with two cameras: new recordings at every scan, camera 2
 /// stopping for a while, a day deleted, and a new day starting.
 fn stream(clock_start: chrono::DateTime<chrono::Utc>, n: u64) -> Vec<RecordingStatus> {
+    let deleted = (clock_start - chrono::Duration::days(19)).date_naive();
     (1..=n)
         .map(|seq| {
             let at = clock_start + chrono::Duration::minutes(5 * seq as i64);
-            let days: Vec<String> = (0..30)
-                .filter(|d| !(seq > 200 && *d == 10))
-                .map(|d| format!("2026-11-{:02}", d % 28 + 1))
-                .chain((seq > 250).then(|| "2026-12-01".to_string()))
-                .collect();
-            let cam2_newest = if (100..150).contains(&seq) {
-                clock_start + chrono::Duration::minutes(5 * 100)
+            // The days kept move only where the stream says: 30 up to its first day, one of
+            // them deleted after 200 reports, the next day recorded too after 250.
+            let mut calendar = if seq > 250 {
+                StatusBuilder::new(clock_start + chrono::Duration::days(1)).days(31)
             } else {
-                at
+                StatusBuilder::new(clock_start).days(30)
             };
-            let n_days = days.len() as u32;
-            let cam =
-                |name: &str, newest: chrono::DateTime<chrono::Utc>, files: u64| CameraStatus {
-                    camera: name.into(),
-                    oldest_recording: Some(to_timestamp(clock_start - chrono::Duration::days(30))),
-                    newest_recording: Some(to_timestamp(newest)),
-                    newest_nonempty_recording: Some(to_timestamp(newest)),
-                    days_recorded: n_days,
-                    file_count: files,
-                    total_bytes: files << 20,
-                    first_day: "2026-11-01".into(),
-                    day_bitmap: vec![0xff, 0xff, 0xff, 0x3f],
-                };
+            if seq > 200 {
+                calendar = calendar.missing_day(deleted);
+            }
+            if (100..150).contains(&seq) {
+                let stopped = clock_start + chrono::Duration::minutes(5 * 100);
+                calendar = calendar.camera_newest("cam2", stopped);
+            }
+            let status = calendar
+                .site("loja")
+                .technology(Technology::Ivms)
+                .sequence(seq)
+                .spool_id("s")
+                .zone("UTC")
+                .interval(None)
+                .oldest(clock_start - chrono::Duration::days(30))
+                .newest(at)
+                .cameras(["cam1", "cam2"])
+                .files(1000 + seq * 2, (1000 + seq * 2) << 20)
+                .disk((1 << 39) - seq, 1 << 40)
+                .build();
             RecordingStatus {
-                site: "loja".into(),
-                recorder: "nvr".into(),
-                technology: Technology::Ivms as i32,
-                sequence: seq,
-                spool_id: "s".into(),
                 observed_at: Some(to_timestamp(at)),
-                outcome: ScanOutcome::Ok as i32,
-                oldest_recording: Some(to_timestamp(clock_start - chrono::Duration::days(30))),
-                newest_recording: Some(to_timestamp(at)),
-                days_recorded: n_days,
-                recorded_days: days,
-                file_count: 1000 + seq * 2,
-                total_bytes: (1000 + seq * 2) << 20,
-                cameras: vec![cam("cam1", at, 500 + seq), cam("cam2", cam2_newest, 500)],
-                disk_total_bytes: 1 << 40,
-                disk_free_bytes: (1 << 39) - seq,
                 scan_duration: Some(prost_types::Duration {
                     seconds: 1,
                     nanos: (seq * 1000) as i32,
                 }),
-                ..Default::default()
+                ..status
             }
         })
         .collect()

@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use vigia::days::to_timestamp;
-use vigia::pb::{
-    CameraStatus, HistoryEntry, RecordingStatus, ScanOutcome, Technology, VerdictKind,
-};
+use vigia::pb::{HistoryEntry, RecordingStatus, Technology, VerdictKind};
+use vigia::status_builder::StatusBuilder;
 use vigia_collector::store::{received_at, Store};
 use vigia_collector::thin::{compact, timeline};
 use vigia_collector::timeline::{evaluate, nanos};
@@ -35,66 +34,36 @@ fn deleted_day() -> chrono::NaiveDate {
 /// One recorder's scan at `t`: new recordings on every camera (cam-2 of nvr-a stops for a day
 /// and a half), a rolling 30-day window, a day deleted from day 3 on.
 fn scan(recorder: &str, t: DateTime<Utc>, sequence: u64, dropped: u64) -> RecordingStatus {
-    let today = t.date_naive();
-    let days: Vec<String> = (0..30)
-        .rev()
-        .map(|d| today - chrono::Days::new(d))
-        .filter(|d| !(t >= at(3, 12, 0) && *d == deleted_day()))
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .collect();
-    let oldest = Some(to_timestamp(
-        (today - chrono::Days::new(29))
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or_default()
-            .and_utc(),
-    ));
+    let oldest = (t.date_naive() - chrono::Days::new(29))
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
     let step = u64::try_from((t - start()).num_minutes() / 5).unwrap_or(0);
-    let newest = t - Span::seconds(30);
-    let cameras = (1..=4)
-        .map(|i| {
-            let stopped = recorder == "nvr-a" && i == 2 && t >= at(1, 10, 0) && t < at(2, 14, 0);
-            let n = if stopped { at(1, 10, 0) } else { newest };
-            CameraStatus {
-                camera: format!("cam-{i}"),
-                oldest_recording: oldest,
-                newest_recording: Some(to_timestamp(n)),
-                newest_nonempty_recording: Some(to_timestamp(n)),
-                days_recorded: days.len() as u32,
-                file_count: 10_000 + step,
-                total_bytes: (10_000 + step) << 20,
-                ..Default::default()
-            }
-        })
-        .collect();
+    let mut s = StatusBuilder::new(t)
+        .site("loja")
+        .recorder(recorder)
+        .technology(Technology::Digifort)
+        .sequence(sequence)
+        .spool_id("spool")
+        .zone("UTC")
+        .oldest(oldest)
+        .newest(t - Span::seconds(30))
+        .cameras((1..=4).map(|i| format!("cam-{i}")))
+        .files(40_000 + 4 * step, (40_000 + 4 * step) << 20)
+        .disk((2 << 40) - (step << 20), 4 << 40)
+        .dropped(dropped);
+    if t >= at(3, 12, 0) {
+        s = s.missing_day(deleted_day());
+    }
+    if recorder == "nvr-a" && t >= at(1, 10, 0) && t < at(2, 14, 0) {
+        s = s.camera_newest("cam-2", at(1, 10, 0));
+    }
     RecordingStatus {
-        site: "loja".into(),
-        recorder: recorder.into(),
-        technology: Technology::Digifort as i32,
-        sequence,
-        spool_id: "spool".into(),
-        observed_at: Some(to_timestamp(t)),
-        report_interval: Some(prost_types::Duration {
-            seconds: 300,
-            nanos: 0,
-        }),
-        outcome: ScanOutcome::Ok as i32,
-        oldest_recording: oldest,
-        newest_recording: Some(to_timestamp(newest)),
-        newest_nonempty_recording: Some(to_timestamp(newest)),
-        days_recorded: days.len() as u32,
-        recorded_days: days,
-        file_count: 40_000 + 4 * step,
-        total_bytes: (40_000 + 4 * step) << 20,
-        cameras,
-        disk_total_bytes: 4 << 40,
-        disk_free_bytes: (2 << 40) - (step << 20),
-        time_zone: "UTC".into(),
-        dropped_statuses: dropped,
         scan_duration: Some(prost_types::Duration {
             seconds: 1,
             nanos: i32::try_from(step % 1000).unwrap_or(0) * 1000,
         }),
-        ..Default::default()
+        ..s.build()
     }
 }
 

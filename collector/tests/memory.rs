@@ -5,31 +5,21 @@
 mod support;
 
 use std::time::Duration;
-use support::{probe_stream, status, Env};
+use support::{healthy, probe_stream, Env};
 use tonic::Code;
 use vigia::days::to_timestamp;
 use vigia::pb::{
-    AcknowledgeRequest, CameraStatus, GetSiteRequest, RecordingStatus, RetireCameraRequest,
+    AcknowledgeRequest, GetSiteRequest, RecordingStatus, RetireCameraRequest,
     RetireRecorderRequest, SiteReport, VerdictKind,
 };
+use vigia::status_builder::StatusBuilder;
 use vigia_collector::testkit::TestCollector;
 use vigia_collector::Clock;
 
-fn with_cameras(mut s: RecordingStatus, cams: &[&str]) -> RecordingStatus {
-    s.technology = vigia::pb::Technology::Digifort as i32;
-    s.cameras = cams
-        .iter()
-        .map(|c| CameraStatus {
-            camera: (*c).into(),
-            oldest_recording: s.oldest_recording,
-            newest_recording: s.newest_recording,
-            days_recorded: s.days_recorded,
-            file_count: 10,
-            total_bytes: 1 << 20,
-            ..Default::default()
-        })
-        .collect();
-    s
+fn with_cameras(s: StatusBuilder, cams: &[&str]) -> RecordingStatus {
+    s.technology(vigia::pb::Technology::Digifort)
+        .cameras(cams.iter().copied())
+        .build()
 }
 
 fn kinds(site: &SiteReport) -> Vec<VerdictKind> {
@@ -61,11 +51,11 @@ async fn vanished_camera_and_dropped_recorder_until_retired_across_restarts() {
     let mut s = probe_stream(&c, &probe).await.expect("stream");
     let t0 = clock.now();
     s.send(with_cameras(
-        status("loja", "nvr", 1, t0),
+        healthy("loja", "nvr", 1, t0),
         &["cam1", "cam2"],
     ))
     .await;
-    s.send(with_cameras(status("loja", "dvr", 2, t0), &["a"]))
+    s.send(with_cameras(healthy("loja", "dvr", 2, t0), &["a"]))
         .await;
     for _ in 0..2 {
         s.next().await.expect("ack");
@@ -75,7 +65,7 @@ async fn vanished_camera_and_dropped_recorder_until_retired_across_restarts() {
     // Half an hour later only nvr reports, and without cam2.
     clock.advance(Duration::from_secs(1800));
     let t1 = clock.now();
-    s.send(with_cameras(status("loja", "nvr", 3, t1), &["cam1"]))
+    s.send(with_cameras(healthy("loja", "nvr", 3, t1), &["cam1"]))
         .await;
     s.next().await.expect("ack");
     drop(s);
@@ -164,7 +154,7 @@ async fn vanished_camera_and_dropped_recorder_until_retired_across_restarts() {
     // The retired camera comes back: judged again, and no longer retired.
     let mut s = probe_stream(&c, &probe).await.expect("stream");
     s.send(with_cameras(
-        status("loja", "nvr", 4, clock.now()),
+        healthy("loja", "nvr", 4, clock.now()),
         &["cam1", "cam2"],
     ))
     .await;
@@ -184,8 +174,11 @@ async fn an_acknowledgement_hides_until_it_expires_and_survives_a_restart() {
     let (env, clock, c) = start().await;
     let probe = env.fleet.probe("loja").expect("probe");
     let mut s = probe_stream(&c, &probe).await.expect("stream");
-    let mut st = with_cameras(status("loja", "nvr", 1, clock.now()), &["cam1", "cam2"]);
-    st.cameras[1].newest_recording = Some(to_timestamp(clock.now() - chrono::Duration::hours(5)));
+    let stopped = clock.now() - chrono::Duration::hours(5);
+    let st = with_cameras(
+        healthy("loja", "nvr", 1, clock.now()).camera_newest("cam2", stopped),
+        &["cam1", "cam2"],
+    );
     s.send(st).await;
     s.next().await.expect("ack");
     drop(s);
@@ -248,8 +241,11 @@ async fn an_acknowledgement_hides_until_it_expires_and_survives_a_restart() {
     clock.advance(Duration::from_secs(25 * 3600));
     // A day later the site would be SILENT too; report again so only the camera remains.
     let mut s = probe_stream(&c, &probe).await.expect("stream");
-    let mut st = with_cameras(status("loja", "nvr", 2, clock.now()), &["cam1", "cam2"]);
-    st.cameras[1].newest_recording = Some(to_timestamp(clock.now() - chrono::Duration::hours(29)));
+    let stopped = clock.now() - chrono::Duration::hours(29);
+    let st = with_cameras(
+        healthy("loja", "nvr", 2, clock.now()).camera_newest("cam2", stopped),
+        &["cam1", "cam2"],
+    );
     s.send(st).await;
     s.next().await.expect("ack");
     let site = get(&c, &env, "loja").await;

@@ -54,7 +54,8 @@ fn a_second_opener_is_told_the_store_is_in_use() {
 async fn pruning_drops_old_history_but_never_a_recorders_latest_status() {
     use std::sync::Arc;
     use vigia::days::to_timestamp;
-    use vigia::pb::{RecordingStatus, ScanOutcome, Technology};
+    use vigia::pb::{RecordingStatus, Technology};
+    use vigia::status_builder::StatusBuilder;
     use vigia_collector::writer::Writer;
     use vigia_collector::Clock;
 
@@ -62,15 +63,17 @@ async fn pruning_drops_old_history_but_never_a_recorders_latest_status() {
     let store = Store::open(dir.path(), 8 << 20).expect("open");
     let clock = Clock::manual(chrono::Utc::now() - chrono::Duration::days(200));
     let writer = Writer::start(store.clone(), clock.clone(), Arc::default());
+    // Every status scanned at the first instant, then dated now: each recorder's next one
+    // repeats its last but for the time and the sequence (the days kept cannot move on).
+    let first = clock.now();
     let status = |recorder: &str, sequence: u64| RecordingStatus {
-        site: "loja-1".into(),
-        recorder: recorder.into(),
-        technology: Technology::Ivms as i32,
-        sequence,
-        spool_id: "s".into(),
         observed_at: Some(to_timestamp(clock.now())),
-        outcome: ScanOutcome::Ok as i32,
-        ..Default::default()
+        ..StatusBuilder::new(first)
+            .technology(Technology::Ivms)
+            .recorder(recorder)
+            .sequence(sequence)
+            .spool_id("s")
+            .build()
     };
     let mut seq = 0;
     for recorder in ["a", "b", "a", "b"] {

@@ -9,9 +9,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::Streaming;
-use vigia::days::to_timestamp;
 use vigia::pb::ingest_client::IngestClient;
-use vigia::pb::{RecordingStatus, ReportAck, ScanOutcome, Technology};
+use vigia::pb::{RecordingStatus, ReportAck};
+use vigia::status_builder::StatusBuilder;
 use vigia_collector::testkit::{connect, CertPaths, TestCollector, TestFleet};
 
 /// Every wait in a test.
@@ -43,44 +43,32 @@ impl Env {
     }
 }
 
-/// A status that passes validation, observed `age` ago by the real clock's "now" argument.
+/// A healthy status that passes validation, scanned at `now` (41 days kept, in UTC).
 pub fn status(
     site: &str,
     recorder: &str,
     sequence: u64,
     now: chrono::DateTime<chrono::Utc>,
 ) -> RecordingStatus {
-    let day = |d: i64| {
-        (now - chrono::Duration::days(d))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
-    RecordingStatus {
-        site: site.into(),
-        recorder: recorder.into(),
-        technology: Technology::Intelbras as i32,
-        sequence,
-        spool_id: "spool-a".into(),
-        observed_at: Some(to_timestamp(now)),
-        report_interval: Some(prost_types::Duration {
-            seconds: 300,
-            nanos: 0,
-        }),
-        outcome: ScanOutcome::Ok as i32,
-        oldest_recording: Some(to_timestamp(now - chrono::Duration::days(40))),
-        newest_recording: Some(to_timestamp(now - chrono::Duration::minutes(3))),
-        days_recorded: 41,
-        recorded_days: (0..=40).rev().map(day).collect(),
-        file_count: 1000,
-        total_bytes: 1 << 30,
-        disk_total_bytes: 1 << 40,
-        disk_free_bytes: 1 << 39,
-        probe_version: "test".into(),
-        hostname: "host".into(),
-        time_zone: "UTC".into(),
-        root_path: "/rec".into(),
-        ..Default::default()
-    }
+    healthy(site, recorder, sequence, now).build()
+}
+
+/// [`status`] before it is built, for a test that changes more of it (cameras, say).
+pub fn healthy(
+    site: &str,
+    recorder: &str,
+    sequence: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> StatusBuilder {
+    StatusBuilder::new(now)
+        .site(site)
+        .recorder(recorder)
+        .sequence(sequence)
+        .spool_id("spool-a")
+        .zone("UTC")
+        .days(41)
+        .newest(now - chrono::Duration::minutes(3))
+        .disk(1 << 39, 1 << 40)
 }
 
 /// One open Ingest stream from a probe's point of view.
