@@ -10,6 +10,7 @@ use vigia::pb::{
     RecordingStatus, ScanError, ScanOutcome, SiteReport, SiteState, Technology, VerdictKind,
 };
 use vigia::rules::{recorder_verdicts, site_verdicts, RecorderInput, Rules, SiteInput};
+use vigia::status_builder::StatusBuilder;
 
 /// The fixed instant of every snapshot: 07:00 in São Paulo on 28/11/2026.
 pub fn now() -> DateTime<Utc> {
@@ -34,48 +35,28 @@ pub fn status_at(
     days: u32,
     now: DateTime<Utc>,
 ) -> RecordingStatus {
-    let tz = parse_tz(ZONE).expect("zone");
-    let observed = now - Duration::minutes(2);
     let newest = now - Duration::minutes(5);
-    let recorded: Vec<String> = last_n_days(local_date(newest, tz), days)
-        .into_iter()
-        .map(format_day)
-        .collect();
     let oldest = newest - Duration::days(i64::from(days.saturating_sub(1))) - Duration::hours(9);
+    let status = StatusBuilder::new(now - Duration::minutes(2))
+        .site(site)
+        .recorder(recorder)
+        .technology(tech)
+        .zone(ZONE)
+        .days(days)
+        .newest(newest)
+        .oldest(oldest)
+        .files(u64::from(days) * 96, u64::from(days) * 40_000_000_000)
+        .disk(800_000_000_000, 4_000_000_000_000)
+        .build();
     RecordingStatus {
-        site: site.into(),
-        recorder: recorder.into(),
-        technology: tech as i32,
-        sequence: 1,
-        spool_id: "spool-1".into(),
-        observed_at: Some(to_timestamp(observed)),
-        report_interval: Some(prost_types::Duration {
-            seconds: 300,
-            nanos: 0,
-        }),
-        outcome: ScanOutcome::Ok as i32,
-        oldest_recording: Some(to_timestamp(oldest)),
-        newest_recording: Some(to_timestamp(newest)),
-        days_recorded: days,
-        recorded_days: recorded,
-        file_count: u64::from(days) * 96,
-        total_bytes: u64::from(days) * 40_000_000_000,
-        cameras: Vec::new(),
-        disk_total_bytes: 4_000_000_000_000,
-        disk_free_bytes: 800_000_000_000,
-        errors: Vec::new(),
-        errors_omitted: 0,
         probe_version: "0.1.0".into(),
         hostname: format!("{site}-pc"),
-        time_zone: ZONE.into(),
+        root_path: "D:\\Gravacoes".into(),
         scan_duration: Some(prost_types::Duration {
             seconds: 3,
             nanos: 0,
         }),
-        dropped_statuses: 0,
-        newest_nonempty_recording: Some(to_timestamp(newest)),
-        root_path: "D:\\Gravacoes".into(),
-        dry_run: false,
+        ..status
     }
 }
 
