@@ -489,18 +489,11 @@ mod tests {
 
     /// A status the collector accepts (the spool checks the collector's rules).
     fn status(recorder: &str) -> RecordingStatus {
-        RecordingStatus {
-            site: "loja-1".into(),
-            recorder: recorder.into(),
-            technology: vigia::pb::Technology::Intelbras as i32,
-            outcome: vigia::pb::ScanOutcome::Ok as i32,
-            observed_at: Some(prost_types::Timestamp {
-                seconds: 1_700_000_000,
-                nanos: 0,
-            }),
-            file_count: 7,
-            ..Default::default()
-        }
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        vigia::status_builder::StatusBuilder::new(at)
+            .recorder(recorder)
+            .files(7, 7 << 20)
+            .build()
     }
 
     fn seqs(spool: &Spool) -> Vec<u64> {
