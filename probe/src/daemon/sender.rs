@@ -119,13 +119,21 @@ impl Sender {
             _ => return,
         };
         for seq in refused {
-            let rejected = self.shared.spool().reject(seq);
-            if matches!(rejected, Ok(true)) {
-                self.shared
+            // The refused set is held while the status leaves the spool: whoever sees it gone
+            // (send-once's wait) then finds it in the set, never a delivered-looking gap.
+            let rejected = {
+                let mut set = self
+                    .shared
                     .refused
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(seq);
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let rejected = self.shared.spool().reject(seq);
+                if matches!(rejected, Ok(true)) {
+                    set.insert(seq);
+                }
+                rejected
+            };
+            if matches!(rejected, Ok(true)) {
                 self.shared.progress.send_modify(|n| *n += 1);
             }
             match rejected {
