@@ -53,20 +53,21 @@ pub fn decode(first_day: &str, bits: &[u8]) -> Result<Option<Vec<NaiveDate>>, Bi
     if bits.len() > MAX_BITMAP_DAYS.div_ceil(8) {
         return Err(BitmapError::TooLong(bits.len()));
     }
-    let mut out = Vec::new();
+    // One step per day of the span, from one set bit's day to the next (`succ_opt` is an
+    // increment; adding n days, or counting from the calendar's origin, divides by years,
+    // and a fleet listing decodes every camera's bitmap).
+    let mut out = Vec::with_capacity(bits.iter().map(|b| b.count_ones() as usize).sum());
+    let (mut day, mut at) = (first, 0usize);
     for (i, byte) in bits.iter().enumerate() {
-        if *byte == 0 {
-            continue;
-        }
-        for b in 0..8 {
-            if byte & (1 << b) != 0 {
-                let n = (i * 8 + b) as u64;
-                out.push(
-                    first
-                        .checked_add_days(Days::new(n))
-                        .ok_or(BitmapError::Range)?,
-                );
+        let mut byte = *byte;
+        while byte != 0 {
+            let n = i * 8 + byte.trailing_zeros() as usize;
+            byte &= byte - 1;
+            while at < n {
+                day = day.succ_opt().ok_or(BitmapError::Range)?;
+                at += 1;
             }
+            out.push(day);
         }
     }
     Ok(Some(out))
@@ -110,6 +111,25 @@ mod tests {
         let (first, bits) = encode(&days).expect("some days");
         assert_eq!(first, day("2026-11-30"));
         assert_eq!(bits, vec![1]);
+    }
+
+    #[test]
+    fn decodes_each_set_bit_as_its_day() {
+        // Against the plain definition: bit n set means first + n days.
+        let first = day("2024-02-20");
+        for bits in [
+            vec![0b1000_0001u8, 0, 0xff, 0x10],
+            vec![0xff; 12],
+            vec![0, 0, 0x80],
+        ] {
+            let want: Vec<_> = (0..bits.len() * 8)
+                .filter(|n| bits[n / 8] & (1 << (n % 8)) != 0)
+                .filter_map(|n| first.checked_add_days(Days::new(n as u64)))
+                .collect();
+            assert_eq!(decode("2024-02-20", &bits), Ok(Some(want)));
+        }
+        let last = NaiveDate::MAX.format(crate::days::DAY_FORMAT).to_string();
+        assert_eq!(decode(&last, &[0b10]), Err(BitmapError::Range));
     }
 
     #[test]

@@ -65,7 +65,24 @@ pub fn format_day(day: NaiveDate) -> String {
 
 /// Reads a day as on the wire.
 pub fn parse_day(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, DAY_FORMAT).ok()
+    // Every status carries dozens of days and a fleet listing reads them all: the wire's own
+    // form (`2026-11-28`) is read directly, anything else as chrono reads `DAY_FORMAT`.
+    match canonical_day(s.as_bytes()) {
+        Some((y, m, d)) => NaiveDate::from_ymd_opt(y, m, d),
+        None => NaiveDate::parse_from_str(s, DAY_FORMAT).ok(),
+    }
+}
+
+/// The year, month and day of exactly `YYYY-MM-DD` (ten ASCII bytes).
+fn canonical_day(b: &[u8]) -> Option<(i32, u32, u32)> {
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *b else {
+        return None;
+    };
+    let digit = |c: u8| c.is_ascii_digit().then(|| u32::from(c - b'0'));
+    let year = digit(y0)? * 1000 + digit(y1)? * 100 + digit(y2)? * 10 + digit(y3)?;
+    let month = digit(m0)? * 10 + digit(m1)?;
+    let day = digit(d0)? * 10 + digit(d1)?;
+    Some((i32::try_from(year).ok()?, month, day))
 }
 
 /// The days missing between the first and the last of `days` (which must be sorted ascending).
@@ -167,6 +184,37 @@ mod tests {
             local_date(utc("2026-03-29T01:00:00Z"), tz),
             date("2026-03-29")
         );
+    }
+
+    #[test]
+    fn parse_day_reads_what_chrono_reads() {
+        let cases = [
+            "2026-11-28",
+            "2026-02-29",
+            "2024-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-32",
+            "0000-01-01",
+            "9999-12-31",
+            "2026-1-05",
+            "2026-01-5",
+            "+2026-01-05",
+            "2026/01/05",
+            "2026-01-05 ",
+            " 2026-01-05",
+            "20260105",
+            "",
+            "2026-01-0a",
+            "١٢٣٤-01-01",
+        ];
+        for s in cases {
+            assert_eq!(
+                parse_day(s),
+                NaiveDate::parse_from_str(s, DAY_FORMAT).ok(),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]
