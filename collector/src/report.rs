@@ -51,44 +51,51 @@ fn build(
     } else {
         SiteState::Expected
     };
-    let mut inputs = Vec::with_capacity(latest.len());
-    for entry in &latest {
-        let (Some(status), Some(at)) = (entry.status.as_ref(), received_at(entry)) else {
-            continue;
+    let (verdicts, inventory) = {
+        let mut inputs = Vec::with_capacity(latest.len());
+        for entry in &latest {
+            let (Some(status), Some(at)) = (entry.status.as_ref(), received_at(entry)) else {
+                continue;
+            };
+            inputs.push(RecorderInput {
+                status,
+                received_at: at,
+            });
+        }
+        let latest_at = |recorder: &str| {
+            inputs
+                .iter()
+                .find(|r| r.status.recorder == recorder)
+                .map(|r| r.received_at)
         };
-        inputs.push(RecorderInput {
-            status,
-            received_at: at,
-        });
-    }
-    let latest_at = |recorder: &str| {
-        inputs
-            .iter()
-            .find(|r| r.status.recorder == recorder)
-            .map(|r| r.received_at)
+        let inventory = store.inventory(site, &latest_at)?;
+        let input = SiteInput {
+            expected: in_config || record.expected,
+            retired: record.retired,
+            last_contact,
+            report_interval: Some(interval.unwrap_or(DEFAULT_REPORT_INTERVAL)),
+            recorders: inputs,
+            inventory: &inventory,
+            last_drop: record
+                .last_drop_at
+                .as_ref()
+                .and_then(from_timestamp)
+                .map(|at| (record.last_drop_count, at, record.dropped_total)),
+        };
+        let mut verdicts = site_verdicts(&input, now, &rules);
+        let acks = store.acks(site, now)?;
+        let ack_inputs: Vec<_> = acks.iter().filter_map(|a| a.input()).collect();
+        vigia::rules::ack::apply(&mut verdicts, &ack_inputs, now);
+        (verdicts, inventory)
     };
-    let inventory = store.inventory(site, &latest_at)?;
-    let input = SiteInput {
-        expected: in_config || record.expected,
-        retired: record.retired,
-        last_contact,
-        report_interval: Some(interval.unwrap_or(DEFAULT_REPORT_INTERVAL)),
-        recorders: inputs.clone(),
-        inventory: &inventory,
-        last_drop: record
-            .last_drop_at
-            .as_ref()
-            .and_then(from_timestamp)
-            .map(|at| (record.last_drop_count, at, record.dropped_total)),
-    };
-    let mut verdicts = site_verdicts(&input, now, &rules);
-    let acks = store.acks(site, now)?;
-    let ack_inputs: Vec<_> = acks.iter().filter_map(|a| a.input()).collect();
-    vigia::rules::ack::apply(&mut verdicts, &ack_inputs, now);
-    let recorders = inputs
-        .iter()
-        .map(|r| {
-            let name = r.status.recorder.as_str();
+    // The statuses move into the report (a fleet page holds thousands; a copy of each would
+    // double what a listing allocates).
+    let recorders = latest
+        .into_iter()
+        .filter_map(|entry| {
+            let at = received_at(&entry)?;
+            let status = entry.status?;
+            let name = status.recorder.as_str();
             let retired = inventory
                 .iter()
                 .any(|e| e.recorder == name && e.camera.is_empty() && e.retired_at.is_some());
@@ -100,11 +107,11 @@ fn build(
             if own.is_empty() && !record.retired && !retired {
                 own.push(ok_verdict(name));
             }
-            vigia::pb::RecorderReport {
-                status: Some(r.status.clone()),
-                received_at: Some(vigia::days::to_timestamp(r.received_at)),
+            Some(vigia::pb::RecorderReport {
+                status: Some(status),
+                received_at: Some(vigia::days::to_timestamp(at)),
                 verdicts: own,
-            }
+            })
         })
         .collect();
     Ok(SiteReport {
