@@ -121,22 +121,31 @@ pub async fn list_sites_with(
     Ok(rows)
 }
 
-/// Reads the listing page by page, handing each page to `each` before asking for the next.
+/// Reads the listing page by page, handing each page to `each` in order. The next page is
+/// asked for as soon as its token arrives, before `each` folds the current one, so the
+/// collector builds page N+1 while the mailer folds page N: at most two pages are held.
 /// Pages are decoded as [`WirePage`]: only what the digest keeps is built.
 pub async fn for_each_page(
     cfg: &CollectorConfig,
     kinds: &[vigia::pb::VerdictKind],
     mut each: impl FnMut(WirePage),
 ) -> Result<(), FleetError> {
-    let mut client =
+    let client =
         tonic::client::Grpc::new(channel(cfg).await?).max_decoding_message_size(MAX_ANSWER);
-    let mut token = String::new();
+    let fetch = |token: String| {
+        let (cfg, mut client, kinds) = (cfg.clone(), client.clone(), kinds.to_vec());
+        tokio::spawn(async move { one_page(&cfg, &mut client, &token, &kinds).await })
+    };
     let started = std::time::Instant::now();
+    let mut pending = fetch(String::new());
     for pages in 1..=MAX_PAGES {
-        let mut page = one_page(cfg, &mut client, &token, kinds).await?;
+        let mut page = pending.await.map_err(|e| FleetError::Connect {
+            url: cfg.url.clone(),
+            reason: format!("the page reader stopped: {e}"),
+        })??;
         let next = std::mem::take(&mut page.next_page_token);
-        each(page);
         if next.is_empty() {
+            each(page);
             tracing::debug!(
                 pages,
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -144,8 +153,10 @@ pub async fn for_each_page(
             );
             return Ok(());
         }
-        token = next;
+        pending = fetch(next);
+        each(page);
     }
+    pending.abort();
     Err(FleetError::Connect {
         url: cfg.url.clone(),
         reason: format!("the collector kept paging past {MAX_PAGES} pages of ListSites"),
