@@ -196,7 +196,6 @@ pub fn page(
     expected.dedup();
     let configured: std::collections::HashSet<&str> =
         config.expected_sites.iter().map(String::as_str).collect();
-    let in_config = |name: &str| configured.contains(name);
     let mut stored = store.sites_after(after, &listing.name_prefix).peekable();
     let mut expected = expected.into_iter().peekable();
     let mut next = || -> Option<Result<(String, SiteRecord), StoreError>> {
@@ -224,26 +223,94 @@ pub fn page(
             }
         }
     };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_WORKERS);
     let mut out = Vec::new();
     let mut bytes = 0usize;
     let mut pending = next();
-    while let Some(item) = pending {
-        let (name, record) = item?;
-        pending = next();
-        if record.retired && !listing.include_retired {
-            continue;
+    loop {
+        // The next candidates (retired ones dropped unless asked for), evaluated together.
+        let want = max_sites.saturating_sub(out.len()).clamp(1, BATCH);
+        let mut batch = Vec::with_capacity(want.min(BATCH));
+        while batch.len() < want {
+            let Some(item) = pending else { break };
+            let (name, record) = item?;
+            pending = next();
+            if record.retired && !listing.include_retired {
+                continue;
+            }
+            batch.push((name, record));
         }
-        let report = build(config, store, &name, &record, in_config(&name), now)?;
-        if !listing.wants(&report) {
-            continue;
+        if batch.is_empty() {
+            return Ok((out, false));
         }
-        bytes = bytes.saturating_add(prost::Message::encoded_len(&report));
-        out.push(report);
-        if out.len() >= max_sites || bytes >= max_bytes {
-            // More may follow; a filter may still drop them all, which costs the reader one
-            // empty last page.
-            return Ok((out, pending.is_some()));
+        let mut reports =
+            build_batch(config, store, &batch, &configured, now, workers)?.into_iter();
+        for report in reports.by_ref() {
+            if !listing.wants(&report) {
+                continue;
+            }
+            bytes = bytes.saturating_add(prost::Message::encoded_len(&report));
+            out.push(report);
+            if out.len() >= max_sites || bytes >= max_bytes {
+                // More may follow; a filter may still drop them all, which costs the reader one
+                // empty last page. The batch's reports past the page are built again then.
+                return Ok((out, reports.len() > 0 || pending.is_some()));
+            }
         }
     }
-    Ok((out, false))
+}
+
+/// Most threads one listing evaluates sites on.
+const MAX_WORKERS: usize = 4;
+
+/// Sites evaluated together: a page's worth, split among the workers.
+const BATCH: usize = 512;
+
+/// Fewer sites than this are evaluated on the calling thread (threads cost more than they save).
+const PARALLEL_FROM: usize = 64;
+
+/// The reports of `batch`, in its order. A fleet page is hundreds of independent sites, each
+/// read from the store and judged on its own: they are split among `workers` threads, so a
+/// 50,000-site digest is not bound to one core of the collector.
+fn build_batch(
+    config: &CollectorConfig,
+    store: &Store,
+    batch: &[(String, SiteRecord)],
+    configured: &std::collections::HashSet<&str>,
+    now: DateTime<Utc>,
+    workers: usize,
+) -> Result<Vec<SiteReport>, StoreError> {
+    let one = |(name, record): &(String, SiteRecord)| {
+        build(
+            config,
+            store,
+            name,
+            record,
+            configured.contains(name.as_str()),
+            now,
+        )
+    };
+    if workers <= 1 || batch.len() < PARALLEL_FROM {
+        return batch.iter().map(one).collect();
+    }
+    let chunk = batch.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::with_capacity(batch.len());
+        for handle in handles {
+            // A panic in a worker is the listing's own, as it would be on one thread.
+            let part = handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            for report in part {
+                out.push(report?);
+            }
+        }
+        Ok(out)
+    })
 }

@@ -506,8 +506,12 @@ impl pb::query_server::Query for QueryService {
                     evaluated_at: Some(to_timestamp(now)),
                     next_page_token,
                 };
-                let len = prost::Message::encoded_len(&resp);
-                if whole_fleet && len > WHOLE_FLEET_BYTES {
+                let len = if whole_fleet {
+                    prost::Message::encoded_len(&resp)
+                } else {
+                    0
+                };
+                if len > WHOLE_FLEET_BYTES {
                     return Err(Status::resource_exhausted(format!(
                         "the whole fleet is {len} bytes, more than one answer carries ({WHOLE_FLEET_BYTES}); ask in pages (page_size, page_token)"
                     )));

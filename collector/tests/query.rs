@@ -421,3 +421,64 @@ async fn list_sites_pages_in_name_order_at_one_instant_and_filters() {
     }
     c.stop().await;
 }
+
+/// Pages of more sites than the collector evaluates on one thread (it splits a batch of 64 or
+/// more among threads): the same sites, in the same order, with the same verdicts as one
+/// unpaged answer, filtered or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_evaluated_on_several_threads_equal_the_unpaged_answer() {
+    let env = Env::new();
+    let clock = Clock::manual(chrono::Utc::now());
+    let c = TestCollector::start_with_clock(&env.fleet, &env.data(), clock.clone(), |_| {})
+        .await
+        .expect("start");
+    let now = clock.now();
+    for i in 0..150 {
+        let site = format!("site-{i:03}");
+        let probe = env.fleet.probe(&site).expect("probe");
+        let mut s = probe_stream(&c, &probe).await.expect("stream");
+        let mut st = status(&site, "nvr", 1, now);
+        if i % 3 == 0 {
+            st.newest_recording = Some(vigia::days::to_timestamp(now - chrono::Duration::hours(6)));
+        }
+        s.send(st).await;
+        assert_eq!(s.next().await.expect("ack").sequence, 1);
+    }
+    let mut q = c.query_client(&env.fleet, "ops").await.expect("query");
+    let whole = support::list_sites(&mut q).await;
+    assert_eq!(whole.len(), 150);
+    let summary = |sites: &[SiteReport]| -> Vec<(String, Vec<VerdictKind>)> {
+        sites.iter().map(|s| (s.site.clone(), kinds(s))).collect()
+    };
+    for (page_size, only_problems) in [(70, false), (100, false), (40, true), (0, true)] {
+        let pages = all_pages(
+            &mut q,
+            ListSitesRequest {
+                page_size,
+                only_problems,
+                ..Default::default()
+            },
+        )
+        .await;
+        let paged: Vec<SiteReport> = pages.into_iter().flat_map(|p| p.sites).collect();
+        let want: Vec<SiteReport> = whole
+            .iter()
+            .filter(|s| !only_problems || kinds(s).iter().any(|k| *k != VerdictKind::Ok))
+            .cloned()
+            .collect();
+        assert_eq!(
+            summary(&paged),
+            summary(&want),
+            "page_size {page_size}, only_problems {only_problems}"
+        );
+    }
+    assert_eq!(
+        whole
+            .iter()
+            .filter(|s| kinds(s).iter().any(|k| *k != VerdictKind::Ok))
+            .count(),
+        50,
+        "one site in three is late"
+    );
+    c.stop().await;
+}
