@@ -66,13 +66,13 @@ fn text_part(msg: &str) -> String {
 
 async fn reader(layout: &DemoLayout) -> Result<QueryClient<tonic::transport::Channel>> {
     let certs = &layout.certs;
-    let ca = std::fs::read(certs.join("ca.pem"))?;
-    let cert = std::fs::read(certs.join("operator.pem"))?;
-    let key = std::fs::read(certs.join("operator.key"))?;
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(ca))
-        .identity(tonic::transport::Identity::from_pem(cert, key))
-        .domain_name("localhost");
+    // Loaded and assembled as the mailer does: the same checks, the same TLS settings.
+    let material = vigia::tls::TlsMaterial::load(
+        &certs.join("ca.pem"),
+        &certs.join("operator.pem"),
+        &certs.join("operator.key"),
+    )?;
+    let tls = material.client_tls().domain_name("localhost");
     let channel = tonic::transport::Channel::from_shared(format!(
         "https://localhost:{}",
         layout.addr.port()
