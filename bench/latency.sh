@@ -71,7 +71,7 @@ statuses_per_minute = 100000000
 burst = 100000000
 TOML
   : > "$WORK/collector.log"
-  VIGIA_LOG=warn,vigia_collector::store=debug "${C_PIN[@]}" "$BIN" --config "$WORK/collector.toml" run 2>>"$WORK/collector.log" &
+  VIGIA_LOG=warn,vigia_collector::writer=debug "${C_PIN[@]}" "$BIN" --config "$WORK/collector.toml" run 2>>"$WORK/collector.log" &
   COLLECTOR=$!
 }
 stop_collector() {
@@ -81,7 +81,7 @@ stop_collector() {
 }
 # The collector's own figures since line $1 of its log: the maxima over the group-commit lines.
 collector_maxima() {
-  tail -n +"$(($1 + 1))" "$WORK/collector.log" | grep 'group commit' | awk '
+  tail -n +"$(($1 + 1))" "$WORK/collector.log" | { grep 'group commit' || true; } | awk '
     { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] ~ /_max_us$/ && kv[2] + 0 > m[kv[1]]) m[kv[1]] = kv[2] + 0 }
       for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "ack_max_us" && kv[2] + 0 > 50000) slow++ } n++ }
     END { printf "collector (%d s logged): write_max %.1f ms, flush_max %.1f ms, wait_max %.1f ms, ack_max %.1f ms, seconds with an ack over 50 ms: %d\n",
