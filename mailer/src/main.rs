@@ -152,7 +152,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
                     path.display()
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success.into())
         }
         Command::SendNow => {
             let now = Utc::now();
@@ -168,7 +168,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
                 .await
                 .context("sending the digest")?;
             println!("sent: {}", mail.subject);
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success.into())
         }
         Command::TestSend { to } => Ok(test_send(settings, to.as_deref()).await),
         Command::Run => {
@@ -187,7 +187,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCo
                     "shutdown forced after 30 s (an SMTP exchange was still running)"
                 ),
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success.into())
         }
     }
 }

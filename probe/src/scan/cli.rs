@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
+use vigia::exit_codes::ExitCode as Exit;
 use vigia::pb::{RecordingStatus, ScanOutcome};
 
 /// `vigia-probe scan`: scans every recorder once and prints the statuses. `cache` (or the
@@ -47,7 +48,7 @@ pub fn scan_command(
     // many small folders) would only delay that, by about a millisecond.
     std::mem::forget(statuses);
     std::mem::forget(scanner);
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success.into())
 }
 
 fn local(t: &Option<prost_types::Timestamp>, tz: vigia::Tz) -> String {
