@@ -304,6 +304,27 @@ async fn all_pages(
     panic!("more than 100 pages");
 }
 
+/// One status from each of `sites`, every `late_every`-th (from the first) stopped recording six
+/// hours before `now`: LATE.
+async fn report_sites(
+    c: &TestCollector,
+    env: &Env,
+    sites: &[String],
+    late_every: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    for (i, site) in sites.iter().enumerate() {
+        let probe = env.fleet.probe(site).expect("probe");
+        let mut s = probe_stream(c, &probe).await.expect("stream");
+        let mut st = status(site, "nvr", 1, now);
+        if i % late_every == 0 {
+            st.newest_recording = Some(vigia::days::to_timestamp(now - chrono::Duration::hours(6)));
+        }
+        s.send(st).await;
+        assert_eq!(s.next().await.expect("ack").sequence, 1);
+    }
+}
+
 #[tokio::test]
 async fn list_sites_pages_in_name_order_at_one_instant_and_filters() {
     let env = Env::new();
@@ -315,18 +336,8 @@ async fn list_sites_pages_in_name_order_at_one_instant_and_filters() {
     .await
     .expect("start");
     let now = clock.now();
-    for i in 0..12 {
-        let site = format!("loja-{i:02}");
-        let probe = env.fleet.probe(&site).expect("probe");
-        let mut s = probe_stream(&c, &probe).await.expect("stream");
-        let mut st = status(&site, "nvr", 1, now);
-        if i % 4 == 0 {
-            // Stopped recording six hours ago: LATE.
-            st.newest_recording = Some(vigia::days::to_timestamp(now - chrono::Duration::hours(6)));
-        }
-        s.send(st).await;
-        assert_eq!(s.next().await.expect("ack").sequence, 1);
-    }
+    let names: Vec<String> = (0..12).map(|i| format!("loja-{i:02}")).collect();
+    report_sites(&c, &env, &names, 4, now).await;
     let mut q = c.query_client(&env.fleet, "ops").await.expect("query");
     let whole = support::list_sites(&mut q).await;
     assert_eq!(
@@ -433,17 +444,8 @@ async fn pages_evaluated_on_several_threads_equal_the_unpaged_answer() {
         .await
         .expect("start");
     let now = clock.now();
-    for i in 0..150 {
-        let site = format!("site-{i:03}");
-        let probe = env.fleet.probe(&site).expect("probe");
-        let mut s = probe_stream(&c, &probe).await.expect("stream");
-        let mut st = status(&site, "nvr", 1, now);
-        if i % 3 == 0 {
-            st.newest_recording = Some(vigia::days::to_timestamp(now - chrono::Duration::hours(6)));
-        }
-        s.send(st).await;
-        assert_eq!(s.next().await.expect("ack").sequence, 1);
-    }
+    let names: Vec<String> = (0..150).map(|i| format!("site-{i:03}")).collect();
+    report_sites(&c, &env, &names, 3, now).await;
     let mut q = c.query_client(&env.fleet, "ops").await.expect("query");
     let whole = support::list_sites(&mut q).await;
     assert_eq!(whole.len(), 150);
