@@ -12,6 +12,13 @@
 # and sequence numbers of an earlier run on the same collector were answered as re-sends (dedup,
 # no history written), which inflated every run after the first. The ack-latency runs on a fresh
 # store and on one holding a week of history are bench/latency.sh.
+# BASE_BIN=/path/to/an/earlier/vigia-collector compares ingest throughput only, that binary
+# ("before") against this tree's ("after"), driven by this tree's load generator (the same
+# client for both): ROUNDS rounds (default 2), each starting one collector per binary on a fresh
+# store for RUNS throughput runs, the order alternating between rounds so neither side always
+# runs on the warmer or quieter machine; medians, the ratio after/before and the load average of
+# every run, then it exits (the latency, Flask and idle sections measure the current build only).
+# Without it the script runs as it always did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +32,7 @@ echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on th
 cargo build --release --locked -q -p vigia-collector --bin vigia-collector --example ingest_load
 BIN=$PWD/target/release/vigia-collector
 LOAD=$PWD/target/release/examples/ingest_load
+BASE_BIN=${BASE_BIN:-}
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -48,7 +56,7 @@ echo "   4 cameras, 30 days, before per-camera days: $("$LOAD" size --cameras 4 
 echo "   16 cameras, 90 days, before per-camera days: $("$LOAD" size --legacy | field status_bytes) B"
 echo "   16 cameras, 90 days, with per-camera days:   $("$LOAD" size | field status_bytes) B"
 
-start_collector() { # data-dir-name port
+start_collector() { # data-dir-name port [binary, default $BIN]
   cat > "$WORK/collector.toml" <<TOML
 listen = "127.0.0.1:$2"
 data_dir = "$WORK/$1"
@@ -63,7 +71,7 @@ key = "$WORK/certs/server.key"
 statuses_per_minute = 100000000
 burst = 100000000
 TOML
-  VIGIA_LOG=warn "$BIN" --config "$WORK/collector.toml" run 2>>"$WORK/collector.log" &
+  VIGIA_LOG=warn "${3:-$BIN}" --config "$WORK/collector.toml" run 2>>"$WORK/collector.log" &
   COLLECTOR=$!
   PIDS+=("$COLLECTOR")
 }
@@ -71,6 +79,42 @@ stop_collector() {
   kill -TERM "$COLLECTOR"
   wait "$COLLECTOR" || true
 }
+
+if [ -n "$BASE_BIN" ]; then
+  ROUNDS=${ROUNDS:-2}
+  echo "== ingest before/after: $STREAMS mTLS probe streams, every ack durable; $ROUNDS rounds x $RUNS runs per binary"
+  echo "   before: $BASE_BIN"
+  echo "   after:  $BIN"
+  echo "   load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  T_AFTER=()
+  T_BEFORE=()
+  for round in $(seq "$ROUNDS"); do
+    order="after before"
+    [ $((round % 2)) = 0 ] && order="before after"
+    for which in $order; do
+      bin=$BIN
+      [ "$which" = before ] && bin=$BASE_BIN
+      PORT=$(free_port)
+      start_collector "data-$which-$round" "$PORT" "$bin"
+      for i in $(seq "$RUNS"); do
+        v=$("$LOAD" throughput --dir "$WORK" --addr "127.0.0.1:$PORT" --streams "$STREAMS" | field acks_per_s)
+        echo "   round $round, $which, run $i: $v acks/s (load $(cut -d' ' -f1-3 /proc/loadavg))"
+        if [ "$which" = before ]; then T_BEFORE+=("$v"); else T_AFTER+=("$v"); fi
+      done
+      stop_collector
+      rm -rf "${WORK:?}/data-$which-$round"
+    done
+  done
+  MED_A=$(printf '%s\n' "${T_AFTER[@]}" | median)
+  MED_B=$(printf '%s\n' "${T_BEFORE[@]}" | median)
+  echo
+  echo "== summary (median of $((ROUNDS * RUNS)) runs each; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "| | before | after | after/before |"
+  echo "|---|---:|---:|---:|"
+  echo "| ingest, durable acks/s (median) | $MED_B | $MED_A | $(awk -v a="$MED_A" -v b="$MED_B" 'BEGIN {printf "%.2f", a/b}') |"
+  echo "| runs (acks/s) | $(echo "${T_BEFORE[@]}" | sed 's/ /, /g') | $(echo "${T_AFTER[@]}" | sed 's/ /, /g') | |"
+  exit 0
+fi
 
 echo "== ingest: $STREAMS mTLS probe streams, every ack durable"
 PORT=$(free_port)

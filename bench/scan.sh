@@ -14,6 +14,10 @@
 # much less than the wall time), and peak RSS (/usr/bin/time -v) of the full scan on both tree
 # sizes and of the rescan.
 # Prints a Markdown table (also written to $BENCH_DIR/results.md).
+# BASE_BIN=/path/to/an/earlier/vigia-probe adds that binary to the same hyperfine runs (full scan
+# and rescan, each with its own cache file: the two builds' cache formats may differ) and prints
+# a second table, before/after side by side with the ratios after/before and the load average at
+# each row (written to $BENCH_DIR/compare.md). Without it the script runs as it always did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +44,7 @@ need python3 || { echo "python3 is needed for the tree builder and the baseline"
 
 cargo build --release -q -p vigia-probe
 BIN=$PWD/target/release/vigia-probe
+BASE_BIN=${BASE_BIN:-}
 mkdir -p "$WORK"
 
 tree() { # layout files shape -> root (built once, reused while the file count matches)
@@ -99,6 +104,7 @@ rss_of() { # command... -> median peak RSS (MB) of 3 runs, from /usr/bin/time -v
 }
 
 rows=()
+crows=()
 for shape in $SHAPES; do
 for layout in $LAYOUTS; do
     big=$(tree "$layout" "$FILES" "$shape")
@@ -106,10 +112,13 @@ for layout in $LAYOUTS; do
     cfg=$(config "$layout" "$big")
     cfg_small=$(config "$layout" "$small")
     json="$WORK/$layout-$shape-full.json"
+    base_full=()
+    [ -z "$BASE_BIN" ] || base_full=(-n before "$BASE_BIN --config $cfg scan")
+    load_full=$(cut -d' ' -f1-3 /proc/loadavg)
     hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$json" \
         -n vigia "$BIN --config $cfg scan" \
         -n find "find $big -type f -printf %T@\\n" \
-        -n old "python3 bench/baselines/old_scan.py $layout $big" >&2
+        -n old "python3 bench/baselines/old_scan.py $layout $big" "${base_full[@]}" >&2
 
     cache="$WORK/$layout-$shape.cache"
     rm -rf "$cache" "$cache".*
@@ -117,9 +126,32 @@ for layout in $LAYOUTS; do
     today=$(today_dir "$layout" "$big")
     mkdir -p "$today"
     ijson="$WORK/$layout-$shape-incremental.json"
+    base_inc=()
+    if [ -n "$BASE_BIN" ]; then
+        base_cache="$WORK/$layout-$shape-before.cache"
+        rm -rf "$base_cache" "$base_cache".*
+        "$BASE_BIN" --config "$cfg" scan --cache "$base_cache" >/dev/null
+        base_inc=(-n before "$BASE_BIN --config $cfg scan --cache $base_cache")
+    fi
+    load_inc=$(cut -d' ' -f1-3 /proc/loadavg)
     hyperfine -N --style basic --warmup 2 --runs "$RUNS" --export-json "$ijson" \
         --prepare "python3 -c 'import sys,time; open(sys.argv[1] + \"/bench-%d.\" % time.time_ns() + sys.argv[2], \"w\")' $today $(recording_ext "$layout")" \
-        -n incremental "$BIN --config $cfg scan --cache $cache" >&2
+        -n incremental "$BIN --config $cfg scan --cache $cache" "${base_inc[@]}" >&2
+    if [ -n "$BASE_BIN" ]; then
+        crows+=("$(python3 - "$layout" "$shape" "$json" "$ijson" "$load_full" "$load_inc" \
+            "$(rss_of "$BIN" --config "$cfg" scan)" "$(rss_of "$BASE_BIN" --config "$cfg" scan)" <<'PY'
+import json, sys
+l, sh, fj, ij, lf, li, ra, rb = sys.argv[1:]
+f = json.load(open(fj))["results"]
+i = json.load(open(ij))["results"]
+med = lambda r: r["median"] * 1000
+cpu = lambda r: (r["user"] + r["system"]) * 1000
+fa, fb, ia, ib = f[0], f[3], i[0], i[1]
+print(f"| {l} | {sh} | {med(fb):.0f} | {med(fa):.0f} | **{med(fa)/med(fb):.2f}** | {cpu(fb):.0f} | {cpu(fa):.0f} | {cpu(fa)/cpu(fb):.2f} | {lf} "
+      f"| {med(ib):.1f} | {med(ia):.1f} | **{med(ia)/med(ib):.2f}** | {cpu(ib):.1f} | {cpu(ia):.1f} | {cpu(ia)/cpu(ib):.2f} | {li} | {rb} | {ra} |")
+PY
+)")
+    fi
 
     v=$(median_ms "$json" 0); f=$(median_ms "$json" 1); o=$(median_ms "$json" 2)
     i=$(median_ms "$ijson" 0)
@@ -145,6 +177,7 @@ PY
 )")
     # Leave the tree as it was: remove the files the incremental runs added.
     find "$today" -name 'bench-*' -delete
+    [ -z "$BASE_BIN" ] || rm -rf "$base_cache" "$base_cache".*
 done
 done
 
@@ -156,3 +189,14 @@ done
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
 } | tee "$WORK/results.md"
+
+if [ -n "$BASE_BIN" ]; then
+    echo
+    {
+        echo "Before/after in the same hyperfine runs: before = $BASE_BIN, after = $BIN; median of $RUNS runs (wall ms), mean CPU user + system (ms), load average at the start of each hyperfine run; ratio = after/before (below 1: after is faster)."
+        echo
+        echo "| layout | shape | full before | full after | after/before | CPU full before | CPU full after | CPU ratio | load (full) | rescan before | rescan after | after/before | CPU rescan before | CPU rescan after | CPU ratio | load (rescan) | RSS full before (MB) | RSS full after (MB) |"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+        printf '%s\n' "${crows[@]}"
+    } | tee "$WORK/compare.md"
+fi

@@ -9,6 +9,7 @@ mod fleet;
 
 use std::time::{Duration, Instant};
 use vigia::pb::ListSitesResponse;
+use vigia_mailer::render::rows::FleetRows;
 use vigia_mailer::render::{render_digest, FleetView, RenderOptions, Rendered};
 use vigia_mailer::Language;
 
@@ -106,6 +107,38 @@ fn main() {
         let f = fleet::big_fleet(n, every);
         let ((t, fastest), r) = time_render(&f, &opts);
         let ms = t.as_secs_f64() * 1000.0;
+        // The same digest split in two: folding the answer into rows (which the mailer does
+        // page by page while it reads the fleet) and rendering from the rows.
+        let fold = median(
+            (0..RUNS)
+                .map(|_| {
+                    let t = Instant::now();
+                    drop(std::hint::black_box(FleetRows::from_response(&f)));
+                    t.elapsed()
+                })
+                .collect(),
+        )
+        .0;
+        let rows = FleetRows::from_response(&f);
+        let from_rows = median(
+            (0..RUNS)
+                .map(|_| {
+                    let t = Instant::now();
+                    drop(std::hint::black_box(render_digest(
+                        &FleetView::Rows(&rows),
+                        fleet::now(),
+                        &opts,
+                    )));
+                    t.elapsed()
+                })
+                .collect(),
+        )
+        .0;
+        println!(
+            "  split of {label}: fold {:.1}ms + render from rows {:.1}ms",
+            fold.as_secs_f64() * 1000.0,
+            from_rows.as_secs_f64() * 1000.0
+        );
         println!(
             "{label:<34} {ms:>8.1}ms {:>8.1}ms {:>7.2}x {:>11} {:>10}  {}",
             fastest.as_secs_f64() * 1000.0,
