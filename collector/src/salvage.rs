@@ -7,8 +7,8 @@ use prost::Message;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::marker::{marker_path, no_panic, read_marker, write_marker, Marker};
 use crate::store::{SiteRecord, Store, StoreError};
-use crate::store_guard::{self, no_panic, Marker};
 
 /// The trees a store holds besides `meta` (see `crate::store`).
 const TREES: [&str; 8] = [
@@ -106,13 +106,13 @@ fn check_open(store: &Store) -> Result<CheckReport, StoreError> {
             .problems
             .push(format!("latest pointers cannot be followed: {e}")),
     }
-    match store_guard::read_marker(store.dir()) {
+    match read_marker(store.dir()) {
         Ok(Some(m)) => {
             let sites = store.site_count().unwrap_or(0);
             if sites < m.sites {
                 report.problems.push(format!(
                     "the marker {} says the store held {} site(s) (data since {}); it has {sites}",
-                    store_guard::marker_path(store.dir()).display(),
+                    marker_path(store.dir()).display(),
                     m.sites,
                     m.first_write
                 ));
@@ -204,7 +204,7 @@ pub fn salvage(from: &Path, to: &Path, cache_bytes: u64) -> Result<SalvageReport
     let sites = target.site_count()?;
     if sites > 0 {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let first = store_guard::read_marker(from)
+        let first = read_marker(from)
             .ok()
             .flatten()
             .map_or_else(|| now.clone(), |m| m.first_write);
@@ -213,7 +213,7 @@ pub fn salvage(from: &Path, to: &Path, cache_bytes: u64) -> Result<SalvageReport
             updated: now,
             sites,
         };
-        store_guard::write_marker(to, &marker).map_err(|e| StoreError::Sled {
+        write_marker(to, &marker).map_err(|e| StoreError::Sled {
             dir: to.to_path_buf(),
             source: sled::Error::Io(e),
         })?;

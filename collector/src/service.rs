@@ -506,15 +506,14 @@ impl pb::query_server::Query for QueryService {
                     evaluated_at: Some(to_timestamp(now)),
                     next_page_token,
                 };
-                let len = if whole_fleet {
-                    prost::Message::encoded_len(&resp)
-                } else {
-                    0
-                };
-                if len > WHOLE_FLEET_BYTES {
-                    return Err(Status::resource_exhausted(format!(
-                        "the whole fleet is {len} bytes, more than one answer carries ({WHOLE_FLEET_BYTES}); ask in pages (page_size, page_token)"
-                    )));
+                // A page is bounded by `max_bytes` already; only the unpaged answer is measured.
+                if whole_fleet {
+                    let len = prost::Message::encoded_len(&resp);
+                    if len > WHOLE_FLEET_BYTES {
+                        return Err(Status::resource_exhausted(format!(
+                            "the whole fleet is {len} bytes, more than one answer carries ({WHOLE_FLEET_BYTES}); ask in pages (page_size, page_token)"
+                        )));
+                    }
                 }
                 Ok(resp)
             })

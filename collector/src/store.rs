@@ -26,8 +26,9 @@
 //! it is and marked 3 at open.
 //!
 //! Statuses are written by the writer's own threads (`crate::writer`, never on the async
-//! runtime's threads, where a waiting sled call held up every stream); a status is acknowledged only after a flush
-//! that began after its writes, and one flush serves every status waiting for it (group commit).
+//! runtime's threads, where a waiting sled call held up every stream); a status is
+//! acknowledged only after a flush that began after its writes, and one flush serves every
+//! status waiting for it (group commit).
 
 use chrono::{DateTime, Utc};
 use prost::Message;

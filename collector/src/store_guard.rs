@@ -4,7 +4,7 @@
 //! sled 0.34 opens a `db` file truncated to zero or filled with garbage as an *empty* store,
 //! and one truncated to half as a store missing part of its records; some damage makes it
 //! panic instead. So the collector keeps its own evidence beside sled's files: the marker
-//! [`MARKER_FILE`] in `data_dir`, written (durably, before the first acknowledgement) once the
+//! [`crate::marker::MARKER_FILE`] in `data_dir`, written (durably, before the first acknowledgement) once the
 //! store holds a site, and rewritten whenever the number of sites grows. Sites are never
 //! deleted, so a store with fewer sites than its marker names has lost data. The open also
 //! follows every `latest` pointer: a pointer into missing history is damage too.
@@ -17,12 +17,7 @@ use std::sync::atomic::Ordering;
 
 use crate::store::{Store, StoreError};
 
-pub(crate) use crate::marker::{damaged, no_panic};
-/// The marker's file name inside `data_dir` (sled never touches files it did not create).
-pub use crate::marker::{
-    marker_path, read_marker, remove_stale_snapshots, write_marker, Marker, MarkerWatch,
-    MARKER_FILE,
-};
+use crate::marker::{damaged, marker_path, no_panic, read_marker, write_marker, Marker};
 
 /// Brings the marker up to date after a successful flush, before anything it covered is
 /// acknowledged; an error means "not durable" (nothing is acknowledged, the store is faulted).

@@ -103,7 +103,7 @@ const SITE_LOCK_SHARDS: usize = 64;
 
 /// A status written but not yet known durable; resolves once its flush is done.
 pub struct PendingAck {
-    flushed: oneshot::Receiver<Result<(), NotDurable>>,
+    flushed: FlushAnswer,
     stored: Stored,
     metrics: std::sync::Arc<Metrics>,
 }
@@ -296,17 +296,10 @@ impl Core {
     }
 
     /// Asks for a flush covering every write made so far on the store of `generation`.
-    async fn durable(
-        &self,
-        generation: u64,
-    ) -> Result<oneshot::Receiver<Result<(), NotDurable>>, StoreError> {
-        let (reply, rx) = oneshot::channel();
+    async fn durable(&self, generation: u64) -> Result<FlushAnswer, StoreError> {
+        let (job, rx) = flush_request(generation);
         self.tx
-            .send(FlushJob::Flush {
-                generation,
-                reply,
-                asked: std::time::Instant::now(),
-            })
+            .send(job)
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         Ok(rx)
@@ -335,20 +328,27 @@ impl Core {
     }
 
     /// [`Core::durable`] from a thread that may block (a writer thread).
-    fn durable_blocking(
-        &self,
-        generation: u64,
-    ) -> Result<oneshot::Receiver<Result<(), NotDurable>>, StoreError> {
-        let (reply, rx) = oneshot::channel();
+    fn durable_blocking(&self, generation: u64) -> Result<FlushAnswer, StoreError> {
+        let (job, rx) = flush_request(generation);
         self.tx
-            .blocking_send(FlushJob::Flush {
-                generation,
-                reply,
-                asked: std::time::Instant::now(),
-            })
+            .blocking_send(job)
             .map_err(|_| StoreError::WriterStopped)?;
         Ok(rx)
     }
+}
+
+/// Where the flusher answers whether a write was made durable.
+type FlushAnswer = oneshot::Receiver<Result<(), NotDurable>>;
+
+/// A flush request for the writes made on the store of `generation`, and where it is answered.
+fn flush_request(generation: u64) -> (FlushJob, FlushAnswer) {
+    let (reply, rx) = oneshot::channel();
+    let job = FlushJob::Flush {
+        generation,
+        reply,
+        asked: std::time::Instant::now(),
+    };
+    (job, rx)
 }
 
 /// The slowest status write (lock and sled inserts) since the last group-commit log line.
