@@ -33,6 +33,10 @@ cargo build --release --locked -q -p vigia-collector --bin vigia-collector --exa
 BIN=$PWD/target/release/vigia-collector
 LOAD=$PWD/target/release/examples/ingest_load
 BASE_BIN=${BASE_BIN:-}
+# COMPRESSION=true: the collectors create their stores with `[store] compression = true` (the
+# key is left out otherwise, so that a BASE_BIN from before it reads the same file).
+STORE_TOML=
+[ "${COMPRESSION:-false}" = true ] && STORE_TOML=$'[store]\ncompression = true'
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -70,6 +74,7 @@ key = "$WORK/certs/server.key"
 [ingest]
 statuses_per_minute = 100000000
 burst = 100000000
+$STORE_TOML
 TOML
   VIGIA_LOG=warn "${3:-$BIN}" --config "$WORK/collector.toml" run 2>>"$WORK/collector.log" &
   COLLECTOR=$!

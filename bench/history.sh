@@ -9,6 +9,8 @@
 #   beats - heartbeats only, never thinned (the collector before history thinning);
 #   thin  - the same stream with the periodic prune pass (thin::compact, default [history]:
 #           full_for 7d, hourly_for 30d) run every six simulated hours;
+# beats and thin on a store without sled's page compression (off, the default), thin again on
+# a compressed one (on: `[store] compression = true`);
 # and, from the statuses' encoded size, what storing every status in full (layout 1) takes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +25,10 @@ LOAD=$PWD/target/release/examples/history_load
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-for mode in beats thin; do
-    "$LOAD" --dir "$WORK/$mode" --sites "$SITES" --days "$DAYS" --cameras "$CAMERAS" --mode "$mode"
+for run in beats:off thin:off thin:on; do
+    mode=${run%:*}
+    compression=${run#*:}
+    "$LOAD" --dir "$WORK/$mode" --sites "$SITES" --days "$DAYS" --cameras "$CAMERAS" --mode "$mode" --compression "$compression"
     echo "   du -sk: $(du -sk "$WORK/$mode" | cut -f1) KiB; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     rm -rf "${WORK:?}/$mode"
 done

@@ -10,6 +10,8 @@
 //! `--mode thin` runs the prune pass every six simulated hours with the default `[history]`;
 //! `--mode beats` never runs it (heartbeats only: the collector before thinning). Both print
 //! what the same statuses would take stored in full (layout 1), from their encoded size.
+//! `--compression on` creates the store with sled's page compression (`[store] compression`;
+//! off by default, as in the collector).
 
 use chrono::{DateTime, Duration as Span, Utc};
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ struct Args {
     days: i64,
     cameras: usize,
     thin: bool,
+    compression: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -37,6 +40,7 @@ fn args() -> anyhow::Result<Args> {
         days: 30,
         cameras: 8,
         thin: true,
+        compression: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -54,6 +58,13 @@ fn args() -> anyhow::Result<Args> {
                     "thin" => true,
                     "beats" => false,
                     m => anyhow::bail!("--mode: {m}: expected thin or beats"),
+                }
+            }
+            "--compression" => {
+                a.compression = match v()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    c => anyhow::bail!("--compression: {c}: expected on or off"),
                 }
             }
             _ => anyhow::bail!("unknown argument {k}"),
@@ -148,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
     let clock = Clock::manual(start());
     // The prune pass is given the simulated time; the default `[history]` and `[rules]`.
     let config = CollectorConfig::default();
-    let store = Store::open(&a.dir, config.cache_bytes())?;
+    let store = Store::open_as(&a.dir, config.cache_bytes(), a.compression)?;
     let writer = Writer::start(store.clone(), clock.clone(), Arc::default());
     let end = start() + Span::days(a.days);
     let began = Instant::now();
@@ -212,7 +223,10 @@ async fn main() -> anyhow::Result<()> {
     // without the space of removed records it has not reclaimed yet.
     let copy_dir = a.dir.with_extension("copy");
     let _ = std::fs::remove_dir_all(&copy_dir);
-    let copy = sled::Config::new().path(&copy_dir).open()?;
+    let copy = sled::Config::new()
+        .path(&copy_dir)
+        .use_compression(a.compression)
+        .open()?;
     copy.import(store.db().export());
     copy.flush()?;
     drop(copy);
@@ -221,8 +235,9 @@ async fn main() -> anyhow::Result<()> {
     drop(store);
     let disk = disk_bytes(&a.dir)?;
     println!(
-        "mode={} sites={} days={} cameras={} statuses={} ingest_s={:.1} compact_s={:.1} thinned={}",
+        "mode={} compression={} sites={} days={} cameras={} statuses={} ingest_s={:.1} compact_s={:.1} thinned={}",
         if a.thin { "thin" } else { "beats" },
+        if a.compression { "on" } else { "off" },
         a.sites,
         a.days,
         a.cameras,

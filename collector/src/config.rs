@@ -146,6 +146,11 @@ pub struct StoreConfig {
     /// sled's page cache (default 64 MiB); sled's own default is 1 GiB, too much beside 10,000 streams.
     #[serde(default = "default_cache")]
     pub cache_capacity: ByteSize,
+    /// Whether a store created by this collector compresses its pages with zstd (default
+    /// false): history on disk about 2.5x smaller, peak ingest about half. An existing store
+    /// keeps the setting it was created with.
+    #[serde(default)]
+    pub compression: bool,
 }
 
 /// `[ingest]`: a per-site token bucket, so one probe certificate (a stolen key, a runaway
@@ -254,6 +259,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             cache_capacity: default_cache(),
+            compression: false,
         }
     }
 }

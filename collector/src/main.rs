@@ -307,7 +307,12 @@ fn run_store(config: &CollectorConfig, cmd: StoreCommand) -> ExitCode {
             Err(e) => exit_codes::failed(&e).into(),
         },
         StoreCommand::Salvage { to } => {
-            match vigia_collector::salvage::salvage(dir, &to, config.cache_bytes()) {
+            match vigia_collector::salvage::salvage(
+                dir,
+                &to,
+                config.cache_bytes(),
+                config.store.compression,
+            ) {
                 Ok(report) => {
                     print!("{}", report.render(dir, &to));
                     Exit::Success.into()

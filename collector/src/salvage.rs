@@ -169,7 +169,13 @@ pub enum SalvageError {
 /// Copies every record of the store in `from` that can be read into a new store in `to`.
 /// `latest` pointers are copied only when the history record they name came along, so the new
 /// store passes the collector's open-time checks; the new store gets its own marker.
-pub fn salvage(from: &Path, to: &Path, cache_bytes: u64) -> Result<SalvageReport, SalvageError> {
+/// The new store compresses its pages if `compress` (`[store] compression`).
+pub fn salvage(
+    from: &Path,
+    to: &Path,
+    cache_bytes: u64,
+    compress: bool,
+) -> Result<SalvageReport, SalvageError> {
     match std::fs::read_dir(to) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -180,7 +186,7 @@ pub fn salvage(from: &Path, to: &Path, cache_bytes: u64) -> Result<SalvageReport
         Err(e) => return Err(SalvageError::Target(to.to_path_buf(), e)),
     }
     let source = Store::open(from, cache_bytes)?;
-    let target = Store::open(to, cache_bytes)?;
+    let target = Store::open_as(to, cache_bytes, compress)?;
     let mut report = SalvageReport::default();
     for name in TREES {
         if name == "latest" {

@@ -15,6 +15,14 @@
 //! | `timeline` | site `\0` start ns (8, i64 BE) kind (4) recorder `\0` camera | end ns (8): a verdict fragment of thinned history (`crate::thin`) |
 //! | `thinned` | site | ns (8, i64 BE): history received before it is thinned, its timeline stored |
 //!
+//! With `[store] compression`, a store the collector creates compresses sled's pages with
+//! zstd: history on disk is about 2.5x smaller (bench/history.sh), for about half the peak
+//! ingest rate (sled 0.34 builds a compression context for every page it writes;
+//! bench/collector.sh), which still leaves thousands of statuses a second where a fleet sends
+//! a few. Off by default, so the ingest floor of 10,000 durable acks a second holds. sled fixes
+//! the setting when a store is created (`store salvage --to` copies a store into a new one
+//! made with the configured setting).
+//!
 //! `latest` points into `history` rather than copying the status: each status is written once
 //! (sled copies a leaf on every insert, so a second 1 KB copy cost as much as the first), and
 //! pruning never removes a history entry that a `latest` pointer names.
@@ -100,6 +108,8 @@ pub struct SiteRecord {
 pub struct Store {
     dir: PathBuf,
     cache_bytes: u64,
+    /// `[store] compression`, for a store created when the folder is empty.
+    compress_new: bool,
     /// Keeps the marker beside sled's files up to date (`crate::store_guard`).
     pub(crate) marker: std::sync::Arc<crate::marker::MarkerWatch>,
     pub(crate) db: sled::Db,
@@ -214,20 +224,45 @@ pub enum HistoryError {
     Store(#[from] StoreError),
 }
 
+/// zstd's level for sled's pages: zstd's own default (every page write on the ingest path pays
+/// its CPU; bench/collector.sh and bench/latency.sh measure that cost).
+const COMPRESSION_LEVEL: i32 = 3;
+
+/// Whether the store in `dir` compresses its pages: as it was created (sled refuses to open a
+/// store with the other setting, and records it in its `conf` file), or `compress_new` for a
+/// new store. Stores made before compression was turned on stay uncompressed.
+fn compressed(dir: &Path, compress_new: bool) -> bool {
+    match std::fs::read(dir.join("conf")) {
+        Ok(conf) => conf
+            .windows(b"use_compression: true".len())
+            .any(|w| w == b"use_compression: true"),
+        Err(_) => compress_new,
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir`, with sled's cache limited to `cache_bytes`, and
     /// checks its layout version. Unfinished snapshots of a failed open are removed first, and
     /// a panic inside sled becomes [`StoreError::Damaged`]. The collector opens with
     /// [`Store::open_checked`], which also refuses a store that lost data.
+    /// A new store is created uncompressed (`[store] compression`'s default).
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        Store::open_as(dir, cache_bytes, false)
+    }
+
+    /// [`Store::open`], creating a new store with sled's page compression if `compress_new`
+    /// (`[store] compression`); an existing store keeps the setting it was created with.
+    pub fn open_as(dir: &Path, cache_bytes: u64, compress_new: bool) -> Result<Store, StoreError> {
         crate::marker::remove_stale_snapshots(dir).map_err(|e| StoreError::Sled {
             dir: dir.to_path_buf(),
             source: sled::Error::Io(e),
         })?;
-        crate::marker::no_panic(dir, "opening it", || Store::open_inner(dir, cache_bytes))
+        crate::marker::no_panic(dir, "opening it", || {
+            Store::open_inner(dir, cache_bytes, compress_new)
+        })
     }
 
-    fn open_inner(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+    fn open_inner(dir: &Path, cache_bytes: u64, compress_new: bool) -> Result<Store, StoreError> {
         let sled_err = |source: sled::Error| StoreError::Sled {
             dir: dir.to_path_buf(),
             source,
@@ -236,7 +271,9 @@ impl Store {
             .path(dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(Some(1000));
+            .flush_every_ms(Some(1000))
+            .use_compression(compressed(dir, compress_new))
+            .compression_factor(COMPRESSION_LEVEL);
         // A holder just exiting (a restart) is waited for briefly before calling the folder in use.
         let wait = std::time::Duration::from_secs(2);
         let opened = vigia::sled_open::open_waiting(dir, wait, || config.open());
@@ -275,6 +312,7 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             cache_bytes,
+            compress_new,
             marker: std::sync::Arc::new(crate::marker::MarkerWatch::from_marker(marker.as_ref())),
             sites: db.open_tree("sites").map_err(sled_err)?,
             latest: db.open_tree("latest").map_err(sled_err)?,
@@ -298,6 +336,11 @@ impl Store {
     /// sled's cache limit it was opened with (a reopen uses the same).
     pub fn cache_bytes(&self) -> u64 {
         self.cache_bytes
+    }
+
+    /// Whether a store created in its place compresses (a reopen uses the same).
+    pub fn compress_new(&self) -> bool {
+        self.compress_new
     }
 
     /// Number of sites in the inventory.

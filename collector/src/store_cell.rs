@@ -47,6 +47,8 @@ struct Slot {
 pub struct StoreCell {
     dir: PathBuf,
     cache_bytes: u64,
+    /// The store's `compress_new`, for a reopen.
+    compress_new: bool,
     slot: RwLock<Slot>,
     writable: watch::Sender<bool>,
     /// Storage faults since start.
@@ -91,6 +93,7 @@ impl StoreCell {
         Arc::new(StoreCell {
             dir: store.dir().to_path_buf(),
             cache_bytes: store.cache_bytes(),
+            compress_new: store.compress_new(),
             slot: RwLock::new(Slot {
                 store: Some(store),
                 generation: 1,
@@ -236,7 +239,7 @@ impl StoreCell {
         // Every handle must go before sled lets the folder be opened again.
         let old = self.lock_mut().store.take();
         drop(old);
-        let opened = Store::open(&self.dir, self.cache_bytes).and_then(|s| {
+        let opened = Store::open_as(&self.dir, self.cache_bytes, self.compress_new).and_then(|s| {
             s.write_check()?;
             Ok(s)
         });

@@ -64,11 +64,15 @@ fn sync_marker(store: &Store) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Opens the store as the collector does: [`Store::open`], then refuses a store that has
+    /// Opens the store as the collector does: [`Store::open_as`], then refuses a store that has
     /// lost data (fewer sites than its marker names, `latest` pointers into missing history).
     /// A store that holds sites but has no marker yet (made before markers existed) gets one.
-    pub fn open_checked(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let store = Store::open(dir, cache_bytes)?;
+    pub fn open_checked(
+        dir: &Path,
+        cache_bytes: u64,
+        compress_new: bool,
+    ) -> Result<Store, StoreError> {
+        let store = Store::open_as(dir, cache_bytes, compress_new)?;
         no_panic(dir, "reading the store", || verify(&store))?;
         Ok(store)
     }

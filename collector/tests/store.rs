@@ -36,6 +36,78 @@ fn another_layout_version_is_refused() {
     assert!(msg.contains("data"), "{msg}");
 }
 
+/// `[store] compression` applies to a store being created; an existing store keeps opening
+/// with the setting it was made with (sled refuses a reopen with the other), with its records,
+/// and `store salvage` copies an uncompressed store into a compressed one.
+#[test]
+fn a_store_keeps_the_compression_it_was_created_with() {
+    let dir = tempfile::tempdir().expect("dir");
+    // sled's `conf` is text followed by a checksum.
+    let conf = |data: &std::path::Path| {
+        String::from_utf8_lossy(&std::fs::read(data.join("conf")).expect("conf")).into_owned()
+    };
+    // sled releases a folder's lock a moment after its store is dropped.
+    fn retry<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        (0..100)
+            .find_map(|_| {
+                f().or_else(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    None
+                })
+            })
+            .unwrap_or_else(|| panic!("{what}"))
+    }
+    let plain = dir.path().join("plain");
+    drop(Store::open(&plain, 8 << 20).expect("create"));
+    assert!(
+        conf(&plain).contains("use_compression: false"),
+        "{}",
+        conf(&plain)
+    );
+    {
+        let store = retry(
+            "an uncompressed store reopens with compression asked for",
+            || Store::open_as(&plain, 8 << 20, true).ok(),
+        );
+        let inventory = store.db().open_tree("inventory").expect("inventory");
+        inventory.insert("loja\0nvr", "x").expect("write");
+        store.flush().expect("flush");
+    }
+    assert!(
+        conf(&plain).contains("use_compression: false"),
+        "{}",
+        conf(&plain)
+    );
+    let packed = dir.path().join("packed");
+    drop(Store::open_as(&packed, 8 << 20, true).expect("create compressed"));
+    assert!(
+        conf(&packed).contains("use_compression: true"),
+        "{}",
+        conf(&packed)
+    );
+    drop(retry(
+        "a compressed store reopens without compression asked for",
+        || Store::open(&packed, 8 << 20).ok(),
+    ));
+    // What the docs say to do for a compressed copy of an old store.
+    let copy = dir.path().join("copy");
+    let report = retry("salvaged", || {
+        vigia_collector::salvage::salvage(&plain, &copy, 8 << 20, true).ok()
+    });
+    assert!(report.lost.is_empty(), "{:?}", report.lost);
+    assert!(
+        conf(&copy).contains("use_compression: true"),
+        "{}",
+        conf(&copy)
+    );
+    let copied = retry("the copy opens", || Store::open(&copy, 8 << 20).ok());
+    let inventory = copied.db().open_tree("inventory").expect("inventory");
+    assert_eq!(
+        inventory.get("loja\0nvr").expect("read").as_deref(),
+        Some(&b"x"[..])
+    );
+}
+
 #[test]
 fn a_second_opener_is_told_the_store_is_in_use() {
     let dir = tempfile::tempdir().expect("dir");
