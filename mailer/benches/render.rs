@@ -13,6 +13,10 @@ use vigia_mailer::render::rows::FleetRows;
 use vigia_mailer::render::{render_digest, FleetView, RenderOptions, Rendered};
 use vigia_mailer::Language;
 
+/// The mailer binary's allocator (`mailer/src/main.rs`), so the bench times what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RUNS: usize = 21;
 const TARGET_MS: f64 = 100.0;
 const GMAIL_CLIP: usize = 102 * 1024;
