@@ -21,6 +21,20 @@ const RUNS: usize = 21;
 const TARGET_MS: f64 = 100.0;
 const GMAIL_CLIP: usize = 102 * 1024;
 
+/// The median time of `RUNS` runs of `f` (its result dropped outside the timing).
+fn median_of<T>(mut f: impl FnMut() -> T) -> Duration {
+    let runs = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            let out = std::hint::black_box(f());
+            let took = t.elapsed();
+            drop(out);
+            took
+        })
+        .collect();
+    median(runs).0
+}
+
 /// (median, fastest) of the runs.
 fn median(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();
@@ -111,37 +125,27 @@ fn main() {
         let f = fleet::big_fleet(n, every);
         let ((t, fastest), r) = time_render(&f, &opts);
         let ms = t.as_secs_f64() * 1000.0;
-        // The same digest split in two: folding the answer into rows (which the mailer does
-        // page by page while it reads the fleet) and rendering from the rows.
-        let fold = median(
-            (0..RUNS)
-                .map(|_| {
-                    let t = Instant::now();
-                    drop(std::hint::black_box(FleetRows::from_response(&f)));
-                    t.elapsed()
-                })
-                .collect(),
-        )
-        .0;
+        // The same digest split as the mailer runs it: each page's bytes decoded leanly and
+        // folded into rows while the fleet is read, then the render from the rows. Beside it,
+        // the contract's full decode of the same bytes: what the mailer did with the answer
+        // before it folded pages (its render then started from the decoded response).
+        let wire = prost::Message::encode_to_vec(&f);
+        let fold = median_of(|| {
+            let mut rows = FleetRows::new();
+            rows.fold(prost::Message::decode(wire.as_slice()).unwrap_or_default());
+            rows
+        });
+        let full_decode = median_of(|| {
+            <ListSitesResponse as prost::Message>::decode(wire.as_slice()).unwrap_or_default()
+        });
         let rows = FleetRows::from_response(&f);
-        let from_rows = median(
-            (0..RUNS)
-                .map(|_| {
-                    let t = Instant::now();
-                    drop(std::hint::black_box(render_digest(
-                        &FleetView::Rows(&rows),
-                        fleet::now(),
-                        &opts,
-                    )));
-                    t.elapsed()
-                })
-                .collect(),
-        )
-        .0;
+        let from_rows = median_of(|| render_digest(&FleetView::Rows(&rows), fleet::now(), &opts));
         println!(
-            "  split of {label}: fold {:.1}ms + render from rows {:.1}ms",
+            "  split of {label}: lean decode + fold {:.1}ms + render from rows {:.1}ms; the full decode instead {:.1}ms ({} bytes on the wire)",
             fold.as_secs_f64() * 1000.0,
-            from_rows.as_secs_f64() * 1000.0
+            from_rows.as_secs_f64() * 1000.0,
+            full_decode.as_secs_f64() * 1000.0,
+            wire.len()
         );
         println!(
             "{label:<34} {ms:>8.1}ms {:>8.1}ms {:>7.2}x {:>11} {:>10}  {}",
