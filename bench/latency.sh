@@ -26,8 +26,10 @@ RUNS=${RUNS:-3}
 SITES=${SITES:-200}
 SPAN_DAYS=${SPAN_DAYS:-7}
 PIN=${PIN:-0}
-# COMPRESSION=true: the collector creates its stores with `[store] compression = true`.
-COMPRESSION=${COMPRESSION:-false}
+# COMPRESSION=true: the collector creates its stores with `[store] compression = true` (the
+# key is left out otherwise, as in bench/collector.sh).
+STORE_TOML=
+[ "${COMPRESSION:-false}" = true ] && STORE_TOML=$'[store]\ncompression = true'
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 cargo build --release --locked -q -p vigia-collector --bin vigia-collector --example ingest_load
@@ -71,8 +73,7 @@ key = "$WORK/certs/server.key"
 [ingest]
 statuses_per_minute = 100000000
 burst = 100000000
-[store]
-compression = $COMPRESSION
+$STORE_TOML
 TOML
   : > "$WORK/collector.log"
   VIGIA_LOG=warn,vigia_collector::writer=debug "${C_PIN[@]}" "$BIN" --config "$WORK/collector.toml" run 2>>"$WORK/collector.log" &

@@ -4,10 +4,11 @@
 //! sled 0.34 opens a `db` file truncated to zero or filled with garbage as an *empty* store,
 //! and one truncated to half as a store missing part of its records; some damage makes it
 //! panic instead. So the collector keeps its own evidence beside sled's files: the marker
-//! [`crate::marker::MARKER_FILE`] in `data_dir`, written (durably, before the first acknowledgement) once the
-//! store holds a site, and rewritten whenever the number of sites grows. Sites are never
-//! deleted, so a store with fewer sites than its marker names has lost data. The open also
-//! follows every `latest` pointer: a pointer into missing history is damage too.
+//! [`crate::marker::MARKER_FILE`] in `data_dir`, written (durably, before the first
+//! acknowledgement) once the store holds a site, and rewritten whenever the number of sites
+//! grows. Sites are never deleted, so a store with fewer sites than its marker names has lost
+//! data. The open also follows every `latest` pointer: a pointer into missing history is damage
+//! too.
 //!
 //! A failed open (a full disk) leaves a 0-byte `snap.*.generating` behind, which makes every
 //! later open fail; such files are sled's unfinished snapshots and are removed before opening.

@@ -145,6 +145,7 @@ fn errors_name_the_key() {
         "[store]\ncache_capacity = \"5%\"\n",
         &["store.cache_capacity"],
     );
+    refused("[store]\ncompression = \"maybe\"\n", &["store.compression"]);
     refused("listen = \"localhost\"\n", &["listen"]);
     refused("[tls]\ncert = \n", &["line 2"]);
 }

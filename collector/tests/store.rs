@@ -1,7 +1,12 @@
 //! The store's guards: a layout written by another version is refused, naming both versions,
 //! and a second opener is told the folder is in use rather than corrupting it.
 
+mod support;
+
+use support::{probe_stream, status, Env};
+use vigia::pb::GetSiteRequest;
 use vigia_collector::store::{Store, StoreError, LAYOUT_VERSION};
+use vigia_collector::testkit::TestCollector;
 
 #[test]
 fn another_layout_version_is_refused() {
@@ -106,6 +111,42 @@ fn a_store_keeps_the_compression_it_was_created_with() {
         inventory.get("loja\0nvr").expect("read").as_deref(),
         Some(&b"x"[..])
     );
+}
+
+/// `[store] compression = true` through the running collector: a new store is compressed,
+/// its acknowledged status is served, and a restart without the key still reads it.
+#[tokio::test]
+async fn a_collector_configured_to_compress_creates_a_compressed_store_it_serves() {
+    let env = Env::new();
+    let now = chrono::Utc::now();
+    let c = TestCollector::start(&env.fleet, &env.data(), |c| c.store.compression = true)
+        .await
+        .expect("start");
+    let probe = env.fleet.probe("loja").expect("probe");
+    let mut s = probe_stream(&c, &probe).await.expect("stream");
+    s.send(status("loja", "nvr", 1, now)).await;
+    assert_eq!(s.next().await.expect("ack").sequence, 1);
+    drop(s);
+    c.stop().await;
+    let conf = std::fs::read(env.data().join("conf")).expect("sled conf");
+    assert!(
+        String::from_utf8_lossy(&conf).contains("use_compression: true"),
+        "{}",
+        String::from_utf8_lossy(&conf)
+    );
+    let c = TestCollector::start(&env.fleet, &env.data(), |_| {})
+        .await
+        .expect("restart without the key");
+    let mut q = c.query_client(&env.fleet, "ops").await.expect("query");
+    let site = q
+        .get_site(GetSiteRequest {
+            site: "loja".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(site.recorders.len(), 1, "{site:?}");
+    c.stop().await;
 }
 
 #[test]
