@@ -67,10 +67,12 @@ fn scan(recorder: &str, t: DateTime<Utc>, sequence: u64, dropped: u64) -> Record
     }
 }
 
-/// Whether `recorder` reports at `t`: the whole site is silent on day 4 from 03:00 to 05:00,
-/// nvr-b alone on day 5 from 09:00 to 10:30.
+/// Whether `recorder` reports at `t`: the whole site is silent from day 1 23:00 to day 2 13:00
+/// (so the passes of day 3 at 06:00 and 12:00 find nothing received since the watermark) and
+/// on day 4 from 03:00 to 05:00, nvr-b alone on day 5 from 09:00 to 10:30.
 fn reports(recorder: &str, t: DateTime<Utc>) -> bool {
-    let site_silent = t >= at(4, 3, 0) && t < at(4, 5, 0);
+    let site_silent =
+        (t >= at(1, 23, 0) && t < at(2, 13, 0)) || (t >= at(4, 3, 0) && t < at(4, 5, 0));
     let b_silent = recorder == "nvr-b" && t >= at(5, 9, 0) && t < at(5, 10, 30);
     !site_silent && !b_silent
 }
@@ -166,6 +168,16 @@ async fn timeline_and_point_in_time_answers_survive_thinning_and_an_interrupted_
             }
             let done = compact(&thin_store, &config, now, None).expect("compact");
             assert!(done.finished);
+            let mark = vigia_collector::thin::watermark(&thin_store, "loja").expect("watermark");
+            if now <= at(1, 0, 0) {
+                // Nothing received before the cut: the pass wrote nothing for the site.
+                assert_eq!(mark, None, "pass at {now}");
+            } else if now == at(3, 6, 0) || now == at(3, 12, 0) {
+                // Nothing received since the watermark: it stays where the last pass left it.
+                assert_eq!(mark, Some(nanos(at(2, 0, 0))), "pass at {now}");
+            } else {
+                assert_eq!(mark, Some(nanos(now - Span::days(1))), "pass at {now}");
+            }
         }
         clock.advance(Duration::from_secs(300));
     }
