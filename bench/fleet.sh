@@ -7,6 +7,9 @@
 # not here) and peak RSS, median of RUNS; then the complete report `preview` wrote beside the
 # digest (attached, or too large to attach: `[digest] attachment_max_bytes`). The smaller fleet is the baseline the
 # larger is read against: time and memory should grow no faster than the fleet.
+# BASE_BIN=<an older vigia-collector> compares the collectors side by side: for each fleet,
+# ROUNDS (default 2) rounds alternate the old and the new collector on the same store, each
+# measuring RUNS digests; each line says which collector served it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SITES=${SITES:-"10000 50000"}
@@ -14,6 +17,10 @@ RUNS=${RUNS:-3}
 # The collector's [store] cache_capacity (its default, 64MiB, holds a 10,000-site store; the
 # 50,000-site one is about 300 MB on disk: CACHE=512MiB shows a cache sized to the store).
 CACHE=${CACHE:-64MiB}
+BASE_BIN=${BASE_BIN:-}
+if [ -z "${ROUNDS:-}" ]; then
+  if [ -n "$BASE_BIN" ]; then ROUNDS=2; else ROUNDS=1; fi
+fi
 WORK=$(mktemp -d)
 COLLECTOR_PID=
 cleanup() {
@@ -30,7 +37,7 @@ echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); collect
 "$BIN/vigia-collector" ca issue --dir "$WORK/certs" reader --name mailer >/dev/null
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf '%-8s %10s %12s %14s %14s %10s %12s %10s\n' sites fill_s digest_ms mailer_cpu_ms mailer_rss_mb html_kb report_kb csv_kb
+printf '%-8s %-10s %10s %12s %14s %14s %10s %12s %10s\n' sites collector fill_s digest_ms mailer_cpu_ms mailer_rss_mb html_kb report_kb csv_kb
 for n in $SITES; do
   data="$WORK/data-$n"
   fill=$(target/release/examples/ingest_load fill --data "$data" --sites "$n" | awk '/^fill_s/ {print $2}')
@@ -44,13 +51,16 @@ key = "$WORK/certs/server.key"
 [store]
 cache_capacity = "$CACHE"
 TOML
-  VIGIA_LOG=warn "$BIN/vigia-collector" --config "$WORK/collector.toml" run 2>"$WORK/collector-$n.log" &
-  COLLECTOR_PID=$!
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.1
-  done
-  cat > "$WORK/mailer.toml" <<TOML
+  for _round in $(seq 1 "$ROUNDS"); do
+    for which in ${BASE_BIN:+base} new; do
+      if [ "$which" = base ]; then COLLECTOR=$BASE_BIN; else COLLECTOR=$BIN/vigia-collector; fi
+      VIGIA_LOG=warn "$COLLECTOR" --config "$WORK/collector.toml" run 2>"$WORK/collector-$n.log" &
+      COLLECTOR_PID=$!
+      for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+        sleep 0.1
+      done
+      cat > "$WORK/mailer.toml" <<TOML
 state_dir = "$WORK/mailer-state"
 timezone = "America/Sao_Paulo"
 language = "pt-BR"
@@ -65,20 +75,22 @@ host = "localhost"
 from = "Vigia <vigia@example.com>"
 to = ["ops@example.com"]
 TOML
-  : > "$WORK/ms" ; : > "$WORK/rss" ; : > "$WORK/cpu"
-  for _ in $(seq 1 "$RUNS"); do
-    start=$(date +%s%N)
-    /usr/bin/time -f '%U %S %M' -o "$WORK/time" "$BIN/vigia-mailer" --config "$WORK/mailer.toml" preview --out "$WORK/digest.html" >/dev/null
-    end=$(date +%s%N)
-    echo $(( (end - start) / 1000000 )) >> "$WORK/ms"
-    read -r user sys rss < <(tail -n 1 "$WORK/time")
-    echo $(( rss / 1024 )) >> "$WORK/rss"
-    awk -v u="$user" -v s="$sys" 'BEGIN {printf "%d\n", (u + s) * 1000}' >> "$WORK/cpu"
+      : > "$WORK/ms" ; : > "$WORK/rss" ; : > "$WORK/cpu"
+      for _ in $(seq 1 "$RUNS"); do
+        start=$(date +%s%N)
+        /usr/bin/time -f '%U %S %M' -o "$WORK/time" "$BIN/vigia-mailer" --config "$WORK/mailer.toml" preview --out "$WORK/digest.html" >/dev/null
+        end=$(date +%s%N)
+        echo $(( (end - start) / 1000000 )) >> "$WORK/ms"
+        read -r user sys rss < <(tail -n 1 "$WORK/time")
+        echo $(( rss / 1024 )) >> "$WORK/rss"
+        awk -v u="$user" -v s="$sys" 'BEGIN {printf "%d\n", (u + s) * 1000}' >> "$WORK/cpu"
+      done
+      kb() { if [ -f "$1" ]; then echo $(( $(stat -c %s "$1") / 1024 )); else echo -; fi; }
+      printf '%-8s %-10s %10s %12s %14s %14s %10s %12s %10s\n' "$n" "$which" "$fill" "$(median < "$WORK/ms")" "$(median < "$WORK/cpu")" "$(median < "$WORK/rss")" \
+        "$(kb "$WORK/digest.html")" "$(kb "$(ls "$WORK"/auditoria-cftv-*.html 2>/dev/null | head -n 1)")" "$(kb "$(ls "$WORK"/auditoria-cftv-*.csv 2>/dev/null | head -n 1)")"
+      rm -f "$WORK"/auditoria-cftv-*
+      kill "$COLLECTOR_PID"; wait "$COLLECTOR_PID" 2>/dev/null || true; COLLECTOR_PID=
+    done
   done
-  kb() { if [ -f "$1" ]; then echo $(( $(stat -c %s "$1") / 1024 )); else echo -; fi; }
-  printf '%-8s %10s %12s %14s %14s %10s %12s %10s\n' "$n" "$fill" "$(median < "$WORK/ms")" "$(median < "$WORK/cpu")" "$(median < "$WORK/rss")" \
-    "$(kb "$WORK/digest.html")" "$(kb "$(ls "$WORK"/auditoria-cftv-*.html 2>/dev/null | head -n 1)")" "$(kb "$(ls "$WORK"/auditoria-cftv-*.csv 2>/dev/null | head -n 1)")"
-  rm -f "$WORK"/auditoria-cftv-*
-  kill "$COLLECTOR_PID"; wait "$COLLECTOR_PID" 2>/dev/null || true; COLLECTOR_PID=
 done
 echo "targets (issue 13): 50,000 sites, digest end to end ≤ 3 s and mailer peak RSS ≤ 300 MB"

@@ -13,10 +13,10 @@
 //! can be read and tested with what is under it; `scripts/check-module-cycles collector`
 //! keeps it so. Bottom to top:
 //!
-//! 1. `clock`, `shutdown`, `metrics`, `beat`, `log_throttle`, `fd_limit`, `ca` — leaves that
-//!    import nothing of the crate: the time source, the stop flag every task waits on, the
-//!    counters everyone bumps, the heartbeat encoding, log rate limiting, the descriptor
-//!    limit, the CA's keys and minting.
+//! 1. `clock`, `shutdown`, `metrics`, `prefetch`, `beat`, `log_throttle`, `fd_limit`, `ca` —
+//!    leaves that import nothing of the crate: the time source, the stop flag every task waits
+//!    on, the counters everyone bumps, ListSites pages built ahead, the heartbeat encoding, log
+//!    rate limiting, the descriptor limit, the CA's keys and minting.
 //! 2. `store_error`, then `marker` — why the store failed (every store module answers with it),
 //!    and the marker file beside sled's files, the collector's evidence of how many sites it
 //!    held.
@@ -54,6 +54,7 @@ pub mod issuing;
 pub mod log_throttle;
 pub mod marker;
 pub mod metrics;
+mod prefetch;
 pub mod rate_limit;
 pub mod report;
 pub mod revocation;

@@ -219,6 +219,7 @@ impl Collector {
             metrics: metrics.clone(),
             limiter: Arc::new(RateLimiter::new(&config.ingest)),
             stopping: stop_rx.clone(),
+            pages: Arc::default(),
         };
 
         let (health, health_service) = tonic_health::server::health_reporter();

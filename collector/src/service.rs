@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub limiter: Arc<RateLimiter>,
     /// Turns true when the collector shuts down: streams finish their acks and close.
     pub stopping: watch::Receiver<bool>,
+    /// ListSites pages built ahead of the request that will ask for them.
+    pub pages: Arc<crate::prefetch::Prefetch>,
 }
 
 fn identity<T>(req: &Request<T>) -> Result<PeerIdentity, Status> {
@@ -418,6 +420,55 @@ fn page_token(at: chrono::DateTime<chrono::Utc>, last: &str) -> String {
     format!("{}:{last}", at.timestamp_millis())
 }
 
+/// One ListSites answer: the page `req` asks for, evaluated at its token's instant (now for a
+/// first page).
+async fn list_page(
+    shared: &Shared,
+    req: pb::ListSitesRequest,
+) -> Result<pb::ListSitesResponse, Status> {
+    let (listing, at) = listing(&req)?;
+    let whole_fleet = req.page_size == 0 && req.page_token.is_empty();
+    let page_size = match req.page_size {
+        0 => DEFAULT_SITES_PAGE,
+        n => n.min(MAX_SITES_PAGE),
+    } as usize;
+    shared
+        .blocking(move |s, store| {
+            // Whole milliseconds, the token's precision, so later pages match the first.
+            let now = at.unwrap_or_else(|| {
+                let now = s.clock.now();
+                chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+            });
+            let (max_sites, max_bytes) = if whole_fleet {
+                (usize::MAX, usize::MAX)
+            } else {
+                (page_size, PAGE_BYTES)
+            };
+            let (sites, more) = report::page(&s.config, store, now, &listing, max_sites, max_bytes)
+                .map_err(store_status)?;
+            let next_page_token = match (more, sites.last()) {
+                (true, Some(last)) => page_token(now, &last.site),
+                _ => String::new(),
+            };
+            let resp = pb::ListSitesResponse {
+                sites,
+                evaluated_at: Some(to_timestamp(now)),
+                next_page_token,
+            };
+            // A page is bounded by `max_bytes` already; only the unpaged answer is measured.
+            if whole_fleet {
+                let len = prost::Message::encoded_len(&resp);
+                if len > WHOLE_FLEET_BYTES {
+                    return Err(Status::resource_exhausted(format!(
+                        "the whole fleet is {len} bytes, more than one answer carries ({WHOLE_FLEET_BYTES}); ask in pages (page_size, page_token)"
+                    )));
+                }
+            }
+            Ok(resp)
+        })
+        .await
+}
+
 /// The filters of a ListSites request, and the instant its token carries.
 fn listing(
     req: &pb::ListSitesRequest,
@@ -475,49 +526,30 @@ impl pb::query_server::Query for QueryService {
     ) -> Result<Response<pb::ListSitesResponse>, Status> {
         self.0.require_reader(&request, "Query")?;
         let req = request.into_inner();
-        let (listing, at) = listing(&req)?;
-        let whole_fleet = req.page_size == 0 && req.page_token.is_empty();
-        let page_size = match req.page_size {
-            0 => DEFAULT_SITES_PAGE,
-            n => n.min(MAX_SITES_PAGE),
-        } as usize;
-        let resp = self
-            .0
-            .blocking(move |s, store| {
-                // Whole milliseconds, the token's precision, so later pages match the first.
-                let now = at.unwrap_or_else(|| {
-                    let now = s.clock.now();
-                    chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-                });
-                let (max_sites, max_bytes) = if whole_fleet {
-                    (usize::MAX, usize::MAX)
-                } else {
-                    (page_size, PAGE_BYTES)
-                };
-                let (sites, more) =
-                    report::page(&s.config, store, now, &listing, max_sites, max_bytes)
-                        .map_err(store_status)?;
-                let next_page_token = match (more, sites.last()) {
-                    (true, Some(last)) => page_token(now, &last.site),
-                    _ => String::new(),
-                };
-                let resp = pb::ListSitesResponse {
-                    sites,
-                    evaluated_at: Some(to_timestamp(now)),
-                    next_page_token,
-                };
-                // A page is bounded by `max_bytes` already; only the unpaged answer is measured.
-                if whole_fleet {
-                    let len = prost::Message::encoded_len(&resp);
-                    if len > WHOLE_FLEET_BYTES {
-                        return Err(Status::resource_exhausted(format!(
-                            "the whole fleet is {len} bytes, more than one answer carries ({WHOLE_FLEET_BYTES}); ask in pages (page_size, page_token)"
-                        )));
-                    }
-                }
-                Ok(resp)
-            })
-            .await?;
+        // Validated first: a page built ahead is only ever for a request that was valid.
+        listing(&req)?;
+        let ahead = match self.0.pages.take(&req) {
+            Some(answer) => answer.await.ok().and_then(Result::ok),
+            None => None,
+        };
+        let resp = match ahead {
+            Some(resp) => resp,
+            // None built, or its build failed (the store was reopened, say): built now.
+            None => list_page(&self.0, req.clone()).await?,
+        };
+        if !resp.next_page_token.is_empty() {
+            let next = pb::ListSitesRequest {
+                page_token: resp.next_page_token.clone(),
+                ..req
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.0.pages.hold(next.clone(), rx);
+            let shared = self.0.clone();
+            tokio::spawn(async move {
+                // Nobody waiting any more (the page expired unclaimed) is not an error.
+                let _ = tx.send(list_page(&shared, next).await);
+            });
+        }
         Ok(Response::new(resp))
     }
 

@@ -435,7 +435,7 @@ async fn list_sites_pages_in_name_order_at_one_instant_and_filters() {
 
 /// Pages of more sites than the collector evaluates on one thread (it splits a batch of 64 or
 /// more among threads): the same sites, in the same order, with the same verdicts as one
-/// unpaged answer, filtered or not.
+/// unpaged answer, filtered or not, and for each of two readers walking the pages at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_evaluated_on_several_threads_equal_the_unpaged_answer() {
     let env = Env::new();
@@ -482,5 +482,18 @@ async fn pages_evaluated_on_several_threads_equal_the_unpaged_answer() {
         50,
         "one site in three is late"
     );
+    // The collector builds each next page ahead for the request that will ask for it: two
+    // readers walking the same listing at once (the same requests, page for page) each get
+    // every page, the one that finds no page built ahead building its own.
+    let mut q2 = c.query_client(&env.fleet, "ops").await.expect("query");
+    let req = ListSitesRequest {
+        page_size: 40,
+        ..Default::default()
+    };
+    let (a, b) = tokio::join!(all_pages(&mut q, req.clone()), all_pages(&mut q2, req));
+    for pages in [a, b] {
+        let paged: Vec<SiteReport> = pages.into_iter().flat_map(|p| p.sites).collect();
+        assert_eq!(summary(&paged), summary(&whole), "a reader among two");
+    }
     c.stop().await;
 }
