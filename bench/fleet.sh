@@ -14,9 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SITES=${SITES:-"10000 50000"}
 RUNS=${RUNS:-3}
-# The collector's [store] cache_capacity (its default, 64MiB, holds a 10,000-site store; the
-# 50,000-site one is about 300 MB on disk: CACHE=512MiB shows a cache sized to the store).
-CACHE=${CACHE:-64MiB}
+# CACHE=<size> sets the collector's [store] cache_capacity; unset, the key is left out and the
+# collector sizes its cache to the store it finds (1.5x its size on disk, 64MiB to 1GiB).
+CACHE=${CACHE:-}
 BASE_BIN=${BASE_BIN:-}
 if [ -z "${ROUNDS:-}" ]; then
   if [ -n "$BASE_BIN" ]; then ROUNDS=2; else ROUNDS=1; fi
@@ -31,7 +31,7 @@ trap cleanup EXIT
 cargo build --release --locked -q -p vigia-collector -p vigia-mailer --bins
 cargo build --release --locked -q -p vigia-collector --example ingest_load
 BIN=target/release
-echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); collector cache_capacity $CACHE"
+echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); collector cache_capacity ${CACHE:-unset (sized to the store)}"
 "$BIN/vigia-collector" ca init --dir "$WORK/certs" >/dev/null
 "$BIN/vigia-collector" ca issue --dir "$WORK/certs" server --dns localhost --ip 127.0.0.1 >/dev/null
 "$BIN/vigia-collector" ca issue --dir "$WORK/certs" reader --name mailer >/dev/null
@@ -48,9 +48,8 @@ data_dir = "$data"
 ca = "$WORK/certs/ca.pem"
 cert = "$WORK/certs/server.pem"
 key = "$WORK/certs/server.key"
-[store]
-cache_capacity = "$CACHE"
 TOML
+  if [ -n "$CACHE" ]; then printf '[store]\ncache_capacity = "%s"\n' "$CACHE" >> "$WORK/collector.toml"; fi
   for _round in $(seq 1 "$ROUNDS"); do
     for which in ${BASE_BIN:+base} new; do
       if [ "$which" = base ]; then COLLECTOR=$BASE_BIN; else COLLECTOR=$BIN/vigia-collector; fi

@@ -143,9 +143,12 @@ pub struct MetricsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// sled's page cache (default 64 MiB); sled's own default is 1 GiB, too much beside 10,000 streams.
-    #[serde(default = "default_cache")]
-    pub cache_capacity: ByteSize,
+    /// sled's page cache. Unset: sized to the store found at start, one and a half times its
+    /// size on disk, at least 64 MiB and at most 1 GiB (sled's own default, too much beside
+    /// 10,000 streams on a small store): a fleet listing that finds its pages in the cache
+    /// does not read the store from disk again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_capacity: Option<ByteSize>,
     /// Whether a store created by this collector compresses its pages with zstd (default
     /// false): history on disk about 2.5x smaller, peak ingest about half. An existing store
     /// keeps the setting it was created with.
@@ -217,9 +220,10 @@ fn default_hourly_for() -> Duration {
 fn default_max_message_bytes() -> usize {
     vigia::validate::DEFAULT_MAX_MESSAGE_BYTES
 }
-fn default_cache() -> ByteSize {
-    ByteSize::Bytes(64 * 1024 * 1024)
-}
+/// The smallest cache an unset `cache_capacity` gives: it holds a store of about 10,000 sites.
+const MIN_AUTO_CACHE: u64 = 64 << 20;
+/// The largest: sled's own default.
+const MAX_AUTO_CACHE: u64 = 1 << 30;
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(10)
 }
@@ -258,7 +262,7 @@ impl Default for HistoryConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            cache_capacity: default_cache(),
+            cache_capacity: None,
             compression: false,
         }
     }
@@ -351,7 +355,11 @@ impl CollectorConfig {
                 ),
             ));
         }
-        match self.store.cache_capacity {
+        match self
+            .store
+            .cache_capacity
+            .unwrap_or(ByteSize::Bytes(MIN_AUTO_CACHE))
+        {
             ByteSize::Percent(_) => {
                 return Err(Invalid::new(
                     "store.cache_capacity",
@@ -428,11 +436,44 @@ impl CollectorConfig {
         }
     }
 
-    /// sled's cache size in bytes.
+    /// sled's cache size in bytes: `cache_capacity`, or when unset sized to the store now in
+    /// `data_dir` (see [`StoreConfig::cache_capacity`]).
     pub fn cache_bytes(&self) -> u64 {
         match self.store.cache_capacity {
-            ByteSize::Bytes(b) => b,
-            ByteSize::Percent(_) => default_cache().of_total(0),
+            Some(ByteSize::Bytes(b)) => b,
+            // Refused by `validate`; the smallest automatic size if a caller skipped it.
+            Some(ByteSize::Percent(_)) => MIN_AUTO_CACHE,
+            None => auto_cache(folder_bytes(&self.data_dir)),
         }
     }
+}
+
+/// The cache an unset `cache_capacity` gives a store of `store_bytes` on disk.
+pub fn auto_cache(store_bytes: u64) -> u64 {
+    store_bytes
+        .saturating_add(store_bytes / 2)
+        .clamp(MIN_AUTO_CACHE, MAX_AUTO_CACHE)
+}
+
+/// Bytes of the files in `dir` and its subfolders (sled's are one level deep: `blobs`); 0 when
+/// it is missing or unreadable (a new store).
+fn folder_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut total = 0u64;
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let len = if kind.is_dir() {
+            folder_bytes(&entry.path())
+        } else if kind.is_file() {
+            entry.metadata().map_or(0, |m| m.len())
+        } else {
+            0
+        };
+        total = total.saturating_add(len);
+    }
+    total
 }

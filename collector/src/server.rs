@@ -147,11 +147,13 @@ impl Collector {
         let tls_snapshot = crate::tls_reload::Snapshot::read(&config.tls);
         let tls = crate::tls_reload::load(&config.tls)?;
         // The store first: nothing is bound for a collector that cannot open its store.
-        let store = Store::open_checked(
-            &config.data_dir,
-            config.cache_bytes(),
-            config.store.compression,
-        )?;
+        let cache_bytes = config.cache_bytes();
+        let store = Store::open_checked(&config.data_dir, cache_bytes, config.store.compression)?;
+        tracing::info!(
+            cache_mib = cache_bytes >> 20,
+            sized_to_store = config.store.cache_capacity.is_none(),
+            "store open"
+        );
         let metrics_listener = match config.metrics.listen {
             Some(addr) => {
                 let l = std::net::TcpListener::bind(addr)

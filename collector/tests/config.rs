@@ -100,6 +100,33 @@ fn the_example_file_loads() {
 }
 
 #[test]
+fn an_unset_cache_is_sized_to_the_store_found() {
+    let dir = tempfile::tempdir().expect("dir");
+    let p = write(dir.path(), "data_dir = \"data\"\n");
+    let c = load(&p).expect("load");
+    // No store yet: the smallest.
+    assert_eq!(c.cache_bytes(), 64 << 20);
+    // Sparse files stand in for a store on disk; sled keeps blobs one folder down.
+    let blobs = c.data_dir.join("blobs");
+    std::fs::create_dir_all(&blobs).expect("mkdir");
+    let sized = |path: &Path, bytes: u64| {
+        let f = std::fs::File::create(path).expect("create");
+        f.set_len(bytes).expect("set_len");
+    };
+    sized(&c.data_dir.join("db"), 150 << 20);
+    sized(&blobs.join("1"), 50 << 20);
+    assert_eq!(c.cache_bytes(), 300 << 20, "1.5x the store's 200 MiB");
+    sized(&c.data_dir.join("db"), 2 << 30);
+    assert_eq!(c.cache_bytes(), 1 << 30, "at most sled's own default");
+    // A size set in the file is kept whatever the store's size.
+    let p = write(
+        dir.path(),
+        "data_dir = \"data\"\n[store]\ncache_capacity = \"96MiB\"\n",
+    );
+    assert_eq!(load(&p).expect("load").cache_bytes(), 96 << 20);
+}
+
+#[test]
 fn environment_overrides_the_file() {
     let dir = tempfile::tempdir().expect("dir");
     let p = write(
