@@ -140,7 +140,7 @@ pub struct MetricsConfig {
 }
 
 /// `[store]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// sled's page cache. Unset: sized to the store found at start, one and a half times its
@@ -259,14 +259,6 @@ impl Default for HistoryConfig {
     }
 }
 
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig {
-            cache_capacity: None,
-            compression: false,
-        }
-    }
-}
 
 impl Default for CollectorConfig {
     fn default() -> Self {
