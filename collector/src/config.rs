@@ -259,7 +259,6 @@ impl Default for HistoryConfig {
     }
 }
 
-
 impl Default for CollectorConfig {
     fn default() -> Self {
         CollectorConfig {
