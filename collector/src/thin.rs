@@ -3,13 +3,15 @@
 //! just before; its verdict timeline is computed from the whole stream first and stored
 //! (`timeline` tree), so "when did each verdict start and end" stays exact after thinning.
 //!
-//! Two steps, part of the periodic prune ([`compact`]):
+//! Two steps, part of the periodic prune ([`compact`]), the first before the prune itself:
 //! 1. *Timeline*: for each site, the verdict fragments of `[watermark, now - full_for)`, from
 //!    the statuses kept before the old watermark (each recorder's latest, the latest report of
 //!    lost statuses: what the state at the watermark is made of) and the whole stream after
 //!    it, are written together with the new watermark in one sled transaction; then one flush
 //!    for all sites. A pass killed before a site's transaction changed nothing of that site;
-//!    after it, its fragments are never computed again.
+//!    after it, its fragments are never computed again. A site silent since its watermark
+//!    keeps it (nothing written) until it reports again; the silence is then stored up to
+//!    that report, which can be later than `now - full_for`.
 //! 2. *Deletion*: every status received before the watermark that no rule below keeps is
 //!    removed. Each rule picks statuses that stay picked when only unpicked ones are removed
 //!    (the first of a bucket stays the first, the latest before an instant stays the latest),
@@ -227,8 +229,8 @@ struct Old {
     drops: bool,
 }
 
-/// The periodic pass: prunes history older than `history.keep`, then thins each site's history
-/// older than `history.full_for`. `budget` bounds the thinning deletions (a test stops a pass
+/// The periodic pass: stores each site's timeline up to `history.full_for` ago, prunes history
+/// older than `history.keep`, then thins each site's history older than `history.full_for`. `budget` bounds the thinning deletions (a test stops a pass
 /// mid-way with it; `None` in production).
 pub fn compact(
     store: &Store,
@@ -248,19 +250,24 @@ pub fn compact(
         ..Compaction::default()
     };
     let prune_before = ago(history.keep);
-    done.pruned = store.prune(prune_before)?;
-    prune_fragments(store, nanos(prune_before))?;
-    prune_seen(store, micros(ago(history.full_for.min(history.keep))))?;
-    if history.full_for >= history.keep {
-        return Ok(done);
-    }
-    let sites = store.sites()?;
+    let thinning = history.full_for < history.keep;
+    let sites = if thinning { store.sites()? } else { Vec::new() };
+    // The timeline first: a silence is evaluated from the statuses before it, which this
+    // pass's prune may remove.
     let cut = nanos(ago(history.full_for));
     for (site, _) in &sites {
         store_timeline(store, site, &config.rules_for(site), cut)?;
     }
     // Durable before anything is deleted: a deletion never outlives the timeline it needs.
-    store.flush()?;
+    if thinning {
+        store.flush()?;
+    }
+    done.pruned = store.prune(prune_before)?;
+    prune_fragments(store, nanos(prune_before))?;
+    prune_seen(store, micros(ago(history.full_for.min(history.keep))))?;
+    if !thinning {
+        return Ok(done);
+    }
     for (site, _) in &sites {
         if let Some(mark) = watermark(store, site)? {
             done.thinned += delete_unkept(
@@ -331,19 +338,31 @@ fn store_timeline(store: &Store, site: &str, rules: &Rules, cut: i64) -> Result<
             None => first_arrival(store, site)?.unwrap_or(cut).min(cut),
         };
         let between = entries_between(store, site, from, cut)?;
-        // Nothing received since the watermark: nothing to thin, and the timeline past the
-        // watermark is evaluated from the state kept before it, so the watermark may stay
-        // where it is. A pass over a fleet of quiet sites then writes nothing (it wrote one
-        // transaction per site, every pass).
+        let mut to = cut;
         if between.is_empty() {
-            return Ok(());
+            // Nothing received before the cut since the watermark: nothing to thin. A site
+            // still silent keeps its watermark: the timeline past it is evaluated from the
+            // statuses before it, which `latest` keeps from pruning, and a pass over a fleet
+            // of quiet sites writes nothing (it wrote one transaction per site, every pass).
+            // A site that has reported again since the cut: its silence is settled up to that
+            // report and stored now, before this pass's prune may remove the statuses it is
+            // evaluated from (no longer named by `latest`: a silence longer than `keep`).
+            // A site with no watermark has received nothing before the cut: nothing to store.
+            let back = match old {
+                Some(_) => arrival_from(store, site, cut)?,
+                None => None,
+            };
+            match back {
+                None => return Ok(()),
+                Some(back) => to = back.max(cut),
+            }
         }
         let mut entries = state_before(store, site, from)?;
         entries.extend(between);
         let fragments = evaluate(
             &entries,
             instant(from),
-            instant(cut),
+            instant(to),
             rules,
             fallback_interval(store, site)?,
         );
@@ -357,7 +376,7 @@ fn store_timeline(store: &Store, site: &str, rules: &Rules, cut: i64) -> Result<
                 for (k, v) in &keys {
                     timeline.insert(k.as_slice(), v.as_slice())?;
                 }
-                thinned.insert(site.as_bytes(), &cut.to_be_bytes())?;
+                thinned.insert(site.as_bytes(), &to.to_be_bytes())?;
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
@@ -368,6 +387,29 @@ fn store_timeline(store: &Store, site: &str, rules: &Rules, cut: i64) -> Result<
             })?;
     }
     Ok(())
+}
+
+/// When the first status of `site` received at or after `from` (ns) arrived, exactly.
+fn arrival_from(store: &Store, site: &str, from: i64) -> Result<Option<i64>, StoreError> {
+    let pre = prefix(site);
+    let us = u64::try_from(from.max(0) / 1000).unwrap_or(0);
+    let lo = [pre.as_slice(), &us.to_be_bytes()].concat();
+    let mut last_base = None;
+    for kv in store.history.range(lo..) {
+        let (k, v) = kv.map_err(|e| store.err(e))?;
+        if !k.starts_with(&pre) {
+            break;
+        }
+        let e = store.entry(site, &v, &mut last_base)?;
+        // Keys carry microseconds: an arrival in `from`'s own microsecond may precede it.
+        if let Some(at) = crate::store::received_at(&e)
+            .map(nanos)
+            .filter(|t| *t >= from)
+        {
+            return Ok(Some(at));
+        }
+    }
+    Ok(None)
 }
 
 fn first_arrival(store: &Store, site: &str) -> Result<Option<i64>, StoreError> {

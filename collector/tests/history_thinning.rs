@@ -173,8 +173,9 @@ async fn timeline_and_point_in_time_answers_survive_thinning_and_an_interrupted_
                 // Nothing received before the cut: the pass wrote nothing for the site.
                 assert_eq!(mark, None, "pass at {now}");
             } else if now == at(3, 6, 0) || now == at(3, 12, 0) {
-                // Nothing received since the watermark: it stays where the last pass left it.
-                assert_eq!(mark, Some(nanos(at(2, 0, 0))), "pass at {now}");
+                // Nothing received before the cut since the watermark, but the site reported
+                // again at 13:00 on day 2: the silence is stored up to that report.
+                assert_eq!(mark, Some(nanos(at(2, 13, 0))), "pass at {now}");
             } else {
                 assert_eq!(mark, Some(nanos(now - Span::days(1))), "pass at {now}");
             }
@@ -264,6 +265,72 @@ async fn timeline_and_point_in_time_answers_survive_thinning_and_an_interrupted_
         thin_store.history_len("loja"),
         full_store.history_len("loja")
     );
+    thin_writer.stop().await;
+    full_writer.stop().await;
+}
+
+#[tokio::test]
+async fn a_silence_longer_than_keep_stays_in_the_timeline_after_the_site_returns() {
+    let thin_dir = tempfile::tempdir().expect("dir");
+    let full_dir = tempfile::tempdir().expect("dir");
+    let clock = Clock::manual(start());
+    let mut config = config();
+    config.history.keep = Duration::from_secs(3 * 86_400);
+    config.history.hourly_for = Duration::from_secs(2 * 86_400);
+    let (thin_store, thin_writer) = open(thin_dir.path(), &clock);
+    let (full_store, full_writer) = open(full_dir.path(), &clock);
+    let mut sequence = 0;
+    let end = at(7, 0, 0);
+    // Silent from day 1 to day 5: four days, one more than `keep`.
+    let silent = |t: DateTime<Utc>| t >= at(1, 0, 0) && t < at(5, 0, 0);
+    while clock.now() < end {
+        let now = clock.now();
+        if !silent(now) {
+            let mut pending = Vec::new();
+            for recorder in ["nvr-a", "nvr-b"] {
+                sequence += 1;
+                let status = scan(recorder, now, sequence, 0);
+                pending.push(thin_writer.submit(status.clone()).await.expect("submit"));
+                pending.push(full_writer.submit(status).await.expect("submit"));
+            }
+            for p in pending {
+                p.await.expect("reply").expect("stored");
+            }
+        }
+        if now.timestamp() % (6 * 3600) == 0 && now > start() {
+            compact(&thin_store, &config, now, None).expect("compact");
+            let mark = vigia_collector::thin::watermark(&thin_store, "loja").expect("watermark");
+            if now > at(2, 0, 0) && now < at(5, 0, 0) {
+                // Silent since the watermark: the pass leaves it (and writes nothing).
+                assert_eq!(mark, Some(nanos(at(1, 0, 0))), "pass at {now}");
+            } else if now == at(5, 0, 0) {
+                // Back: the silence is stored up to the first report, before this pass's
+                // prune removes the statuses before it (older than `keep`, no longer latest).
+                assert_eq!(mark, Some(nanos(at(5, 0, 0))), "pass at {now}");
+            }
+        }
+        clock.advance(Duration::from_secs(300));
+    }
+    let now = clock.now();
+    assert!(
+        thin_store
+            .history("loja", None, None, Some(at(1, 0, 0)), 10, None)
+            .expect("history")
+            .entries
+            .is_empty(),
+        "the statuses before the silence were pruned"
+    );
+    let rules = config.rules_for("loja");
+    let (from, to) = (nanos(now) - 3 * 86_400_000_000_000 + 1, nanos(now));
+    let thinned = timeline(&thin_store, &rules, "loja", from, to).expect("timeline");
+    let unpruned = timeline(&full_store, &rules, "loja", from, to).expect("timeline");
+    assert!(
+        thinned
+            .iter()
+            .any(|f| f.subject.0 == VerdictKind::Silent as i32 && f.end == nanos(at(5, 0, 0))),
+        "the silence is in the timeline until the site came back: {thinned:?}"
+    );
+    assert_eq!(thinned, unpruned);
     thin_writer.stop().await;
     full_writer.stop().await;
 }
