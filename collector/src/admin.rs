@@ -1,6 +1,7 @@
 //! The Admin service: operators (reader certificates) tell the collector which sites to expect,
 //! what is decommissioned (a site, a recorder, a camera), and which findings are known for now
-//! (acknowledgements). Each change is durable before it is answered.
+//! (acknowledgements). Each change is durable before it is answered, and drops the ListSites
+//! pages built ahead (`crate::prefetch`), which were built without it.
 
 use std::time::Duration;
 use tonic::{Request, Response, Status};
@@ -46,16 +47,18 @@ impl AdminService {
         if camera.as_deref() == Some("") {
             return Err(Status::invalid_argument("camera: empty"));
         }
-        self.0
+        let written = self
+            .0
             .writer
             .admin(&site, |store, now| {
                 store.retire(&site, &recorder, camera.as_deref(), now)
             })
-            .await
-            .map_err(|e| match e {
-                RetireError::Unknown(m) => Status::not_found(m),
-                RetireError::Store(e) => Status::unavailable(e.to_string()),
-            })?;
+            .await;
+        self.0.pages.invalidate();
+        written.map_err(|e| match e {
+            RetireError::Unknown(m) => Status::not_found(m),
+            RetireError::Store(e) => Status::unavailable(e.to_string()),
+        })?;
         Ok(Response::new(pb::RetireResponse {
             site: self.report(site).await?,
         }))
@@ -92,7 +95,8 @@ impl pb::admin_server::Admin for AdminService {
                 d
             }
         };
-        self.0
+        let written = self
+            .0
             .writer
             .change_site(
                 &req.site,
@@ -101,8 +105,9 @@ impl pb::admin_server::Admin for AdminService {
                     interval,
                 },
             )
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .await;
+        self.0.pages.invalidate();
+        written.map_err(|e| Status::unavailable(e.to_string()))?;
         tracing::info!(site = %req.site, by = %who.name, "site expected");
         let site = req.site;
         let report = self
@@ -135,11 +140,9 @@ impl pb::admin_server::Admin for AdminService {
                 "site: {site:?} is neither known nor expected"
             )));
         }
-        self.0
-            .writer
-            .change_site(&site, SiteChange::Retire)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let written = self.0.writer.change_site(&site, SiteChange::Retire).await;
+        self.0.pages.invalidate();
+        written.map_err(|e| Status::unavailable(e.to_string()))?;
         tracing::info!(site = %site, by = %who.name, "site retired");
         let report = self
             .0
@@ -255,11 +258,13 @@ impl pb::admin_server::Admin for AdminService {
             snapshot,
         };
         let site = req.site.clone();
-        self.0
+        let written = self
+            .0
             .writer
             .admin(&site, |store, now| store.add_ack(&site, &record, now))
-            .await
-            .map_err(|e: StoreError| Status::unavailable(e.to_string()))?;
+            .await;
+        self.0.pages.invalidate();
+        written.map_err(|e: StoreError| Status::unavailable(e.to_string()))?;
         tracing::info!(site = %req.site, kind = kind.as_str_name(), recorder = %req.recorder, camera = %req.camera, by = %who.name, covered, "finding acknowledged");
         Ok(Response::new(pb::AcknowledgeResponse {
             site: self.report(req.site).await?,

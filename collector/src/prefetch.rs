@@ -7,7 +7,12 @@
 //! Bounded: a page built ahead is kept for [`KEEP`] and at most [`HELD`] are kept (one per
 //! listing under way; a reader that stops walking leaves one page unclaimed, then dropped). A
 //! request that finds none, or finds its build failed, builds its page itself as before.
+//!
+//! An operator's write (an acknowledgement, a retirement, a site expected) drops every page
+//! built ahead, and any build under way is not kept: the next page a reader asks for after
+//! acknowledging a site shows it acknowledged.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -31,6 +36,8 @@ struct Ahead {
 #[derive(Default)]
 pub(crate) struct Prefetch {
     held: Mutex<Vec<Ahead>>,
+    /// Bumped by every operator's write: a page begun before it is not handed over.
+    generation: AtomicU64,
 }
 
 impl Prefetch {
@@ -42,9 +49,30 @@ impl Prefetch {
         Some(held.remove(i).answer)
     }
 
-    /// Keeps the page that `answer` will carry, for `request`.
-    pub(crate) fn hold(&self, request: pb::ListSitesRequest, answer: oneshot::Receiver<Answer>) {
+    /// The generation a page begun now belongs to (to [`Prefetch::hold`] it).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Drops every page built ahead, and any begun before now: the store changed under them.
+    pub(crate) fn invalidate(&self) {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        held.clear();
+    }
+
+    /// Keeps the page that `answer` will carry, for `request`, begun in `generation` (not
+    /// kept if the store changed since).
+    pub(crate) fn hold(
+        &self,
+        request: pb::ListSitesRequest,
+        generation: u64,
+        answer: oneshot::Receiver<Answer>,
+    ) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if generation != self.generation() {
+            return;
+        }
         expire(&mut held);
         held.retain(|a| a.request != request);
         if held.len() >= HELD {
@@ -86,7 +114,7 @@ mod tests {
     fn a_page_is_handed_to_its_own_request_only_and_only_once() {
         let pages = Prefetch::default();
         let (_tx, rx) = oneshot::channel();
-        pages.hold(request("1:b"), rx);
+        pages.hold(request("1:b"), pages.generation(), rx);
         let other = pb::ListSitesRequest {
             only_problems: true,
             ..request("1:b")
@@ -102,11 +130,33 @@ mod tests {
         let pages = Prefetch::default();
         for i in 0..HELD + 2 {
             let (_tx, rx) = oneshot::channel();
-            pages.hold(request(&format!("1:s{i}")), rx);
+            pages.hold(request(&format!("1:s{i}")), pages.generation(), rx);
         }
         assert_eq!(pages.len(), HELD);
         assert!(pages.take(&request("1:s0")).is_none());
         assert!(pages.take(&request("1:s1")).is_none());
         assert!(pages.take(&request(&format!("1:s{}", HELD + 1))).is_some());
+    }
+
+    #[test]
+    fn an_operators_write_drops_the_pages_built_ahead_and_those_under_way() {
+        let pages = Prefetch::default();
+        let (_tx, rx) = oneshot::channel();
+        pages.hold(request("1:b"), pages.generation(), rx);
+        let begun = pages.generation();
+        pages.invalidate();
+        assert!(
+            pages.take(&request("1:b")).is_none(),
+            "held before the write"
+        );
+        let (_tx, rx) = oneshot::channel();
+        pages.hold(request("1:c"), begun, rx);
+        assert!(
+            pages.take(&request("1:c")).is_none(),
+            "begun before the write"
+        );
+        let (_tx, rx) = oneshot::channel();
+        pages.hold(request("1:d"), pages.generation(), rx);
+        assert!(pages.take(&request("1:d")).is_some(), "begun after it");
     }
 }

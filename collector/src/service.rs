@@ -537,13 +537,16 @@ impl pb::query_server::Query for QueryService {
             // None built, or its build failed (the store was reopened, say): built now.
             None => list_page(&self.0, req.clone()).await?,
         };
-        if !resp.next_page_token.is_empty() {
+        // Not while stopping: a build outliving the drain would keep the store open.
+        if !resp.next_page_token.is_empty() && !*self.0.stopping.borrow() {
             let next = pb::ListSitesRequest {
                 page_token: resp.next_page_token.clone(),
                 ..req
             };
             let (tx, rx) = tokio::sync::oneshot::channel();
-            self.0.pages.hold(next.clone(), rx);
+            self.0
+                .pages
+                .hold(next.clone(), self.0.pages.generation(), rx);
             let shared = self.0.clone();
             tokio::spawn(async move {
                 // Nobody waiting any more (the page expired unclaimed) is not an error.

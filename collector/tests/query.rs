@@ -495,5 +495,38 @@ async fn pages_evaluated_on_several_threads_equal_the_unpaged_answer() {
         let paged: Vec<SiteReport> = pages.into_iter().flat_map(|p| p.sites).collect();
         assert_eq!(summary(&paged), summary(&whole), "a reader among two");
     }
+    // An operator's write between two pages shows on the next one, though it was built ahead
+    // (given time to be) before the write.
+    let first = q
+        .list_sites(ListSitesRequest {
+            page_size: 40,
+            ..Default::default()
+        })
+        .await
+        .expect("page")
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut admin = c.admin_client(&env.fleet, "ops").await.expect("admin");
+    admin
+        .retire_site(RetireSiteRequest {
+            site: "site-050".into(),
+        })
+        .await
+        .expect("retired");
+    let second = q
+        .list_sites(ListSitesRequest {
+            page_size: 40,
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .expect("page")
+        .into_inner();
+    let names: Vec<&str> = second.sites.iter().map(|s| s.site.as_str()).collect();
+    assert!(names.contains(&"site-051"), "{names:?}");
+    assert!(
+        !names.contains(&"site-050"),
+        "retired before the page was asked for: {names:?}"
+    );
     c.stop().await;
 }
