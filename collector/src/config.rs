@@ -145,8 +145,8 @@ pub struct MetricsConfig {
 pub struct StoreConfig {
     /// sled's page cache. Unset: sized to the store found at start, one and a half times its
     /// size on disk, at least 64 MiB and at most 1 GiB (sled's own default, too much beside
-    /// 10,000 streams on a small store): a fleet listing that finds its pages in the cache
-    /// does not read the store from disk again.
+    /// 10,000 streams on a small store) or a quarter of the machine's memory: a fleet listing
+    /// that finds its pages in the cache does not read the store from disk again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_capacity: Option<ByteSize>,
     /// Whether a store created by this collector compresses its pages with zstd (default
@@ -434,33 +434,56 @@ impl CollectorConfig {
             Some(ByteSize::Bytes(b)) => b,
             // Refused by `validate`; the smallest automatic size if a caller skipped it.
             Some(ByteSize::Percent(_)) => MIN_AUTO_CACHE,
-            None => auto_cache(folder_bytes(&self.data_dir)),
+            None => auto_cache(folder_bytes(&self.data_dir), physical_memory()),
         }
     }
 }
 
-/// The cache an unset `cache_capacity` gives a store of `store_bytes` on disk.
-pub fn auto_cache(store_bytes: u64) -> u64 {
+/// The cache an unset `cache_capacity` gives a store of `store_bytes` on disk, on a machine of
+/// `memory` bytes (when known): never more than a quarter of it, so a large store on a small
+/// server leaves memory for the streams and the system.
+pub fn auto_cache(store_bytes: u64, memory: Option<u64>) -> u64 {
+    let most = memory.map_or(MAX_AUTO_CACHE, |m| (m / 4).min(MAX_AUTO_CACHE));
     store_bytes
         .saturating_add(store_bytes / 2)
-        .clamp(MIN_AUTO_CACHE, MAX_AUTO_CACHE)
+        .min(most)
+        .max(MIN_AUTO_CACHE)
 }
 
-/// Bytes of the files in `dir` and its subfolders (sled's are one level deep: `blobs`); 0 when
-/// it is missing or unreadable (a new store).
+/// The machine's memory, where the system tells it (Linux's `/proc/meminfo`; elsewhere none).
+fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Bytes of the files in `dir` and its subfolders (sled's are one level deep: `blobs`; a link
+/// to a file or folder elsewhere counts as what it names); 0 when it is missing or unreadable
+/// (a new store).
 fn folder_bytes(dir: &std::path::Path) -> u64 {
+    folder_bytes_within(dir, 3)
+}
+
+fn folder_bytes_within(dir: &std::path::Path, depth: u32) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     let mut total = 0u64;
     for entry in entries.filter_map(Result::ok) {
-        let Ok(kind) = entry.file_type() else {
+        let path = entry.path();
+        let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
-        let len = if kind.is_dir() {
-            folder_bytes(&entry.path())
-        } else if kind.is_file() {
-            entry.metadata().map_or(0, |m| m.len())
+        let len = if meta.is_dir() {
+            // Bounded: a link back up the tree is not followed forever.
+            if depth > 0 {
+                folder_bytes_within(&path, depth - 1)
+            } else {
+                0
+            }
+        } else if meta.is_file() {
+            meta.len()
         } else {
             0
         };

@@ -118,6 +118,36 @@ fn an_unset_cache_is_sized_to_the_store_found() {
     assert_eq!(c.cache_bytes(), 300 << 20, "1.5x the store's 200 MiB");
     sized(&c.data_dir.join("db"), 2 << 30);
     assert_eq!(c.cache_bytes(), 1 << 30, "at most sled's own default");
+    // A store whose folders are links to another disk counts what they hold.
+    #[cfg(unix)]
+    {
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).expect("mkdir");
+        sized(&elsewhere.join("1"), 100 << 20);
+        let linked = dir.path().join("linked");
+        std::fs::create_dir_all(&linked).expect("mkdir");
+        std::os::unix::fs::symlink(&elsewhere, linked.join("blobs")).expect("symlink");
+        let p = write(dir.path(), "data_dir = \"linked\"\n");
+        assert_eq!(
+            load(&p).expect("load").cache_bytes(),
+            150 << 20,
+            "through the link"
+        );
+    }
+    // Never more than a quarter of the machine's memory, never less than the smallest.
+    use vigia_collector::config::auto_cache;
+    assert_eq!(
+        auto_cache(2 << 30, Some(2 << 30)),
+        512 << 20,
+        "a 2 GiB server"
+    );
+    assert_eq!(auto_cache(200 << 20, Some(16 << 30)), 300 << 20);
+    assert_eq!(auto_cache(2 << 30, None), 1 << 30, "memory unknown");
+    assert_eq!(
+        auto_cache(2 << 30, Some(128 << 20)),
+        64 << 20,
+        "a tiny machine"
+    );
     // A size set in the file is kept whatever the store's size.
     let p = write(
         dir.path(),
