@@ -9,7 +9,7 @@
 //! | `sites` | site | [`SiteRecord`] |
 //! | `latest` | site `\0` recorder | observed_at µs (8, i64 BE) + the `history` key of the latest status |
 //! | `history` | site `\0` received µs (8) sequence (8) recorder `\0` spool | `pb::HistoryEntry`, or `0x00` + `crate::beat::Beat` (a repeat of a full entry) |
-//! | `seen` | site `\0` spool `\0` sequence (8) | received µs (8), for dedup |
+//! | `seen` | site `\0` spool `\0` sequence (8) | received µs (8): dedup marks of an older collector, no longer written (a re-send is found in `history`), pruned at `full_for` |
 //! | `inventory` | site `\0` recorder | recorders and cameras seen (`crate::inventory`) |
 //! | `acks` | site `\0` id (8) | acknowledgements (`crate::acks`) |
 //! | `timeline` | site `\0` start ns (8, i64 BE) kind (4) recorder `\0` camera | end ns (8): a verdict fragment of thinned history (`crate::thin`) |
@@ -56,6 +56,9 @@ pub const LAYOUT_VERSION: u32 = 3;
 const LAYOUT_UPGRADABLE: [u32; 2] = [1, 2];
 /// Longest time a heartbeat may follow its base: past it the next status is stored in full.
 pub const REBASE: Duration = Duration::from_secs(24 * 3600);
+/// How far back a re-sent status's original is looked for. A probe re-sends what was not
+/// acknowledged, when it reconnects; a week covers a site machine switched off for days.
+pub const DEDUP_HORIZON: Duration = Duration::from_secs(7 * 24 * 3600);
 const VERSION_KEY: &[u8] = b"layout_version";
 const SEP: u8 = 0;
 
@@ -151,13 +154,6 @@ pub(crate) fn prefix(site: &str) -> Vec<u8> {
 pub(crate) fn pair_key(a: &str, b: &str) -> Vec<u8> {
     let mut k = prefix(a);
     k.extend_from_slice(b.as_bytes());
-    k
-}
-
-fn seen_key(site: &str, spool: &str, seq: u64) -> Vec<u8> {
-    let mut k = pair_key(site, spool);
-    k.push(SEP);
-    k.extend_from_slice(&seq.to_be_bytes());
     k
 }
 
@@ -721,7 +717,8 @@ pub(crate) fn apply_status(
 ) -> Result<Stored, StoreError> {
     let now_us = micros(now);
     let now_ts = to_timestamp(now);
-    if let Some(rec) = store.site(&status.site)? {
+    let record = store.site(&status.site)?;
+    if let Some(rec) = &record {
         if rec.retired {
             return Err(StoreError::Retired {
                 site: status.site.clone(),
@@ -729,40 +726,17 @@ pub(crate) fn apply_status(
             });
         }
     }
-    let seen = seen_key(&status.site, &status.spool_id, status.sequence);
-    let earlier = store
-        .seen
-        .insert(seen, &now_us.to_be_bytes())
-        .map_err(|e| store.err(e))?;
-    // A re-send is a duplicate only if its history record is there too: a flush cut short (a
-    // full disk, a crash) can keep the dedup mark without the status, which was then never
-    // acknowledged and must be stored now. (Pruning removes both at the same age.)
-    let duplicate = match earlier {
-        None => false,
-        Some(at) => {
-            let at = <[u8; 8]>::try_from(at.as_ref())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
-            // The record's key starts with (site, arrival, sequence) and ends with the spool;
-            // the recorder between them may differ in a re-send (it is not part of the identity).
-            let mut start = prefix(&status.site);
-            start.extend_from_slice(&at.to_be_bytes());
-            start.extend_from_slice(&status.sequence.to_be_bytes());
-            let mut tail = vec![SEP];
-            tail.extend_from_slice(status.spool_id.as_bytes());
-            let mut stored = false;
-            for k in store.history.scan_prefix(&start).keys() {
-                if k.map_err(|e| store.err(e))?.ends_with(&tail) {
-                    stored = true;
-                    break;
-                }
-            }
-            if !stored {
-                tracing::warn!(site = %status.site, sequence = status.sequence, "a re-sent status had a dedup mark but no stored record (a write cut short); storing it now");
-            }
-            stored
-        }
-    };
+    // A re-send (its ack was lost) carries a sequence the site has had already, from its spool;
+    // anything else is new. Such a status is a duplicate only if its record is found: a flush
+    // cut short (a full disk, a crash) can keep the site's sequence without the status, which
+    // was then never acknowledged and must be stored now.
+    let resent = record
+        .as_ref()
+        .is_some_and(|rec| rec.spool_id != status.spool_id || status.sequence <= rec.last_sequence);
+    let duplicate = resent && stored_before(store, &status, now_us)?;
+    if resent && !duplicate {
+        tracing::debug!(site = %status.site, sequence = status.sequence, "a status at or below the site's newest sequence, not stored before: storing it");
+    }
     let dropped = if duplicate {
         0
     } else {
@@ -785,7 +759,10 @@ pub(crate) fn apply_status(
             rec.last_drop_count = dropped;
         }
         rec.last_contact = Some(now_ts);
-        if rec.spool_id != status.spool_id {
+        // A re-send says nothing new of its spool: with two probes at one site, it would hand
+        // the site's sequence back to an older status of the other spool.
+        if duplicate {
+        } else if rec.spool_id != status.spool_id {
             rec.spool_id.clone_from(&status.spool_id);
             rec.last_sequence = status.sequence;
         } else {
@@ -887,6 +864,38 @@ pub(crate) fn apply_status(
         }
     }
     Ok(Stored { duplicate: false })
+}
+
+/// Whether `status` (by site, sequence and spool) was received within [`DEDUP_HORIZON`]
+/// before `now_us`: its history record, looked for from the newest back to the first of its
+/// spool with a lower sequence (a few records, unless the site holds another probe's too).
+fn stored_before(store: &Store, status: &RecordingStatus, now_us: u64) -> Result<bool, StoreError> {
+    let pre = prefix(&status.site);
+    let horizon = now_us.saturating_sub(u64::try_from(DEDUP_HORIZON.as_micros()).unwrap_or(0));
+    let lo = [pre.as_slice(), &horizon.to_be_bytes()].concat();
+    // The first key past the site's: `site` then the byte after the separator.
+    let mut hi = status.site.as_bytes().to_vec();
+    hi.push(SEP + 1);
+    let sequence = status.sequence.to_be_bytes();
+    let mut tail = vec![SEP];
+    tail.extend_from_slice(status.spool_id.as_bytes());
+    for kv in store.history.range(lo..hi).rev() {
+        let (k, _) = kv.map_err(|e| store.err(e))?;
+        // The recorder between the sequence and the spool may differ in a re-send (it is not
+        // part of the identity).
+        if !k.ends_with(&tail) {
+            continue;
+        }
+        match k.get(pre.len() + 8..pre.len() + 16) {
+            Some(seq) if seq == sequence => return Ok(true),
+            // A spool's statuses are stored in sequence order: past a lower one of the same
+            // spool, the original would have been met already. (Big-endian: byte order is
+            // number order.)
+            Some(seq) if seq < &sequence[..] => return Ok(false),
+            _ => {}
+        }
+    }
+    Ok(false)
 }
 
 fn observed_micros(s: &RecordingStatus) -> i64 {

@@ -24,8 +24,9 @@
 //! base of every heartbeat kept (a heartbeat is never left without its base).
 //!
 //! A status kept is the one received, byte for byte; one removed was, by construction, between
-//! two kept statuses of its recorder with the same verdicts. Dedup marks (`seen`) are only
-//! needed while a probe may re-send (after a lost ack), so they go at `full_for`.
+//! two kept statuses of its recorder with the same verdicts. Dedup marks (`seen`), which an
+//! older collector wrote for every status, go at `full_for`; re-sends are now recognised from
+//! history itself (`crate::store`).
 
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};

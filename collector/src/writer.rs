@@ -48,8 +48,9 @@ enum FlushJob {
 /// takes every request queued since its last flush and answers them all with one flush, so a busy
 /// collector flushes once for many statuses while a quiet one flushes at once.
 /// Statuses of one recorder replayed out of order never replace a newer latest status
-/// (compare-and-swap on the observed time), and dedup marks are inserted atomically, so two
-/// streams of one probe (a reconnect racing its old connection) store a sequence once.
+/// (compare-and-swap on the observed time), and a re-send is recognised under the site's lock
+/// (its original found in history), so two streams of one probe (a reconnect racing its old
+/// connection) store a sequence once.
 #[derive(Clone)]
 pub struct Writer {
     core: Core,
