@@ -104,6 +104,59 @@ pub struct SiteRecord {
     /// How many that status reported.
     #[prost(uint64, tag = "13")]
     pub last_drop_count: u64,
+    /// The site's other recent spools, newest first (at most [`OTHER_SPOOLS`]): two probes at
+    /// one site, or a probe reinstalled, each keep their highest sequence.
+    #[prost(message, repeated, tag = "14")]
+    pub other_spools: Vec<SpoolMark>,
+}
+
+/// A spool's highest sequence stored.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SpoolMark {
+    /// The spool.
+    #[prost(string, tag = "1")]
+    pub spool_id: String,
+    /// Its highest sequence stored.
+    #[prost(uint64, tag = "2")]
+    pub last_sequence: u64,
+}
+
+/// Spools of a site remembered besides its current one.
+pub const OTHER_SPOOLS: usize = 3;
+
+impl SiteRecord {
+    /// The highest sequence stored from `spool`, if the site has had it recently.
+    fn sequence_of(&self, spool: &str) -> Option<u64> {
+        if self.spool_id == spool {
+            return Some(self.last_sequence);
+        }
+        self.other_spools
+            .iter()
+            .find(|m| m.spool_id == spool)
+            .map(|m| m.last_sequence)
+    }
+
+    /// Records `sequence` stored from `spool`, which becomes the current one.
+    fn stored(&mut self, spool: &str, sequence: u64) {
+        if self.spool_id == spool {
+            self.last_sequence = self.last_sequence.max(sequence);
+            return;
+        }
+        let before = self
+            .other_spools
+            .iter()
+            .position(|m| m.spool_id == spool)
+            .map(|i| self.other_spools.remove(i).last_sequence);
+        let current = SpoolMark {
+            spool_id: std::mem::replace(&mut self.spool_id, spool.to_string()),
+            last_sequence: self.last_sequence,
+        };
+        if !current.spool_id.is_empty() {
+            self.other_spools.insert(0, current);
+            self.other_spools.truncate(OTHER_SPOOLS);
+        }
+        self.last_sequence = before.map_or(sequence, |b| b.max(sequence));
+    }
 }
 
 /// Open trees of one store folder.
@@ -726,13 +779,15 @@ pub(crate) fn apply_status(
             });
         }
     }
-    // A re-send (its ack was lost) carries a sequence the site has had already, from its spool;
-    // anything else is new. Such a status is a duplicate only if its record is found: a flush
-    // cut short (a full disk, a crash) can keep the site's sequence without the status, which
-    // was then never acknowledged and must be stored now.
+    // A re-send (its ack was lost) carries a sequence its spool has had already; anything else
+    // is new (a spool the site has not had recently: a new probe, a reinstall). Such a status
+    // is a duplicate only if its record is found: a flush cut short (a full disk, a crash) can
+    // keep the site's sequence without the status, which was then never acknowledged and must
+    // be stored now.
     let resent = record
         .as_ref()
-        .is_some_and(|rec| rec.spool_id != status.spool_id || status.sequence <= rec.last_sequence);
+        .and_then(|rec| rec.sequence_of(&status.spool_id))
+        .is_some_and(|last| status.sequence <= last);
     let duplicate = resent && stored_before(store, &status, now_us)?;
     if resent && !duplicate {
         tracing::debug!(site = %status.site, sequence = status.sequence, "a status at or below the site's newest sequence, not stored before: storing it");
@@ -759,14 +814,9 @@ pub(crate) fn apply_status(
             rec.last_drop_count = dropped;
         }
         rec.last_contact = Some(now_ts);
-        // A re-send says nothing new of its spool: with two probes at one site, it would hand
-        // the site's sequence back to an older status of the other spool.
-        if duplicate {
-        } else if rec.spool_id != status.spool_id {
-            rec.spool_id.clone_from(&status.spool_id);
-            rec.last_sequence = status.sequence;
-        } else {
-            rec.last_sequence = rec.last_sequence.max(status.sequence);
+        // A re-send says nothing new of its spool.
+        if !duplicate {
+            rec.stored(&status.spool_id, status.sequence);
         }
         if status.report_interval.is_some() {
             rec.report_interval = status.report_interval;
@@ -868,7 +918,7 @@ pub(crate) fn apply_status(
 
 /// Whether `status` (by site, sequence and spool) was received within [`DEDUP_HORIZON`]
 /// before `now_us`: its history record, looked for from the newest back to the first of its
-/// spool with a lower sequence (a few records, unless the site holds another probe's too).
+/// spool with a lower sequence (a few records, more when another probe reports for the site).
 fn stored_before(store: &Store, status: &RecordingStatus, now_us: u64) -> Result<bool, StoreError> {
     let pre = prefix(&status.site);
     let horizon = now_us.saturating_sub(u64::try_from(DEDUP_HORIZON.as_micros()).unwrap_or(0));

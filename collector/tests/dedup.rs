@@ -118,6 +118,19 @@ async fn two_probes_of_one_site_are_told_apart() {
     for (recorder, spool) in [("nvr-b", "spool-b"), ("nvr-a", "spool-a")] {
         assert!(!send(&writer, status(recorder, spool, 11, clock.now())).await);
     }
-    assert_eq!(store.history_len("loja"), 22);
+    // A third spool (a probe reinstalled) starts again at 1: new, and the other two's
+    // re-sends are still recognised after it.
+    assert!(!send(&writer, status("nvr-a", "spool-c", 1, clock.now())).await);
+    assert!(
+        send(&writer, a[9].clone()).await,
+        "spool-a 10 after spool-c"
+    );
+    assert!(
+        send(&writer, b[9].clone()).await,
+        "spool-b 10 after spool-c"
+    );
+    assert_eq!(store.history_len("loja"), 23);
+    let rec = store.site("loja").expect("site").expect("record");
+    assert_eq!((rec.spool_id.as_str(), rec.last_sequence), ("spool-c", 1));
     writer.stop().await;
 }
