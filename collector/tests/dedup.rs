@@ -32,6 +32,15 @@ fn status(recorder: &str, spool: &str, sequence: u64, t: DateTime<Utc>) -> Recor
         .build()
 }
 
+/// A store in a new folder (kept while the test holds it), its writer on a manual clock.
+fn open() -> (tempfile::TempDir, Clock, Store, Writer) {
+    let dir = tempfile::tempdir().expect("dir");
+    let clock = Clock::manual(start());
+    let store = Store::open(dir.path(), 16 << 20).expect("open");
+    let writer = Writer::start(store.clone(), clock.clone(), Arc::default());
+    (dir, clock, store, writer)
+}
+
 /// Stores `s` and says whether the collector called it a duplicate.
 async fn send(writer: &Writer, s: RecordingStatus) -> bool {
     writer
@@ -46,10 +55,7 @@ async fn send(writer: &Writer, s: RecordingStatus) -> bool {
 
 #[tokio::test]
 async fn a_resent_status_is_stored_once_and_a_lost_write_is_stored_when_it_comes_again() {
-    let dir = tempfile::tempdir().expect("dir");
-    let clock = Clock::manual(start());
-    let store = Store::open(dir.path(), 16 << 20).expect("open");
-    let writer = Writer::start(store.clone(), clock.clone(), Arc::default());
+    let (_dir, clock, store, writer) = open();
     let mut sent = Vec::new();
     for seq in 1..=20 {
         let s = status("nvr-a", "spool-a", seq, clock.now());
@@ -92,10 +98,7 @@ async fn a_resent_status_is_stored_once_and_a_lost_write_is_stored_when_it_comes
 
 #[tokio::test]
 async fn two_probes_of_one_site_are_told_apart() {
-    let dir = tempfile::tempdir().expect("dir");
-    let clock = Clock::manual(start());
-    let store = Store::open(dir.path(), 16 << 20).expect("open");
-    let writer = Writer::start(store.clone(), clock.clone(), Arc::default());
+    let (_dir, clock, store, writer) = open();
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for seq in 1..=10 {
         // The same sequence numbers from the other spool are other statuses.
