@@ -662,7 +662,8 @@ impl Store {
         self.history.scan_prefix(prefix(site)).count()
     }
 
-    /// Removes history (and dedup marks) received before `before`; returns how many statuses went.
+    /// Removes history received before `before`; returns how many statuses went. (An older
+    /// collector's dedup marks go in `thin::compact`, at `full_for`.)
     pub fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         let cutoff = micros(before);
         let mut removed = 0;
@@ -687,21 +688,6 @@ impl Store {
                 self.history.apply_batch(batch).map_err(|e| self.err(e))?;
                 removed += site_removed;
             }
-        }
-        let mut batch = sled::Batch::default();
-        let mut marks = 0usize;
-        for kv in self.seen.iter() {
-            let (k, v) = kv.map_err(|e| self.err(e))?;
-            let at = <[u8; 8]>::try_from(v.as_ref())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
-            if at < cutoff {
-                batch.remove(k);
-                marks += 1;
-            }
-        }
-        if marks > 0 {
-            self.seen.apply_batch(batch).map_err(|e| self.err(e))?;
         }
         Ok(removed)
     }

@@ -231,8 +231,9 @@ struct Old {
 }
 
 /// The periodic pass: stores each site's timeline up to `history.full_for` ago, prunes history
-/// older than `history.keep`, then thins each site's history older than `history.full_for`. `budget` bounds the thinning deletions (a test stops a pass
-/// mid-way with it; `None` in production).
+/// older than `history.keep`, then thins each site's history older than `history.full_for`.
+/// `budget` bounds the thinning deletions (a test stops a pass mid-way with it; `None` in
+/// production).
 pub fn compact(
     store: &Store,
     config: &CollectorConfig,
