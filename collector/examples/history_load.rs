@@ -7,7 +7,8 @@
 //! recordings on every camera at every scan, a new day (and the oldest one going) at midnight,
 //! one camera stopping for six hours and recovering, and one day deleted from the recorder.
 //!
-//! `--mode thin` runs the prune pass every six simulated hours with the default `[history]`;
+//! `--mode thin` runs the prune pass (thinning, then folding into blocks) every six simulated
+//! hours with the default `[history]` (the collector runs it hourly);
 //! `--mode beats` never runs it (heartbeats only: the collector before thinning). Both print
 //! what the same statuses would take stored in full (layout 1), from their encoded size.
 //! `--compression on` creates the store with sled's page compression (`[store] compression`;
@@ -193,6 +194,14 @@ async fn main() -> anyhow::Result<()> {
             let done = vigia_collector::thin::compact(&store, &config, now, None)?;
             thinned += done.thinned;
             compact_time += t.elapsed();
+            if std::env::var_os("HL_TRACE").is_some() {
+                store.flush()?;
+                eprintln!(
+                    "day {:.2} du {} KB",
+                    (now - start()).num_minutes() as f64 / 1440.0,
+                    disk_bytes(&a.dir)? / 1000
+                );
+            }
         }
         clock.advance(Duration::from_secs(300));
     }
@@ -217,6 +226,24 @@ async fn main() -> anyhow::Result<()> {
             n,
             bytes
         ));
+    }
+    // What the history tree holds, by stored form.
+    let (mut fulls, mut full_b, mut beats, mut beat_b, mut key_b) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut blocks, mut block_b, mut members) = (0u64, 0u64, 0u64);
+    for kv in store.db().open_tree("history")?.iter() {
+        let (k, v) = kv?;
+        key_b += k.len() as u64;
+        if vigia_collector::block::is_block(&v) {
+            blocks += 1;
+            block_b += v.len() as u64;
+            members += vigia_collector::block::decode(&v)?.len() as u64;
+        } else if v.first() == Some(&0) {
+            beats += 1;
+            beat_b += v.len() as u64;
+        } else {
+            fulls += 1;
+            full_b += v.len() as u64;
+        }
     }
     let site_days = (a.sites as f64) * (a.days as f64);
     // The same records copied into a fresh sled folder: what sled takes for the live data alone,
@@ -254,5 +281,16 @@ async fn main() -> anyhow::Result<()> {
         full_bytes as f64 / site_days / 1000.0
     );
     println!("  trees: {}", per_tree.join(" "));
+    println!(
+        "  history per site-day: {:.1} full statuses ({:.1} KB), {:.1} heartbeats ({:.1} KB), {:.1} blocks of {:.1} heartbeats ({:.1} KB), keys {:.1} KB",
+        fulls as f64 / site_days,
+        full_b as f64 / site_days / 1000.0,
+        beats as f64 / site_days,
+        beat_b as f64 / site_days / 1000.0,
+        blocks as f64 / site_days,
+        members as f64 / blocks.max(1) as f64,
+        block_b as f64 / site_days / 1000.0,
+        key_b as f64 / site_days / 1000.0
+    );
     Ok(())
 }

@@ -17,18 +17,19 @@
 //!    leaves that import nothing of the crate: the time source, the stop flag every task waits
 //!    on, the counters everyone bumps, ListSites pages built ahead, the heartbeat encoding, log
 //!    rate limiting, the descriptor limit, the CA's keys and minting.
-//! 2. `store_error`, then `marker` — why the store failed (every store module answers with it),
-//!    and the marker file beside sled's files, the collector's evidence of how many sites it
-//!    held.
+//! 2. `store_error`, then `marker`; `block`, then `history_scan` — why the store failed (every
+//!    store module answers with it), and the marker file beside sled's files, the collector's
+//!    evidence of how many sites it held; history blocks (many heartbeats in one record, on
+//!    `beat`) and the reading through them that every history reader uses.
 //! 3. `store`; `revocation` — the sled store itself (trees, layout, reads, one status's
 //!    write); the CA's record and CRL, signed with `ca::Ca`.
 //! 4. `store_guard`, then `store_cell`, then `writer` — the checks at open (the marker against
 //!    the store), the live cell holding the open store through storage faults, and the writer
 //!    that writes through the cell and acknowledges after group-commit flushes.
-//! 5. `config`, `inventory`, `acks`, `timeline`, `salvage`, `issuing` — built on the store or
-//!    the CA: the configuration (checked against the store's layout, `store::REBASE`), a
-//!    site's remembered recorders and cameras, acknowledgements, the stored timeline, store
-//!    rescue; issuing a certificate with its record.
+//! 5. `config`, `inventory`, `acks`, `timeline`, `salvage`, `issuing`, `fold` — built on the
+//!    store or the CA: the configuration (checked against the store's layout, `store::REBASE`),
+//!    a site's remembered recorders and cameras, acknowledgements, the stored timeline, store
+//!    rescue; issuing a certificate with its record; folding past hours into blocks.
 //! 6. `report`, `rate_limit`, `tls_reload` — read through the configuration: reports'
 //!    intervals and verdicts over the store, ingest limits, the TLS material and its reload.
 //! 7. `accept`, `check`, `thin` — on TLS and reports: the listener that admits connections,
@@ -43,12 +44,15 @@ pub mod accept;
 pub mod acks;
 mod admin;
 pub mod beat;
+pub mod block;
 pub mod ca;
 pub mod check;
 pub mod clock;
 pub mod config;
 pub mod exposition;
 pub mod fd_limit;
+pub mod fold;
+mod history_scan;
 pub mod inventory;
 pub mod issuing;
 pub mod log_throttle;

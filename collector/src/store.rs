@@ -9,6 +9,7 @@
 //! | `sites` | site | [`SiteRecord`] |
 //! | `latest` | site `\0` recorder | observed_at µs (8, i64 BE) + the `history` key of the latest status |
 //! | `history` | site `\0` received µs (8) sequence (8) recorder `\0` spool | `pb::HistoryEntry`, or `0x00` + `crate::beat::Beat` (a repeat of a full entry) |
+//! | `history` | site `\0` window start µs (8) `0` (8) `\0` (no recorder) | `0x01` + a block: the window's heartbeats under their own keys (`crate::block`, `crate::fold`) |
 //! | `seen` | site `\0` spool `\0` sequence (8) | received µs (8): dedup marks of an older collector, no longer written (a re-send is found in `history`), pruned at `full_for` |
 //! | `inventory` | site `\0` recorder | recorders and cameras seen (`crate::inventory`) |
 //! | `acks` | site `\0` id (8) | acknowledgements (`crate::acks`) |
@@ -30,8 +31,10 @@
 //! A status repeating its recorder's previous full status in everything verdicts are made of is
 //! stored as a heartbeat naming that full status (`crate::beat`); a heartbeat's base is at most
 //! [`REBASE`] older than it, so that pruning knows how far past its cut-off to look for bases to
-//! keep. Layout 2 added heartbeats, layout 3 thinning (`crate::thin`); an older store is read as
-//! it is and marked 3 at open.
+//! keep. Layout 2 added heartbeats, layout 3 thinning (`crate::thin`), layout 4 blocks (the
+//! hourly pass folds each past hour's heartbeats into one record: sled spends a few hundred
+//! bytes on each record); an older store is read as it is and marked 4 at open. Every reader
+//! of `history` goes through `crate::history_scan`, which opens blocks.
 //!
 //! Statuses are written by the writer's own threads (`crate::writer`, never on the async
 //! runtime's threads, where a waiting sled call held up every stream); a status is
@@ -50,10 +53,11 @@ use crate::beat::{Beat, Fingerprint, Hasher128};
 pub use crate::store_error::{NotDurable, StoreError};
 
 /// The layout this collector writes and reads.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// The older layouts this collector still opens (and upgrades: layout 2 only added heartbeats,
-/// layout 3 the `timeline` and `thinned` trees, empty in an older store: nothing thinned yet).
-const LAYOUT_UPGRADABLE: [u32; 2] = [1, 2];
+/// layout 3 the `timeline` and `thinned` trees, empty in an older store: nothing thinned yet,
+/// layout 4 history blocks, none in an older store: its history is folded as passes go).
+const LAYOUT_UPGRADABLE: [u32; 3] = [1, 2, 3];
 /// Longest time a heartbeat may follow its base: past it the next status is stored in full.
 pub const REBASE: Duration = Duration::from_secs(24 * 3600);
 /// How far back a re-sent status's original is looked for. A probe re-sends what was not
@@ -590,9 +594,8 @@ impl Store {
                 .to_be_bytes(),
         ]
         .concat();
-        for kv in self.history.range(lo..hi) {
-            let (_, v) = kv.map_err(|e| self.err(e))?;
-            base_of(&mut keys, &v);
+        for m in self.scan(site, Bound::Included(lo), Bound::Excluded(hi), false) {
+            base_of(&mut keys, &m?.value);
         }
         Ok(keys)
     }
@@ -636,12 +639,10 @@ impl Store {
         };
         let mut page = HistoryPage::default();
         let mut last_base = None;
-        for kv in self
-            .history
-            .range::<Vec<u8>, _>((Bound::Included(lo), hi))
-            .rev()
-        {
-            let (k, v) = kv.map_err(|e| self.err(e))?;
+        for m in self.scan(site, Bound::Included(lo), hi, true) {
+            let crate::history_scan::Member {
+                key: k, value: v, ..
+            } = m?;
             let suffix = &k[pre.len()..];
             if let Some(r) = recorder {
                 if history_recorder(suffix) != Some(r.as_bytes()) {
@@ -657,9 +658,22 @@ impl Store {
         Ok(page)
     }
 
+    /// The statuses of `site` with history keys within `(lo, hi)`, in key order (reversed when
+    /// `rev`), blocks opened (`crate::history_scan`).
+    pub(crate) fn scan(
+        &self,
+        site: &str,
+        lo: Bound<Vec<u8>>,
+        hi: Bound<Vec<u8>>,
+        rev: bool,
+    ) -> crate::history_scan::Scan<'_> {
+        crate::history_scan::scan(&self.history, &self.dir, site, lo, hi, rev)
+    }
+
     /// Number of history entries of a site (tests and metrics).
     pub fn history_len(&self, site: &str) -> usize {
-        self.history.scan_prefix(prefix(site)).count()
+        self.scan(site, Bound::Unbounded, Bound::Unbounded, false)
+            .count()
     }
 
     /// Removes history received before `before`; returns how many statuses went. (An older
@@ -671,23 +685,28 @@ impl Store {
             let lo = prefix(&site);
             let mut hi = lo.clone();
             hi.extend_from_slice(&cutoff.to_be_bytes());
+            // Nothing this old (the site's first record is newer): nothing read but that key.
+            let oldest = match self.history.range(lo.clone()..).next() {
+                Some(kv) => Some(kv.map_err(|e| self.err(e))?.0),
+                None => None,
+            };
+            if oldest.is_none_or(|k| k.as_ref() >= hi.as_slice()) {
+                continue;
+            }
             let keep = self.kept_keys(&site, cutoff)?;
-            let mut batch = sled::Batch::default();
-            let mut site_removed = 0usize;
-            for kv in self.history.range(lo..hi) {
-                let (k, _) = kv.map_err(|e| self.err(e))?;
-                if keep.contains(k.as_ref()) {
-                    continue;
+            let mut gone = crate::history_scan::Removals::default();
+            let old = self.scan(&site, Bound::Included(lo), Bound::Excluded(hi), false);
+            for m in old {
+                let m = m?;
+                if !keep.contains(&m.key) {
+                    gone.remove(&m);
                 }
-                batch.remove(k);
-                site_removed += 1;
             }
-            // An empty batch still takes sled's global write lock (0.34), which every ack
-            // waits behind: at 10,000 sites a pass with nothing to remove stalled ingest.
-            if site_removed > 0 {
-                self.history.apply_batch(batch).map_err(|e| self.err(e))?;
-                removed += site_removed;
-            }
+            // `apply` skips an empty batch: it still takes sled's global write lock (0.34),
+            // which every ack waits behind (at 10,000 sites a pass with nothing to remove
+            // stalled ingest).
+            removed += gone.len();
+            gone.apply(&self.history, &self.dir, &site)?;
         }
         Ok(removed)
     }
@@ -915,8 +934,9 @@ fn stored_before(store: &Store, status: &RecordingStatus, now_us: u64) -> Result
     let sequence = status.sequence.to_be_bytes();
     let mut tail = vec![SEP];
     tail.extend_from_slice(status.spool_id.as_bytes());
-    for kv in store.history.range(lo..hi).rev() {
-        let (k, _) = kv.map_err(|e| store.err(e))?;
+    let newest_first = store.scan(&status.site, Bound::Included(lo), Bound::Excluded(hi), true);
+    for m in newest_first {
+        let k = m?.key;
         // The recorder between the sequence and the spool may differ in a re-send (it is not
         // part of the identity).
         if !k.ends_with(&tail) {
@@ -942,8 +962,13 @@ fn observed_micros(s: &RecordingStatus) -> i64 {
         .unwrap_or(i64::MIN)
 }
 
-/// Whether a stored history value decodes (either form; a heartbeat's base is not checked).
+/// Whether a stored history value decodes (any form, a block's every member; a heartbeat's base
+/// is not checked).
 pub fn history_value_ok(value: &[u8]) -> bool {
+    if crate::block::is_block(value) {
+        return crate::block::decode(value)
+            .is_ok_and(|members| members.iter().all(|(_, v)| crate::beat::decode(v).is_ok()));
+    }
     crate::beat::decode(value).is_ok()
 }
 

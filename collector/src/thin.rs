@@ -3,7 +3,8 @@
 //! just before; its verdict timeline is computed from the whole stream first and stored
 //! (`timeline` tree), so "when did each verdict start and end" stays exact after thinning.
 //!
-//! Two steps, part of the periodic prune ([`compact`]), the first before the prune itself:
+//! Two steps, part of the periodic prune ([`compact`]), the first before the prune itself (and
+//! folding into blocks after them, `crate::fold`):
 //! 1. *Timeline*: for each site, the verdict fragments of `[watermark, now - full_for)`, from
 //!    the statuses kept before the old watermark (each recorder's latest, the latest report of
 //!    lost statuses: what the state at the watermark is made of) and the whole stream after
@@ -30,11 +31,13 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
 use std::time::Duration;
 use vigia::pb::HistoryEntry;
 use vigia::rules::Rules;
 
 use crate::config::CollectorConfig;
+use crate::history_scan::{Member, Removals};
 use crate::store::{history_recorder, micros, prefix, Store, StoreError};
 use crate::timeline::{evaluate, instant, nanos, stitch, Fragment};
 
@@ -45,7 +48,9 @@ pub struct Compaction {
     pub pruned: usize,
     /// Statuses removed by thinning.
     pub thinned: usize,
-    /// False when the pass stopped at its deletion budget (a test's interruption).
+    /// Records folded into history blocks (`crate::fold`).
+    pub folded: usize,
+    /// False when the pass stopped at its budget (a test's interruption).
     pub finished: bool,
 }
 
@@ -132,8 +137,10 @@ fn state_before(store: &Store, site: &str, before: i64) -> Result<Vec<HistoryEnt
     let mut drop_found = false;
     let mut out = Vec::new();
     let mut last_base = None;
-    for kv in store.history.range(pre.clone()..hi).rev() {
-        let (k, v) = kv.map_err(|e| store.err(e))?;
+    for m in store.scan(site, Bound::Unbounded, Bound::Excluded(hi), true) {
+        let Member {
+            key: k, value: v, ..
+        } = m?;
         let Some(recorder) = history_recorder(&k[pre.len()..]) else {
             continue;
         };
@@ -177,9 +184,8 @@ fn entries_between(
     let hi = [pre.as_slice(), &us(to).saturating_add(1).to_be_bytes()].concat();
     let mut out = Vec::new();
     let mut last_base = None;
-    for kv in store.history.range(lo..hi) {
-        let (_, v) = kv.map_err(|e| store.err(e))?;
-        let e = store.entry(site, &v, &mut last_base)?;
+    for m in store.scan(site, Bound::Included(lo), Bound::Excluded(hi), false) {
+        let e = store.entry(site, &m?.value, &mut last_base)?;
         let at = crate::store::received_at(&e).map(nanos);
         if at.is_some_and(|t| t >= from && t < to) {
             out.push(e);
@@ -222,7 +228,7 @@ pub fn timeline(
 
 /// One status before the watermark, as the deletion step sees it.
 struct Old {
-    key: Vec<u8>,
+    member: Member,
     recorder: Vec<u8>,
     at_us: u64,
     /// Its base's key, for a heartbeat.
@@ -231,9 +237,9 @@ struct Old {
 }
 
 /// The periodic pass: stores each site's timeline up to `history.full_for` ago, prunes history
-/// older than `history.keep`, then thins each site's history older than `history.full_for`.
-/// `budget` bounds the thinning deletions (a test stops a pass mid-way with it; `None` in
-/// production).
+/// older than `history.keep`, then thins each site's history older than `history.full_for`
+/// and folds it into blocks (`crate::fold`). `budget` bounds the thinning deletions and the records folded (a test stops a pass mid-way
+/// with it; `None` in production).
 pub fn compact(
     store: &Store,
     config: &CollectorConfig,
@@ -253,11 +259,11 @@ pub fn compact(
     };
     let prune_before = ago(history.keep);
     let thinning = history.full_for < history.keep;
-    let sites = if thinning { store.sites()? } else { Vec::new() };
+    let sites = store.sites()?;
     // The timeline first: a silence is evaluated from the statuses before it, which this
     // pass's prune may remove.
     let cut = nanos(ago(history.full_for));
-    for (site, _) in &sites {
+    for (site, _) in sites.iter().filter(|_| thinning) {
         store_timeline(store, site, &config.rules_for(site), cut)?;
     }
     // Durable before anything is deleted: a deletion never outlives the timeline it needs.
@@ -267,11 +273,10 @@ pub fn compact(
     done.pruned = store.prune(prune_before)?;
     prune_fragments(store, nanos(prune_before))?;
     prune_seen(store, micros(ago(history.full_for.min(history.keep))))?;
-    if !thinning {
-        return Ok(done);
-    }
+    let fold_before = micros(ago(crate::fold::LAG));
     for (site, _) in &sites {
-        if let Some(mark) = watermark(store, site)? {
+        let mark = watermark(store, site)?.filter(|_| thinning);
+        if let Some(mark) = mark {
             done.thinned += delete_unkept(
                 store,
                 site,
@@ -280,6 +285,13 @@ pub fn compact(
                 &mut budget,
             )?;
         }
+        if budget == Some(0) {
+            done.finished = false;
+            break;
+        }
+        // Thinned days fold whole: only what thinning keeps goes into their blocks.
+        let days_before = mark.map_or(0, |m| u64::try_from(m.max(0) / 1000).unwrap_or(0));
+        done.folded += crate::fold::fold(store, site, fold_before, days_before, &mut budget)?;
         if budget == Some(0) {
             done.finished = false;
             break;
@@ -397,12 +409,8 @@ fn arrival_from(store: &Store, site: &str, from: i64) -> Result<Option<i64>, Sto
     let us = u64::try_from(from.max(0) / 1000).unwrap_or(0);
     let lo = [pre.as_slice(), &us.to_be_bytes()].concat();
     let mut last_base = None;
-    for kv in store.history.range(lo..) {
-        let (k, v) = kv.map_err(|e| store.err(e))?;
-        if !k.starts_with(&pre) {
-            break;
-        }
-        let e = store.entry(site, &v, &mut last_base)?;
+    for m in store.scan(site, Bound::Included(lo), Bound::Unbounded, false) {
+        let e = store.entry(site, &m?.value, &mut last_base)?;
         // Keys carry microseconds: an arrival in `from`'s own microsecond may precede it.
         if let Some(at) = crate::store::received_at(&e)
             .map(nanos)
@@ -416,10 +424,13 @@ fn arrival_from(store: &Store, site: &str, from: i64) -> Result<Option<i64>, Sto
 
 fn first_arrival(store: &Store, site: &str) -> Result<Option<i64>, StoreError> {
     let pre = prefix(site);
-    let Some(kv) = store.history.scan_prefix(&pre).next() else {
+    let Some(m) = store
+        .scan(site, Bound::Unbounded, Bound::Unbounded, false)
+        .next()
+    else {
         return Ok(None);
     };
-    let (k, _) = kv.map_err(|e| store.err(e))?;
+    let k = m?.key;
     let us = u64::from_be_bytes(k[pre.len()..pre.len() + 8].try_into().unwrap_or([0; 8]));
     Ok(Some(
         i64::try_from(us).unwrap_or(i64::MAX).saturating_mul(1000),
@@ -439,28 +450,29 @@ fn delete_unkept(
     let hi = [pre.as_slice(), &mark_us.to_be_bytes()].concat();
     let mut old: Vec<Old> = Vec::new();
     let mut drops_of_full: HashMap<Vec<u8>, bool> = HashMap::new();
-    for kv in store.history.range(pre.clone()..hi.clone()) {
-        let (k, v) = kv.map_err(|e| store.err(e))?;
+    for m in store.scan(site, Bound::Unbounded, Bound::Excluded(hi.clone()), false) {
+        let m = m?;
+        let (k, v) = (&m.key, &m.value);
         let suffix = &k[pre.len()..];
         let Some(recorder) = history_recorder(suffix) else {
             continue;
         };
         let at_us = u64::from_be_bytes(suffix[..8].try_into().unwrap_or([0; 8]));
-        let (base, drops) =
-            match crate::beat::decode(&v).map_err(|e| store.corrupt("history", e))? {
-                crate::beat::Stored::Full(e) => {
-                    let drops = e.status.as_ref().is_some_and(|s| s.dropped_statuses > 0);
-                    drops_of_full.insert(suffix.to_vec(), drops);
-                    (None, drops)
-                }
-                crate::beat::Stored::Beat(b) => {
-                    let drops = drops_of_full.get(&b.base).copied().unwrap_or(false);
-                    (Some(b.base), drops)
-                }
-            };
+        let (base, drops) = match crate::beat::decode(v).map_err(|e| store.corrupt("history", e))? {
+            crate::beat::Stored::Full(e) => {
+                let drops = e.status.as_ref().is_some_and(|s| s.dropped_statuses > 0);
+                drops_of_full.insert(suffix.to_vec(), drops);
+                (None, drops)
+            }
+            crate::beat::Stored::Beat(b) => {
+                let drops = drops_of_full.get(&b.base).copied().unwrap_or(false);
+                (Some(b.base), drops)
+            }
+        };
+        let recorder = recorder.to_vec();
         old.push(Old {
-            key: k.to_vec(),
-            recorder: recorder.to_vec(),
+            member: m,
+            recorder,
             at_us,
             base,
             drops,
@@ -519,7 +531,7 @@ fn delete_unkept(
         }
     }
     for (i, o) in old.iter().enumerate() {
-        if named.contains(&o.key) {
+        if named.contains(&o.member.key) {
             keep.insert(i);
         }
     }
@@ -538,38 +550,29 @@ fn delete_unkept(
             .to_be_bytes(),
     ]
     .concat();
-    for kv in store.history.range(hi.clone()..later) {
-        let (_, v) = kv.map_err(|e| store.err(e))?;
-        if let Ok(crate::beat::Stored::Beat(b)) = crate::beat::decode(&v) {
+    for m in store.scan(site, Bound::Included(hi), Bound::Excluded(later), false) {
+        if let Ok(crate::beat::Stored::Beat(b)) = crate::beat::decode(&m?.value) {
             bases.insert([pre.as_slice(), &b.base].concat());
         }
     }
     let mut removed = 0;
-    let mut batch = sled::Batch::default();
-    let mut in_batch = 0;
+    let mut batch = Removals::default();
     for (i, o) in old.iter().enumerate() {
-        if keep.contains(&i) || bases.contains(&o.key) {
+        if keep.contains(&i) || bases.contains(&o.member.key) {
             continue;
         }
         if budget.is_some_and(|b| b == 0) {
             break;
         }
-        batch.remove(o.key.as_slice());
-        in_batch += 1;
+        batch.remove(&o.member);
         removed += 1;
         if let Some(b) = budget.as_mut() {
             *b -= 1;
         }
-        if in_batch == 512 {
-            store
-                .history
-                .apply_batch(std::mem::take(&mut batch))
-                .map_err(|e| store.err(e))?;
-            in_batch = 0;
+        if batch.len() == 512 {
+            std::mem::take(&mut batch).apply(&store.history, store.dir(), site)?;
         }
     }
-    if in_batch > 0 {
-        store.history.apply_batch(batch).map_err(|e| store.err(e))?;
-    }
+    batch.apply(&store.history, store.dir(), site)?;
     Ok(removed)
 }

@@ -1,0 +1,257 @@
+//! Reading and removing a site's statuses through history blocks (`crate::block`): every reader
+//! of `history` sees statuses by their own keys, in key order, whether each is a record of its
+//! own or a member of a block.
+//!
+//! A block holds statuses of one UTC day at most and is keyed by its window's start, so the
+//! statuses of a key range are those of the records from the start of its first day: reading
+//! goes a day at a time (each day's records, blocks opened, sorted by key), forwards or
+//! backwards, and stops as soon as the caller does.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::ops::{Bound, RangeBounds};
+
+use std::path::Path;
+
+use crate::store_error::StoreError;
+
+/// Microseconds in a day: no block spans more, none crosses a UTC midnight.
+pub(crate) const DAY_US: u64 = 86_400_000_000;
+
+/// One stored status.
+#[derive(Debug, Clone)]
+pub(crate) struct Member {
+    /// Its history key (`site\0` and the suffix).
+    pub key: Vec<u8>,
+    /// Its stored value (a full entry or a heartbeat).
+    pub value: Vec<u8>,
+    /// The key of the block holding it, if it is in one.
+    pub block: Option<Vec<u8>>,
+}
+
+/// The arrival time (µs) in a history key of `site`, 0 when the key is too short.
+pub(crate) fn key_time(pre_len: usize, key: &[u8]) -> u64 {
+    key.get(pre_len..pre_len + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// The first bytes of every history key of `site` (names never hold the `\0`).
+fn prefix(site: &str) -> Vec<u8> {
+    [site.as_bytes(), &[0]].concat()
+}
+
+fn sled_err(dir: &Path, source: sled::Error) -> StoreError {
+    StoreError::Sled {
+        dir: dir.to_path_buf(),
+        source,
+    }
+}
+
+fn corrupt(dir: &Path, e: crate::block::BlockError) -> StoreError {
+    StoreError::Corrupt {
+        dir: dir.to_path_buf(),
+        tree: "history",
+        reason: e.to_string(),
+    }
+}
+
+/// The key of instant `us` in `site`'s history (before every status received at it).
+pub(crate) fn key_at(pre: &[u8], us: u64) -> Vec<u8> {
+    [pre, &us.to_be_bytes()].concat()
+}
+
+/// The statuses of `site` in the `history` tree (of the store in `dir`) with keys within
+/// `(lo, hi)` (each `Unbounded` meaning the site's first or last), ascending, or descending
+/// when `rev`.
+pub(crate) fn scan<'a>(
+    tree: &'a sled::Tree,
+    dir: &'a Path,
+    site: &str,
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
+    rev: bool,
+) -> Scan<'a> {
+    let pre = prefix(site);
+    // Records from the start of the first key's day: a block there may hold statuses in range.
+    let sled_lo = match &lo {
+        Bound::Included(k) | Bound::Excluded(k) if k.len() >= pre.len() + 8 => {
+            let t = key_time(pre.len(), k);
+            key_at(&pre, t - t % DAY_US)
+        }
+        _ => pre.clone(),
+    };
+    let sled_hi = match &hi {
+        Bound::Unbounded => {
+            let mut k = site.as_bytes().to_vec();
+            k.push(1);
+            Bound::Excluded(k)
+        }
+        b => b.clone(),
+    };
+    Scan {
+        tree,
+        dir,
+        pre,
+        lo,
+        hi,
+        sled_lo,
+        sled_hi,
+        rev,
+        buf: VecDeque::new(),
+        done: false,
+    }
+}
+
+/// The iterator [`scan`] returns.
+pub(crate) struct Scan<'a> {
+    tree: &'a sled::Tree,
+    dir: &'a Path,
+    pre: Vec<u8>,
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
+    /// What is left to read of sled's records.
+    sled_lo: Vec<u8>,
+    sled_hi: Bound<Vec<u8>>,
+    rev: bool,
+    buf: VecDeque<Member>,
+    done: bool,
+}
+
+impl Scan<'_> {
+    /// Reads the next day (in the scan's direction) into `buf`; false when nothing is left.
+    fn next_day(&mut self) -> Result<bool, StoreError> {
+        let (tree, dir) = (self.tree, self.dir);
+        let range = || {
+            tree.range::<Vec<u8>, _>((Bound::Included(self.sled_lo.clone()), self.sled_hi.clone()))
+        };
+        let edge = if self.rev {
+            range().next_back()
+        } else {
+            range().next()
+        };
+        let Some(edge) = edge else {
+            return Ok(false);
+        };
+        let (k, _) = edge.map_err(|e| sled_err(dir, e))?;
+        let t = key_time(self.pre.len(), &k);
+        let day = t - t % DAY_US;
+        let start = key_at(&self.pre, day).max(self.sled_lo.clone());
+        let end = key_at(&self.pre, day.saturating_add(DAY_US));
+        let day_hi = match &self.sled_hi {
+            Bound::Excluded(h) if *h <= end => Bound::Excluded(h.clone()),
+            Bound::Included(h) if *h < end => Bound::Included(h.clone()),
+            _ => Bound::Excluded(end.clone()),
+        };
+        let mut members = Vec::new();
+        let bounds = (self.lo.clone(), self.hi.clone());
+        for kv in tree.range::<Vec<u8>, _>((Bound::Included(start.clone()), day_hi)) {
+            let (k, v) = kv.map_err(|e| sled_err(dir, e))?;
+            if crate::block::is_block(&v) {
+                let inner = crate::block::decode(&v).map_err(|e| corrupt(dir, e))?;
+                for (suffix, value) in inner {
+                    let key = [self.pre.as_slice(), &suffix].concat();
+                    if bounds.contains(&key) {
+                        members.push(Member {
+                            key,
+                            value,
+                            block: Some(k.to_vec()),
+                        });
+                    }
+                }
+            } else if bounds.contains(&k.to_vec()) {
+                members.push(Member {
+                    key: k.to_vec(),
+                    value: v.to_vec(),
+                    block: None,
+                });
+            }
+        }
+        members.sort_by(|a, b| a.key.cmp(&b.key));
+        if self.rev {
+            members.reverse();
+            self.sled_hi = Bound::Excluded(start);
+        } else {
+            self.sled_lo = end;
+        }
+        self.buf.extend(members);
+        Ok(true)
+    }
+}
+
+impl Iterator for Scan<'_> {
+    type Item = Result<Member, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.buf.is_empty() && !self.done {
+            match self.next_day() {
+                Ok(true) => {}
+                Ok(false) => self.done = true,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.buf.pop_front().map(Ok)
+    }
+}
+
+/// Statuses to remove from history, applied together: records of their own go, blocks are
+/// rewritten without their members removed (or go when none is left).
+#[derive(Default)]
+pub(crate) struct Removals {
+    own: Vec<Vec<u8>>,
+    in_blocks: BTreeMap<Vec<u8>, HashSet<Vec<u8>>>,
+    count: usize,
+}
+
+impl Removals {
+    /// Marks `member` for removal.
+    pub fn remove(&mut self, member: &Member) {
+        match &member.block {
+            None => self.own.push(member.key.clone()),
+            Some(b) => {
+                self.in_blocks
+                    .entry(b.clone())
+                    .or_default()
+                    .insert(member.key.clone());
+            }
+        }
+        self.count += 1;
+    }
+
+    /// Statuses marked.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Removes what is marked, of `site` in the `history` tree of the store in `dir`, in one
+    /// sled batch (all or nothing).
+    pub fn apply(self, tree: &sled::Tree, dir: &Path, site: &str) -> Result<(), StoreError> {
+        // An empty batch still takes sled's global write lock, which acks wait behind.
+        if self.count == 0 {
+            return Ok(());
+        }
+        let pre = prefix(site);
+        let mut batch = sled::Batch::default();
+        for k in self.own {
+            batch.remove(k);
+        }
+        for (block, gone) in self.in_blocks {
+            let Some(v) = tree.get(&block).map_err(|e| sled_err(dir, e))? else {
+                continue;
+            };
+            let members = crate::block::decode(&v).map_err(|e| corrupt(dir, e))?;
+            let left: Vec<crate::block::Member> = members
+                .into_iter()
+                .filter(|(suffix, _)| !gone.contains(&[pre.as_slice(), suffix].concat()))
+                .collect();
+            if left.is_empty() {
+                batch.remove(block);
+            } else {
+                batch.insert(block, crate::block::encode(&left));
+            }
+        }
+        tree.apply_batch(batch).map_err(|e| sled_err(dir, e))
+    }
+}
