@@ -150,8 +150,8 @@ pub struct StoreConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_capacity: Option<ByteSize>,
     /// Whether a store created by this collector compresses its pages with zstd (default
-    /// false): history on disk about 2.5x smaller, peak ingest about half. An existing store
-    /// keeps the setting it was created with.
+    /// false): history on disk about 2x smaller (its blocks are compressed already), peak
+    /// ingest about half. An existing store keeps the setting it was created with.
     #[serde(default)]
     pub compression: bool,
 }
