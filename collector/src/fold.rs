@@ -8,8 +8,6 @@
 //! status is never named again once folded). Each window is replaced in one sled batch, so a
 //! pass stopped anywhere leaves every status exactly once, and the next pass folds the rest.
 
-use std::collections::HashSet;
-
 use crate::history_scan::{key_at, key_time, DAY_US};
 use crate::store::{prefix, Store, StoreError};
 
@@ -58,13 +56,7 @@ pub fn fold(
     budget: &mut Option<usize>,
 ) -> Result<usize, StoreError> {
     let pre = prefix(site);
-    let mut named: HashSet<Vec<u8>> = HashSet::new();
-    for kv in store.latest.scan_prefix(&pre) {
-        let (_, v) = kv.map_err(|e| store.err(e))?;
-        if let Some(k) = v.get(8..) {
-            named.insert(k.to_vec());
-        }
-    }
+    let named = store.named_by_latest(site)?;
     let hi = key_at(&pre, before);
     let mut folded = 0;
     let mut current: Option<(u64, u64)> = None;

@@ -658,6 +658,22 @@ impl Store {
         Ok(page)
     }
 
+    /// The history keys the `latest` pointers of `site` name (records of their own, never folded
+    /// or thinned away).
+    pub(crate) fn named_by_latest(
+        &self,
+        site: &str,
+    ) -> Result<std::collections::HashSet<Vec<u8>>, StoreError> {
+        let mut named = std::collections::HashSet::new();
+        for kv in self.latest.scan_prefix(prefix(site)) {
+            let (_, v) = kv.map_err(|e| self.err(e))?;
+            if let Some(k) = v.get(8..) {
+                named.insert(k.to_vec());
+            }
+        }
+        Ok(named)
+    }
+
     /// The statuses of `site` with history keys within `(lo, hi)`, in key order (reversed when
     /// `rev`), blocks opened (`crate::history_scan`).
     pub(crate) fn scan(

@@ -523,13 +523,7 @@ fn delete_unkept(
     if let Some(i) = (0..old.len()).rev().find(|i| old[*i].drops) {
         keep.insert(i);
     }
-    let mut named: HashSet<Vec<u8>> = HashSet::new();
-    for kv in store.latest.scan_prefix(&pre) {
-        let (_, v) = kv.map_err(|e| store.err(e))?;
-        if let Some(k) = v.get(8..) {
-            named.insert(k.to_vec());
-        }
-    }
+    let named = store.named_by_latest(site)?;
     for (i, o) in old.iter().enumerate() {
         if named.contains(&o.member.key) {
             keep.insert(i);

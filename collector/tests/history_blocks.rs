@@ -4,62 +4,28 @@
 //! re-send of a folded status is still recognised, and the store holds a fraction of the
 //! records.
 
+mod replay;
+
 use chrono::{DateTime, Duration as Span, Utc};
-use std::sync::Arc;
+use replay::{open, start};
 use std::time::Duration;
-use vigia::pb::{HistoryEntry, RecordingStatus, Technology};
-use vigia::status_builder::StatusBuilder;
+use vigia::pb::{HistoryEntry, RecordingStatus};
 use vigia_collector::store::Store;
 use vigia_collector::thin::compact;
-use vigia_collector::writer::Writer;
 use vigia_collector::{Clock, CollectorConfig};
-
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
-}
 
 fn at(h: i64, m: i64) -> DateTime<Utc> {
     start() + Span::hours(h) + Span::minutes(m)
 }
 
-/// One recorder's scan: new recordings every time, a new day at midnight, cam-2 of nvr-a
-/// stopped from 10:00 to 14:00 on the first day.
+/// A recorder's scan: cam-2 of nvr-a stopped from 10:00 to 14:00 on the first day (a new day
+/// at midnight).
 fn scan(recorder: &str, t: DateTime<Utc>, sequence: u64) -> RecordingStatus {
-    let oldest = (t.date_naive() - chrono::Days::new(29))
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        .and_utc();
-    let step = u64::try_from((t - start()).num_minutes() / 5).unwrap_or(0);
-    let mut s = StatusBuilder::new(t)
-        .site("loja")
-        .recorder(recorder)
-        .technology(Technology::Digifort)
-        .sequence(sequence)
-        .spool_id("spool")
-        .zone("UTC")
-        .oldest(oldest)
-        .newest(t - Span::seconds(30))
-        .cameras((1..=4).map(|i| format!("cam-{i}")))
-        .files(40_000 + 3 * step, (40_000 + 3 * step) << 20)
-        .disk((2 << 40) - (step << 20), 4 << 40);
+    let mut s = replay::scan(recorder, t, sequence);
     if recorder == "nvr-a" && t >= at(10, 0) && t < at(14, 0) {
         s = s.camera_newest("cam-2", at(10, 0));
     }
-    RecordingStatus {
-        scan_duration: Some(prost_types::Duration {
-            seconds: 1,
-            nanos: i32::try_from(step % 1000).unwrap_or(0) * 1000,
-        }),
-        ..s.build()
-    }
-}
-
-fn open(dir: &std::path::Path, clock: &Clock) -> (Store, Writer) {
-    let store = Store::open(dir, 16 << 20).expect("open");
-    let writer = Writer::start(store.clone(), clock.clone(), Arc::default());
-    (store, writer)
+    replay::built(s, t)
 }
 
 /// Folding alone: nothing is old enough to thin or prune.

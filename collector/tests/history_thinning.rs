@@ -2,24 +2,18 @@
 //! hours, one pass interrupted twice and the store reopened mid-way — the verdict timeline and
 //! the point-in-time answers of `History` equal those of the same stream never compacted.
 
+mod replay;
+
 use chrono::{DateTime, Duration as Span, Utc};
+use replay::{open, start};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 use vigia::days::to_timestamp;
-use vigia::pb::{HistoryEntry, RecordingStatus, Technology, VerdictKind};
-use vigia::status_builder::StatusBuilder;
+use vigia::pb::{HistoryEntry, RecordingStatus, VerdictKind};
 use vigia_collector::store::{received_at, Store};
 use vigia_collector::thin::{compact, timeline};
 use vigia_collector::timeline::{evaluate, nanos};
-use vigia_collector::writer::Writer;
 use vigia_collector::{Clock, CollectorConfig};
-
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
-}
 
 /// Day `d` of the stream at `h:m`.
 fn at(d: i64, h: i64, m: i64) -> DateTime<Utc> {
@@ -31,40 +25,17 @@ fn deleted_day() -> chrono::NaiveDate {
     (start() - Span::days(12)).date_naive()
 }
 
-/// One recorder's scan at `t`: new recordings on every camera (cam-2 of nvr-a stops for a day
-/// and a half), a rolling 30-day window, a day deleted from day 3 on.
+/// One recorder's scan at `t`: cam-2 of nvr-a stops for a day and a half, a day deleted from
+/// day 3 on.
 fn scan(recorder: &str, t: DateTime<Utc>, sequence: u64, dropped: u64) -> RecordingStatus {
-    let oldest = (t.date_naive() - chrono::Days::new(29))
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        .and_utc();
-    let step = u64::try_from((t - start()).num_minutes() / 5).unwrap_or(0);
-    let mut s = StatusBuilder::new(t)
-        .site("loja")
-        .recorder(recorder)
-        .technology(Technology::Digifort)
-        .sequence(sequence)
-        .spool_id("spool")
-        .zone("UTC")
-        .oldest(oldest)
-        .newest(t - Span::seconds(30))
-        .cameras((1..=4).map(|i| format!("cam-{i}")))
-        .files(40_000 + 4 * step, (40_000 + 4 * step) << 20)
-        .disk((2 << 40) - (step << 20), 4 << 40)
-        .dropped(dropped);
+    let mut s = replay::scan(recorder, t, sequence).dropped(dropped);
     if t >= at(3, 12, 0) {
         s = s.missing_day(deleted_day());
     }
     if recorder == "nvr-a" && t >= at(1, 10, 0) && t < at(2, 14, 0) {
         s = s.camera_newest("cam-2", at(1, 10, 0));
     }
-    RecordingStatus {
-        scan_duration: Some(prost_types::Duration {
-            seconds: 1,
-            nanos: i32::try_from(step % 1000).unwrap_or(0) * 1000,
-        }),
-        ..s.build()
-    }
+    replay::built(s, t)
 }
 
 /// Whether `recorder` reports at `t`: the whole site is silent from day 1 23:00 to day 2 13:00
@@ -82,12 +53,6 @@ fn config() -> CollectorConfig {
     c.history.full_for = Duration::from_secs(86_400);
     c.history.hourly_for = Duration::from_secs(3 * 86_400);
     c
-}
-
-fn open(dir: &std::path::Path, clock: &Clock) -> (Store, Writer) {
-    let store = Store::open(dir, 16 << 20).expect("open");
-    let writer = Writer::start(store.clone(), clock.clone(), Arc::default());
-    (store, writer)
 }
 
 /// The latest status of `recorder` received at or before `t`, as History answers it.
