@@ -8,7 +8,7 @@
 //! one camera stopping for six hours and recovering, and one day deleted from the recorder.
 //!
 //! `--mode thin` runs the prune pass (thinning, then folding into blocks) every six simulated
-//! hours with the default `[history]` (the collector runs it hourly);
+//! hours (`--pass-every-hours`; the collector runs it hourly) with the default `[history]`;
 //! `--mode beats` never runs it (heartbeats only: the collector before thinning). Both print
 //! what the same statuses would take stored in full (layout 1), from their encoded size.
 //! `--compression on` creates the store with sled's page compression (`[store] compression`;
@@ -32,6 +32,7 @@ struct Args {
     cameras: usize,
     thin: bool,
     compression: bool,
+    pass_every_hours: i64,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -42,6 +43,7 @@ fn args() -> anyhow::Result<Args> {
         cameras: 8,
         thin: true,
         compression: false,
+        pass_every_hours: 6,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -61,6 +63,7 @@ fn args() -> anyhow::Result<Args> {
                     m => anyhow::bail!("--mode: {m}: expected thin or beats"),
                 }
             }
+            "--pass-every-hours" => a.pass_every_hours = v()?.parse::<i64>()?.max(1),
             "--compression" => {
                 a.compression = match v()?.as_str() {
                     "on" => true,
@@ -189,7 +192,7 @@ async fn main() -> anyhow::Result<()> {
         for p in pending {
             p.await?.map_err(anyhow::Error::msg)?;
         }
-        if a.thin && now.timestamp() % (6 * 3600) == 0 && now > start() {
+        if a.thin && now.timestamp() % (a.pass_every_hours * 3600) == 0 && now > start() {
             let t = Instant::now();
             let done = vigia_collector::thin::compact(&store, &config, now, None)?;
             thinned += done.thinned;

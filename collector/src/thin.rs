@@ -380,9 +380,25 @@ fn store_timeline(store: &Store, site: &str, rules: &Rules, cut: i64) -> Result<
             rules,
             fallback_interval(store, site)?,
         );
+        // A verdict going on across the old watermark extends the fragment stored for it (its
+        // end rewritten): one record per verdict, not one per pass (hourly, 24 a day).
+        let ending: HashMap<_, Vec<u8>> = match old {
+            Some(w) => stored_fragments(store, site, w)?
+                .into_iter()
+                .filter(|f| f.end == w)
+                .map(|f| (f.subject.clone(), fragment_key(site, &f)))
+                .collect(),
+            None => HashMap::new(),
+        };
         let keys: Vec<(Vec<u8>, [u8; 8])> = fragments
             .iter()
-            .map(|f| (fragment_key(site, f), f.end.to_be_bytes()))
+            .map(|f| {
+                let extended = (f.start == from)
+                    .then(|| ending.get(&f.subject).cloned())
+                    .flatten();
+                let key = extended.unwrap_or_else(|| fragment_key(site, f));
+                (key, f.end.to_be_bytes())
+            })
             .collect();
         use sled::Transactional;
         (&store.timeline, &store.thinned)

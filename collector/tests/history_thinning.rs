@@ -184,6 +184,13 @@ async fn timeline_and_point_in_time_answers_survive_thinning_and_an_interrupted_
         "the uncompacted store answers the stream"
     );
     assert_eq!(thinned, reference, "the compacted store answers the stream");
+    // A verdict going on across passes is one stored fragment, not one per pass.
+    let stored = thin_store.db().open_tree("timeline").expect("tree").len();
+    let before_mark = reference
+        .iter()
+        .filter(|f| f.start < nanos(now - Span::days(1)))
+        .count();
+    assert_eq!(stored, before_mark, "stored fragments: {stored}");
     // Sub-ranges, some across the thinning watermark, some inside thinned history.
     let hour = 3_600_000_000_000i64;
     for (a, b) in [(13, 40), (30, 31), (75, 150), (100, 180), (1, 190)] {
