@@ -8,7 +8,7 @@
 # Side by side in one run:
 #   beats - heartbeats only, never thinned (the collector before history thinning);
 #   thin  - the same stream with the periodic prune pass (thin::compact, default [history]:
-#           full_for 7d, hourly_for 30d) run every six simulated hours;
+#           full_for 7d, hourly_for 30d) run every simulated hour, as the collector runs it;
 # beats and thin on a store without sled's page compression (off, the default), thin again on
 # a compressed one (on: `[store] compression = true`);
 # and, from the statuses' encoded size, what storing every status in full (layout 1) takes.

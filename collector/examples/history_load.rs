@@ -7,8 +7,8 @@
 //! recordings on every camera at every scan, a new day (and the oldest one going) at midnight,
 //! one camera stopping for six hours and recovering, and one day deleted from the recorder.
 //!
-//! `--mode thin` runs the prune pass (thinning, then folding into blocks) every six simulated
-//! hours (`--pass-every-hours`; the collector runs it hourly) with the default `[history]`;
+//! `--mode thin` runs the prune pass (thinning, then folding into blocks) every simulated hour,
+//! as the collector does (`--pass-every-hours N` for fewer), with the default `[history]`;
 //! `--mode beats` never runs it (heartbeats only: the collector before thinning). Both print
 //! what the same statuses would take stored in full (layout 1), from their encoded size.
 //! `--compression on` creates the store with sled's page compression (`[store] compression`;
@@ -43,7 +43,7 @@ fn args() -> anyhow::Result<Args> {
         cameras: 8,
         thin: true,
         compression: false,
-        pass_every_hours: 6,
+        pass_every_hours: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
