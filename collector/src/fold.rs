@@ -116,11 +116,8 @@ fn fold_window(
     let key = block_key(pre, start);
     for r in records {
         if r.block {
-            let inner = crate::block::decode(&r.value).map_err(|e| StoreError::Corrupt {
-                dir: store.dir().to_path_buf(),
-                tree: "history",
-                reason: e.to_string(),
-            })?;
+            let inner = crate::block::decode(&r.value)
+                .map_err(|e| crate::history_scan::corrupt(store.dir(), e))?;
             members.extend(inner);
         } else {
             members.push((r.key[pre.len()..].to_vec(), r.value.to_vec()));

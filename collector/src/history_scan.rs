@@ -35,8 +35,9 @@ pub(crate) fn key_time(pre_len: usize, key: &[u8]) -> u64 {
         .map_or(0, u64::from_be_bytes)
 }
 
-/// The first bytes of every history key of `site` (names never hold the `\0`).
-fn prefix(site: &str) -> Vec<u8> {
+/// The first bytes of every key of `site` in the store's trees: the name and the `\0`
+/// separator (names never hold it).
+pub(crate) fn prefix(site: &str) -> Vec<u8> {
     [site.as_bytes(), &[0]].concat()
 }
 
@@ -47,7 +48,8 @@ fn sled_err(dir: &Path, source: sled::Error) -> StoreError {
     }
 }
 
-fn corrupt(dir: &Path, e: crate::block::BlockError) -> StoreError {
+/// A block that does not decode, as the store reports damage.
+pub(crate) fn corrupt(dir: &Path, e: crate::block::BlockError) -> StoreError {
     StoreError::Corrupt {
         dir: dir.to_path_buf(),
         tree: "history",

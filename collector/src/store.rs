@@ -201,12 +201,7 @@ pub(crate) fn micros(t: DateTime<Utc>) -> u64 {
     u64::try_from(t.timestamp_micros()).unwrap_or(0)
 }
 
-pub(crate) fn prefix(site: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(site.len() + 1);
-    k.extend_from_slice(site.as_bytes());
-    k.push(SEP);
-    k
-}
+pub(crate) use crate::history_scan::prefix;
 
 pub(crate) fn pair_key(a: &str, b: &str) -> Vec<u8> {
     let mut k = prefix(a);
