@@ -45,18 +45,18 @@ struct Record {
     block: bool,
 }
 
-/// Folds `site`'s windows that ended before `before` (µs): hours, days before `days_before`.
+/// Folds `site`'s windows that ended before `before` (µs): hours, days before `days_before`,
+/// leaving the records `named` by `latest` (`Store::named_by_latest`) as they are.
 /// Returns how many records were folded away. `budget` bounds them (a test stops a pass
 /// mid-way with it; `None` in production): no window is folded once it is spent.
 pub fn fold(
     store: &Store,
     site: &str,
-    before: u64,
-    days_before: u64,
+    (before, days_before): (u64, u64),
+    named: &std::collections::HashSet<Vec<u8>>,
     budget: &mut Option<usize>,
 ) -> Result<usize, StoreError> {
     let pre = prefix(site);
-    let named = store.named_by_latest(site)?;
     let hi = key_at(&pre, before);
     let mut folded = 0;
     let mut current: Option<(u64, u64)> = None;

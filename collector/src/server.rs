@@ -402,13 +402,16 @@ async fn prune_loop(
         if let Ok((s, _)) = cell.for_write() {
             let config = config.clone();
             let now = clock.now();
+            let began = std::time::Instant::now();
             match tokio::task::spawn_blocking(move || crate::thin::compact(&s, &config, now, None))
                 .await
             {
-                Ok(Ok(done)) if done.pruned + done.thinned > 0 => tracing::info!(
+                Ok(Ok(done)) if done.pruned + done.thinned + done.folded > 0 => tracing::info!(
                     pruned = done.pruned,
                     thinned = done.thinned,
-                    "pruned and thinned old history"
+                    folded = done.folded,
+                    took_ms = began.elapsed().as_millis(),
+                    "pruned, thinned and folded old history"
                 ),
                 Ok(Err(e)) => tracing::warn!(error = %e, "history pruning failed"),
                 _ => {}

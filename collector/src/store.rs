@@ -580,7 +580,7 @@ impl Store {
             }
         }
         let rebase_us = u64::try_from(REBASE.as_micros()).unwrap_or(u64::MAX);
-        let lo = [pre.as_slice(), &cutoff.to_be_bytes()].concat();
+        let lo = crate::history_scan::key_at(&pre, cutoff);
         let hi = [
             pre.as_slice(),
             &cutoff
@@ -938,7 +938,7 @@ pub(crate) fn apply_status(
 fn stored_before(store: &Store, status: &RecordingStatus, now_us: u64) -> Result<bool, StoreError> {
     let pre = prefix(&status.site);
     let horizon = now_us.saturating_sub(u64::try_from(DEDUP_HORIZON.as_micros()).unwrap_or(0));
-    let lo = [pre.as_slice(), &horizon.to_be_bytes()].concat();
+    let lo = crate::history_scan::key_at(&pre, horizon);
     // The first key past the site's: `site` then the byte after the separator.
     let mut hi = status.site.as_bytes().to_vec();
     hi.push(SEP + 1);

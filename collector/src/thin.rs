@@ -37,7 +37,7 @@ use vigia::pb::HistoryEntry;
 use vigia::rules::Rules;
 
 use crate::config::CollectorConfig;
-use crate::history_scan::{Member, Removals};
+use crate::history_scan::{key_at, Member, Removals};
 use crate::store::{history_recorder, micros, prefix, Store, StoreError};
 use crate::timeline::{evaluate, instant, nanos, stitch, Fragment};
 
@@ -131,7 +131,7 @@ fn state_before(store: &Store, site: &str, before: i64) -> Result<Vec<HistoryEnt
         recorders.insert(k[pre.len()..].to_vec());
     }
     let before_us = u64::try_from(before.max(0) / 1000).unwrap_or(0);
-    let hi = [pre.as_slice(), &before_us.to_be_bytes()].concat();
+    let hi = key_at(&pre, before_us);
     let drop_horizon = before.saturating_sub(nanos_of(Duration::from_secs(86_400)));
     let mut found: HashSet<Vec<u8>> = HashSet::new();
     let mut drop_found = false;
@@ -179,9 +179,9 @@ fn entries_between(
 ) -> Result<Vec<HistoryEntry>, StoreError> {
     let pre = prefix(site);
     let us = |t: i64| u64::try_from(t.max(0) / 1000).unwrap_or(0);
-    let lo = [pre.as_slice(), &us(from).to_be_bytes()].concat();
+    let lo = key_at(&pre, us(from));
     // Keys carry microseconds: read the boundary microsecond and filter by the exact time.
-    let hi = [pre.as_slice(), &us(to).saturating_add(1).to_be_bytes()].concat();
+    let hi = key_at(&pre, us(to).saturating_add(1));
     let mut out = Vec::new();
     let mut last_base = None;
     for m in store.scan(site, Bound::Included(lo), Bound::Excluded(hi), false) {
@@ -275,13 +275,16 @@ pub fn compact(
     prune_seen(store, micros(ago(history.full_for.min(history.keep))))?;
     let fold_before = micros(ago(crate::fold::LAG));
     for (site, _) in &sites {
+        // Read once for both steps: a pointer only moves to a status newer than anything
+        // either step touches.
+        let named = store.named_by_latest(site)?;
         let mark = watermark(store, site)?.filter(|_| thinning);
         if let Some(mark) = mark {
             done.thinned += delete_unkept(
                 store,
                 site,
-                mark,
-                micros(ago(history.hourly_for)),
+                (mark, micros(ago(history.hourly_for))),
+                &named,
                 &mut budget,
             )?;
         }
@@ -291,7 +294,8 @@ pub fn compact(
         }
         // Thinned days fold whole: only what thinning keeps goes into their blocks.
         let days_before = mark.map_or(0, |m| u64::try_from(m.max(0) / 1000).unwrap_or(0));
-        done.folded += crate::fold::fold(store, site, fold_before, days_before, &mut budget)?;
+        done.folded +=
+            crate::fold::fold(store, site, (fold_before, days_before), &named, &mut budget)?;
         if budget == Some(0) {
             done.finished = false;
             break;
@@ -423,7 +427,7 @@ fn store_timeline(store: &Store, site: &str, rules: &Rules, cut: i64) -> Result<
 fn arrival_from(store: &Store, site: &str, from: i64) -> Result<Option<i64>, StoreError> {
     let pre = prefix(site);
     let us = u64::try_from(from.max(0) / 1000).unwrap_or(0);
-    let lo = [pre.as_slice(), &us.to_be_bytes()].concat();
+    let lo = key_at(&pre, us);
     let mut last_base = None;
     for m in store.scan(site, Bound::Included(lo), Bound::Unbounded, false) {
         let e = store.entry(site, &m?.value, &mut last_base)?;
@@ -457,13 +461,13 @@ fn first_arrival(store: &Store, site: &str) -> Result<Option<i64>, StoreError> {
 fn delete_unkept(
     store: &Store,
     site: &str,
-    mark: i64,
-    daily_before_us: u64,
+    (mark, daily_before_us): (i64, u64),
+    named: &HashSet<Vec<u8>>,
     budget: &mut Option<usize>,
 ) -> Result<usize, StoreError> {
     let pre = prefix(site);
     let mark_us = u64::try_from(mark.max(0) / 1000).unwrap_or(0);
-    let hi = [pre.as_slice(), &mark_us.to_be_bytes()].concat();
+    let hi = key_at(&pre, mark_us);
     let mut old: Vec<Old> = Vec::new();
     let mut drops_of_full: HashMap<Vec<u8>, bool> = HashMap::new();
     for m in store.scan(site, Bound::Unbounded, Bound::Excluded(hi.clone()), false) {
@@ -539,7 +543,6 @@ fn delete_unkept(
     if let Some(i) = (0..old.len()).rev().find(|i| old[*i].drops) {
         keep.insert(i);
     }
-    let named = store.named_by_latest(site)?;
     for (i, o) in old.iter().enumerate() {
         if named.contains(&o.member.key) {
             keep.insert(i);
@@ -552,14 +555,7 @@ fn delete_unkept(
         .collect();
     // Heartbeats after the watermark (never thinned) may name a base up to REBASE before it.
     let rebase_us = u64::try_from(crate::store::REBASE.as_micros()).unwrap_or(u64::MAX);
-    let later = [
-        pre.as_slice(),
-        &mark_us
-            .saturating_add(rebase_us)
-            .saturating_add(1)
-            .to_be_bytes(),
-    ]
-    .concat();
+    let later = key_at(&pre, mark_us.saturating_add(rebase_us).saturating_add(1));
     for m in store.scan(site, Bound::Included(hi), Bound::Excluded(later), false) {
         if let Ok(crate::beat::Stored::Beat(b)) = crate::beat::decode(&m?.value) {
             bases.insert([pre.as_slice(), &b.base].concat());
