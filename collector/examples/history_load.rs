@@ -13,6 +13,12 @@
 //! what the same statuses would take stored in full (layout 1), from their encoded size.
 //! `--compression on` creates the store with sled's page compression (`[store] compression`;
 //! off by default, as in the collector).
+//!
+//! sled 0.34 cleans segments in its flusher thread, at most half of each second, and reuses the
+//! freed ones but shrinks its file only from the end: the file keeps the largest size the
+//! replay ever needed. `--gc-idle on` waits after each pass until that thread is idle (what the
+//! hour between two real passes gives it); `--settle-minutes M` goes on at the real rate for
+//! M minutes after the replay, printing the size each minute.
 
 use chrono::{DateTime, Duration as Span, Utc};
 use std::path::{Path, PathBuf};
@@ -33,6 +39,8 @@ struct Args {
     thin: bool,
     compression: bool,
     pass_every_hours: i64,
+    settle_minutes: u64,
+    gc_idle: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -44,6 +52,8 @@ fn args() -> anyhow::Result<Args> {
         thin: true,
         compression: false,
         pass_every_hours: 1,
+        settle_minutes: 0,
+        gc_idle: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -63,6 +73,14 @@ fn args() -> anyhow::Result<Args> {
                     m => anyhow::bail!("--mode: {m}: expected thin or beats"),
                 }
             }
+            "--gc-idle" => {
+                a.gc_idle = match v()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    g => anyhow::bail!("--gc-idle: {g}: expected on or off"),
+                }
+            }
+            "--settle-minutes" => a.settle_minutes = v()?.parse()?,
             "--pass-every-hours" => a.pass_every_hours = v()?.parse::<i64>()?.max(1),
             "--compression" => {
                 a.compression = match v()?.as_str() {
@@ -172,6 +190,8 @@ async fn main() -> anyhow::Result<()> {
     let mut full_bytes = 0u64;
     let mut compact_time = Duration::ZERO;
     let mut thinned = 0usize;
+    let mut idle_time = Duration::ZERO;
+    let mut capped = 0usize;
     while clock.now() < end {
         let now = clock.now();
         sequence += 1;
@@ -197,6 +217,11 @@ async fn main() -> anyhow::Result<()> {
             let done = vigia_collector::thin::compact(&store, &config, now, None)?;
             thinned += done.thinned;
             compact_time += t.elapsed();
+            if a.gc_idle {
+                let t = Instant::now();
+                capped += usize::from(!cleaner_idle()?);
+                idle_time += t.elapsed();
+            }
             if std::env::var_os("HL_TRACE").is_some() {
                 store.flush()?;
                 eprintln!(
@@ -209,6 +234,14 @@ async fn main() -> anyhow::Result<()> {
         clock.advance(Duration::from_secs(300));
     }
     let ingest = began.elapsed();
+    let replayed = if a.settle_minutes > 0 {
+        store.flush()?;
+        let d = disk_bytes(&a.dir)?;
+        settle(&a, &store, &writer, &clock, &config, sequence).await?;
+        Some(d)
+    } else {
+        None
+    };
     writer.stop().await;
     store.flush()?;
     let mut logical = 0u64;
@@ -265,7 +298,7 @@ async fn main() -> anyhow::Result<()> {
     drop(store);
     let disk = disk_bytes(&a.dir)?;
     println!(
-        "mode={} compression={} sites={} days={} cameras={} statuses={} ingest_s={:.1} compact_s={:.1} thinned={}",
+        "mode={} compression={} sites={} days={} cameras={} statuses={} ingest_s={:.1} compact_s={:.1} thinned={} gc_idle_s={:.1} gc_idle_capped={}",
         if a.thin { "thin" } else { "beats" },
         if a.compression { "on" } else { "off" },
         a.sites,
@@ -274,7 +307,9 @@ async fn main() -> anyhow::Result<()> {
         statuses,
         ingest.as_secs_f64(),
         compact_time.as_secs_f64(),
-        thinned
+        thinned,
+        idle_time.as_secs_f64(),
+        capped
     );
     println!(
         "  per site-day: disk {:.1} KB (the live records copied to a fresh sled folder: {:.1} KB), logical {:.1} KB; every status in full (layout 1) logical {:.1} KB",
@@ -283,6 +318,14 @@ async fn main() -> anyhow::Result<()> {
         logical as f64 / site_days / 1000.0,
         full_bytes as f64 / site_days / 1000.0
     );
+    if let Some(d) = replayed {
+        println!(
+            "  on disk right after the replay {:.1} KB per site-day; after {} minutes at the real rate (above) {:.1} KB",
+            d as f64 / site_days / 1000.0,
+            a.settle_minutes,
+            disk as f64 / site_days / 1000.0
+        );
+    }
     println!("  trees: {}", per_tree.join(" "));
     println!(
         "  history per site-day: {:.1} full statuses ({:.1} KB), {:.1} heartbeats ({:.1} KB), {:.1} blocks of {:.1} heartbeats ({:.1} KB), keys {:.1} KB",
@@ -296,4 +339,78 @@ async fn main() -> anyhow::Result<()> {
         key_b as f64 / site_days / 1000.0
     );
     Ok(())
+}
+
+/// `--settle-minutes`: the collector after the replay at the real rate (each site every five
+/// minutes, the prune pass every hour), printing its size on disk each minute: how much of the
+/// replay's figure is sled not having had the time to give space back.
+async fn settle(
+    a: &Args,
+    store: &Store,
+    writer: &Writer,
+    clock: &Clock,
+    config: &CollectorConfig,
+    mut sequence: u64,
+) -> anyhow::Result<()> {
+    let gap = Duration::from_secs(300) / u32::try_from(a.sites.max(1))?;
+    let began = Instant::now();
+    let mut next_print = Duration::ZERO;
+    let mut i = 0usize;
+    while began.elapsed() < Duration::from_secs(60 * a.settle_minutes) {
+        if began.elapsed() >= next_print {
+            store.flush()?;
+            eprintln!(
+                "settle {:>3} min: du {:.1} KB per site-day",
+                next_print.as_secs() / 60,
+                disk_bytes(&a.dir)? as f64 / (a.sites as f64 * a.days as f64) / 1000.0
+            );
+            next_print += Duration::from_secs(60);
+        }
+        tokio::time::sleep(gap).await;
+        let before = clock.now();
+        clock.advance(gap);
+        if i == 0 {
+            sequence += 1;
+        }
+        writer
+            .submit(scan(i, a.cameras, clock.now(), sequence))
+            .await?
+            .await?
+            .map_err(anyhow::Error::msg)?;
+        i = (i + 1) % a.sites;
+        if clock.now().timestamp() / 3600 != before.timestamp() / 3600 {
+            vigia_collector::thin::compact(store, config, clock.now(), None)?;
+        }
+    }
+    Ok(())
+}
+
+/// CPU time (ns) of sled's flusher thread ("log flusher"), which is also where sled 0.34 cleans
+/// segments: for at most half of each second, after its flush.
+fn flusher_cpu_ns() -> anyhow::Result<u64> {
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let task = task?.path();
+        if std::fs::read_to_string(task.join("comm"))?.trim() == "log flusher" {
+            let stat = std::fs::read_to_string(task.join("schedstat"))?;
+            return Ok(stat.split_whitespace().next().unwrap_or("0").parse()?);
+        }
+    }
+    anyhow::bail!("no sled flusher thread")
+}
+
+/// `--gc-idle on`: waits until sled's cleaner has nothing left to do (its thread idle for a
+/// whole flush cycle), or 60 s; false when it was still busy then. Between two real hourly passes sled has an hour; the replay
+/// gives it a fraction of a second, so without this wait the file grows with removed records
+/// sled would have reclaimed in time (it reuses freed segments, but never shrinks the file
+/// except from its end).
+fn cleaner_idle() -> anyhow::Result<bool> {
+    let began = Instant::now();
+    while began.elapsed() < Duration::from_secs(60) {
+        let before = flusher_cpu_ns()?;
+        std::thread::sleep(Duration::from_millis(1050));
+        if flusher_cpu_ns()?.saturating_sub(before) < 20_000_000 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
