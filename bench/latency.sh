@@ -8,8 +8,9 @@
 #  3. A week of history for the latency run's sites: SITES sites x 288 statuses a day (one every
 #     5 minutes) x 7 days, written with the collector stopped through the collector's own Writer
 #     (`ingest_load week`: a manual clock walks the week, so the store holds the keys, full
-#     statuses and heartbeats such probes would have left; the same bytes as the real ingest path
-#     minus TLS and gRPC, in seconds instead of a week).
+#     statuses and heartbeats such probes would have left, folded into blocks by the hourly prune
+#     pass run at each simulated hour as the collector runs it; the same bytes as the real ingest
+#     path minus TLS and gRPC, in seconds instead of a week).
 #  4. Ack latency at the same rate again, the same collector binary on that store.
 # `[ingest]` is set generously (the per-site token bucket would otherwise refuse the throughput
 # runs and measure the limiter). The collector logs a `group commit` line per second (debug):

@@ -123,7 +123,9 @@ enum Cmd {
     /// Writes SPAN_DAYS of history for SITES sites named PREFIX-00000… into a stopped
     /// collector's store through the collector's own Writer (no network), one status per site
     /// every INTERVAL seconds of simulated time on a manual clock: the history keys, full
-    /// statuses and heartbeats real probes would have left, in seconds instead of a week.
+    /// statuses and heartbeats real probes would have left, in seconds instead of a week, and
+    /// the collector's hourly prune pass (thinning, folding into blocks) run at each simulated
+    /// hour, as a collector running that week would have.
     Week {
         #[arg(long)]
         data: PathBuf,
@@ -279,8 +281,18 @@ async fn week(
     };
     let (mut templates, mut templates_day) = (Vec::new(), None);
     let mut written = 0u64;
+    let config = vigia_collector::CollectorConfig::default();
+    let mut last_pass = start;
     for round in 0..rounds {
         let at = start + chrono::Duration::seconds(i64::try_from(round * interval)?);
+        if at - last_pass >= chrono::Duration::hours(1) {
+            // Every status written so far acknowledged first: the pass sees what it would have.
+            while let Some(r) = pending.next().await {
+                done(r)?;
+            }
+            vigia_collector::thin::compact(&store, &config, at, None)?;
+            last_pass = at;
+        }
         clock.set(at);
         // A new recorded day (and the oldest gone) once a simulated day: a full status.
         if templates_day != Some(at.date_naive()) {
