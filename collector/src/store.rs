@@ -581,14 +581,8 @@ impl Store {
         }
         let rebase_us = u64::try_from(REBASE.as_micros()).unwrap_or(u64::MAX);
         let lo = crate::history_scan::key_at(&pre, cutoff);
-        let hi = [
-            pre.as_slice(),
-            &cutoff
-                .saturating_add(rebase_us)
-                .saturating_add(1)
-                .to_be_bytes(),
-        ]
-        .concat();
+        let hi =
+            crate::history_scan::key_at(&pre, cutoff.saturating_add(rebase_us).saturating_add(1));
         for m in self.scan(site, Bound::Included(lo), Bound::Excluded(hi), false) {
             base_of(&mut keys, &m?.value);
         }
