@@ -246,8 +246,12 @@ async fn main() -> anyhow::Result<()> {
     store.flush()?;
     let mut logical = 0u64;
     let mut per_tree = Vec::new();
-    for name in store.db().tree_names() {
-        let tree = store.db().open_tree(&name)?;
+    let dbs = [("", store.db()), ("archive/", store.archive_db())];
+    for (label, name, tree) in dbs.iter().flat_map(|(label, db)| {
+        db.tree_names()
+            .into_iter()
+            .filter_map(move |n| Some((*label, n.clone(), db.open_tree(&n).ok()?)))
+    }) {
         let mut n = 0u64;
         let mut bytes = 0u64;
         for kv in tree.iter() {
@@ -257,7 +261,7 @@ async fn main() -> anyhow::Result<()> {
         }
         logical += bytes;
         per_tree.push(format!(
-            "{}={}/{}B",
+            "{label}{}={}/{}B",
             String::from_utf8_lossy(&name),
             n,
             bytes
@@ -266,7 +270,9 @@ async fn main() -> anyhow::Result<()> {
     // What the history tree holds, by stored form.
     let (mut fulls, mut full_b, mut beats, mut beat_b, mut key_b) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut blocks, mut block_b, mut members) = (0u64, 0u64, 0u64);
-    for kv in store.db().open_tree("history")?.iter() {
+    let hot = store.db().open_tree("history")?;
+    let archived = store.archive_db().open_tree("history")?;
+    for kv in hot.iter().chain(archived.iter()) {
         let (k, v) = kv?;
         key_b += k.len() as u64;
         if vigia_collector::block::is_block(&v) {
@@ -291,6 +297,13 @@ async fn main() -> anyhow::Result<()> {
         .use_compression(a.compression)
         .open()?;
     copy.import(store.db().export());
+    copy.flush()?;
+    drop(copy);
+    let copy = sled::Config::new()
+        .path(vigia_collector::archive::dir(&copy_dir))
+        .use_compression(true)
+        .open()?;
+    copy.import(store.archive_db().export());
     copy.flush()?;
     drop(copy);
     let copied = disk_bytes(&copy_dir)?;

@@ -149,9 +149,10 @@ pub struct StoreConfig {
     /// that finds its pages in the cache does not read the store from disk again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_capacity: Option<ByteSize>,
-    /// Whether a store created by this collector compresses its pages with zstd (default
-    /// false): history on disk about 2x smaller (its blocks are compressed already), peak
-    /// ingest about half. An existing store keeps the setting it was created with.
+    /// Whether a store created by this collector compresses its own pages with zstd (default
+    /// false; the archive, where history goes after its first hour, always does: only the
+    /// hourly pass writes it): less disk, peak ingest about half. An existing store keeps the
+    /// setting it was created with.
     #[serde(default)]
     pub compression: bool,
 }

@@ -1,12 +1,16 @@
-//! Folding a site's heartbeats into blocks (`crate::block`), part of the hourly compaction pass:
-//! each hour that ended at least [`LAG`] ago becomes one record, and each day entirely before
-//! the thinning watermark (thinned already: `crate::thin`) one record. The ack path writes
-//! one record per status as before; only this pass rewrites them.
+//! Folding a site's heartbeats into blocks (`crate::block`) in the archive (`crate::archive`),
+//! part of the hourly compaction pass: each hour that ended at least [`LAG`] ago becomes one
+//! record, and each day entirely before the thinning watermark (thinned already:
+//! `crate::thin`) one record. The ack path writes one record per status in the store's own
+//! `history` tree as before; this pass moves them to the archive, each window's as one block.
 //!
-//! Left as records of their own: full statuses (the bases heartbeats name, read by key) and
-//! what a `latest` pointer names (read by key; a pointer only ever moves to a newer status, so a
-//! status is never named again once folded). Each window is replaced in one sled batch, so a
-//! pass stopped anywhere leaves every status exactly once, and the next pass folds the rest.
+//! Left as records of their own: full statuses (the bases heartbeats name, read by key; moved
+//! to the archive as they are) and what a `latest` pointer names (read by key, and left in the
+//! store's own tree with its base; a pointer only ever moves to a newer status, so a status is
+//! never named again once moved). A window is written to the archive in one sled batch; what it moved is
+//! removed from the store's own tree only once the archive is flushed ([`Moved::settle`]). A
+//! pass stopped anywhere leaves every status at least once (readers show a status in both
+//! trees once, `crate::history_scan`), and the next pass moves and folds the rest.
 
 use crate::history_scan::{key_at, key_time, DAY_US};
 use crate::store::{prefix, Store, StoreError};
@@ -38,98 +42,238 @@ fn window(t: u64, days_before: u64) -> (u64, u64) {
     }
 }
 
-/// A record of a window: whether it is a block, or a heartbeat not named by `latest`.
+/// What a record of a window is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A block.
+    Block,
+    /// A heartbeat not named by `latest`.
+    Beat,
+    /// A full status not named by `latest` (moved, never folded).
+    Full,
+}
+
+/// A record of a window that moves or folds.
 struct Record {
     key: Vec<u8>,
     value: sled::IVec,
-    block: bool,
+    kind: Kind,
 }
 
-/// Folds `site`'s windows that ended before `before` (µs): hours, days before `days_before`,
-/// leaving the records `named` by `latest` (`Store::named_by_latest`) as they are.
-/// Returns how many records were folded away. `budget` bounds them (a test stops a pass
-/// mid-way with it; `None` in production): no window is folded once it is spent.
+/// Keys moved to the archive and still to be removed from the store's own `history` tree, once
+/// the archive is flushed: kept across sites, so that a pass flushes the archive once.
+#[derive(Default)]
+pub struct Moved {
+    keys: Vec<Vec<u8>>,
+}
+
+/// Moved keys a pass holds before it flushes the archive and removes them (memory: a few MB;
+/// the first pass over an older store moves its whole history).
+const SETTLE_AT: usize = 50_000;
+
+impl Moved {
+    /// Flushes the archive, then removes the moved keys from the store's own tree.
+    pub fn settle(&mut self, store: &Store) -> Result<(), StoreError> {
+        if self.keys.is_empty() {
+            return Ok(());
+        }
+        store.flush_archive()?;
+        for chunk in self.keys.chunks(4096) {
+            let mut batch = sled::Batch::default();
+            for k in chunk {
+                batch.remove(k.as_slice());
+            }
+            store.history.apply_batch(batch).map_err(|e| store.err(e))?;
+        }
+        self.keys.clear();
+        Ok(())
+    }
+}
+
+/// Moves `site`'s windows that ended before `before` (µs) to the archive and folds the
+/// archive's (hours, days before `days_before`), leaving the records `named` by `latest`
+/// (`Store::named_by_latest`) and their bases where they are. Returns how many records were moved or folded
+/// away; the keys moved go into `moved`, removed at its next [`Moved::settle`]. `budget`
+/// bounds them (a test stops a pass mid-way with it; `None` in production): no window is
+/// moved or folded once it is spent.
 pub fn fold(
     store: &Store,
     site: &str,
     (before, days_before): (u64, u64),
     named: &std::collections::HashSet<Vec<u8>>,
+    moved: &mut Moved,
     budget: &mut Option<usize>,
 ) -> Result<usize, StoreError> {
     let pre = prefix(site);
-    let hi = key_at(&pre, before);
-    let mut folded = 0;
+    let span = (before, days_before);
+    // The latest statuses' bases stay too: the fleet view (`ListSites`, the digest) then reads
+    // the store's own tree alone.
+    let mut stay = named.clone();
+    for key in named {
+        if let Some(v) = store.trees().get(key)? {
+            if let Ok(crate::beat::Stored::Beat(b)) = crate::beat::decode(&v) {
+                stay.insert([pre.as_slice(), &b.base].concat());
+            }
+        }
+    }
+    let mut n = windows(store, &store.history, &pre, span, &stay, budget, |w, r| {
+        move_window(store, &pre, w, r, moved)
+    })?;
+    if moved.keys.len() >= SETTLE_AT {
+        moved.settle(store)?;
+    }
+    n += windows(store, &store.archive, &pre, span, named, budget, |w, r| {
+        fold_window(store, &pre, w, r)
+    })?;
+    Ok(n)
+}
+
+/// Calls `each` with every window of the site's (`pre`) records in `tree` that ended before
+/// `before`, and the window's records that move or fold; `each` says how many records it took
+/// away, which `budget` is charged.
+fn windows(
+    store: &Store,
+    tree: &sled::Tree,
+    pre: &[u8],
+    (before, days_before): (u64, u64),
+    named: &std::collections::HashSet<Vec<u8>>,
+    budget: &mut Option<usize>,
+    mut each: impl FnMut((u64, u64), &[Record]) -> Result<usize, StoreError>,
+) -> Result<usize, StoreError> {
+    let hi = key_at(pre, before);
+    let mut done = 0;
     let mut current: Option<(u64, u64)> = None;
     let mut records: Vec<Record> = Vec::new();
-    for kv in store.history.range(pre.clone()..hi) {
+    let mut run = |w: (u64, u64), records: &[Record], budget: &mut Option<usize>| {
+        // Only whole windows past `before`: a later status could still land in another.
+        if w.0.saturating_add(w.1) > before || records.is_empty() {
+            return Ok(0);
+        }
+        let n = each(w, records)?;
+        if let Some(b) = budget.as_mut() {
+            *b = b.saturating_sub(n);
+        }
+        Ok::<usize, StoreError>(n)
+    };
+    for kv in tree.range(pre.to_vec()..hi) {
         let (k, v) = kv.map_err(|e| store.err(e))?;
         let t = key_time(pre.len(), &k);
         let w = window(t, days_before);
         if current != Some(w) {
-            if let Some(done) = current {
+            if let Some(w) = current {
                 if *budget == Some(0) {
-                    return Ok(folded);
+                    return Ok(done);
                 }
-                let n = fold_window(store, &pre, done, before, &records)?;
-                folded += n;
-                if let Some(b) = budget.as_mut() {
-                    *b = b.saturating_sub(n);
-                }
+                done += run(w, &records, budget)?;
             }
             records.clear();
             current = Some(w);
         }
-        let block = crate::block::is_block(&v);
-        let foldable = block || (v.first() == Some(&crate::beat::BEAT_TAG) && !named.contains(&*k));
-        if foldable {
-            records.push(Record {
-                key: k.to_vec(),
-                value: v,
-                block,
-            });
-        }
+        let kind = if crate::block::is_block(&v) {
+            Kind::Block
+        } else if named.contains(&*k) {
+            continue;
+        } else if v.first() == Some(&crate::beat::BEAT_TAG) {
+            Kind::Beat
+        } else {
+            Kind::Full
+        };
+        records.push(Record {
+            key: k.to_vec(),
+            value: v,
+            kind,
+        });
     }
-    if let Some(done) = current.filter(|_| *budget != Some(0)) {
-        let n = fold_window(store, &pre, done, before, &records)?;
-        folded += n;
-        if let Some(b) = budget.as_mut() {
-            *b = b.saturating_sub(n);
-        }
+    if let Some(w) = current.filter(|_| *budget != Some(0)) {
+        done += run(w, &records, budget)?;
     }
-    Ok(folded)
+    Ok(done)
 }
 
-/// Replaces a window's foldable records by one block at its start, when there are two or more
-/// and the window ended before `before`.
+/// The members of a window's blocks and heartbeats, sorted by key, each once.
+fn members_of(
+    store: &Store,
+    pre: &[u8],
+    records: impl IntoIterator<Item = (Vec<u8>, sled::IVec, Kind)>,
+) -> Result<Vec<crate::block::Member>, StoreError> {
+    let mut members: Vec<crate::block::Member> = Vec::new();
+    for (key, value, kind) in records {
+        match kind {
+            Kind::Block => members.extend(
+                crate::block::decode(&value)
+                    .map_err(|e| crate::history_scan::corrupt(store.dir(), e))?,
+            ),
+            Kind::Beat => members.push((key[pre.len()..].to_vec(), value.to_vec())),
+            Kind::Full => {}
+        }
+    }
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    members.dedup_by(|later, first| later.0 == first.0);
+    Ok(members)
+}
+
+/// Writes a window's records of the store's own tree to the archive: its heartbeats and blocks
+/// as one block at its start (with the archive's block there, if a pass met the window
+/// before), a lone heartbeat and full statuses as records of their own. Their keys go into
+/// `moved`. Returns how many records left the store's own tree.
+fn move_window(
+    store: &Store,
+    pre: &[u8],
+    (start, _): (u64, u64),
+    records: &[Record],
+    moved: &mut Moved,
+) -> Result<usize, StoreError> {
+    let key = block_key(pre, start);
+    let existing = store.archive.get(&key).map_err(|e| store.err(e))?;
+    let mut batch = sled::Batch::default();
+    let beats: Vec<&Record> = records.iter().filter(|r| r.kind != Kind::Full).collect();
+    match (beats.as_slice(), &existing) {
+        ([], _) => {}
+        ([one], None) if one.kind == Kind::Beat => {
+            batch.insert(one.key.as_slice(), one.value.clone());
+        }
+        _ => {
+            let old = existing.map(|v| (key.clone(), v, Kind::Block));
+            let mine = beats
+                .iter()
+                .map(|r| (r.key.clone(), r.value.clone(), r.kind));
+            let members = members_of(store, pre, old.into_iter().chain(mine))?;
+            batch.insert(key, crate::block::encode(&members));
+        }
+    }
+    for r in records.iter().filter(|r| r.kind == Kind::Full) {
+        batch.insert(r.key.as_slice(), r.value.clone());
+    }
+    store.archive.apply_batch(batch).map_err(|e| store.err(e))?;
+    moved.keys.extend(records.iter().map(|r| r.key.clone()));
+    Ok(records.len())
+}
+
+/// Replaces a window's blocks and heartbeats in the archive by one block at its start, when
+/// there are two or more. Returns how many records were folded away.
 fn fold_window(
     store: &Store,
     pre: &[u8],
-    (start, len): (u64, u64),
-    before: u64,
+    (start, _): (u64, u64),
     records: &[Record],
 ) -> Result<usize, StoreError> {
-    if records.len() < 2 || start.saturating_add(len) > before {
+    let foldable: Vec<&Record> = records.iter().filter(|r| r.kind != Kind::Full).collect();
+    if foldable.len() < 2 {
         return Ok(0);
     }
-    let mut members: Vec<crate::block::Member> = Vec::new();
-    let mut batch = sled::Batch::default();
     let key = block_key(pre, start);
-    for r in records {
-        if r.block {
-            let inner = crate::block::decode(&r.value)
-                .map_err(|e| crate::history_scan::corrupt(store.dir(), e))?;
-            members.extend(inner);
-        } else {
-            members.push((r.key[pre.len()..].to_vec(), r.value.to_vec()));
-        }
+    let mut batch = sled::Batch::default();
+    for r in &foldable {
         if r.key != key {
             batch.remove(r.key.as_slice());
         }
     }
-    members.sort_by(|a, b| a.0.cmp(&b.0));
-    batch.insert(key, crate::block::encode(&members));
-    store.history.apply_batch(batch).map_err(|e| store.err(e))?;
-    Ok(records.len() - 1)
+    let all = foldable
+        .iter()
+        .map(|r| (r.key.clone(), r.value.clone(), r.kind));
+    batch.insert(key, crate::block::encode(&members_of(store, pre, all)?));
+    store.archive.apply_batch(batch).map_err(|e| store.err(e))?;
+    Ok(foldable.len() - 1)
 }
 
 #[cfg(test)]

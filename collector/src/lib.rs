@@ -43,6 +43,7 @@
 pub mod accept;
 pub mod acks;
 mod admin;
+pub mod archive;
 pub mod beat;
 pub mod block;
 pub mod ca;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use crate::marker::{marker_path, no_panic, read_marker, write_marker, Marker};
 use crate::store::{SiteRecord, Store, StoreError};
 
-/// The trees a store holds besides `meta` (see `crate::store`).
-const TREES: [&str; 8] = [
+/// The trees a store holds besides `meta` (see `crate::store`), the archive's last.
+const TREES: [&str; 9] = [
     "sites",
     "latest",
     "history",
@@ -20,7 +20,30 @@ const TREES: [&str; 8] = [
     "acks",
     "timeline",
     "thinned",
+    ARCHIVE,
 ];
+
+/// The archive's `history` tree (`crate::archive`), as reports name it.
+const ARCHIVE: &str = "archive/history";
+
+/// The tree `name` of `store` ([`TREES`]).
+fn tree(store: &Store, name: &str) -> Result<sled::Tree, StoreError> {
+    let (db, name) = match name {
+        ARCHIVE => (store.archive_db(), "history"),
+        _ => (store.db(), name),
+    };
+    db.open_tree(name).map_err(|e| store.err(e))
+}
+
+/// Whether a stored value of tree `name` decodes (records of trees without a format of their
+/// own always do).
+fn decodes(name: &str, v: &[u8]) -> bool {
+    match name {
+        "sites" => SiteRecord::decode(v).is_ok(),
+        "history" | ARCHIVE => crate::store::history_value_ok(v),
+        _ => true,
+    }
+}
 
 /// What `store check` found.
 #[derive(Debug, Default)]
@@ -64,21 +87,15 @@ pub fn check(dir: &Path, cache_bytes: u64) -> Result<CheckReport, StoreError> {
 
 fn check_open(store: &Store) -> Result<CheckReport, StoreError> {
     let mut report = CheckReport::default();
-    let db = store.db();
     for name in TREES {
-        let tree = db.open_tree(name).map_err(|e| store.err(e))?;
+        let tree = tree(store, name)?;
         let mut n = 0u64;
         let mut bad = 0u64;
         for kv in tree.iter() {
             match kv {
                 Ok((_, v)) => {
                     n += 1;
-                    let decodes = match name {
-                        "sites" => SiteRecord::decode(v.as_ref()).is_ok(),
-                        "history" => crate::store::history_value_ok(v.as_ref()),
-                        _ => true,
-                    };
-                    if !decodes {
+                    if !decodes(name, &v) {
                         bad += 1;
                     }
                 }
@@ -96,6 +113,15 @@ fn check_open(store: &Store) -> Result<CheckReport, StoreError> {
                 .push(format!("tree {name}: {bad} record(s) cannot be decoded"));
         }
         report.records.push((name.to_string(), n));
+    }
+    match store.archive_lost() {
+        Ok(None) => {}
+        Ok(Some(_)) => report
+            .problems
+            .push(crate::store_guard::archive_lost(store.dir())),
+        Err(e) => report
+            .problems
+            .push(format!("the layout cannot be read: {e}")),
     }
     match store.dangling_latest() {
         Ok(0) => {}
@@ -196,17 +222,15 @@ pub fn salvage(
         report.copied.push((name.to_string(), n));
         report.lost.extend(lost);
     }
-    let history = target
-        .db()
-        .open_tree("history")
-        .map_err(|e| target.err(e))?;
+    let trees = target.trees();
     let (n, lost) = copy_tree(&source, &target, "latest", |_, v| {
         v.get(8..)
-            .is_some_and(|k| history.contains_key(k).unwrap_or(false))
+            .is_some_and(|k| trees.get(k).ok().flatten().is_some())
     })?;
     report.copied.push(("latest".to_string(), n));
     report.lost.extend(lost);
     target.flush()?;
+    target.flush_archive()?;
     let sites = target.site_count()?;
     if sites > 0 {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -235,8 +259,8 @@ fn copy_tree(
     name: &'static str,
     keep: impl Fn(&[u8], &[u8]) -> bool,
 ) -> Result<(u64, Vec<String>), StoreError> {
-    let from = source.db().open_tree(name).map_err(|e| source.err(e))?;
-    let to = target.db().open_tree(name).map_err(|e| target.err(e))?;
+    let from = tree(source, name)?;
+    let to = tree(target, name)?;
     let mut copied = 0u64;
     let mut skipped = 0u64;
     let mut lost = Vec::new();
@@ -251,12 +275,7 @@ fn copy_tree(
                     break;
                 }
             };
-            let decodes = match name {
-                "sites" => SiteRecord::decode(v.as_ref()).is_ok(),
-                "history" => crate::store::history_value_ok(v.as_ref()),
-                _ => true,
-            };
-            if !decodes || !keep(&k, &v) {
+            if !decodes(name, &v) || !keep(&k, &v) {
                 skipped += 1;
                 continue;
             }

@@ -15,14 +15,15 @@
 //! | `acks` | site `\0` id (8) | acknowledgements (`crate::acks`) |
 //! | `timeline` | site `\0` start ns (8, i64 BE) kind (4) recorder `\0` camera | end ns (8): a verdict fragment of thinned history (`crate::thin`) |
 //! | `thinned` | site | ns (8, i64 BE): history received before it is thinned, its timeline stored |
+//! | archive's `history` | as `history` | what the hourly pass moved out of `history`: blocks, and full statuses as records of their own (`crate::archive`, `crate::fold`) |
 //!
-//! With `[store] compression`, a store the collector creates compresses sled's pages with
-//! zstd: history on disk is about 2.5x smaller (bench/history.sh), for about half the peak
-//! ingest rate (sled 0.34 builds a compression context for every page it writes;
-//! bench/collector.sh), which still leaves thousands of statuses a second where a fleet sends
-//! a few. Off by default, so the ingest floor of 10,000 durable acks a second holds. sled fixes
-//! the setting when a store is created (`store salvage --to` copies a store into a new one
-//! made with the configured setting).
+//! With `[store] compression`, a store the collector creates compresses its own sled pages
+//! with zstd, for about half the peak ingest rate (sled 0.34 builds a compression context for
+//! every page it writes; bench/collector.sh), which still leaves thousands of statuses a
+//! second where a fleet sends a few. Off by default, so the ingest floor of 10,000 durable
+//! acks a second holds. The archive (`crate::archive`) always compresses: the ack path never
+//! writes it. sled fixes the setting when a store is created (`store salvage --to` copies a
+//! store into a new one made with the configured setting).
 //!
 //! `latest` points into `history` rather than copying the status: each status is written once
 //! (sled copies a leaf on every insert, so a second 1 KB copy cost as much as the first), and
@@ -33,8 +34,11 @@
 //! [`REBASE`] older than it, so that pruning knows how far past its cut-off to look for bases to
 //! keep. Layout 2 added heartbeats, layout 3 thinning (`crate::thin`), layout 4 blocks (the
 //! hourly pass folds each past hour's heartbeats into one record: sled spends a few hundred
-//! bytes on each record); an older store is read as it is and marked 4 at open. Every reader
-//! of `history` goes through `crate::history_scan`, which opens blocks.
+//! bytes on each record), layout 5 the archive (a second sled database in the store folder,
+//! where the pass moves history past its first hour, so that what dies young and what lives
+//! for months are in different logs); an older store is read as it is and marked 5 at open.
+//! Every reader of history goes through `crate::history_scan`, which opens blocks and reads
+//! both trees.
 //!
 //! Statuses are written by the writer's own threads (`crate::writer`, never on the async
 //! runtime's threads, where a waiting sled call held up every stream); a status is
@@ -53,17 +57,20 @@ use crate::beat::{Beat, Fingerprint, Hasher128};
 pub use crate::store_error::{NotDurable, StoreError};
 
 /// The layout this collector writes and reads.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 /// The older layouts this collector still opens (and upgrades: layout 2 only added heartbeats,
 /// layout 3 the `timeline` and `thinned` trees, empty in an older store: nothing thinned yet,
-/// layout 4 history blocks, none in an older store: its history is folded as passes go).
-const LAYOUT_UPGRADABLE: [u32; 3] = [1, 2, 3];
+/// layout 4 history blocks, none in an older store: its history is folded as passes go,
+/// layout 5 the archive, created empty: an older store's history moves there as passes go).
+const LAYOUT_UPGRADABLE: [u32; 4] = [1, 2, 3, 4];
 /// Longest time a heartbeat may follow its base: past it the next status is stored in full.
 pub const REBASE: Duration = Duration::from_secs(24 * 3600);
 /// How far back a re-sent status's original is looked for. A probe re-sends what was not
 /// acknowledged, when it reconnects; a week covers a site machine switched off for days.
 pub const DEDUP_HORIZON: Duration = Duration::from_secs(7 * 24 * 3600);
 const VERSION_KEY: &[u8] = b"layout_version";
+/// Set in `meta` when a layout-5 store was opened without its archive (`crate::archive`).
+const ARCHIVE_LOST_KEY: &[u8] = b"archive_lost";
 const SEP: u8 = 0;
 
 /// What the collector knows of a site beyond its statuses (the inventory).
@@ -176,6 +183,9 @@ pub struct Store {
     sites: sled::Tree,
     pub(crate) latest: sled::Tree,
     pub(crate) history: sled::Tree,
+    /// The archive (`crate::archive`) and its `history` tree: what the hourly pass moved.
+    archive_db: sled::Db,
+    pub(crate) archive: sled::Tree,
     pub(crate) seen: sled::Tree,
     /// Verdict fragments of thinned history (`crate::thin`).
     pub(crate) timeline: sled::Tree,
@@ -315,9 +325,10 @@ impl Store {
             dir: dir.to_path_buf(),
             source,
         };
+        // Half for the archive (`crate::archive`): History reads it, the ack path this one.
         let config = sled::Config::new()
             .path(dir)
-            .cache_capacity(cache_bytes)
+            .cache_capacity(cache_bytes - cache_bytes / 2)
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(Some(1000))
             .use_compression(compressed(dir, compress_new))
@@ -333,7 +344,18 @@ impl Store {
             vigia::sled_open::OpenError::Failed(e) => sled_err(e),
         })?;
         let meta = db.open_tree("meta").map_err(sled_err)?;
-        match meta.get(VERSION_KEY).map_err(sled_err)? {
+        let layout = meta.get(VERSION_KEY).map_err(sled_err)?;
+        if layout.as_deref() == Some(&LAYOUT_VERSION.to_be_bytes()[..])
+            && !crate::archive::exists(dir)
+        {
+            // sled would make an empty one: the history it held is lost, which the open guard
+            // (`crate::store_guard`) and `store check` say until the store is salvaged.
+            let now = micros(Utc::now());
+            meta.insert(ARCHIVE_LOST_KEY, &now.to_be_bytes())
+                .map_err(sled_err)?;
+            db.flush().map_err(sled_err)?;
+        }
+        match layout {
             Some(v) => {
                 let found = <[u8; 4]>::try_from(v.as_ref())
                     .map(u32::from_be_bytes)
@@ -357,6 +379,7 @@ impl Store {
             }
         }
         let marker = crate::marker::read_marker(dir).ok().flatten();
+        let (archive_db, archive) = crate::archive::open(dir, cache_bytes / 2)?;
         Ok(Store {
             dir: dir.to_path_buf(),
             cache_bytes,
@@ -365,6 +388,8 @@ impl Store {
             sites: db.open_tree("sites").map_err(sled_err)?,
             latest: db.open_tree("latest").map_err(sled_err)?,
             history: db.open_tree("history").map_err(sled_err)?,
+            archive_db,
+            archive,
             seen: db.open_tree("seen").map_err(sled_err)?,
             timeline: db.open_tree("timeline").map_err(sled_err)?,
             thinned: db.open_tree("thinned").map_err(sled_err)?,
@@ -407,7 +432,7 @@ impl Store {
         for kv in self.latest.iter() {
             let (_, v) = kv.map_err(|e| self.err(e))?;
             let present = match v.get(8..) {
-                Some(k) => self.history.contains_key(k).map_err(|e| self.err(e))?,
+                Some(k) => self.trees().get(k)?.is_some(),
                 None => false,
             };
             if !present {
@@ -449,6 +474,37 @@ impl Store {
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Makes every write to the archive so far durable (the pass, before it removes what it
+    /// moved; a collector stopping).
+    pub fn flush_archive(&self) -> Result<(), StoreError> {
+        self.archive_db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// When an open found this store's archive missing (µs since the epoch): the history the
+    /// hourly passes had moved there is lost (the open guard refuses such a store).
+    pub fn archive_lost(&self) -> Result<Option<u64>, StoreError> {
+        let meta = self.db.open_tree("meta").map_err(|e| self.err(e))?;
+        Ok(meta
+            .get(ARCHIVE_LOST_KEY)
+            .map_err(|e| self.err(e))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes))
+    }
+
+    /// The archive's sled database (the `store` commands copy it too).
+    pub fn archive_db(&self) -> &sled::Db {
+        &self.archive_db
+    }
+
+    /// Both trees a site's statuses are in (`crate::history_scan::Trees`).
+    pub(crate) fn trees(&self) -> crate::history_scan::Trees<'_> {
+        crate::history_scan::Trees {
+            hot: &self.history,
+            archive: &self.archive,
+            dir: &self.dir,
+        }
     }
 
     /// One site's inventory record.
@@ -508,7 +564,7 @@ impl Store {
                     reason: format!("{} bytes, expected a pointer", v.len()),
                 });
             };
-            if let Some(entry) = self.history.get(hkey).map_err(|e| self.err(e))? {
+            if let Some(entry) = self.trees().get(hkey)? {
                 out.push(self.entry(site, &entry, &mut None)?);
             }
         }
@@ -537,9 +593,8 @@ impl Store {
             _ => {
                 let key = [prefix(site).as_slice(), &beat.base].concat();
                 let v = self
-                    .history
-                    .get(&key)
-                    .map_err(|e| self.err(e))?
+                    .trees()
+                    .get(&key)?
                     .ok_or_else(|| corrupt("a heartbeat's base status is missing".into()))?;
                 let base = match crate::beat::decode(&v).map_err(|e| self.corrupt("history", e))? {
                     crate::beat::Stored::Full(e) => *e,
@@ -574,7 +629,7 @@ impl Store {
             let (_, v) = kv.map_err(|e| self.err(e))?;
             if let Some(k) = v.get(8..) {
                 keys.insert(k.to_vec());
-                if let Some(hv) = self.history.get(k).map_err(|e| self.err(e))? {
+                if let Some(hv) = self.trees().get(k)? {
                     base_of(&mut keys, &hv);
                 }
             }
@@ -672,7 +727,7 @@ impl Store {
         hi: Bound<Vec<u8>>,
         rev: bool,
     ) -> crate::history_scan::Scan<'_> {
-        crate::history_scan::scan(&self.history, &self.dir, site, lo, hi, rev)
+        crate::history_scan::scan(self.trees(), site, lo, hi, rev)
     }
 
     /// Number of history entries of a site (tests and metrics).
@@ -691,10 +746,7 @@ impl Store {
             let mut hi = lo.clone();
             hi.extend_from_slice(&cutoff.to_be_bytes());
             // Nothing this old (the site's first record is newer): nothing read but that key.
-            let oldest = match self.history.range(lo.clone()..).next() {
-                Some(kv) => Some(kv.map_err(|e| self.err(e))?.0),
-                None => None,
-            };
+            let oldest = self.trees().first_from(&lo)?;
             if oldest.is_none_or(|k| k.as_ref() >= hi.as_slice()) {
                 continue;
             }
@@ -711,7 +763,7 @@ impl Store {
             // which every ack waits behind (at 10,000 sites a pass with nothing to remove
             // stalled ingest).
             removed += gone.len();
-            gone.apply(&self.history, &self.dir, &site)?;
+            gone.apply(self.trees(), &site)?;
         }
         Ok(removed)
     }
@@ -913,7 +965,7 @@ pub(crate) fn apply_status(
                     // Read only to seed a recorder's first inventory record (after an upgrade).
                     let previous = || {
                         let hkey = old.as_ref()?.get(8..)?;
-                        let v = store.history.get(hkey).ok()??;
+                        let v = store.trees().get(hkey).ok()??;
                         store.entry(&st.site, &v, &mut None).ok()?.status
                     };
                     store.observe_inventory(st, now, previous_at, previous)?;

@@ -79,6 +79,14 @@ impl Store {
     }
 }
 
+/// What the guard and `store check` say of a store whose archive went missing.
+pub fn archive_lost(dir: &Path) -> String {
+    format!(
+        "its archive {} (the history the hourly passes moved there) was missing when the store was opened",
+        crate::archive::dir(dir).display()
+    )
+}
+
 /// The open-time checks of [`Store::open_checked`].
 fn verify(store: &Store) -> Result<(), StoreError> {
     let dir = store.dir();
@@ -101,6 +109,9 @@ fn verify(store: &Store) -> Result<(), StoreError> {
                 ),
             ));
         }
+    }
+    if store.archive_lost()?.is_some() {
+        return Err(damaged(dir, archive_lost(dir)));
     }
     let dangling = store.dangling_latest()?;
     if dangling > 0 {

@@ -48,7 +48,7 @@ pub struct Compaction {
     pub pruned: usize,
     /// Statuses removed by thinning.
     pub thinned: usize,
-    /// Records folded into history blocks (`crate::fold`).
+    /// Records moved to the archive or folded into history blocks there (`crate::fold`).
     pub folded: usize,
     /// False when the pass stopped at its budget (a test's interruption).
     pub finished: bool,
@@ -274,6 +274,7 @@ pub fn compact(
     prune_fragments(store, nanos(prune_before))?;
     prune_seen(store, micros(ago(history.full_for.min(history.keep))))?;
     let fold_before = micros(ago(crate::fold::LAG));
+    let mut moved = crate::fold::Moved::default();
     for (site, _) in &sites {
         // Read once for both steps: a pointer only moves to a status newer than anything
         // either step touches.
@@ -294,13 +295,14 @@ pub fn compact(
         }
         // Thinned days fold whole: only what thinning keeps goes into their blocks.
         let days_before = mark.map_or(0, |m| u64::try_from(m.max(0) / 1000).unwrap_or(0));
-        done.folded +=
-            crate::fold::fold(store, site, (fold_before, days_before), &named, &mut budget)?;
+        let span = (fold_before, days_before);
+        done.folded += crate::fold::fold(store, site, span, &named, &mut moved, &mut budget)?;
         if budget == Some(0) {
             done.finished = false;
             break;
         }
     }
+    moved.settle(store)?;
     Ok(done)
 }
 
@@ -576,9 +578,9 @@ fn delete_unkept(
             *b -= 1;
         }
         if batch.len() == 512 {
-            std::mem::take(&mut batch).apply(&store.history, store.dir(), site)?;
+            std::mem::take(&mut batch).apply(store.trees(), site)?;
         }
     }
-    batch.apply(&store.history, store.dir(), site)?;
+    batch.apply(store.trees(), site)?;
     Ok(removed)
 }

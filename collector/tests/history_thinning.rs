@@ -308,7 +308,7 @@ async fn a_silence_longer_than_keep_stays_in_the_timeline_after_the_site_returns
 }
 
 #[test]
-fn a_layout_2_store_opens_as_layout_4_with_nothing_thinned() {
+fn a_layout_2_store_opens_as_layout_5_with_nothing_thinned() {
     let dir = tempfile::tempdir().expect("dir");
     {
         let store = Store::open(dir.path(), 8 << 20).expect("open");
@@ -324,7 +324,7 @@ fn a_layout_2_store_opens_as_layout_4_with_nothing_thinned() {
         version.as_ref(),
         vigia_collector::store::LAYOUT_VERSION.to_be_bytes()
     );
-    assert_eq!(vigia_collector::store::LAYOUT_VERSION, 4);
+    assert_eq!(vigia_collector::store::LAYOUT_VERSION, 5);
     assert_eq!(
         vigia_collector::thin::watermark(&store, "loja").expect("watermark"),
         None

@@ -211,13 +211,16 @@ fn damage(data: &Path, how: &str) {
                 .collect();
             f.write_all(&junk).expect("garbage");
         }
+        // The archive (history the hourly pass moved) gone: sled would make an empty one.
+        "archive" => std::fs::remove_dir_all(vigia_collector::archive::dir(data)).expect("remove"),
         other => panic!("unknown damage {other}"),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_damaged_db_file_is_refused_at_start_naming_the_path_never_an_empty_store() {
-    for how in ["zero", "half", "garbage"] {
+async fn a_damaged_db_file_or_a_lost_archive_is_refused_at_start_naming_the_path_never_an_empty_store(
+) {
+    for how in ["zero", "half", "garbage", "archive"] {
         let env = Env::new();
         let data = env.data();
         seed(&env, &data).await;
@@ -245,6 +248,10 @@ async fn a_damaged_db_file_is_refused_at_start_naming_the_path_never_an_empty_st
         assert!(
             log.contains("damaged") && log.contains("store salvage") && log.contains("backup"),
             "{how}: the error says what to do:\n{log}"
+        );
+        assert!(
+            how != "archive" || log.contains("archive"),
+            "{how}: the error says the archive is missing:\n{log}"
         );
         assert!(!log.contains("collector serving"), "{how}: {log}");
         assert!(
