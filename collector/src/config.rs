@@ -143,7 +143,8 @@ pub struct MetricsConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// sled's page cache. Unset: sized to the store found at start, one and a half times its
+    /// sled's page cache (three quarters for the store's own tree, a quarter for its archive,
+    /// `crate::archive`). Unset: sized to the store found at start, one and a half times its
     /// size on disk, at least 64 MiB and at most 1 GiB (sled's own default, too much beside
     /// 10,000 streams on a small store) or a quarter of the machine's memory: a fleet listing
     /// that finds its pages in the cache does not read the store from disk again.

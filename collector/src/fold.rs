@@ -78,7 +78,9 @@ impl Moved {
             return Ok(());
         }
         store.flush_archive()?;
-        for chunk in self.keys.chunks(4096) {
+        // Small batches: sled 0.34 holds the tree's write lock for a batch, and acks wait
+        // behind it (a window's worth, as a fold's batch was before the archive).
+        for chunk in self.keys.chunks(64) {
             let mut batch = sled::Batch::default();
             for k in chunk {
                 batch.remove(k.as_slice());
@@ -92,10 +94,10 @@ impl Moved {
 
 /// Moves `site`'s windows that ended before `before` (µs) to the archive and folds the
 /// archive's (hours, days before `days_before`), leaving the records `named` by `latest`
-/// (`Store::named_by_latest`) and their bases where they are. Returns how many records were moved or folded
-/// away; the keys moved go into `moved`, removed at its next [`Moved::settle`]. `budget`
-/// bounds them (a test stops a pass mid-way with it; `None` in production): no window is
-/// moved or folded once it is spent.
+/// (`Store::named_by_latest`) and their bases where they are. Returns how many records were
+/// moved or folded away; the keys moved go into `moved`, removed at its next
+/// [`Moved::settle`]. `budget` bounds them (a test stops a pass mid-way with it; `None` in
+/// production): no window is moved or folded once it is spent.
 pub fn fold(
     store: &Store,
     site: &str,

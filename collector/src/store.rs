@@ -325,10 +325,11 @@ impl Store {
             dir: dir.to_path_buf(),
             source,
         };
-        // Half for the archive (`crate::archive`): History reads it, the ack path this one.
+        // A quarter for the archive (`crate::archive`: History and the pass read it); the ack
+        // path and the fleet view read this one.
         let config = sled::Config::new()
             .path(dir)
-            .cache_capacity(cache_bytes - cache_bytes / 2)
+            .cache_capacity(cache_bytes - cache_bytes / 4)
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(Some(1000))
             .use_compression(compressed(dir, compress_new))
@@ -379,7 +380,7 @@ impl Store {
             }
         }
         let marker = crate::marker::read_marker(dir).ok().flatten();
-        let (archive_db, archive) = crate::archive::open(dir, cache_bytes / 2)?;
+        let (archive_db, archive) = crate::archive::open(dir, cache_bytes / 4)?;
         Ok(Store {
             dir: dir.to_path_buf(),
             cache_bytes,
