@@ -44,14 +44,8 @@ pub fn open(dir: &Path, cache_bytes: u64) -> Result<(sled::Db, sled::Tree), Stor
         .use_compression(true)
         .compression_factor(LEVEL);
     let wait = std::time::Duration::from_secs(2);
-    let db =
-        vigia::sled_open::open_waiting(&path, wait, || config.open()).map_err(|e| match e {
-            vigia::sled_open::OpenError::Locked(e) => StoreError::Locked {
-                dir: path.clone(),
-                reason: e.to_string(),
-            },
-            vigia::sled_open::OpenError::Failed(e) => sled_err(e),
-        })?;
+    let db = vigia::sled_open::open_waiting(&path, wait, || config.open())
+        .map_err(|e| StoreError::opening(&path, e))?;
     let history = db.open_tree("history").map_err(sled_err)?;
     Ok((db, history))
 }

@@ -336,14 +336,8 @@ impl Store {
             .compression_factor(COMPRESSION_LEVEL);
         // A holder just exiting (a restart) is waited for briefly before calling the folder in use.
         let wait = std::time::Duration::from_secs(2);
-        let opened = vigia::sled_open::open_waiting(dir, wait, || config.open());
-        let db = opened.map_err(|e| match e {
-            vigia::sled_open::OpenError::Locked(e) => StoreError::Locked {
-                dir: dir.to_path_buf(),
-                reason: e.to_string(),
-            },
-            vigia::sled_open::OpenError::Failed(e) => sled_err(e),
-        })?;
+        let db = vigia::sled_open::open_waiting(dir, wait, || config.open())
+            .map_err(|e| StoreError::opening(dir, e))?;
         let meta = db.open_tree("meta").map_err(sled_err)?;
         let layout = meta.get(VERSION_KEY).map_err(sled_err)?;
         if layout.as_deref() == Some(&LAYOUT_VERSION.to_be_bytes()[..])

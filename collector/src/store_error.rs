@@ -106,6 +106,25 @@ pub enum NotDurable {
     Reopened,
 }
 
+impl StoreError {
+    /// Why sled's folder `dir` did not open (`vigia::sled_open`): in use, or sled's own error.
+    pub(crate) fn opening(
+        dir: &std::path::Path,
+        e: vigia::sled_open::OpenError<sled::Error>,
+    ) -> StoreError {
+        match e {
+            vigia::sled_open::OpenError::Locked(e) => StoreError::Locked {
+                dir: dir.to_path_buf(),
+                reason: e.to_string(),
+            },
+            vigia::sled_open::OpenError::Failed(source) => StoreError::Sled {
+                dir: dir.to_path_buf(),
+                source,
+            },
+        }
+    }
+}
+
 impl From<StoreError> for NotDurable {
     fn from(e: StoreError) -> NotDurable {
         NotDurable::Store(std::sync::Arc::new(e))
