@@ -262,6 +262,17 @@ pub fn decode(value: &[u8]) -> Result<Stored, prost::DecodeError> {
     }
 }
 
+/// The base a stored history value names, when it is a heartbeat (`None` for a full status or
+/// an undecodable value). Passes ask this of every latest status and of every status near the
+/// watermark: a full status (most of them on a quiet fleet) is told by its first byte, never
+/// decoded.
+pub fn base_of(value: &[u8]) -> Option<Vec<u8>> {
+    match value.split_first() {
+        Some((&BEAT_TAG, rest)) => Beat::decode(rest).ok().map(|b| b.base),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,5 +371,27 @@ mod tests {
             "a camera fewer"
         );
         assert!(matches!(decode(&[0x0a, 0x00]), Ok(Stored::Full(_))));
+    }
+
+    #[test]
+    fn only_a_heartbeat_names_a_base() {
+        let beat = Beat::of(
+            &status(2, 1_000_300),
+            Timestamp {
+                seconds: 9,
+                nanos: 0,
+            },
+            b"base-key".to_vec(),
+        );
+        assert_eq!(base_of(&beat.to_value()), Some(b"base-key".to_vec()));
+        let full = HistoryEntry {
+            status: Some(status(1, 1_000_000)),
+            received_at: ts(1, 0),
+        }
+        .encode_to_vec();
+        assert_eq!(base_of(&full), None);
+        assert_eq!(base_of(&[]), None);
+        // A damaged heartbeat names nothing (the readers that need it report the damage).
+        assert_eq!(base_of(&[BEAT_TAG, 0x0a, 0x7f]), None);
     }
 }

@@ -112,10 +112,12 @@ pub fn fold(
     // the store's own tree alone.
     let mut stay = named.clone();
     for key in named {
-        if let Some(v) = store.trees().get(key)? {
-            if let Ok(crate::beat::Stored::Beat(b)) = crate::beat::decode(&v) {
-                stay.insert([pre.as_slice(), &b.base].concat());
-            }
+        if let Some(base) = store
+            .trees()
+            .get(key)?
+            .and_then(|v| crate::beat::base_of(&v))
+        {
+            stay.insert([pre.as_slice(), &base].concat());
         }
     }
     let mut n = windows(store, &store.history, &pre, span, &stay, budget, |w, r| {

@@ -616,8 +616,8 @@ impl Store {
         let pre = prefix(site);
         let mut keys = std::collections::HashSet::new();
         let base_of = |keys: &mut std::collections::HashSet<Vec<u8>>, v: &[u8]| {
-            if let Ok(crate::beat::Stored::Beat(b)) = crate::beat::decode(v) {
-                keys.insert([pre.as_slice(), &b.base].concat());
+            if let Some(base) = crate::beat::base_of(v) {
+                keys.insert([pre.as_slice(), &base].concat());
             }
         };
         for kv in self.latest.scan_prefix(&pre) {

@@ -559,8 +559,8 @@ fn delete_unkept(
     let rebase_us = u64::try_from(crate::store::REBASE.as_micros()).unwrap_or(u64::MAX);
     let later = key_at(&pre, mark_us.saturating_add(rebase_us).saturating_add(1));
     for m in store.scan(site, Bound::Included(hi), Bound::Excluded(later), false) {
-        if let Ok(crate::beat::Stored::Beat(b)) = crate::beat::decode(&m?.value) {
-            bases.insert([pre.as_slice(), &b.base].concat());
+        if let Some(base) = crate::beat::base_of(&m?.value) {
+            bases.insert([pre.as_slice(), &base].concat());
         }
     }
     let mut removed = 0;
