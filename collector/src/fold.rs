@@ -110,16 +110,7 @@ pub fn fold(
     let span = (before, days_before);
     // The latest statuses' bases stay too: the fleet view (`ListSites`, the digest) then reads
     // the store's own tree alone.
-    let mut stay = named.clone();
-    for key in named {
-        if let Some(base) = store
-            .trees()
-            .get(key)?
-            .and_then(|v| crate::beat::base_of(&v))
-        {
-            stay.insert([pre.as_slice(), &base].concat());
-        }
-    }
+    let stay = store.with_bases(site, named)?;
     let mut n = windows(store, &store.history, &pre, span, &stay, budget, |w, r| {
         move_window(store, &pre, w, r, moved)
     })?;

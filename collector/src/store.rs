@@ -614,27 +614,37 @@ impl Store {
         cutoff: u64,
     ) -> Result<std::collections::HashSet<Vec<u8>>, StoreError> {
         let pre = prefix(site);
-        let mut keys = std::collections::HashSet::new();
-        let base_of = |keys: &mut std::collections::HashSet<Vec<u8>>, v: &[u8]| {
-            if let Some(base) = crate::beat::base_of(v) {
-                keys.insert([pre.as_slice(), &base].concat());
-            }
-        };
-        for kv in self.latest.scan_prefix(&pre) {
-            let (_, v) = kv.map_err(|e| self.err(e))?;
-            if let Some(k) = v.get(8..) {
-                keys.insert(k.to_vec());
-                if let Some(hv) = self.trees().get(k)? {
-                    base_of(&mut keys, &hv);
-                }
-            }
-        }
+        let mut keys = self.with_bases(site, &self.named_by_latest(site)?)?;
         let rebase_us = u64::try_from(REBASE.as_micros()).unwrap_or(u64::MAX);
         let lo = crate::history_scan::key_at(&pre, cutoff);
         let hi =
             crate::history_scan::key_at(&pre, cutoff.saturating_add(rebase_us).saturating_add(1));
         for m in self.scan(site, Bound::Included(lo), Bound::Excluded(hi), false) {
-            base_of(&mut keys, &m?.value);
+            if let Some(base) = crate::beat::base_of(&m?.value) {
+                keys.insert([pre.as_slice(), &base].concat());
+            }
+        }
+        Ok(keys)
+    }
+
+    /// `named` (history keys of `site`) and the bases of the heartbeats among them: what must
+    /// stay readable for those statuses to be rebuilt (pruning, and the pass keeping the latest
+    /// statuses in the store's own tree).
+    pub(crate) fn with_bases(
+        &self,
+        site: &str,
+        named: &std::collections::HashSet<Vec<u8>>,
+    ) -> Result<std::collections::HashSet<Vec<u8>>, StoreError> {
+        let pre = prefix(site);
+        let mut keys = named.clone();
+        for key in named {
+            if let Some(base) = self
+                .trees()
+                .get(key)?
+                .and_then(|v| crate::beat::base_of(&v))
+            {
+                keys.insert([pre.as_slice(), &base].concat());
+            }
         }
         Ok(keys)
     }
