@@ -10,7 +10,10 @@
 //! never named again once moved). A window is written to the archive in one sled batch; what it moved is
 //! removed from the store's own tree only once the archive is flushed ([`Moved::settle`]). A
 //! pass stopped anywhere leaves every status at least once (readers show a status in both
-//! trees once, `crate::history_scan`), and the next pass moves and folds the rest.
+//! trees once, `crate::history_scan`), and the next pass moves and folds the rest. In the
+//! archive a pass reads only the windows it moved into and the days newly before the
+//! watermark (a record per site in the `thinned` tree says how far the last finished pass
+//! folded), so its cost follows what arrived, not the history kept.
 
 use crate::history_scan::{key_at, key_time, DAY_US};
 use crate::store::{prefix, Store, StoreError};
@@ -111,25 +114,99 @@ pub fn fold(
     // The latest statuses' bases stay too: the fleet view (`ListSites`, the digest) then reads
     // the store's own tree alone.
     let stay = store.with_bases(site, named)?;
-    let mut n = windows(store, &store.history, &pre, span, &stay, budget, |w, r| {
-        move_window(store, &pre, w, r, moved)
-    })?;
+    let mut moved_from = u64::MAX;
+    let mut n = windows(
+        store,
+        &store.history,
+        &pre,
+        0,
+        span,
+        &stay,
+        budget,
+        |w, r| {
+            moved_from = moved_from.min(w.0);
+            move_window(store, &pre, w, r, moved)
+        },
+    )?;
     if moved.keys.len() >= SETTLE_AT {
         moved.settle(store)?;
     }
-    n += windows(store, &store.archive, &pre, span, named, budget, |w, r| {
-        fold_window(store, &pre, w, r)
-    })?;
+    // The archive's windows that can hold two records: those this pass moved into, and the
+    // days that came to lie before `days_before` since the site's last finished fold (before
+    // them every window is one record already, and nothing else writes there). Reading all of
+    // a site's archive every hour cost a pass time in proportion to the history kept.
+    let spans = match folded_to(store, site)? {
+        Some(done) => {
+            // Whole windows only: a window read in part would be folded into a block
+            // holding only that part, over the block already at its start.
+            let from = done.min(days_before);
+            let days = (from - from % DAY_US, days_before - days_before % DAY_US);
+            let moved_span = (moved_from, before);
+            let mut spans = vec![days];
+            if moved_span.0 < moved_span.1 {
+                spans.push(moved_span);
+            }
+            spans.sort_unstable();
+            spans
+        }
+        None => vec![(0, before)],
+    };
+    let mut last_end = 0;
+    for (lo, hi) in spans {
+        let lo = lo.max(last_end);
+        if lo >= hi {
+            continue;
+        }
+        last_end = hi;
+        n += windows(
+            store,
+            &store.archive,
+            &pre,
+            lo,
+            (hi, days_before),
+            named,
+            budget,
+            |w, r| fold_window(store, &pre, w, r),
+        )?;
+    }
+    if *budget != Some(0) {
+        set_folded_to(store, site, days_before)?;
+    }
     Ok(n)
 }
 
-/// Calls `each` with every window of the site's (`pre`) records in `tree` that ended before
-/// `before`, and the window's records that move or fold; `each` says how many records it took
+/// The key of a site's fold record in the `thinned` tree, beside its thinning records.
+fn fold_record_key(site: &str) -> Vec<u8> {
+    [prefix(site).as_slice(), b"fold"].concat()
+}
+
+/// The `days_before` (µs) of the site's last pass that finished folding its archive.
+fn folded_to(store: &Store, site: &str) -> Result<Option<u64>, StoreError> {
+    let v = store
+        .thinned
+        .get(fold_record_key(site))
+        .map_err(|e| store.err(e))?;
+    Ok(v.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map(u64::from_be_bytes))
+}
+
+fn set_folded_to(store: &Store, site: &str, days_before: u64) -> Result<(), StoreError> {
+    store
+        .thinned
+        .insert(fold_record_key(site), &days_before.to_be_bytes())
+        .map_err(|e| store.err(e))?;
+    Ok(())
+}
+
+/// Calls `each` with every window of the site's (`pre`) records in `tree` from `from` on that
+/// ended before `before`, and the window's records that move or fold; `each` says how many records it took
 /// away, which `budget` is charged.
+#[allow(clippy::too_many_arguments)]
 fn windows(
     store: &Store,
     tree: &sled::Tree,
     pre: &[u8],
+    from: u64,
     (before, days_before): (u64, u64),
     named: &std::collections::HashSet<Vec<u8>>,
     budget: &mut Option<usize>,
@@ -150,7 +227,7 @@ fn windows(
         }
         Ok::<usize, StoreError>(n)
     };
-    for kv in tree.range(pre.to_vec()..hi) {
+    for kv in tree.range(key_at(pre, from)..hi) {
         let (k, v) = kv.map_err(|e| store.err(e))?;
         let t = key_time(pre.len(), &k);
         let w = window(t, days_before);

@@ -76,6 +76,7 @@ pub mod store_guard;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod thin;
+mod thin_ranges;
 pub mod timeline;
 pub mod tls_reload;
 pub mod writer;

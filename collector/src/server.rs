@@ -410,6 +410,7 @@ async fn prune_loop(
                     pruned = done.pruned,
                     thinned = done.thinned,
                     folded = done.folded,
+                    examined = done.examined,
                     took_ms = began.elapsed().as_millis(),
                     "pruned, thinned and folded old history"
                 ),

@@ -15,6 +15,8 @@
 //! | `acks` | site `\0` id (8) | acknowledgements (`crate::acks`) |
 //! | `timeline` | site `\0` start ns (8, i64 BE) kind (4) recorder `\0` camera | end ns (8): a verdict fragment of thinned history (`crate::thin`) |
 //! | `thinned` | site | ns (8, i64 BE): history received before it is thinned, its timeline stored |
+//! | `thinned` | site `\0` | watermark µs (8, BE), daily line µs (8, BE) of the site's last pass that finished deleting (`crate::thin_ranges`) |
+//! | `thinned` | site `\0fold` | µs (8, BE): the thinning watermark the site's last pass that finished folding its archive folded days up to (`crate::fold`) |
 //! | archive's `history` | as `history` | what the hourly pass moved out of `history`: blocks, and full statuses as records of their own (`crate::archive`, `crate::fold`) |
 //!
 //! With `[store] compression`, a store the collector creates compresses its own sled pages

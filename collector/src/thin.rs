@@ -16,7 +16,10 @@
 //! 2. *Deletion*: every status received before the watermark that no rule below keeps is
 //!    removed. Each rule picks statuses that stay picked when only unpicked ones are removed
 //!    (the first of a bucket stays the first, the latest before an instant stays the latest),
-//!    so a pass killed mid-way and run again deletes the rest of the same set.
+//!    so a pass killed mid-way and run again deletes the rest of the same set. A pass reads
+//!    only the spans where a status kept by the site's last finished pass can have become
+//!    removable (the hours before the old watermark and after it, the days crossing the daily
+//!    line; `crate::thin_ranges`), so its cost follows what arrived, not the history kept.
 //!
 //! Kept before the watermark: the first status of each recorder in each hour (day); around
 //! every boundary of the stored timeline, each recorder's latest status at that instant and
@@ -39,6 +42,7 @@ use vigia::rules::Rules;
 use crate::config::CollectorConfig;
 use crate::history_scan::{key_at, Member, Removals};
 use crate::store::{history_recorder, micros, prefix, Store, StoreError};
+use crate::thin_ranges::ThinRanges;
 use crate::timeline::{evaluate, instant, nanos, stitch, Fragment};
 
 /// What one compaction pass did.
@@ -50,6 +54,9 @@ pub struct Compaction {
     pub thinned: usize,
     /// Records moved to the archive or folded into history blocks there (`crate::fold`).
     pub folded: usize,
+    /// Statuses the thinning step read to decide (what it costs: the hour or two since the
+    /// site's last pass, `crate::thin_ranges`, not all its history).
+    pub examined: usize,
     /// False when the pass stopped at its budget (a test's interruption).
     pub finished: bool,
 }
@@ -287,6 +294,7 @@ pub fn compact(
                 (mark, micros(ago(history.hourly_for))),
                 &named,
                 &mut budget,
+                &mut done.examined,
             )?;
         }
         if budget == Some(0) {
@@ -459,47 +467,58 @@ fn first_arrival(store: &Store, site: &str) -> Result<Option<i64>, StoreError> {
     ))
 }
 
-/// Step 2: removes the statuses before `mark` that no rule keeps.
+/// Step 2: removes the statuses before `mark` that no rule keeps, reading only what can have
+/// changed since the site's last finished pass (`crate::thin_ranges`).
 fn delete_unkept(
     store: &Store,
     site: &str,
     (mark, daily_before_us): (i64, u64),
     named: &HashSet<Vec<u8>>,
     budget: &mut Option<usize>,
+    examined: &mut usize,
 ) -> Result<usize, StoreError> {
     let pre = prefix(site);
     let mark_us = u64::try_from(mark.max(0) / 1000).unwrap_or(0);
-    let hi = key_at(&pre, mark_us);
+    let ranges = ThinRanges::new(
+        crate::thin_ranges::done(store, site)?,
+        mark_us,
+        daily_before_us,
+    );
     let mut old: Vec<Old> = Vec::new();
     let mut drops_of_full: HashMap<Vec<u8>, bool> = HashMap::new();
-    for m in store.scan(site, Bound::Unbounded, Bound::Excluded(hi.clone()), false) {
-        let m = m?;
-        let (k, v) = (&m.key, &m.value);
-        let suffix = &k[pre.len()..];
-        let Some(recorder) = history_recorder(suffix) else {
-            continue;
-        };
-        let at_us = u64::from_be_bytes(suffix[..8].try_into().unwrap_or([0; 8]));
-        let (base, drops) = match crate::beat::decode(v).map_err(|e| store.corrupt("history", e))? {
-            crate::beat::Stored::Full(e) => {
-                let drops = e.status.as_ref().is_some_and(|s| s.dropped_statuses > 0);
-                drops_of_full.insert(suffix.to_vec(), drops);
-                (None, drops)
-            }
-            crate::beat::Stored::Beat(b) => {
-                let drops = drops_of_full.get(&b.base).copied().unwrap_or(false);
-                (Some(b.base), drops)
-            }
-        };
-        let recorder = recorder.to_vec();
-        old.push(Old {
-            member: m,
-            recorder,
-            at_us,
-            base,
-            drops,
-        });
+    for (lo, hi) in &ranges.spans {
+        let (lo, hi) = (key_at(&pre, *lo), key_at(&pre, *hi));
+        for m in store.scan(site, Bound::Included(lo), Bound::Excluded(hi), false) {
+            let m = m?;
+            let (k, v) = (&m.key, &m.value);
+            let suffix = &k[pre.len()..];
+            let Some(recorder) = history_recorder(suffix) else {
+                continue;
+            };
+            let at_us = u64::from_be_bytes(suffix[..8].try_into().unwrap_or([0; 8]));
+            let stored = crate::beat::decode(v).map_err(|e| store.corrupt("history", e))?;
+            let (base, drops) = match stored {
+                crate::beat::Stored::Full(e) => {
+                    let drops = e.status.as_ref().is_some_and(|s| s.dropped_statuses > 0);
+                    drops_of_full.insert(suffix.to_vec(), drops);
+                    (None, drops)
+                }
+                crate::beat::Stored::Beat(b) => {
+                    let drops = drops_of_base(store, &pre, &b.base, &mut drops_of_full)?;
+                    (Some(b.base), drops)
+                }
+            };
+            let recorder = recorder.to_vec();
+            old.push(Old {
+                member: m,
+                recorder,
+                at_us,
+                base,
+                drops,
+            });
+        }
     }
+    *examined += old.len();
     let mut keep: HashSet<usize> = HashSet::new();
     // Each recorder's statuses, in time order (indexes into `old`).
     let mut by_recorder: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
@@ -555,21 +574,42 @@ fn delete_unkept(
         .filter_map(|i| old[*i].base.as_ref())
         .map(|b| [pre.as_slice(), b].concat())
         .collect();
-    // Heartbeats after the watermark (never thinned) may name a base up to REBASE before it.
+    // Heartbeats after the watermark (never thinned), or between two spans (kept by an earlier
+    // pass), may name a base up to REBASE before them: they are read only where a full status
+    // no rule keeps could be named (most passes have none, and reading a day of history for
+    // each site was most of a pass's time).
     let rebase_us = u64::try_from(crate::store::REBASE.as_micros()).unwrap_or(u64::MAX);
-    let later = key_at(&pre, mark_us.saturating_add(rebase_us).saturating_add(1));
-    for m in store.scan(site, Bound::Included(hi), Bound::Excluded(later), false) {
-        if let Some(base) = crate::beat::base_of(&m?.value) {
-            bases.insert([pre.as_slice(), &base].concat());
+    let unkept_fulls: HashMap<&[u8], u64> = old
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| o.base.is_none() && !keep.contains(i) && !bases.contains(&o.member.key))
+        .map(|(_, o)| (o.member.key.as_slice(), o.at_us))
+        .collect();
+    let after = (mark_us, mark_us.saturating_add(rebase_us).saturating_add(1));
+    for (lo, hi) in ranges.base_guards(rebase_us).into_iter().chain([after]) {
+        let reachable = |at: &u64| at.saturating_add(rebase_us) >= lo && *at < hi;
+        if !unkept_fulls.values().any(reachable) {
+            continue;
+        }
+        let (lo, hi) = (key_at(&pre, lo), key_at(&pre, hi));
+        for m in store.scan(site, Bound::Included(lo), Bound::Excluded(hi), false) {
+            if let Some(base) = crate::beat::base_of(&m?.value) {
+                let key = [pre.as_slice(), &base].concat();
+                if unkept_fulls.contains_key(key.as_slice()) {
+                    bases.insert(key);
+                }
+            }
         }
     }
     let mut removed = 0;
+    let mut stopped = false;
     let mut batch = Removals::default();
     for (i, o) in old.iter().enumerate() {
         if keep.contains(&i) || bases.contains(&o.member.key) {
             continue;
         }
         if budget.is_some_and(|b| b == 0) {
+            stopped = true;
             break;
         }
         batch.remove(&o.member);
@@ -582,5 +622,32 @@ fn delete_unkept(
         }
     }
     batch.apply(store.trees(), site)?;
+    if !stopped {
+        crate::thin_ranges::set_done(store, site, mark_us, daily_before_us)?;
+    }
     Ok(removed)
+}
+
+/// Whether the full status at `base` (a key suffix) reported lost statuses: from those read
+/// already, or read by key when it lies before the spans read.
+fn drops_of_base(
+    store: &Store,
+    pre: &[u8],
+    base: &[u8],
+    known: &mut HashMap<Vec<u8>, bool>,
+) -> Result<bool, StoreError> {
+    if let Some(d) = known.get(base) {
+        return Ok(*d);
+    }
+    let drops = match store.trees().get(&[pre, base].concat())? {
+        Some(v) => match crate::beat::decode(&v).map_err(|e| store.corrupt("history", e))? {
+            crate::beat::Stored::Full(e) => {
+                e.status.as_ref().is_some_and(|s| s.dropped_statuses > 0)
+            }
+            crate::beat::Stored::Beat(_) => false,
+        },
+        None => false,
+    };
+    known.insert(base.to_vec(), drops);
+    Ok(drops)
 }
