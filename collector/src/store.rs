@@ -468,6 +468,15 @@ impl Store {
         }
     }
 
+    /// A damaged history named by what is wrong with it (no decode error behind it).
+    pub(crate) fn corrupt_because(&self, reason: &str) -> StoreError {
+        StoreError::Corrupt {
+            dir: self.dir.clone(),
+            tree: "history",
+            reason: reason.to_string(),
+        }
+    }
+
     /// Makes every write so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(|e| self.err(e))
@@ -576,11 +585,6 @@ impl Store {
         value: &[u8],
         last_base: &mut Option<(Vec<u8>, HistoryEntry)>,
     ) -> Result<HistoryEntry, StoreError> {
-        let corrupt = |reason: String| StoreError::Corrupt {
-            dir: self.dir.clone(),
-            tree: "history",
-            reason,
-        };
         let beat = match crate::beat::decode(value).map_err(|e| self.corrupt("history", e))? {
             crate::beat::Stored::Full(e) => return Ok(*e),
             crate::beat::Stored::Beat(b) => b,
@@ -592,11 +596,11 @@ impl Store {
                 let v = self
                     .trees()
                     .get(&key)?
-                    .ok_or_else(|| corrupt("a heartbeat's base status is missing".into()))?;
+                    .ok_or_else(|| self.corrupt_because("a heartbeat's base status is missing"))?;
                 let base = match crate::beat::decode(&v).map_err(|e| self.corrupt("history", e))? {
                     crate::beat::Stored::Full(e) => *e,
                     crate::beat::Stored::Beat(_) => {
-                        return Err(corrupt("a heartbeat's base is a heartbeat".into()))
+                        return Err(self.corrupt_because("a heartbeat's base is a heartbeat"))
                     }
                 };
                 *last_base = Some((beat.base.clone(), base.clone()));
@@ -604,7 +608,7 @@ impl Store {
             }
         };
         beat.rebuild(base)
-            .map_err(|e| corrupt(format!("a heartbeat does not fit its base: {e}")))
+            .map_err(|e| self.corrupt_because(&format!("a heartbeat does not fit its base: {e}")))
     }
 
     /// The history keys pruning must keep for a site: those the `latest` pointers name, and the
