@@ -189,6 +189,9 @@ async fn main() -> anyhow::Result<()> {
     let mut statuses = 0u64;
     let mut full_bytes = 0u64;
     let mut compact_time = Duration::ZERO;
+    // Each pass's time and statuses the thinning step read, by simulated day: whether a pass
+    // costs what arrived since the last one or grows with the history kept.
+    let mut passes_by_day: Vec<Vec<(Duration, usize)>> = Vec::new();
     let mut thinned = 0usize;
     let mut idle_time = Duration::ZERO;
     let mut capped = 0usize;
@@ -217,6 +220,11 @@ async fn main() -> anyhow::Result<()> {
             let done = vigia_collector::thin::compact(&store, &config, now, None)?;
             thinned += done.thinned;
             compact_time += t.elapsed();
+            let day = usize::try_from((now - start()).num_days()).unwrap_or(0);
+            if passes_by_day.len() <= day {
+                passes_by_day.resize(day + 1, Vec::new());
+            }
+            passes_by_day[day].push((t.elapsed(), done.examined));
             if a.gc_idle {
                 let t = Instant::now();
                 capped += usize::from(!cleaner_idle()?);
@@ -324,6 +332,31 @@ async fn main() -> anyhow::Result<()> {
         idle_time.as_secs_f64(),
         capped
     );
+    if !passes_by_day.is_empty() {
+        let last = passes_by_day.len() - 1;
+        let days: Vec<String> = [1, 7, 10, 15, 20, 25, last]
+            .iter()
+            .filter(|d| **d <= last)
+            .map(|d| {
+                let mut ms: Vec<f64> = passes_by_day[*d]
+                    .iter()
+                    .map(|(t, _)| t.as_secs_f64() * 1000.0)
+                    .collect();
+                ms.sort_by(f64::total_cmp);
+                let read: usize = passes_by_day[*d].iter().map(|(_, n)| n).sum();
+                let n = passes_by_day[*d].len().max(1);
+                format!(
+                    "day {d}: {:.1} ms, {} read",
+                    ms.get(ms.len() / 2).copied().unwrap_or(0.0),
+                    read / n
+                )
+            })
+            .collect();
+        println!(
+            "  a pass (median of the day's passes; statuses the thinning step read, mean): {}",
+            days.join("; ")
+        );
+    }
     println!(
         "  per site-day: disk {:.1} KB (the live records copied to a fresh sled folder: {:.1} KB), logical {:.1} KB; every status in full (layout 1) logical {:.1} KB",
         disk as f64 / site_days / 1000.0,
