@@ -15,15 +15,13 @@
 //! watermark (a record per site in the `thinned` tree says how far the last finished pass
 //! folded), so its cost follows what arrived, not the history kept.
 
-use crate::history_scan::{key_at, key_time, DAY_US};
+use crate::history_scan::{key_at, key_time, DAY_US, HOUR_US};
 use crate::store::{prefix, Store, StoreError};
 
 /// How long after an hour ends it is folded: statuses arrive at the collector's clock, so
 /// nothing is written into an hour once it is past (a clock set back by more is still read
 /// right: an hour holding a block and records is folded again).
 pub const LAG: std::time::Duration = std::time::Duration::from_secs(3600);
-
-const HOUR_US: u64 = 3_600_000_000;
 
 /// The key of the block of the window starting at `us`: an empty recorder, which no status
 /// has (names are validated), so it never collides with a status's key.
@@ -135,7 +133,7 @@ pub fn fold(
     // days that came to lie before `days_before` since the site's last finished fold (before
     // them every window is one record already, and nothing else writes there). Reading all of
     // a site's archive every hour cost a pass time in proportion to the history kept.
-    let spans = match folded_to(store, site)? {
+    let spans = match crate::thin_ranges::folded_to(store, site)? {
         Some(done) => {
             // Whole windows only: a window read in part would be folded into a block
             // holding only that part, over the block already at its start.
@@ -170,32 +168,9 @@ pub fn fold(
         )?;
     }
     if *budget != Some(0) {
-        set_folded_to(store, site, days_before)?;
+        crate::thin_ranges::set_folded_to(store, site, days_before)?;
     }
     Ok(n)
-}
-
-/// The key of a site's fold record in the `thinned` tree, beside its thinning records.
-fn fold_record_key(site: &str) -> Vec<u8> {
-    [prefix(site).as_slice(), b"fold"].concat()
-}
-
-/// The `days_before` (µs) of the site's last pass that finished folding its archive.
-fn folded_to(store: &Store, site: &str) -> Result<Option<u64>, StoreError> {
-    let v = store
-        .thinned
-        .get(fold_record_key(site))
-        .map_err(|e| store.err(e))?;
-    Ok(v.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-        .map(u64::from_be_bytes))
-}
-
-fn set_folded_to(store: &Store, site: &str, days_before: u64) -> Result<(), StoreError> {
-    store
-        .thinned
-        .insert(fold_record_key(site), &days_before.to_be_bytes())
-        .map_err(|e| store.err(e))?;
-    Ok(())
 }
 
 /// Calls `each` with every window of the site's (`pre`) records in `tree` from `from` on that

@@ -17,6 +17,8 @@ use crate::store_error::StoreError;
 
 /// Microseconds in a day: no block spans more, none crosses a UTC midnight.
 pub(crate) const DAY_US: u64 = 86_400_000_000;
+/// An hour in µs, the unit of history keys.
+pub(crate) const HOUR_US: u64 = 3_600_000_000;
 
 /// Where a store's statuses are: its own `history` tree, which the ack path writes (the last
 /// hour or so, and what `latest` names), and its archive's (`crate::archive`), where the

@@ -16,7 +16,7 @@
 //! | `timeline` | site `\0` start ns (8, i64 BE) kind (4) recorder `\0` camera | end ns (8): a verdict fragment of thinned history (`crate::thin`) |
 //! | `thinned` | site | ns (8, i64 BE): history received before it is thinned, its timeline stored |
 //! | `thinned` | site `\0` | watermark µs (8, BE), daily line µs (8, BE) of the site's last pass that finished deleting (`crate::thin_ranges`) |
-//! | `thinned` | site `\0fold` | µs (8, BE): the thinning watermark the site's last pass that finished folding its archive folded days up to (`crate::fold`) |
+//! | `thinned` | site `\0fold` | µs (8, BE): the thinning watermark the site's last pass that finished folding its archive folded days up to (`crate::thin_ranges`, `crate::fold`) |
 //! | archive's `history` | as `history` | what the hourly pass moved out of `history`: blocks, and full statuses as records of their own (`crate::archive`, `crate::fold`) |
 //!
 //! With `[store] compression`, a store the collector creates compresses its own sled pages
@@ -67,6 +67,9 @@ pub const LAYOUT_VERSION: u32 = 5;
 const LAYOUT_UPGRADABLE: [u32; 4] = [1, 2, 3, 4];
 /// Longest time a heartbeat may follow its base: past it the next status is stored in full.
 pub const REBASE: Duration = Duration::from_secs(24 * 3600);
+
+/// [`REBASE`] in µs, the unit of history keys.
+pub(crate) const REBASE_US: u64 = REBASE.as_secs() * 1_000_000;
 /// How far back a re-sent status's original is looked for. A probe re-sends what was not
 /// acknowledged, when it reconnects; a week covers a site machine switched off for days.
 pub const DEDUP_HORIZON: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -621,7 +624,7 @@ impl Store {
     ) -> Result<std::collections::HashSet<Vec<u8>>, StoreError> {
         let pre = prefix(site);
         let mut keys = self.with_bases(site, &self.named_by_latest(site)?)?;
-        let rebase_us = u64::try_from(REBASE.as_micros()).unwrap_or(u64::MAX);
+        let rebase_us = REBASE_US;
         let lo = crate::history_scan::key_at(&pre, cutoff);
         let hi =
             crate::history_scan::key_at(&pre, cutoff.saturating_add(rebase_us).saturating_add(1));
@@ -915,9 +918,7 @@ pub(crate) fn apply_status(
         bases
             .get(&lkey)
             .filter(|b| {
-                b.fingerprint == fingerprint
-                    && now_us.saturating_sub(b.received_us)
-                        < u64::try_from(REBASE.as_micros()).unwrap_or(u64::MAX)
+                b.fingerprint == fingerprint && now_us.saturating_sub(b.received_us) < REBASE_US
             })
             .map(|b| b.suffix.clone())
     };

@@ -40,7 +40,7 @@ use vigia::pb::HistoryEntry;
 use vigia::rules::Rules;
 
 use crate::config::CollectorConfig;
-use crate::history_scan::{key_at, Member, Removals};
+use crate::history_scan::{key_at, Member, Removals, DAY_US, HOUR_US};
 use crate::store::{history_recorder, micros, prefix, Store, StoreError};
 use crate::thin_ranges::ThinRanges;
 use crate::timeline::{evaluate, instant, nanos, stitch, Fragment};
@@ -505,7 +505,7 @@ fn delete_unkept(
             let stored = crate::beat::decode(v).map_err(|e| store.corrupt("history", e))?;
             let (base, drops) = match stored {
                 crate::beat::Stored::Full(e) => {
-                    let drops = e.status.as_ref().is_some_and(|s| s.dropped_statuses > 0);
+                    let drops = reports_drops(&e);
                     drops_of_full.insert(suffix.to_vec(), drops);
                     (None, drops)
                 }
@@ -538,7 +538,7 @@ fn delete_unkept(
     let mut buckets: HashSet<(&[u8], u64, bool)> = HashSet::new();
     for (i, o) in old.iter().enumerate() {
         let daily = o.at_us < daily_before_us;
-        let bucket = o.at_us / if daily { 86_400_000_000 } else { 3_600_000_000 };
+        let bucket = o.at_us / if daily { DAY_US } else { HOUR_US };
         if buckets.insert((o.recorder.as_slice(), bucket, daily)) {
             keep.insert(i);
         }
@@ -584,7 +584,7 @@ fn delete_unkept(
     // pass), may name a base up to REBASE before them: they are read only where a full status
     // no rule keeps could be named (most passes have none, and reading a day of history for
     // each site was most of a pass's time).
-    let rebase_us = u64::try_from(crate::store::REBASE.as_micros()).unwrap_or(u64::MAX);
+    let rebase_us = crate::store::REBASE_US;
     let unkept_fulls: HashMap<&[u8], u64> = old
         .iter()
         .enumerate()
@@ -661,10 +661,13 @@ fn drops_of_base(
 fn drops_of_value(store: &Store, v: &[u8]) -> Result<bool, StoreError> {
     Ok(
         match crate::beat::decode(v).map_err(|e| store.corrupt("history", e))? {
-            crate::beat::Stored::Full(e) => {
-                e.status.as_ref().is_some_and(|s| s.dropped_statuses > 0)
-            }
+            crate::beat::Stored::Full(e) => reports_drops(&e),
             crate::beat::Stored::Beat(_) => false,
         },
     )
+}
+
+/// Whether a status reported statuses its probe lost.
+fn reports_drops(e: &HistoryEntry) -> bool {
+    e.status.as_ref().is_some_and(|s| s.dropped_statuses > 0)
 }

@@ -24,18 +24,18 @@
 //! The record, beside the watermark in the `thinned` tree: key `site \0`, value `M0` then `D0`,
 //! µs, 8 bytes each (big-endian), written once the site's deletions are applied. A pass killed
 //! before writing it runs the same spans again (deletion is idempotent).
+//!
+//! Beside it, `site \0fold`: the watermark up to which the site's archive days were folded by
+//! the last pass that finished folding (`crate::fold` reads only what came after, and the
+//! windows it moved into). A record too short to read counts as none.
 
 use crate::store::{prefix, Store, StoreError};
 
-const HOUR_US: u64 = 3_600_000_000;
 /// How far before the last watermark its "latest before" statuses are looked for: two reports
 /// of a recorder reporting every hour or more often.
 const BEFORE_MARK_US: u64 = 2 * HOUR_US;
-const DAY_US: u64 = crate::history_scan::DAY_US;
-
-fn rebase_us() -> u64 {
-    u64::try_from(crate::store::REBASE.as_micros()).unwrap_or(u64::MAX)
-}
+use crate::history_scan::{DAY_US, HOUR_US};
+use crate::store::REBASE_US;
 
 /// The spans `[lo, hi)` (µs, arrival) one pass's deletion reads, oldest first, disjoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,10 +65,7 @@ impl ThinRanges {
         let recent = (whole(m0.saturating_sub(BEFORE_MARK_US)), mark);
         let daily_hi = daily.min(mark);
         // A day before too: thinning a day to one status frees bases up to REBASE before it.
-        let crossing = (
-            whole(d0.min(daily_hi).saturating_sub(rebase_us())),
-            daily_hi,
-        );
+        let crossing = (whole(d0.min(daily_hi).saturating_sub(REBASE_US)), daily_hi);
         let mut spans: Vec<(u64, u64)> = Vec::new();
         for (lo, hi) in [crossing, recent] {
             if lo >= hi {
@@ -96,22 +93,44 @@ impl ThinRanges {
 
 /// The `(watermark, daily line)` (µs) of the site's last pass that finished its deletions.
 pub(crate) fn done(store: &Store, site: &str) -> Result<Option<(u64, u64)>, StoreError> {
-    let v = store.thinned.get(prefix(site)).map_err(|e| store.err(e))?;
-    Ok(v.and_then(|v| {
-        let m = <[u8; 8]>::try_from(v.get(..8)?).ok()?;
-        let d = <[u8; 8]>::try_from(v.get(8..16)?).ok()?;
-        Some((u64::from_be_bytes(m), u64::from_be_bytes(d)))
-    }))
+    Ok(read(store, &prefix(site))?.and_then(|v| Some((word(&v, 0)?, word(&v, 1)?))))
 }
 
 /// Records that the site's deletions up to `mark` with daily buckets before `daily` are applied.
 pub(crate) fn set_done(store: &Store, site: &str, mark: u64, daily: u64) -> Result<(), StoreError> {
-    let v = [mark.to_be_bytes(), daily.to_be_bytes()].concat();
-    store
-        .thinned
-        .insert(prefix(site), v)
-        .map_err(|e| store.err(e))?;
+    write(store, &prefix(site), &[mark, daily])
+}
+
+/// The `days_before` (µs) of the site's last pass that finished folding its archive
+/// (`crate::fold`): the archive's windows before that day are one record each.
+pub(crate) fn folded_to(store: &Store, site: &str) -> Result<Option<u64>, StoreError> {
+    Ok(read(store, &fold_key(site))?.and_then(|v| word(&v, 0)))
+}
+
+/// Records that the site's archive is folded for `days_before`.
+pub(crate) fn set_folded_to(store: &Store, site: &str, days_before: u64) -> Result<(), StoreError> {
+    write(store, &fold_key(site), &[days_before])
+}
+
+fn fold_key(site: &str) -> Vec<u8> {
+    [prefix(site).as_slice(), b"fold"].concat()
+}
+
+fn read(store: &Store, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+    store.thinned.get(key).map_err(|e| store.err(e))
+}
+
+fn write(store: &Store, key: &[u8], words: &[u64]) -> Result<(), StoreError> {
+    let v: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+    store.thinned.insert(key, v).map_err(|e| store.err(e))?;
     Ok(())
+}
+
+/// The `i`-th big-endian u64 of a record; `None` when the record is too short (a damaged one
+/// is then no record at all: the pass reads everything, as for a store from before).
+fn word(v: &[u8], i: usize) -> Option<u64> {
+    let b = v.get(i * 8..i * 8 + 8)?;
+    <[u8; 8]>::try_from(b).ok().map(u64::from_be_bytes)
 }
 
 #[cfg(test)]
@@ -139,15 +158,23 @@ mod tests {
         assert_eq!(r.spans.len(), 2);
         let (c, n) = (r.spans[0], r.spans[1]);
         // Whole days crossing the daily line, whole hours from the last mark's.
-        let from = d0 - rebase_us();
+        let from = d0 - REBASE_US;
         assert_eq!(c, (from - from % DAY_US, d));
         let from = m0 - BEFORE_MARK_US;
         assert_eq!(n, (from - from % HOUR_US, m));
         let inside = |t: u64| r.spans.iter().any(|(lo, hi)| (*lo..*hi).contains(&t));
         assert!(inside(m0) && inside(d0) && inside(m0 - 2 * HOUR_US));
         assert!(!inside(m0 - 4 * HOUR_US) && !inside(d + HOUR_US));
-        let guards = r.base_guards(24 * HOUR_US);
+        let guards = r.base_guards(REBASE_US);
         assert_eq!(guards, vec![(d, d + 24 * HOUR_US)]);
+    }
+
+    #[test]
+    fn a_short_record_is_no_record() {
+        let v: Vec<u8> = [7u64, 9].iter().flat_map(|w| w.to_be_bytes()).collect();
+        assert_eq!((word(&v, 0), word(&v, 1)), (Some(7), Some(9)));
+        assert_eq!(word(&v[..12], 1), None);
+        assert_eq!(word(&[], 0), None);
     }
 
     #[test]
